@@ -1,0 +1,208 @@
+"""The ``nrr`` command: wires settings, database, Stripe and the sync together.
+
+Every failure a user can cause ends here as one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from syncer.errors import ConfigError, NrrError
+from syncer.logging import configure_logging, get_logger, redact
+
+app = typer.Typer(
+    name="nrr",
+    help="stripe-nrr: sync Stripe and report Net Revenue Retention.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+err_console = Console(stderr=True)
+log = get_logger("nrr")
+
+
+def fail(exc: NrrError) -> typer.Exit:
+    # One line, no traceback, never a secret.
+    print(f"nrr: error: {redact(str(exc))}", file=sys.stderr)
+    return typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except NrrError as exc:
+        raise fail(exc) from None
+
+
+def _settings() -> Any:
+    from syncer.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT ask the sync to finish its pages and checkpoint, then return."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        if stop.is_set():  # a second Ctrl-C: the user really means it
+            raise KeyboardInterrupt
+        log.warning("sync.stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@app.command()
+def sync(
+    full: Annotated[bool, typer.Option("--full", help="Re-list every resource (reconciliation).")] = False,
+    resource: Annotated[
+        list[str] | None, typer.Option("--resource", help="Only this resource (repeatable).")
+    ] = None,
+) -> None:
+    """Backfill or incrementally sync Stripe into the database."""
+    from syncer.progress import LogProgress, RichProgress
+    from syncer.resources import BY_NAME, resolve
+    from syncer.sync.context import SyncContext
+    from syncer.sync.runner import run_sync
+    from syncer.wiring import build_targets, open_store
+
+    with user_errors():
+        settings = _settings()
+        try:
+            only = list(resolve(resource)) if resource else None
+        except KeyError as exc:
+            raise ConfigError(
+                f"unknown resource {exc.args[0]}; choose from {', '.join(BY_NAME)}"
+            ) from None
+        store = open_store(settings)
+        stop = threading.Event()
+        targets, apis = build_targets(settings, store, lambda: int(time.time()))
+        tty = sys.stderr.isatty() and settings.log_format != "json"
+        progress = RichProgress(err_console, apis) if tty else LogProgress(log)
+        ctx = SyncContext(
+            store=store,
+            clock=time.time,
+            concurrency=settings.stripe_max_concurrency,
+            progress=progress,
+            stop=stop,
+            events_overlap=settings.events_overlap_seconds,
+            events_lag=settings.events_lag_seconds,
+        )
+        started = time.monotonic()
+        try:
+            with stop_on_signals(stop), progress:
+                result = run_sync(ctx, targets, full=full, only=only, stats_source=apis)
+        finally:
+            apis.close()
+        log.info(
+            "sync.finished",
+            run=result.run_id,
+            status=result.status,
+            seconds=round(time.monotonic() - started, 1),
+            objects=sum(result.counts.values()),
+            events=result.events,
+            requests=apis.requests,
+            retries=apis.retries,
+            rate_limited=apis.rate_limited,
+        )
+        if result.status == "interrupted":
+            print("nrr: sync stopped before the end; run `nrr sync` again to resume", file=sys.stderr)
+            return
+        if result.errors:
+            for extra in result.errors[1:]:
+                print(f"nrr: error: {redact(str(extra))}", file=sys.stderr)
+            raise result.errors[0]
+
+
+@app.command()
+def status(
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Last sync runs, the events cursor's age and object counts per resource."""
+    from syncer.status import collect_status
+    from syncer.wiring import open_store
+
+    with user_errors():
+        if format not in ("text", "json"):
+            raise ConfigError(f"--format {format!r} is not known; use text or json")
+        settings = _settings()
+        store = open_store(settings)
+        data = collect_status(store, int(time.time()))
+        if format == "json":
+            print(json.dumps(data, indent=2, sort_keys=True))
+            return
+        _print_status(data)
+
+
+def _print_status(data: dict[str, Any]) -> None:
+    console = Console()
+    table = Table(title="Objects", show_edge=False)
+    for col in ("resource", "count", "deleted", "listed"):
+        table.add_column(col, justify="right" if col in ("count", "deleted") else "left")
+    for name, entry in data["resources"].items():
+        listed = entry.get("listed_at") or ("in progress" if "listed" in entry else "-")
+        table.add_row(name, f"{entry['count']:,}", f"{entry['deleted']:,}", listed)
+    console.print(table)
+    for c in data["event_cursors"]:
+        console.print(f"events cursor {c['account']} ({'live' if c['livemode'] else 'test'}): "
+                      f"{c['cursor']} ({c['age_seconds'] // 60} min ago)")
+    runs = Table(title="Last runs", show_edge=False)
+    for col in ("id", "kind", "status", "started", "finished", "objects", "requests", "retries"):
+        runs.add_column(col)
+    for r in data["runs"]:
+        runs.add_row(str(r["id"]), r["kind"], r["status"], r["started_at"] or "-", r["finished_at"] or "-",
+                     str(sum((r["counts"] or {}).values())), str(r["requests"]), str(r["retries"]))
+    console.print(runs)
+    for r in data["runs"][:1]:
+        for e in r["errors"] or []:
+            console.print(f"[red]last run error:[/red] {e}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (also done automatically by every command)."""
+    from syncer.db.engine import check_connection, create_db_engine, describe
+    from syncer.db.migrate import head_revision, upgrade_db
+
+    with user_errors():
+        settings = _settings()
+        engine = create_db_engine(settings.database_url)
+        check_connection(engine)
+        applied = upgrade_db(engine)
+        where = describe(engine.url)
+        print(f"{where}: {'upgraded to' if applied else 'already at'} revision {head_revision()}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("nrr: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Opening the database: SQLite (WAL, owner-only file) or PostgreSQL (psycopg 3).
+
+The only place that turns a ``DATABASE_URL`` into an engine, and that maps "cannot
+connect" into a one-line ``DatabaseUnavailable`` / ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlmodel import create_engine
+
+from syncer.errors import ConfigError, DatabaseUnavailable
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def parse_url(database_url: str) -> URL:
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise ConfigError(
+            "DATABASE_URL is not a database URL; use sqlite:///path.db "
+            "or postgresql+psycopg://user@host/db"
+        ) from None
+    if url.get_backend_name() == "postgresql" and url.drivername != "postgresql+psycopg":
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"DATABASE_URL uses '{url.get_backend_name()}'; stripe-nrr supports sqlite and postgresql"
+        )
+    return url
+
+
+def describe(url: URL) -> str:
+    """The URL without its password, for messages."""
+    return url.render_as_string(hide_password=True)
+
+
+def _prepare_sqlite_file(url: URL) -> None:
+    # The database holds a company's revenue data: create it readable by its owner only.
+    path = url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    file = Path(path)
+    if not file.parent.exists():
+        raise ConfigError(f"DATABASE_URL points into {file.parent}, which does not exist")
+    if not file.exists():
+        fd = os.open(file, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers (nrr status, reports) run while a sync writes; NORMAL is durable
+    # across process crashes in WAL mode, which is the failure we care about.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.close()
+
+
+def create_db_engine(database_url: str, *, pool_size: int = 8) -> Engine:
+    """An engine for ``database_url``; does not connect yet."""
+    url = parse_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        _prepare_sqlite_file(url)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+        event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        connect_args={"connect_timeout": 10},
+    )
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once; a database that is down becomes a one-line ``DatabaseUnavailable``."""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except SQLAlchemyError as exc:
+        raise database_error(engine, exc) from None
+
+
+def database_error(engine: Engine, exc: SQLAlchemyError) -> DatabaseUnavailable:
+    where = describe(engine.url)
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, OperationalError):
+        return DatabaseUnavailable(f"cannot use the database {where}: {reason}; is it running and reachable?")
+    return DatabaseUnavailable(f"database error on {where}: {reason}")

@@ -1,0 +1,340 @@
+"""Every write the sync makes: batched upserts, checkpoints, runs, cursors.
+
+Rows of a page and the checkpoint that says the page is done are written in one
+transaction (``commit_page``), so a crash at any moment leaves either both or neither.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table, and_, func, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import SQLModel
+
+from syncer.db.engine import database_error, is_sqlite
+from syncer.db.meta import BackfillWindow, EventCursor, StripeAccount, SyncRun, SyncState
+
+Rows = Mapping[str, Sequence[Mapping[str, Any]]]
+
+
+def table(name: str) -> Table:
+    import syncer.db.objects  # noqa: F401  (registers the object tables)
+
+    return SQLModel.metadata.tables[name]
+
+
+class Store:
+    """The database as the sync sees it. Thread-safe: one per process."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # SQLite has one writer at a time; serialising in-process avoids busy waits.
+        self._write_lock = threading.Lock() if is_sqlite(engine) else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        lock = self._write_lock
+        try:
+            if lock:
+                lock.acquire()
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            finally:
+                if lock:
+                    lock.release()
+        except SQLAlchemyError as exc:
+            raise database_error(self.engine, exc) from None
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise database_error(self.engine, exc) from None
+
+    # ---- objects -------------------------------------------------------------------
+
+    def upsert_rows(self, conn: Connection, rows: Rows) -> int:
+        """Insert or update rows per table; older data never overwrites newer data."""
+        written = 0
+        for name, batch in rows.items():
+            if batch:
+                conn.execute(_upsert_statement(self.engine, table(name)), list(batch))
+                written += len(batch)
+        return written
+
+    def mark_missing_children_deleted(
+        self, conn: Connection, child_table: str, parent_column: str, parent_ids: dict[str, list[str]],
+        *, account: str, livemode: bool, at: int,
+    ) -> None:
+        """Children of a parent whose complete list no longer names them are marked deleted."""
+        t = table(child_table)
+        for parent_id, keep in parent_ids.items():
+            conn.execute(
+                update(t)
+                .where(
+                    t.c.account == account,
+                    t.c.livemode == livemode,
+                    t.c[parent_column] == parent_id,
+                    t.c.id.not_in(keep) if keep else true(),
+                    t.c.deleted_at.is_(None),
+                    t.c.synced_at <= at,
+                )
+                .values(deleted_at=at)
+            )
+
+    def mark_deleted(
+        self, conn: Connection, name: str, object_id: str, *, account: str, livemode: bool, at: int
+    ) -> int:
+        t = table(name)
+        result = conn.execute(
+            update(t)
+            .where(t.c.account == account, t.c.livemode == livemode, t.c.id == object_id)
+            .values(deleted_at=at, synced_at=func.max(t.c.synced_at, at) if is_sqlite(self.engine) else func.greatest(t.c.synced_at, at))
+        )
+        return result.rowcount or 0
+
+    def existing_ids(self, conn: Connection, name: str, ids: Iterable[str], *, account: str, livemode: bool) -> set[str]:
+        t = table(name)
+        wanted = list(ids)
+        found: set[str] = set()
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            found.update(
+                conn.execute(
+                    select(t.c.id).where(t.c.account == account, t.c.livemode == livemode, t.c.id.in_(chunk))
+                ).scalars()
+            )
+        return found
+
+    def count_rows(self, conn: Connection, name: str, *, include_deleted: bool = False) -> dict[tuple[str, bool], int]:
+        t = table(name)
+        q = select(t.c.account, t.c.livemode, func.count()).group_by(t.c.account, t.c.livemode)
+        if not include_deleted:
+            q = q.where(t.c.deleted_at.is_(None))
+        return {(a, bool(l)): n for a, l, n in conn.execute(q)}
+
+    # ---- backfill state ------------------------------------------------------------
+
+    def get_state(self, conn: Connection, account: str, livemode: bool, resource: str) -> SyncState | None:
+        row = conn.execute(
+            select(SyncState.__table__).where(  # type: ignore[attr-defined]
+                SyncState.account == account,  # type: ignore[arg-type]
+                SyncState.livemode == livemode,  # type: ignore[arg-type]
+                SyncState.resource == resource,  # type: ignore[arg-type]
+            )
+        ).mappings().first()
+        return SyncState(**row) if row else None
+
+    def start_generation(
+        self, conn: Connection, account: str, livemode: bool, resource: str, *,
+        listed_from: int, listed_until: int, now: int,
+    ) -> SyncState:
+        """A new list of the whole resource: one open window over [from, until)."""
+        old = self.get_state(conn, account, livemode, resource)
+        generation = (old.generation + 1) if old else 1
+        values = {
+            "generation": generation, "listed_from": listed_from, "listed_until": listed_until,
+            "started_at": now, "completed_at": None,
+        }
+        st = SyncState.__table__  # type: ignore[attr-defined]
+        if old:
+            conn.execute(
+                update(st).where(st.c.account == account, st.c.livemode == livemode, st.c.resource == resource).values(**values)
+            )
+        else:
+            conn.execute(st.insert().values(account=account, livemode=livemode, resource=resource, **values))
+        # Windows of older generations are history; drop them so the table stays small.
+        bw = BackfillWindow.__table__  # type: ignore[attr-defined]
+        conn.execute(bw.delete().where(bw.c.account == account, bw.c.livemode == livemode, bw.c.resource == resource))
+        conn.execute(
+            bw.insert().values(
+                account=account, livemode=livemode, resource=resource, generation=generation,
+                start=listed_from, end=listed_until, cursor=None, done=False, pages=0, objects=0,
+            )
+        )
+        state = self.get_state(conn, account, livemode, resource)
+        assert state is not None
+        return state
+
+    def complete_generation(self, conn: Connection, state: SyncState, now: int) -> None:
+        st = SyncState.__table__  # type: ignore[attr-defined]
+        conn.execute(
+            update(st)
+            .where(st.c.account == state.account, st.c.livemode == state.livemode,
+                   st.c.resource == state.resource, st.c.generation == state.generation)
+            .values(completed_at=now)
+        )
+
+    def open_windows(self, conn: Connection, state: SyncState) -> list[BackfillWindow]:
+        bw = BackfillWindow.__table__  # type: ignore[attr-defined]
+        rows = conn.execute(
+            select(bw).where(
+                bw.c.account == state.account, bw.c.livemode == state.livemode,
+                bw.c.resource == state.resource, bw.c.generation == state.generation,
+                bw.c.done.is_(False),
+            ).order_by(bw.c.end.desc())
+        ).mappings()
+        return [BackfillWindow(**r) for r in rows]
+
+    def save_window(self, conn: Connection, window: BackfillWindow) -> None:
+        bw = BackfillWindow.__table__  # type: ignore[attr-defined]
+        conn.execute(
+            update(bw).where(bw.c.id == window.id).values(
+                start=window.start, end=window.end, cursor=window.cursor, done=window.done,
+                pages=window.pages, objects=window.objects,
+            )
+        )
+
+    def insert_windows(self, conn: Connection, windows: Sequence[BackfillWindow]) -> list[BackfillWindow]:
+        bw = BackfillWindow.__table__  # type: ignore[attr-defined]
+        out = []
+        for w in windows:
+            result = conn.execute(
+                bw.insert().values(
+                    account=w.account, livemode=w.livemode, resource=w.resource, generation=w.generation,
+                    start=w.start, end=w.end, cursor=w.cursor, done=w.done, pages=w.pages, objects=w.objects,
+                )
+            )
+            w.id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+            out.append(w)
+        return out
+
+    # ---- events cursor -------------------------------------------------------------
+
+    def get_event_cursor(self, conn: Connection, account: str, livemode: bool) -> int | None:
+        ec = EventCursor.__table__  # type: ignore[attr-defined]
+        return conn.execute(
+            select(ec.c.cursor).where(ec.c.account == account, ec.c.livemode == livemode)
+        ).scalar_one_or_none()
+
+    def set_event_cursor(self, conn: Connection, account: str, livemode: bool, cursor: int, now: int) -> None:
+        ec = EventCursor.__table__  # type: ignore[attr-defined]
+        stmt = _insert(self.engine, ec).values(account=account, livemode=livemode, cursor=cursor, updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["account", "livemode"], set_={"cursor": cursor, "updated_at": now}
+        )
+        conn.execute(stmt)
+
+    # ---- accounts ------------------------------------------------------------------
+
+    def upsert_account(self, conn: Connection, row: Mapping[str, Any]) -> None:
+        conn.execute(_upsert_statement(self.engine, StripeAccount.__table__), [dict(row)])  # type: ignore[attr-defined]
+
+    def get_account(self, conn: Connection, account: str, livemode: bool) -> StripeAccount | None:
+        t = StripeAccount.__table__  # type: ignore[attr-defined]
+        row = conn.execute(select(t).where(t.c.account == account, t.c.livemode == livemode)).mappings().first()
+        return StripeAccount(**row) if row else None
+
+    def set_platform(self, conn: Connection, account: str, livemode: bool) -> None:
+        t = StripeAccount.__table__  # type: ignore[attr-defined]
+        conn.execute(update(t).where(t.c.livemode == livemode).values(is_platform=(t.c.account == account)))
+
+    def get_platform(self, conn: Connection, livemode: bool) -> str | None:
+        t = StripeAccount.__table__  # type: ignore[attr-defined]
+        return conn.execute(
+            select(t.c.account).where(t.c.livemode == livemode, t.c.is_platform.is_(True))
+        ).scalars().first()
+
+    # ---- runs ----------------------------------------------------------------------
+
+    def begin_run(self, kind: str, resources: Sequence[str], now: int, pid: int) -> int:
+        t = SyncRun.__table__  # type: ignore[attr-defined]
+        with self.transaction() as conn:
+            # A run still "running" here was killed (kill -9, power loss): say so.
+            conn.execute(update(t).where(t.c.status == "running", t.c.pid == pid).values(status="interrupted"))
+            result = conn.execute(
+                t.insert().values(kind=kind, status="running", started_at=now, pid=pid, resources=json.dumps(list(resources)))
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def mark_stale_runs(self, live_pids: set[int]) -> None:
+        """Runs left 'running' by a process that no longer exists were interrupted."""
+        t = SyncRun.__table__  # type: ignore[attr-defined]
+        with self.transaction() as conn:
+            for run_id, pid in conn.execute(select(t.c.id, t.c.pid).where(t.c.status == "running")).all():
+                if pid not in live_pids:
+                    conn.execute(update(t).where(t.c.id == run_id).values(status="interrupted"))
+
+    def finish_run(self, run_id: int, *, status: str, now: int, stats: RunStats) -> None:
+        t = SyncRun.__table__  # type: ignore[attr-defined]
+        with self.transaction() as conn:
+            conn.execute(
+                update(t).where(t.c.id == run_id).values(
+                    status=status, finished_at=now, counts=json.dumps(stats.counts, sort_keys=True),
+                    requests=stats.requests, retries=stats.retries, rate_limited=stats.rate_limited,
+                    errors=json.dumps(stats.errors),
+                )
+            )
+
+    def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        t = SyncRun.__table__  # type: ignore[attr-defined]
+        with self.reading() as conn:
+            rows = conn.execute(select(t).order_by(t.c.id.desc()).limit(limit)).mappings().all()
+        out = []
+        for r in rows:
+            d = dict(r)
+            for key in ("resources", "counts", "errors"):
+                d[key] = json.loads(d[key] or "null")
+            out.append(d)
+        return out
+
+    def last_successful_run(self) -> dict[str, Any] | None:
+        t = SyncRun.__table__  # type: ignore[attr-defined]
+        with self.reading() as conn:
+            row = conn.execute(
+                select(t).where(t.c.status == "success").order_by(t.c.id.desc()).limit(1)
+            ).mappings().first()
+        return dict(row) if row else None
+
+    def states(self) -> list[SyncState]:
+        st = SyncState.__table__  # type: ignore[attr-defined]
+        with self.reading() as conn:
+            return [SyncState(**r) for r in conn.execute(select(st)).mappings()]
+
+    def cursors(self) -> list[EventCursor]:
+        ec = EventCursor.__table__  # type: ignore[attr-defined]
+        with self.reading() as conn:
+            return [EventCursor(**r) for r in conn.execute(select(ec)).mappings()]
+
+
+@dataclass
+class RunStats:
+    counts: dict[str, int]
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _insert(engine: Engine, t: Table) -> Any:
+    return sqlite.insert(t) if is_sqlite(engine) else postgresql.insert(t)
+
+
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert_statement(engine: Engine, t: Table) -> Any:
+    """INSERT … ON CONFLICT (pk) DO UPDATE … WHERE the stored row is not newer."""
+    key = (engine.dialect.name, t.name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        ins = _insert(engine, t)
+        pk = [c.name for c in t.primary_key.columns]
+        updates = {c.name: ins.excluded[c.name] for c in t.columns if c.name not in pk}
+        where = and_(t.c.synced_at <= ins.excluded.synced_at) if "synced_at" in t.c else None
+        stmt = ins.on_conflict_do_update(index_elements=pk, set_=updates, where=where)
+        _STATEMENTS[key] = stmt
+    return stmt

@@ -1,0 +1,110 @@
+"""What is synced: one entry per Stripe list endpoint, in dependency-free data.
+
+This registry is the single place that knows Stripe's paths, list parameters, which
+embedded lists need paging, and which restricted-key permission each resource needs.
+The sync engine, the projection, the fake Stripe server and ``nrr doctor`` all read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Child:
+    """An embedded list (``invoice.lines``) whose rows live in their own table."""
+
+    field: str  # attribute of the parent holding the list object, e.g. "lines"
+    table: str  # table of the child rows, e.g. "invoice_lines"
+    path: str  # list endpoint for the rest, e.g. "/v1/invoices/{id}/lines"
+    parent_param: str | None = None  # when the path takes the parent as a query param
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str  # table and CLI name, e.g. "invoices"
+    path: str  # list endpoint, e.g. "/v1/invoices"
+    object: str  # Stripe's ``object`` value, e.g. "invoice"
+    permission: str  # restricted-key permission, as Stripe's dashboard names it
+    windowed: bool = True  # list accepts created[gte|lt] and can be split in windows
+    params: dict[str, str] = field(default_factory=dict)
+    expand: tuple[str, ...] = ()
+    children: tuple[Child, ...] = ()
+    deletable: bool = False  # ``<object>.deleted`` events really delete the object
+    retrieve_path: str | None = None  # "/v1/invoices/{id}"; defaults to path + "/{id}"
+
+    def retrieve(self, object_id: str) -> str:
+        return (self.retrieve_path or self.path + "/{id}").format(id=object_id)
+
+
+# Order matters only for display and for the order of the first pages fetched.
+RESOURCES: tuple[Resource, ...] = (
+    Resource("customers", "/v1/customers", "customer", "Customers: Read", deletable=True),
+    Resource("products", "/v1/products", "product", "Products: Read", deletable=True),
+    Resource("prices", "/v1/prices", "price", "Prices: Read", deletable=True),
+    Resource("coupons", "/v1/coupons", "coupon", "Coupons: Read", deletable=True),
+    Resource("promotion_codes", "/v1/promotion_codes", "promotion_code", "Promotion codes: Read"),
+    Resource(
+        "subscriptions",
+        "/v1/subscriptions",
+        "subscription",
+        "Subscriptions: Read",
+        params={"status": "all"},
+        expand=("data.discounts",),
+        children=(
+            Child("items", "subscription_items", "/v1/subscription_items", "subscription"),
+        ),
+    ),
+    Resource(
+        "invoices",
+        "/v1/invoices",
+        "invoice",
+        "Invoices: Read",
+        expand=("data.discounts",),
+        children=(Child("lines", "invoice_lines", "/v1/invoices/{id}/lines"),),
+        deletable=True,
+    ),
+    Resource("invoice_items", "/v1/invoiceitems", "invoiceitem", "Invoices: Read", deletable=True),
+    Resource(
+        "invoice_payments",
+        "/v1/invoice_payments",
+        "invoice_payment",
+        "Invoices: Read",
+        windowed=False,
+    ),
+    Resource(
+        "charges",
+        "/v1/charges",
+        "charge",
+        "Charges: Read",
+        expand=("data.balance_transaction",),
+    ),
+    Resource("refunds", "/v1/refunds", "refund", "Charges: Read"),
+    Resource(
+        "credit_notes",
+        "/v1/credit_notes",
+        "credit_note",
+        "Credit notes: Read",
+        windowed=False,
+        children=(Child("lines", "credit_note_lines", "/v1/credit_notes/{id}/lines"),),
+    ),
+    Resource("disputes", "/v1/disputes", "dispute", "Disputes: Read"),
+)
+
+EVENTS = Resource("events", "/v1/events", "event", "Events: Read")
+
+BY_NAME: dict[str, Resource] = {r.name: r for r in RESOURCES}
+BY_OBJECT: dict[str, Resource] = {r.object: r for r in RESOURCES}
+
+# Tables that hold rows but are not listed on their own: children and expansions.
+CHILD_TABLES = ("subscription_items", "invoice_lines", "credit_note_lines", "discounts")
+
+
+def resolve(names: list[str] | None) -> tuple[Resource, ...]:
+    """The resources to sync, in registry order; unknown names raise ``KeyError``."""
+    if not names:
+        return RESOURCES
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        raise KeyError(", ".join(unknown))
+    return tuple(r for r in RESOURCES if r.name in names)

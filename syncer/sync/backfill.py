@@ -1,0 +1,181 @@
+"""The backfill: list every resource completely, in parallel ``created`` windows.
+
+A pool of workers shares one rate limiter (inside the Api). Each task fetches one page
+of one window, pages any truncated child list, and commits the page's rows together
+with the window's new checkpoint in one transaction. The coordinator (this thread)
+only hands out windows: a window is re-queued after each page until a page says
+``has_more: false``, and is split while it still has many pages (see windows.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncer.db.meta import BackfillWindow, SyncState
+from syncer.errors import GiveUp, NrrError, StripeAuthError
+from syncer.resources import EVENTS, Resource
+from syncer.sync.collect import Collected, collect
+from syncer.sync.context import SyncContext, Target
+from syncer.sync.windows import split_points
+
+# Stripe was launched in 2011: nothing of any account is older.
+STRIPE_EPOCH = 1293840000
+
+
+@dataclass
+class Job:
+    target: Target
+    resource: Resource
+    state: SyncState
+    open_windows: int = 0
+    objects: int = 0
+    failed: NrrError | None = None
+
+
+@dataclass
+class BackfillResult:
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[NrrError] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def prepare_jobs(
+    ctx: SyncContext, target: Target, resources: list[Resource], *, relist: bool, listed_from: int
+) -> list[Job]:
+    """The resources of ``target`` that need listing: new, unfinished, or re-listed."""
+    jobs = []
+    now = ctx.now()
+    with ctx.store.transaction() as conn:
+        for resource in resources:
+            state = ctx.store.get_state(conn, target.account, target.livemode, resource.name)
+            if state is None or relist:
+                # Events up to the cursor's overlap are history; later ones are applied
+                # by the incremental pass, which must not find them already stored.
+                until = now - ctx.events_overlap if resource is EVENTS else now + 1
+                state = ctx.store.start_generation(
+                    conn, target.account, target.livemode, resource.name,
+                    listed_from=listed_from, listed_until=max(until, listed_from), now=now,
+                )
+            elif state.completed_at is not None:
+                continue
+            jobs.append(Job(target, resource, state))
+    return jobs
+
+
+def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
+    result = BackfillResult()
+    queue: deque[tuple[Job, BackfillWindow]] = deque()
+    for job in jobs:
+        with ctx.store.reading() as conn:
+            windows = ctx.store.open_windows(conn, job.state)
+        job.open_windows = len(windows)
+        if not windows:
+            _complete(ctx, job)
+        queue.extend((job, w) for w in windows)
+
+    running: dict[Future[tuple[list[BackfillWindow], int]], tuple[Job, BackfillWindow]] = {}
+    with ThreadPoolExecutor(max_workers=ctx.concurrency, thread_name_prefix="backfill") as pool:
+        while queue or running:
+            while queue and len(running) < ctx.concurrency and not ctx.stop.is_set():
+                job, window = queue.popleft()
+                if job.failed:
+                    continue
+                capacity = max(0, 2 * ctx.concurrency - len(running) - len(queue))
+                fut = pool.submit(_page_task, ctx, job, window, capacity)
+                running[fut] = (job, window)
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                job, window = running.pop(fut)
+                try:
+                    follow, objects = fut.result()
+                except NrrError as exc:
+                    _fail(ctx, job, exc, result)
+                    if isinstance(exc, StripeAuthError):
+                        ctx.stop.set()  # the key is bad for everything: stop at once
+                    continue
+                except Exception as exc:  # noqa: BLE001  (a bug must not lose the other resources' progress
+                    _fail(ctx, job, GiveUp(f"{job.resource.name}: internal error {type(exc).__name__}: {exc}"), result)
+                    continue
+                job.objects += objects
+                job.open_windows += len(follow) - (0 if any(w is window for w in follow) else 1)
+                if job.open_windows == 0 and not job.failed:
+                    _complete(ctx, job)
+                for w in follow:
+                    # A window being paged goes first: finishing windows frees their slot.
+                    if w is window:
+                        queue.appendleft((job, w))
+                    else:
+                        queue.append((job, w))
+    if ctx.stop.is_set() and (queue or any(j.open_windows and not j.failed for j in jobs)):
+        result.interrupted = True
+    for job in jobs:
+        result.counts[job.resource.name] = result.counts.get(job.resource.name, 0) + job.objects
+    return result
+
+
+def _fail(ctx: SyncContext, job: Job, exc: NrrError, result: BackfillResult) -> None:
+    if job.failed is None:
+        job.failed = exc
+        result.errors.append(exc)
+
+
+def _complete(ctx: SyncContext, job: Job) -> None:
+    with ctx.store.transaction() as conn:
+        ctx.store.complete_generation(conn, job.state, ctx.now())
+    ctx.progress.resource_done(job.resource.name)
+
+
+def _page_task(
+    ctx: SyncContext, job: Job, window: BackfillWindow, capacity: int
+) -> tuple[list[BackfillWindow], int]:
+    """Fetch, store and checkpoint one page; return the windows still to page."""
+    resource, target = job.resource, job.target
+    params: dict[str, Any] = {"limit": ctx.page_size, **resource.params}
+    if resource.windowed:
+        params["created"] = {"gte": window.start, "lt": window.end}
+    if window.cursor:
+        params["starting_after"] = window.cursor
+    if resource.expand:
+        params["expand"] = list(resource.expand)
+
+    fetched_at = ctx.now()
+    page = target.api.fetch_list_page(resource.path, params, resource=resource.name)
+    row_ctx = ctx.row_context(target, fetched_at)
+    collected = collect(target.api, resource, page.data, row_ctx, Collected())
+
+    window.pages += 1
+    window.objects += len(page.data)
+    new_windows: list[BackfillWindow] = []
+    if page.has_more and page.data:
+        window.cursor = str(page.data[-1]["id"])
+        if resource.windowed:
+            created = [int(o["created"]) for o in page.data if isinstance(o.get("created"), int)]
+            points = split_points(window.start, created, page_size=ctx.page_size, capacity=capacity)
+            if points:
+                bounds = [window.start, *points]
+                new_windows = [
+                    BackfillWindow(
+                        account=window.account, livemode=window.livemode, resource=window.resource,
+                        generation=window.generation, start=a, end=b, cursor=None, done=False,
+                    )
+                    for a, b in itertools.pairwise(bounds)
+                ]
+                window.start = points[-1]
+    else:
+        window.done = True
+
+    with ctx.store.transaction() as conn:
+        collected.write(ctx.store, conn, account=target.account, livemode=target.livemode, at=fetched_at)
+        ctx.store.save_window(conn, window)
+        if new_windows:
+            ctx.store.insert_windows(conn, new_windows)
+
+    reached = min((int(o["created"]) for o in page.data if isinstance(o.get("created"), int)), default=None)
+    ctx.progress.page(resource.name, len(page.data), reached)
+    return ([] if window.done else [window]) + new_windows, len(page.data)

@@ -1,0 +1,132 @@
+"""One sync run over every account: backfill what is unlisted, then apply events.
+
+This is the only part of the sync that decides *what* to do; backfill.py and events.py
+do it. It records the run in ``sync_runs`` whatever happens, and a run with any failed
+part is recorded (and reported to the CLI) as failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncer.db.store import RunStats
+from syncer.errors import EventsExpired, NrrError, StripeAuthError, StripePermissionError
+from syncer.resources import EVENTS, RESOURCES, Resource
+from syncer.sync.backfill import STRIPE_EPOCH, prepare_jobs, run_backfill
+from syncer.sync.context import SyncContext, Target
+from syncer.sync.events import cursor_expired, sync_events
+
+ACCOUNT_REFRESH_SECONDS = 86400
+
+
+@dataclass
+class SyncResult:
+    run_id: int
+    status: str  # success | failed | interrupted
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[NrrError] = field(default_factory=list)
+    events: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+
+def account_row(raw: dict[str, Any], livemode: bool, now: int) -> dict[str, Any]:
+    profile = raw.get("business_profile") or {}
+    dashboard = ((raw.get("settings") or {}).get("dashboard") or {})
+    return {
+        "account": str(raw.get("id") or "self"),
+        "livemode": livemode,
+        "is_platform": False,
+        "name": profile.get("name") or dashboard.get("display_name"),
+        "default_currency": raw.get("default_currency"),
+        "created": raw.get("created") if isinstance(raw.get("created"), int) else None,
+        "raw": json.dumps(raw, separators=(",", ":"), ensure_ascii=False),
+        "synced_at": now,
+    }
+
+
+def run_sync(
+    ctx: SyncContext,
+    targets: Sequence[Target],
+    *,
+    full: bool = False,
+    only: Sequence[Resource] | None = None,
+    stats_source: Any = None,
+) -> SyncResult:
+    resources = list(only or RESOURCES)
+    run_id = ctx.store.begin_run("full" if full else "sync", [r.name for r in resources], ctx.now(), os.getpid())
+    result = SyncResult(run_id=run_id, status="running")
+    try:
+        for target in targets:
+            if ctx.stop.is_set():
+                break
+            _sync_target(ctx, target, resources, full=full, only=only is not None, result=result)
+            if any(isinstance(e, StripeAuthError) for e in result.errors):
+                break
+    except NrrError as exc:
+        result.errors.append(exc)
+    if result.errors:
+        result.status = "failed"
+    elif ctx.stop.is_set():
+        result.status = "interrupted"
+    else:
+        result.status = "success"
+    stats = RunStats(counts=result.counts, errors=[str(e) for e in result.errors])
+    if stats_source is not None:
+        stats.requests = stats_source.requests
+        stats.retries = stats_source.retries
+        stats.rate_limited = stats_source.rate_limited
+    ctx.store.finish_run(run_id, status=result.status, now=ctx.now(), stats=stats)
+    return result
+
+
+def _sync_target(
+    ctx: SyncContext, target: Target, resources: list[Resource], *, full: bool, only: bool, result: SyncResult
+) -> None:
+    with ctx.store.reading() as conn:
+        cursor = ctx.store.get_event_cursor(conn, target.account, target.livemode)
+        account = ctx.store.get_account(conn, target.account, target.livemode)
+    # Objects can't predate their account; start windows there to spare empty pages.
+    listed_from = max(STRIPE_EPOCH, (account.created or STRIPE_EPOCH) if account else STRIPE_EPOCH)
+    first_time = cursor is None
+    relist = full or cursor_expired(ctx, cursor)
+    # Events listed by a backfill are history up to the moment listing began; anything
+    # after it is applied by the incremental pass from the cursor set here.
+    to_list = resources if only else [*resources, EVENTS]
+    if first_time or relist:
+        now = ctx.now()
+        with ctx.store.transaction() as conn:
+            ctx.store.set_event_cursor(conn, target.account, target.livemode, now, now)
+
+    jobs = prepare_jobs(ctx, target, to_list, relist=relist, listed_from=listed_from)
+    if jobs:
+        backfill = run_backfill(ctx, jobs)
+        _merge(result.counts, backfill.counts)
+        result.errors.extend(backfill.errors)
+        if backfill.errors or backfill.interrupted:
+            return
+    if ctx.stop.is_set():
+        return
+    try:
+        events = sync_events(ctx, target)
+    except EventsExpired:
+        # Stripe no longer has the events we'd need: list everything again instead.
+        _sync_target(ctx, target, resources, full=True, only=only, result=result)
+        return
+    result.events += events.events
+    _merge(result.counts, events.counts)
+
+
+def _merge(into: dict[str, int], more: dict[str, int]) -> None:
+    for k, v in more.items():
+        into[k] = into.get(k, 0) + v
+
+
+def permission_summary(errors: Sequence[NrrError]) -> list[str]:
+    return [f"{e.resource}: {e.permission}" for e in errors if isinstance(e, StripePermissionError)]

@@ -1,0 +1,84 @@
+"""The storage layer on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
+from sqlmodel import SQLModel
+
+from syncer.db.migrate import current_revision, head_revision, upgrade_db
+from syncer.db.store import Store, table
+from syncer.projection import RowContext, project
+
+CUSTOMER = {"id": "cus_1", "object": "customer", "created": 1700000000, "name": "Ada", "email": "a@x.io"}
+
+
+def ctx(at: int) -> RowContext:
+    return RowContext(account="acct_1", livemode=False, api_version="2026-10-28.endive", synced_at=at)
+
+
+def test_migrations_match_the_models(store: Store) -> None:
+    assert current_revision(store.engine) == head_revision()
+    assert upgrade_db(store.engine) is False  # idempotent
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
+
+
+def test_upsert_keeps_the_newest_version(store: Store) -> None:
+    with store.transaction() as conn:
+        store.upsert_rows(conn, project("customers", CUSTOMER, ctx(200)))
+    older = {**CUSTOMER, "name": "Old name"}
+    newer = {**CUSTOMER, "name": "New name"}
+    with store.transaction() as conn:
+        store.upsert_rows(conn, project("customers", older, ctx(100)))
+    t = table("customers")
+    with store.reading() as conn:
+        assert conn.execute(select(t.c.name)).scalar_one() == "Ada"
+    with store.transaction() as conn:
+        store.upsert_rows(conn, project("customers", newer, ctx(300)))
+    with store.reading() as conn:
+        row = conn.execute(select(t.c.name, t.c.raw, t.c.synced_at)).one()
+    assert row.name == "New name" and row.synced_at == 300
+    assert json.loads(row.raw) == newer
+
+
+def test_a_failed_transaction_writes_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        store.upsert_rows(conn, project("customers", CUSTOMER, ctx(1)))
+        raise RuntimeError("crash between rows and checkpoint")
+    with store.reading() as conn:
+        assert store.count_rows(conn, "customers") == {}
+
+
+def test_mark_deleted_keeps_the_row(store: Store) -> None:
+    with store.transaction() as conn:
+        store.upsert_rows(conn, project("customers", CUSTOMER, ctx(10)))
+        assert store.mark_deleted(conn, "customers", "cus_1", account="acct_1", livemode=False, at=20) == 1
+    t = table("customers")
+    with store.reading() as conn:
+        row = conn.execute(select(t.c.name, t.c.deleted_at)).one()
+    assert row.name == "Ada" and row.deleted_at == 20
+
+
+def test_missing_children_are_marked_deleted(store: Store) -> None:
+    sub = {
+        "id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "active", "created": 5,
+        "items": {"object": "list", "has_more": False, "data": [
+            {"id": "si_a", "object": "subscription_item", "subscription": "sub_1", "quantity": 1, "created": 5},
+            {"id": "si_b", "object": "subscription_item", "subscription": "sub_1", "quantity": 2, "created": 5},
+        ]},
+    }
+    with store.transaction() as conn:
+        store.upsert_rows(conn, project("subscriptions", sub, ctx(10)))
+        store.mark_missing_children_deleted(
+            conn, "subscription_items", "subscription", {"sub_1": ["si_a"]}, account="acct_1", livemode=False, at=11
+        )
+    t = table("subscription_items")
+    with store.reading() as conn:
+        rows = dict(conn.execute(select(t.c.id, t.c.deleted_at)).all())
+    assert rows == {"si_a": None, "si_b": 11}
