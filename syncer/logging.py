@@ -151,7 +151,7 @@ _LEVELS = {
 }
 
 # Libraries that log every HTTP request at INFO; their lines are noise unless debugging.
-_CHATTY_LIBRARIES = ("httpx", "httpcore", "stripe", "apscheduler.executors.default")
+_CHATTY_LIBRARIES = ("httpx", "httpcore", "stripe", "apscheduler.executors.default", "alembic")
 
 
 class _OurHandler(logging.StreamHandler[IO[str]]):

@@ -255,7 +255,7 @@ class Settings(BaseSettings):
     stripe_max_rps: float | None = Field(default=None, gt=0)  # None = 80% of the key's limit
     stripe_max_concurrency: int = Field(default=16, ge=1)
     stripe_retry_budget_seconds: float = Field(default=300, ge=0)
-    events_overlap_seconds: int = Field(default=120, ge=60)
+    events_overlap_seconds: int = Field(default=60, ge=60)
     events_lag_seconds: int = Field(default=5, ge=0)
     reconcile_interval_days: int = Field(default=7, ge=1)
 

@@ -192,9 +192,20 @@ class StripeApi:
 
     # -- public API ---------------------------------------------------------------
 
-    def fetch_list_page(self, path: str, params: Mapping[str, Any], *, resource: str) -> Page:
-        """One page of a list endpoint (``limit``, ``starting_after``, ``created``...)."""
-        body = self._get(path, params, resource=resource, valid=_is_list_body)
+    def fetch_list_page(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        resource: str,
+        retry_budget: float | None = None,
+    ) -> Page:
+        """One page of a list endpoint (``limit``, ``starting_after``, ``created``...).
+
+        ``retry_budget`` overrides the retry time for this call (a probe that has a
+        plainer request to fall back on should not wait minutes first).
+        """
+        body = self._get(path, params, resource=resource, valid=_is_list_body, budget=retry_budget)
         data: list[dict[str, Any]] = body["data"]
         raw = [json.dumps(obj, separators=(",", ":"), ensure_ascii=False) for obj in data]
         return Page(data=data, has_more=body["has_more"], raw_objects=raw)
@@ -237,13 +248,15 @@ class StripeApi:
         *,
         resource: str,
         valid: Callable[[dict[str, Any]], bool],
+        budget: float | None = None,
     ) -> dict[str, Any]:
         url = path + ("?" + encode_query(params) if params else "")
         started = self._clock()
+        limit = self._budget if budget is None else budget
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Retryable),
             wait=self._wait,
-            stop=lambda rs: self._clock() - started + rs.upcoming_sleep >= self._budget,
+            stop=lambda rs: self._clock() - started + rs.upcoming_sleep >= limit,
             sleep=self._sleep,
             before_sleep=self._before_sleep,
             reraise=True,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from syncer.db.engine import check_connection, create_db_engine
 from syncer.db.migrate import upgrade_db
 from syncer.db.store import Store
-from syncer.errors import StripePermissionError
+from syncer.errors import StripeNotFound, StripePermissionError
 from syncer.ratelimit import TokenBucket
 from syncer.settings import Settings
 from syncer.stripe_api import StripeApi
@@ -88,9 +88,10 @@ def resolve_account(store: Store, api: StripeApi, connected: str | None, livemod
             return cached.account
     try:
         raw = api.fetch_account()
-    except StripePermissionError:
-        # A restricted key without account read access still syncs; keep a stable id.
-        return connected or cached_id or PLATFORM_FALLBACK
+    except (StripePermissionError, StripeNotFound):
+        # A restricted key without account access (or a Stripe-compatible server with no
+        # /v1/account) still syncs, under a stable id remembered like a real one.
+        raw = {"id": connected or cached_id or PLATFORM_FALLBACK}
     row = account_row(raw, livemode, now)
     if connected:
         row["account"] = connected

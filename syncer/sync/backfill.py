@@ -5,25 +5,43 @@ of one window, pages any truncated child list, and commits the page's rows toget
 with the window's new checkpoint in one transaction. The coordinator (this thread)
 only hands out windows: a window is re-queued after each page until a page says
 ``has_more: false``, and is split while it still has many pages (see windows.py).
+
+Stripe-compatible servers that lack a feature are met half-way on the first page of a
+resource: a rejected ``expand`` or ``created`` filter is dropped (listing gets slower,
+not wrong), and a list endpoint that does not exist (404) is recorded as unsupported.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.db.meta import BackfillWindow, SyncState
-from syncer.errors import GiveUp, NrrError, StripeAuthError
+from syncer.errors import (
+    GiveUp,
+    NrrError,
+    StripeAuthError,
+    StripeNotFound,
+    StripeRequestError,
+    StripeUnavailable,
+)
+from syncer.logging import get_logger
 from syncer.resources import EVENTS, Resource
 from syncer.sync.collect import Collected, collect
 from syncer.sync.context import SyncContext, Target
 from syncer.sync.windows import split_points
 
+log = get_logger(__name__)
+
 # Stripe was launched in 2011: nothing of any account is older.
 STRIPE_EPOCH = 1293840000
+# Without these a "Stripe" that answers 404 is no Stripe at all (a wrong STRIPE_API_BASE).
+CORE_RESOURCES = frozenset({"customers", "subscriptions", "invoices"})
+# A resource's first page may fail for want of a feature rather than an outage: retry it
+# only this long before trying a plainer request.
+PROBE_RETRY_SECONDS = 8.0
 
 
 @dataclass
@@ -34,12 +52,31 @@ class Job:
     open_windows: int = 0
     objects: int = 0
     failed: NrrError | None = None
+    use_expand: bool = True
+    use_windows: bool = True
+
+    @property
+    def windowed(self) -> bool:
+        return self.resource.windowed and self.use_windows
+
+
+class _Degrade(Exception):
+    """The server rejected optional features (``created``, ``expand``) on a first page."""
+
+    def __init__(self, *features: str) -> None:
+        super().__init__(*features)
+        self.features = features
+
+
+class _Unsupported(Exception):
+    """The server has no such list endpoint."""
 
 
 @dataclass
 class BackfillResult:
     counts: dict[str, int] = field(default_factory=dict)
     errors: list[NrrError] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
     interrupted: bool = False
 
 
@@ -92,20 +129,7 @@ def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 job, window = running.pop(fut)
-                try:
-                    follow, objects = fut.result()
-                except NrrError as exc:
-                    _fail(ctx, job, exc, result)
-                    if isinstance(exc, StripeAuthError):
-                        ctx.stop.set()  # the key is bad for everything: stop at once
-                    continue
-                except Exception as exc:  # noqa: BLE001  (a bug must not lose the other resources' progress
-                    _fail(ctx, job, GiveUp(f"{job.resource.name}: internal error {type(exc).__name__}: {exc}"), result)
-                    continue
-                job.objects += objects
-                job.open_windows += len(follow) - (0 if any(w is window for w in follow) else 1)
-                if job.open_windows == 0 and not job.failed:
-                    _complete(ctx, job)
+                follow = _settle(ctx, job, window, fut, result)
                 for w in follow:
                     # A window being paged goes first: finishing windows frees their slot.
                     if w is window:
@@ -119,7 +143,45 @@ def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
     return result
 
 
-def _fail(ctx: SyncContext, job: Job, exc: NrrError, result: BackfillResult) -> None:
+def _settle(
+    ctx: SyncContext,
+    job: Job,
+    window: BackfillWindow,
+    fut: Future[tuple[list[BackfillWindow], int]],
+    result: BackfillResult,
+) -> list[BackfillWindow]:
+    """Book a finished task; return the windows to queue next."""
+    try:
+        follow, objects = fut.result()
+    except _Degrade as exc:
+        job.use_expand = job.use_expand and "expand" not in exc.features
+        job.use_windows = job.use_windows and "created" not in exc.features
+        log.warning("sync.degraded", resource=job.resource.name, dropped=",".join(exc.features),
+                    why="the server rejected it; listing continues without it")
+        return [window]
+    except _Unsupported:
+        result.unsupported.append(job.resource.name)
+        log.warning("sync.unsupported", resource=job.resource.name,
+                    why="the server has no such list endpoint (404); nothing to sync")
+        job.open_windows = 0
+        _complete(ctx, job)
+        return []
+    except NrrError as exc:
+        _fail(job, exc, result)
+        if isinstance(exc, StripeAuthError):
+            ctx.stop.set()  # the key is bad for everything: stop at once
+        return []
+    except Exception as exc:  # noqa: BLE001  (a bug in one resource must not lose the others' progress)
+        _fail(job, GiveUp(f"{job.resource.name}: internal error {type(exc).__name__}: {exc}"), result)
+        return []
+    job.objects += objects
+    job.open_windows += len(follow) - (0 if any(w is window for w in follow) else 1)
+    if job.open_windows == 0 and not job.failed:
+        _complete(ctx, job)
+    return follow
+
+
+def _fail(job: Job, exc: NrrError, result: BackfillResult) -> None:
     if job.failed is None:
         job.failed = exc
         result.errors.append(exc)
@@ -131,21 +193,65 @@ def _complete(ctx: SyncContext, job: Job) -> None:
     ctx.progress.resource_done(job.resource.name)
 
 
+def _list_params(ctx: SyncContext, job: Job, window: BackfillWindow) -> dict[str, Any]:
+    resource = job.resource
+    params: dict[str, Any] = {"limit": ctx.page_size, **resource.params}
+    if job.windowed:
+        params["created"] = {"gte": window.start, "lt": window.end}
+    if window.cursor:
+        params["starting_after"] = window.cursor
+    if resource.expand and job.use_expand:
+        params["expand"] = list(resource.expand)
+    return params
+
+
+def _fetch_page(ctx: SyncContext, job: Job, window: BackfillWindow) -> Any:
+    api, resource = job.target.api, job.resource
+    params = _list_params(ctx, job, window)
+    first = window.pages == 0 and window.cursor is None
+    optional = [k for k in ("created", "expand") if k in params]
+    try:
+        if not first or not optional:
+            return _checked(job, window, api.fetch_list_page(resource.path, params, resource=resource.name))
+        page = api.fetch_list_page(
+            resource.path, params, resource=resource.name, retry_budget=PROBE_RETRY_SECONDS
+        )
+    except (StripeRequestError, StripeUnavailable) as exc:
+        # A real Stripe accepts both; a compatible server may choke on either (400, or
+        # even 500). Find the plainest request it answers, else report the first error.
+        for drop in (["created"], ["created", "expand"], ["expand"]):
+            if not set(drop) <= set(optional):
+                continue
+            plain = {k: v for k, v in params.items() if k not in drop}
+            try:
+                api.fetch_list_page(resource.path, plain, resource=resource.name)
+            except (StripeRequestError, StripeUnavailable):
+                continue
+            raise _Degrade(*drop) from exc
+        raise
+    except StripeNotFound:
+        if first and resource.name not in CORE_RESOURCES:
+            raise _Unsupported() from None
+        raise
+    return _checked(job, window, page)
+
+
+def _checked(job: Job, window: BackfillWindow, page: Any) -> Any:
+    if job.windowed and any(
+        not window.start <= int(o.get("created") or window.start) < window.end for o in page.data
+    ):
+        # The server ignored the filter: windows would each list everything.
+        raise _Degrade("created")
+    return page
+
+
 def _page_task(
     ctx: SyncContext, job: Job, window: BackfillWindow, capacity: int
 ) -> tuple[list[BackfillWindow], int]:
     """Fetch, store and checkpoint one page; return the windows still to page."""
     resource, target = job.resource, job.target
-    params: dict[str, Any] = {"limit": ctx.page_size, **resource.params}
-    if resource.windowed:
-        params["created"] = {"gte": window.start, "lt": window.end}
-    if window.cursor:
-        params["starting_after"] = window.cursor
-    if resource.expand:
-        params["expand"] = list(resource.expand)
-
     fetched_at = ctx.now()
-    page = target.api.fetch_list_page(resource.path, params, resource=resource.name)
+    page = _fetch_page(ctx, job, window)
     row_ctx = ctx.row_context(target, fetched_at)
     collected = collect(target.api, resource, page.data, row_ctx, Collected())
 
@@ -154,19 +260,8 @@ def _page_task(
     new_windows: list[BackfillWindow] = []
     if page.has_more and page.data:
         window.cursor = str(page.data[-1]["id"])
-        if resource.windowed:
-            created = [int(o["created"]) for o in page.data if isinstance(o.get("created"), int)]
-            points = split_points(window.start, created, page_size=ctx.page_size, capacity=capacity)
-            if points:
-                bounds = [window.start, *points]
-                new_windows = [
-                    BackfillWindow(
-                        account=window.account, livemode=window.livemode, resource=window.resource,
-                        generation=window.generation, start=a, end=b, cursor=None, done=False,
-                    )
-                    for a, b in itertools.pairwise(bounds)
-                ]
-                window.start = points[-1]
+        if job.windowed:
+            new_windows = _split(window, page.data, ctx.page_size, capacity)
     else:
         window.done = True
 
@@ -179,3 +274,20 @@ def _page_task(
     reached = min((int(o["created"]) for o in page.data if isinstance(o.get("created"), int)), default=None)
     ctx.progress.page(resource.name, len(page.data), reached)
     return ([] if window.done else [window]) + new_windows, len(page.data)
+
+
+def _split(window: BackfillWindow, data: list[dict[str, Any]], page_size: int, capacity: int) -> list[BackfillWindow]:
+    """Carve new windows off the unread part of ``window`` (which keeps the newest slice)."""
+    created = [int(o["created"]) for o in data if isinstance(o.get("created"), int)]
+    points = split_points(window.start, created, page_size=page_size, capacity=capacity)
+    if not points:
+        return []
+    bounds = [window.start, *points]
+    window.start = points[-1]
+    return [
+        BackfillWindow(
+            account=window.account, livemode=window.livemode, resource=window.resource,
+            generation=window.generation, start=a, end=b, cursor=None, done=False,
+        )
+        for a, b in zip(bounds, bounds[1:], strict=False)
+    ]

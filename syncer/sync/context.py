@@ -16,7 +16,9 @@ class Api(Protocol):
 
     api_version: str
 
-    def fetch_list_page(self, path: str, params: dict[str, Any], *, resource: str) -> Any: ...
+    def fetch_list_page(
+        self, path: str, params: dict[str, Any], *, resource: str, retry_budget: float | None = None
+    ) -> Any: ...
 
     def fetch_object(self, path: str, *, resource: str, params: dict[str, Any] | None = None) -> dict[str, Any]: ...
 
@@ -52,7 +54,7 @@ class SyncContext:
     page_size: int = 100
     progress: Progress = field(default_factory=NoProgress)
     stop: threading.Event = field(default_factory=threading.Event)
-    events_overlap: int = 120
+    events_overlap: int = 60
     events_lag: int = 5
     events_max_age: int = 25 * 86400
 

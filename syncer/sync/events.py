@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncer.errors import EventsExpired, StripeNotFound
+from syncer.errors import EventsExpired, StripeNotFound, StripeRequestError
 from syncer.projection import embedded_list, project
 from syncer.resources import BY_OBJECT, EVENTS, Resource
 from syncer.sync.collect import Collected, collect
@@ -137,8 +137,15 @@ def _refetch(target: Target, resource: Resource, object_id: str) -> dict[str, An
     expand = [e.removeprefix("data.") for e in resource.expand]
     if expand:
         params["expand"] = expand
+    path = resource.retrieve(object_id)
     try:
-        return target.api.fetch_object(resource.retrieve(object_id), resource=resource.name, params=params)
+        try:
+            return target.api.fetch_object(path, resource=resource.name, params=params)
+        except StripeRequestError as exc:
+            # A Stripe-compatible server without ``expand``: the object without it.
+            if not expand or "expand" not in str(exc).lower():
+                raise
+            return target.api.fetch_object(path, resource=resource.name)
     except StripeNotFound:
         return None
 

@@ -1,0 +1,1133 @@
+"""A loopback fake of Stripe's read API, serving a synthetic ``Account``.
+
+Pure stdlib (``http.server.ThreadingHTTPServer``, HTTP/1.1 keep-alive). It answers the
+GET endpoints stripe-nrr reads, the way Stripe does: lists sorted by ``created`` then
+``id`` (newest first) with ``limit``/``starting_after``/``ending_before``/``created[…]``,
+embedded child lists truncated to 10 with ``has_more``, ``expand[]``, Stripe's error
+envelope, Bearer auth, restricted-key 403s, and ``/v1/subscriptions`` hiding canceled
+subscriptions unless ``status=all``.
+
+For tests and benchmarks it can add latency, enforce a rate limit (429 like Stripe's
+global limiter) and inject faults (5xx, 429, truncated bodies, connection resets) with a
+seeded RNG. Every request is recorded; any non-GET request is answered 405 (the syncer
+must never write to Stripe). Mutation helpers change the account between syncs and emit
+the matching events.
+
+Objects are serialised once and cached as bytes: a list page is a join of cached
+objects, so the server keeps up with 100 large pages a second.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import re
+import socket
+import struct
+import threading
+import time
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from syncer.resources import BY_NAME, BY_OBJECT, RESOURCES, Resource
+from syncer.sandbox import generator
+from syncer.sandbox.generator import EMBEDDED_LIST_LIMIT, JSON, Account
+
+FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "429", "truncated", "reset")
+DEFAULT_API_KEY = "sk_test_sandbox_0000000000000000"
+MAX_LIMIT = 100
+
+# Restricted-key permission Stripe names in its 403 message, per resource.
+RAK_PERMISSIONS: dict[str, str] = {
+    "account": "rak_account_read",
+    "customers": "rak_customer_read",
+    "products": "rak_product_read",
+    "prices": "rak_plan_read",
+    "coupons": "rak_coupon_read",
+    "promotion_codes": "rak_promotion_code_read",
+    "subscriptions": "rak_subscription_read",
+    "invoices": "rak_invoice_read",
+    "invoice_items": "rak_invoice_read",
+    "invoice_payments": "rak_invoice_read",
+    "charges": "rak_charge_read",
+    "refunds": "rak_charge_read",
+    "credit_notes": "rak_credit_note_read",
+    "disputes": "rak_dispute_read",
+    "events": "rak_event_read",
+    "balance_transactions": "rak_balance_transaction_source_read",
+}
+
+# Fields each resource can expand (what the fake implements; anything else is a 400).
+EXPANDABLE: dict[str, frozenset[str]] = {
+    "subscriptions": frozenset({"discounts"}),
+    "invoices": frozenset({"discounts"}),
+    "invoice_items": frozenset({"discounts"}),
+    "charges": frozenset({"balance_transaction"}),
+    "refunds": frozenset({"balance_transaction"}),
+    "prices": frozenset({"tiers"}),
+    "invoice_lines": frozenset({"discounts"}),
+    "credit_note_lines": frozenset(),
+    "subscription_items": frozenset({"discounts"}),
+}
+
+# Embedded child list of each parent resource.
+CHILD_FIELD: dict[str, str] = {"invoices": "lines", "credit_notes": "lines", "subscriptions": "items"}
+
+SUBSCRIPTION_STATUSES = frozenset({
+    "active", "all", "canceled", "ended", "incomplete", "incomplete_expired", "past_due",
+    "paused", "trialing", "unpaid",
+})
+INVOICE_STATUSES = frozenset({"draft", "open", "paid", "uncollectible", "void"})
+_ENDED = frozenset({"canceled", "incomplete_expired"})
+
+
+# ---- errors and responses -----------------------------------------------------------
+
+
+class StripeError(Exception):
+    """An error answer, in Stripe's envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type_
+        self.message = message
+        self.code = code
+        self.param = param
+        self.headers = list(headers)
+
+    def body(self) -> bytes:
+        err: JSON = {}
+        if self.code:
+            err["code"] = self.code
+            err["doc_url"] = f"https://stripe.com/docs/error-codes/{self.code.replace('_', '-')}"
+        err["message"] = self.message
+        if self.param:
+            err["param"] = self.param
+        err["type"] = self.type
+        return json.dumps({"error": err}).encode()
+
+
+def _invalid(message: str, *, param: str | None = None, code: str | None = None,
+             status: int = 400) -> StripeError:
+    return StripeError(status, "invalid_request_error", message, param=param, code=code)
+
+
+def _missing(object_name: str, obj_id: str, *, param: str | None = None,
+             status: int = 404) -> StripeError:
+    return _invalid(f"No such {object_name}: '{obj_id}'", param=param, code="resource_missing",
+                    status=status)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    fault: str | None = None
+
+
+RESET = Response(0, b"", fault="reset")  # sentinel: abort the connection
+
+
+# ---- the request log ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the fake saw it (never the API key)."""
+
+    method: str
+    path: str
+    query: str
+    params: Mapping[str, Any]
+    stripe_version: str | None
+    stripe_account: str | None
+    status: int
+    fault: str | None
+
+
+class RequestLog:
+    """Thread-safe record of every request, with counters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[RequestRecord] = []
+        self.by_status: Counter[int] = Counter()
+        self.by_method: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+
+    def add(self, record: RequestRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+            self.by_status[record.status] += 1
+            self.by_method[record.method] += 1
+            if record.fault:
+                self.faults[record.fault] += 1
+
+    @property
+    def records(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._records)
+
+    def count(
+        self,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        path_prefix: str | None = None,
+        status: int | None = None,
+    ) -> int:
+        return sum(
+            1
+            for r in self.records
+            if (method is None or r.method == method)
+            and (path is None or r.path == path)
+            and (path_prefix is None or r.path.startswith(path_prefix))
+            and (status is None or r.status == status)
+        )
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+            self.by_status.clear()
+            self.by_method.clear()
+            self.faults.clear()
+
+
+# ---- query parsing --------------------------------------------------------------------
+
+_KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
+_SUBKEY = re.compile(r"\[([^\[\]]*)\]")
+
+
+def parse_params(query: str) -> dict[str, Any]:
+    """Stripe's form encoding of a GET query into plain values.
+
+    ``a=1`` → ``{"a": "1"}``; ``a[]=x&a[]=y`` and ``a[0]=x&a[1]=y`` (stripe-python's
+    form) → lists; ``a[gte]=1`` → ``{"a": {"gte": "1"}}``.
+    """
+    scalars: dict[str, Any] = {}
+    lists: dict[str, list[tuple[int, int, str]]] = {}
+    for order, (key, value) in enumerate(parse_qsl(query, keep_blank_values=True)):
+        m = _KEY.fullmatch(key)
+        if m is None:
+            raise _invalid(f"Invalid parameter name: {key}")
+        base, rest = m.groups()
+        subs = _SUBKEY.findall(rest)
+        if not subs:
+            scalars[base] = value
+        elif len(subs) > 1:
+            raise _invalid(f"Received unknown parameter: {key}", param=key,
+                           code="parameter_unknown")
+        elif subs[0] == "" or subs[0].isdigit():
+            index = int(subs[0]) if subs[0] else 1 << 30
+            lists.setdefault(base, []).append((index, order, value))
+        else:
+            nested = scalars.setdefault(base, {})
+            if not isinstance(nested, dict):
+                raise _invalid(f"Invalid hash: {base}", param=base)
+            nested[subs[0]] = value
+    for base, values in lists.items():
+        if base in scalars:
+            raise _invalid(f"Invalid array: {base}", param=base)
+        scalars[base] = [v for _, _, v in sorted(values)]
+    return scalars
+
+
+def _int_param(value: Any, name: str) -> int:
+    if not isinstance(value, str) or not re.fullmatch(r"-?\d+", value):
+        raise _invalid(f"Invalid integer: {value}", param=name)
+    return int(value)
+
+
+def _bool_param(value: Any, name: str) -> bool:
+    if value not in ("true", "false"):
+        raise _invalid(f"Invalid boolean: {value}", param=name)
+    return value == "true"
+
+
+def _str_param(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise _invalid(f"Invalid string: {value}", param=name)
+    return value
+
+
+def _list_param(value: Any, name: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    raise _invalid(f"Invalid array: {name}", param=name)
+
+
+def created_range(value: Any) -> tuple[int | None, int | None]:
+    """``created`` / ``created[gte|gt|lte|lt]`` as an inclusive [lo, hi] range."""
+    if isinstance(value, str):
+        t = _int_param(value, "created")
+        return t, t
+    if not isinstance(value, dict):
+        raise _invalid("Invalid created", param="created")
+    lo: int | None = None
+    hi: int | None = None
+    for op, raw in value.items():
+        t = _int_param(raw, f"created[{op}]")
+        if op == "gte":
+            lo = t if lo is None else max(lo, t)
+        elif op == "gt":
+            lo = t + 1 if lo is None else max(lo, t + 1)
+        elif op == "lte":
+            hi = t if hi is None else min(hi, t)
+        elif op == "lt":
+            hi = t - 1 if hi is None else min(hi, t - 1)
+        else:
+            raise _invalid(f"Received unknown parameter: created[{op}]",
+                           param=f"created[{op}]", code="parameter_unknown")
+    return lo, hi
+
+
+# ---- list filters ---------------------------------------------------------------------
+
+Predicate = Callable[[JSON], bool]
+
+
+def _eq(field_name: str) -> Callable[[Any, str], Predicate]:
+    def build(value: Any, name: str) -> Predicate:
+        wanted = _str_param(value, name)
+        return lambda o: o.get(field_name) == wanted
+    return build
+
+
+def _bool_eq(field_name: str) -> Callable[[Any, str], Predicate]:
+    def build(value: Any, name: str) -> Predicate:
+        wanted = _bool_param(value, name)
+        return lambda o: bool(o.get(field_name)) == wanted
+    return build
+
+
+def _subscription_status(value: Any, name: str) -> Predicate:
+    status = _str_param(value, name)
+    if status not in SUBSCRIPTION_STATUSES:
+        raise _invalid(f"Invalid status: must be one of {', '.join(sorted(SUBSCRIPTION_STATUSES))}",
+                       param=name)
+    if status == "all":
+        return lambda o: True
+    if status == "ended":
+        return lambda o: o["status"] in _ENDED
+    return lambda o: o["status"] == status
+
+
+def _invoice_status(value: Any, name: str) -> Predicate:
+    status = _str_param(value, name)
+    if status not in INVOICE_STATUSES:
+        raise _invalid(f"Invalid status: must be one of {', '.join(sorted(INVOICE_STATUSES))}",
+                       param=name)
+    return lambda o: o["status"] == status
+
+
+def _invoice_subscription(value: Any, name: str) -> Predicate:
+    wanted = _str_param(value, name)
+    return lambda o: ((o.get("parent") or {}).get("subscription_details") or {}).get(
+        "subscription") == wanted
+
+
+def _subscription_price(value: Any, name: str) -> Predicate:
+    wanted = _str_param(value, name)
+    return lambda o: any(i["price"]["id"] == wanted for i in o["items"]["data"])
+
+
+def _pending(value: Any, name: str) -> Predicate:
+    wanted = _bool_param(value, name)
+    return lambda o: (o.get("invoice") is None) == wanted
+
+
+def _promo_coupon(value: Any, name: str) -> Predicate:
+    wanted = _str_param(value, name)
+    return lambda o: (o.get("promotion") or {}).get("coupon") == wanted
+
+
+def _lookup_keys(value: Any, name: str) -> Predicate:
+    wanted = set(_list_param(value, name))
+    return lambda o: o.get("lookup_key") in wanted
+
+
+def _event_type(value: Any, name: str) -> Predicate:
+    pattern = _str_param(value, name)
+    if pattern.endswith(".*"):
+        prefix = pattern[:-1]
+        return lambda o: str(o["type"]).startswith(prefix)
+    return lambda o: o["type"] == pattern
+
+
+def _event_types(value: Any, name: str) -> Predicate:
+    wanted = set(_list_param(value, name))
+    return lambda o: o["type"] in wanted
+
+
+def _ignored(value: Any, name: str) -> Predicate:
+    return lambda o: True
+
+
+FILTERS: dict[str, dict[str, Callable[[Any, str], Predicate]]] = {
+    "customers": {"email": _eq("email")},
+    "products": {"active": _bool_eq("active")},
+    "prices": {"active": _bool_eq("active"), "product": _eq("product"), "type": _eq("type"),
+               "currency": _eq("currency"), "lookup_keys": _lookup_keys},
+    "coupons": {},
+    "promotion_codes": {"active": _bool_eq("active"), "code": _eq("code"),
+                        "coupon": _promo_coupon, "customer": _eq("customer")},
+    "subscriptions": {"status": _subscription_status, "customer": _eq("customer"),
+                      "price": _subscription_price},
+    "invoices": {"customer": _eq("customer"), "status": _invoice_status,
+                 "subscription": _invoice_subscription},
+    "invoice_items": {"customer": _eq("customer"), "invoice": _eq("invoice"),
+                      "pending": _pending},
+    "invoice_payments": {"invoice": _eq("invoice"), "status": _eq("status")},
+    "charges": {"customer": _eq("customer"), "payment_intent": _eq("payment_intent")},
+    "refunds": {"charge": _eq("charge"), "payment_intent": _eq("payment_intent")},
+    "credit_notes": {"customer": _eq("customer"), "invoice": _eq("invoice")},
+    "disputes": {"charge": _eq("charge"), "payment_intent": _eq("payment_intent")},
+    "events": {"type": _event_type, "types": _event_types, "delivery_success": _ignored},
+}
+
+
+# ---- the store: indexes and serialised objects ----------------------------------------
+
+
+@dataclass
+class _Index:
+    """One resource sorted like Stripe lists it: created DESC, then id DESC."""
+
+    objs: list[JSON]
+    ids: list[str]
+    neg_created: list[int]  # ascending, for bisect
+    pos: dict[str, int]
+    deleted: set[str]
+
+    @classmethod
+    def build(cls, live: Iterable[JSON], deleted: Iterable[JSON]) -> _Index:
+        dead = list(deleted)
+        objs = sorted([*live, *dead], key=lambda o: (o["created"], o["id"]), reverse=True)
+        return cls(
+            objs=objs,
+            ids=[o["id"] for o in objs],
+            neg_created=[-o["created"] for o in objs],
+            pos={o["id"]: i for i, o in enumerate(objs)},
+            deleted={o["id"] for o in dead},
+        )
+
+
+class _Store:
+    """One account as served: lazily built indexes and a cache of serialised objects."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self.lock = threading.RLock()
+        self.version = 0
+        self._indexes: dict[str, _Index] = {}
+        self._cache: dict[tuple[str, str, tuple[str, ...]], bytes] = {}
+        self._item_owner: dict[str, str] | None = None
+
+    def reset(self) -> None:
+        """Forget indexes and cached JSON (after an edit of the account)."""
+        with self.lock:
+            self.version += 1
+            self._indexes.clear()
+            self._cache.clear()
+            self._item_owner = None
+
+    def index(self, name: str) -> _Index:
+        idx = self._indexes.get(name)
+        if idx is None:
+            with self.lock:
+                idx = self._indexes.get(name)
+                if idx is None:
+                    if name == "events":
+                        idx = _Index.build(self.account.events, ())
+                    else:
+                        idx = _Index.build(self.account.objects(name),
+                                           self.account.deleted.get(name, {}).values())
+                    self._indexes[name] = idx
+        return idx
+
+    def item_owner(self, item_id: str) -> str | None:
+        owners = self._item_owner
+        if owners is None:
+            with self.lock:
+                owners = {i["id"]: s["id"] for s in self.account.subscriptions
+                          for i in s["items"]["data"]}
+                self._item_owner = owners
+        return owners.get(item_id)
+
+    def serialized(self, name: str, obj: JSON, expand: tuple[str, ...]) -> bytes:
+        key = (name, obj["id"], expand)
+        data = self._cache.get(key)
+        if data is None:
+            version = self.version
+            data = json.dumps(self.render(name, obj, expand), separators=(",", ":")).encode()
+            with self.lock:
+                if version == self.version:  # not an object an edit has just replaced
+                    self._cache[key] = data
+        return data
+
+    def render_child(self, entry: JSON, expand: tuple[str, ...]) -> JSON:
+        """A child list entry (line, item) with its discounts expanded when asked."""
+        if "discounts" in expand and entry.get("discounts"):
+            return {**entry, "discounts": self._discounts(entry["discounts"])}
+        return entry
+
+    def _discounts(self, ids: list[Any]) -> list[Any]:
+        found = self.account.discounts
+        return [found.get(d, d) if isinstance(d, str) else d for d in ids]
+
+    def render(self, name: str, obj: JSON, expand: tuple[str, ...] = ()) -> JSON:
+        """The object as Stripe returns it: child lists truncated, expansions applied."""
+        out = obj
+        if name == "events":
+            inner = obj["data"]["object"]
+            res = BY_OBJECT.get(inner.get("object", ""))
+            if res is not None:
+                out = {**obj, "data": {**obj["data"], "object": self.render(res.name, inner)}}
+            return out
+        child = CHILD_FIELD.get(name)
+        if child is not None and len(obj[child]["data"]) > EMBEDDED_LIST_LIMIT:
+            lst = obj[child]
+            out = {**out, child: {**lst, "data": lst["data"][:EMBEDDED_LIST_LIMIT],
+                                  "has_more": True}}
+        if name == "prices" and "tiers" in obj and "tiers" not in expand:
+            out = {k: v for k, v in out.items() if k != "tiers"}
+        if "discounts" in expand and obj.get("discounts"):
+            out = {**out, "discounts": self._discounts(obj["discounts"])}
+        if "balance_transaction" in expand and isinstance(obj.get("balance_transaction"), str):
+            txn = self.account.balance_transactions.get(obj["balance_transaction"])
+            out = {**out, "balance_transaction": txn}
+        return out
+
+
+# ---- rate limiting ---------------------------------------------------------------------
+
+
+class _TokenBucket:
+    """``rate`` requests a second with bursts of one second's worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return True
+            return False
+
+
+# ---- the server ------------------------------------------------------------------------
+
+
+def mask_key(key: str) -> str:
+    """How Stripe echoes a key in errors: prefix, stars, last four."""
+    m = re.match(r"(?:sk|rk|pk)_(?:test|live)_", key)
+    prefix = m.group(0) if m else ""
+    tail = key[-4:] if len(key) >= len(prefix) + 8 else ""
+    return f"{prefix}****{tail}"
+
+
+class FakeStripe:
+    """The fake Stripe API over an ``Account`` (and optional connected accounts).
+
+    Options are plain attributes and may be changed while the server runs.
+    """
+
+    def __init__(
+        self,
+        account: Account,
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        restricted_denied: Iterable[str] = (),
+        latency: float = 0.0,
+        rate_limit: float | None = None,
+        fail_rate: float = 0.0,
+        fault_kinds: Iterable[str] = FAULT_KINDS,
+        seed: int = 1,
+        connected: Mapping[str, Account] | None = None,
+    ) -> None:
+        self.account = account
+        self.api_key = api_key
+        self.restricted_denied: set[str] = set(restricted_denied)
+        self.latency = latency
+        self.fail_rate = fail_rate
+        self.fault_kinds = tuple(fault_kinds)
+        unknown = set(self.fault_kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds: {', '.join(sorted(unknown))}")
+        self.log = RequestLog()
+        self._store = _Store(account)
+        self._connected = {acct_id: _Store(a) for acct_id, a in (connected or {}).items()}
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self._bucket: _TokenBucket | None = None
+        self.rate_limit = rate_limit
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        self._request_seq = 0
+        self._routes = self._build_routes()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def rate_limit(self) -> float | None:
+        return self._bucket.rate if self._bucket else None
+
+    @rate_limit.setter
+    def rate_limit(self, value: float | None) -> None:
+        self._bucket = _TokenBucket(value) if value else None
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the fake Stripe server is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def _bind(self, host: str, port: int) -> ThreadingHTTPServer:
+        server = _Server((host, port), _Handler)
+        server.fake = self
+        self._server = server
+        return server
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve in a background thread; returns the base URL (``http://127.0.0.1:PORT``)."""
+        if self._server is not None:
+            return self.base_url
+        server = self._bind(host, port)
+        self._thread = threading.Thread(target=server.serve_forever, name="fake-stripe",
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self.base_url
+
+    def serve_forever(self, host: str = "127.0.0.1", port: int = 12111) -> None:
+        """Serve in the calling thread until interrupted (the CLI)."""
+        server = self._bind(host, port)
+        try:
+            server.serve_forever()
+        finally:
+            self._close()
+
+    def stop(self) -> None:
+        """Stop accepting, drop open keep-alive connections, free the port."""
+        server = self._server
+        if server is None:
+            return
+        server.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._close()
+
+    def _close(self) -> None:
+        server, self._server, self._thread = self._server, None, None
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if server is not None:
+            server.server_close()
+
+    def __enter__(self) -> FakeStripe:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- mutation helpers (tests) ---------------------------------------------------------
+
+    def _edit(self, fn: Callable[..., JSON], *args: Any, **kwargs: Any) -> JSON:
+        with self._store.lock:
+            try:
+                return fn(self.account, *args, **kwargs)
+            finally:
+                self._store.reset()
+
+    def add_customer(self, *, now: int, name: str | None = None, email: str | None = None,
+                     metadata: JSON | None = None, currency: str | None = None) -> JSON:
+        return self._edit(generator.add_customer, now=now, name=name, email=email,
+                          metadata=metadata, currency=currency)
+
+    def add_subscription(self, customer_id: str, *, now: int, price: str,
+                         quantity: int = 1) -> JSON:
+        return self._edit(generator.add_subscription, customer_id, now=now, price=price,
+                          quantity=quantity)
+
+    def change_subscription(self, sub_id: str, *, now: int, quantity: int | None = None,
+                            price: str | None = None, cancel_at_period_end: bool | None = None,
+                            item: str | None = None) -> JSON:
+        return self._edit(generator.change_subscription, sub_id, now=now, quantity=quantity,
+                          price=price, cancel_at_period_end=cancel_at_period_end, item=item)
+
+    def cancel_subscription(self, sub_id: str, *, now: int,
+                            reason: str = "cancellation_requested",
+                            feedback: str | None = None) -> JSON:
+        return self._edit(generator.cancel_subscription, sub_id, now=now, reason=reason,
+                          feedback=feedback)
+
+    def update_customer(self, customer_id: str, *, now: int, **fields: Any) -> JSON:
+        return self._edit(generator.update_customer, customer_id, now=now, **fields)
+
+    def delete_customer(self, customer_id: str, now: int) -> JSON:
+        return self._edit(generator.delete_customer, customer_id, now=now)
+
+    # -- request handling -------------------------------------------------------------------
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str]) -> Response:
+        """Answer one request (the HTTP handler calls this; tests may too)."""
+        parts = urlsplit(target)
+        path, query = parts.path, parts.query
+        headers = {k.lower(): v for k, v in headers.items()}
+        version = headers.get("stripe-version")
+        on_behalf = headers.get("stripe-account")
+        params: dict[str, Any] = {}
+        try:
+            resp = self._answer(method, path, query, headers, params)
+        except StripeError as err:
+            resp = Response(err.status, err.body(), err.headers)
+        self.log.add(RequestRecord(method, path, query, params, version, on_behalf,
+                                   resp.status, resp.fault))
+        if resp is not RESET:
+            resp.headers += [
+                ("Request-Id", self._request_id()),
+                ("Stripe-Version", version or self.account.api_version),
+            ]
+        return resp
+
+    def _request_id(self) -> str:
+        with self._rng_lock:
+            self._request_seq += 1
+            n = self._request_seq
+        return f"req_{n:06d}{self.account.ids.tag[:8]}"
+
+    def _answer(self, method: str, path: str, query: str, headers: Mapping[str, str],
+                params: dict[str, Any]) -> Response:
+        if method != "GET":
+            raise StripeError(405, "invalid_request_error",
+                              f"The sandbox is read-only: {method} {path} is not allowed.",
+                              headers=[("Allow", "GET")])
+        if self.latency > 0:
+            time.sleep(self.latency)
+        bucket = self._bucket
+        if bucket is not None and not bucket.take():
+            raise StripeError(
+                429, "rate_limit_error",
+                "Request rate limit exceeded. Learn more about rate limits here "
+                "https://stripe.com/docs/rate-limits.",
+                code="rate_limit", headers=[("Stripe-Rate-Limited-Reason", "global-rate")])
+        key = self._authenticate(headers)
+        store = self._account_store(headers.get("stripe-account"), key)
+        fault = self._pick_fault()
+        params.update(parse_params(query))
+        resp = self._route(store, path, params, key)
+        return self._apply_fault(fault, resp) if fault else resp
+
+    def _authenticate(self, headers: Mapping[str, str]) -> str:
+        auth = headers.get("authorization") or ""
+        key = ""
+        if auth.startswith("Bearer "):
+            key = auth[7:].strip()
+        elif auth.startswith("Basic "):  # Stripe also takes the key as a Basic username
+            try:
+                key = base64.b64decode(auth[6:]).decode().split(":", 1)[0]
+            except (ValueError, UnicodeDecodeError):
+                key = ""
+        if not key:
+            raise StripeError(
+                401, "invalid_request_error",
+                "You did not provide an API key. You need to provide your API key in the "
+                "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+                "YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for "
+                "details, or we can help at https://support.stripe.com/.",
+                headers=[("WWW-Authenticate", 'Basic realm="Stripe"')])
+        if key != self.api_key:
+            raise StripeError(401, "invalid_request_error",
+                              f"Invalid API Key provided: {mask_key(key)}",
+                              headers=[("WWW-Authenticate", 'Basic realm="Stripe"')])
+        return key
+
+    def _account_store(self, on_behalf: str | None, key: str) -> _Store:
+        if not on_behalf or on_behalf == self.account.account["id"]:
+            return self._store
+        store = self._connected.get(on_behalf)
+        if store is None:
+            raise StripeError(
+                403, "invalid_request_error",
+                f"The provided key '{mask_key(key)}' does not have access to account "
+                f"'{on_behalf}' (or that account does not exist). Application access may "
+                "have been revoked.", code="account_invalid")
+        return store
+
+    def _deny(self, resource: str, key: str, store: _Store) -> None:
+        if resource in self.restricted_denied:
+            perm = RAK_PERMISSIONS.get(resource, f"rak_{resource}_read")
+            raise StripeError(
+                403, "permission_error",
+                f"The provided key '{mask_key(key)}' does not have the required permissions "
+                f"for this endpoint on account '{store.account.account['id']}'. Having the "
+                f"'{perm}' permission would allow this request to continue.")
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def _pick_fault(self) -> str | None:
+        if self.fail_rate <= 0 or not self.fault_kinds:
+            return None
+        with self._rng_lock:
+            if self._rng.random() >= self.fail_rate:
+                return None
+            return self._rng.choice(self.fault_kinds)
+
+    def _apply_fault(self, fault: str, resp: Response) -> Response:
+        if fault == "reset":
+            return RESET
+        if fault == "truncated":
+            body = resp.body[: max(1, len(resp.body) // 2)]
+            return Response(200, body, [], fault)
+        if fault == "429":
+            err = StripeError(429, "rate_limit_error",
+                              "Request rate limit exceeded. Learn more about rate limits here "
+                              "https://stripe.com/docs/rate-limits.", code="rate_limit",
+                              headers=[("Retry-After", "1")])
+            return Response(429, err.body(), err.headers, fault)
+        status = int(fault)
+        message = {500: "An unknown error occurred", 502: "Bad gateway",
+                   503: "Service temporarily unavailable"}[status]
+        err = StripeError(status, "api_error", message)
+        return Response(status, err.body(), [], fault)
+
+    # -- routing --------------------------------------------------------------------------------
+
+    def _build_routes(self) -> dict[str, Resource]:
+        return {r.path: r for r in RESOURCES}
+
+    def _route(self, store: _Store, path: str, params: dict[str, Any], key: str) -> Response:
+        segments = path.rstrip("/").split("/")
+        if len(segments) < 3 or segments[1] != "v1":
+            raise self._unknown_url(path)
+        base = "/".join(segments[:3])
+        rest = segments[3:]
+        if base == "/v1/account" and not rest:
+            self._deny("account", key, store)
+            self._only(params, set())
+            return self._json(store.account.account)
+        if base == "/v1/events":
+            self._deny("events", key, store)
+            if not rest:
+                return self._list(store, "events", "/v1/events", params, windowed=True)
+            if len(rest) == 1:
+                return self._retrieve(store, "events", "event", rest[0], params)
+        if base == "/v1/balance_transactions" and len(rest) == 1:
+            self._deny("balance_transactions", key, store)
+            self._only(params, set())
+            txn = store.account.balance_transactions.get(rest[0])
+            if txn is None:
+                raise _missing("balance_transaction", rest[0])
+            return self._json(txn)
+        if base == "/v1/subscription_items":
+            self._deny("subscriptions", key, store)
+            if not rest:
+                return self._subscription_items(store, params)
+            if len(rest) == 1:
+                return self._subscription_item(store, rest[0], params)
+        resource = self._routes.get(base)
+        if resource is None:
+            raise self._unknown_url(path)
+        self._deny(resource.name, key, store)
+        if not rest:
+            return self._list(store, resource.name, resource.path, params,
+                              windowed=resource.windowed)
+        if len(rest) == 1:
+            return self._retrieve(store, resource.name, resource.object, rest[0], params)
+        if len(rest) == 2 and rest[1] == "lines" and resource.name in ("invoices", "credit_notes"):
+            return self._child_lines(store, resource, rest[0], params)
+        raise self._unknown_url(path)
+
+    @staticmethod
+    def _unknown_url(path: str) -> StripeError:
+        return _invalid(f"Unrecognized request URL (GET: {path}). Please see "
+                        "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+                        status=404)
+
+    @staticmethod
+    def _json(obj: JSON) -> Response:
+        return Response(200, json.dumps(obj, separators=(",", ":")).encode())
+
+    @staticmethod
+    def _only(params: Mapping[str, Any], allowed: set[str]) -> None:
+        for name in params:
+            if name not in allowed:
+                raise _invalid(f"Received unknown parameter: {name}", param=name,
+                               code="parameter_unknown")
+
+    @staticmethod
+    def _expand(params: Mapping[str, Any], name: str, *, listed: bool) -> tuple[str, ...]:
+        if "expand" not in params:
+            return ()
+        allowed = EXPANDABLE.get(name, frozenset())
+        out = []
+        for i, path in enumerate(_list_param(params["expand"], "expand")):
+            fieldname = path[5:] if listed and path.startswith("data.") else (
+                None if listed else path)
+            if fieldname is None or fieldname not in allowed:
+                raise _invalid(f"This property cannot be expanded ({path}).",
+                               param=f"expand[{i}]")
+            out.append(fieldname)
+        return tuple(sorted(set(out)))
+
+    @staticmethod
+    def _limit(params: Mapping[str, Any]) -> int:
+        if "limit" not in params:
+            return 10
+        limit = _int_param(params["limit"], "limit")
+        if limit < 1:
+            raise _invalid("This value must be greater than or equal to 1.", param="limit")
+        if limit > MAX_LIMIT:
+            raise _invalid(f"This value must be less than or equal to {MAX_LIMIT}.",
+                           param="limit")
+        return limit
+
+    @staticmethod
+    def _cursor(params: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        after, before = params.get("starting_after"), params.get("ending_before")
+        if after is not None and before is not None:
+            raise _invalid("You may only specify one of these parameters: ending_before, "
+                           "starting_after.", param="ending_before")
+        return (None if after is None else _str_param(after, "starting_after"),
+                None if before is None else _str_param(before, "ending_before"))
+
+    def _list(self, store: _Store, name: str, url: str, params: Mapping[str, Any], *,
+              windowed: bool) -> Response:
+        filters = FILTERS.get(name, {})
+        allowed = {"limit", "starting_after", "ending_before", "expand", *filters}
+        if windowed:
+            allowed.add("created")
+        self._only(params, allowed)
+        limit = self._limit(params)
+        after, before = self._cursor(params)
+        expand = self._expand(params, name, listed=True)
+        preds = [build(params[p], p) for p, build in filters.items() if p in params]
+        if name == "subscriptions" and "status" not in params:
+            preds.append(lambda o: o["status"] not in _ENDED)  # Stripe hides ended ones
+        idx = store.index(name)
+        lo, hi = 0, len(idx.objs)
+        if "created" in params:
+            c_lo, c_hi = created_range(params["created"])
+            if c_hi is not None:
+                lo = bisect_left(idx.neg_created, -c_hi)
+            if c_lo is not None:
+                hi = bisect_right(idx.neg_created, -c_lo)
+
+        def keep(i: int) -> bool:
+            obj = idx.objs[i]
+            return obj["id"] not in idx.deleted and all(p(obj) for p in preds)
+
+        object_name = "event" if name == "events" else BY_NAME[name].object
+        found: list[int] = []
+        if before is not None:
+            end = idx.pos.get(before)
+            if end is None:
+                raise _missing(object_name, before, param="ending_before", status=400)
+            i = min(end, hi) - 1
+            while i >= lo and len(found) <= limit:
+                if keep(i):
+                    found.append(i)
+                i -= 1
+            has_more = len(found) > limit
+            found = sorted(found[:limit])
+        else:
+            start = lo
+            if after is not None:
+                pos = idx.pos.get(after)
+                if pos is None:
+                    raise _missing(object_name, after, param="starting_after", status=400)
+                start = max(lo, pos + 1)
+            i = start
+            while i < hi and len(found) <= limit:
+                if keep(i):
+                    found.append(i)
+                i += 1
+            has_more = len(found) > limit
+            found = found[:limit]
+        parts = [store.serialized(name, idx.objs[i], expand) for i in found]
+        return self._list_response(parts, has_more, url)
+
+    @staticmethod
+    def _list_response(parts: list[bytes], has_more: bool, url: str) -> Response:
+        body = b"".join((
+            b'{"object":"list","data":[', b",".join(parts), b'],"has_more":',
+            b"true" if has_more else b"false", b',"url":', json.dumps(url).encode(), b"}",
+        ))
+        return Response(200, body)
+
+    def _retrieve(self, store: _Store, name: str, object_name: str, obj_id: str,
+                  params: Mapping[str, Any]) -> Response:
+        self._only(params, {"expand"})
+        expand = self._expand(params, name, listed=False)
+        idx = store.index(name)
+        pos = idx.pos.get(obj_id)
+        if pos is None:
+            raise _missing(object_name, obj_id)
+        if obj_id in idx.deleted:
+            return self._json({"id": obj_id, "object": object_name, "deleted": True})
+        return Response(200, store.serialized(name, idx.objs[pos], expand))
+
+    def _page(self, store: _Store, entries: list[JSON], params: Mapping[str, Any], url: str,
+              object_name: str, name: str) -> Response:
+        """Page an in-order child list (invoice lines, items, credit note lines)."""
+        limit = self._limit(params)
+        after, before = self._cursor(params)
+        expand = self._expand(params, name, listed=True)
+        ids = [e["id"] for e in entries]
+        if before is not None:
+            if before not in ids:
+                raise _missing(object_name, before, param="ending_before", status=400)
+            end = ids.index(before)
+            chunk, has_more = entries[max(0, end - limit):end], end - limit > 0
+        else:
+            start = 0
+            if after is not None:
+                if after not in ids:
+                    raise _missing(object_name, after, param="starting_after", status=400)
+                start = ids.index(after) + 1
+            chunk, has_more = entries[start:start + limit], start + limit < len(entries)
+        parts = [json.dumps(store.render_child(e, expand), separators=(",", ":")).encode()
+                 for e in chunk]
+        return self._list_response(parts, has_more, url)
+
+    def _child_lines(self, store: _Store, resource: Resource, parent_id: str,
+                     params: Mapping[str, Any]) -> Response:
+        self._only(params, {"limit", "starting_after", "ending_before", "expand"})
+        idx = store.index(resource.name)
+        pos = idx.pos.get(parent_id)
+        if pos is None or parent_id in idx.deleted:
+            raise _missing(resource.object, parent_id)
+        parent = idx.objs[pos]
+        child = "invoice_lines" if resource.name == "invoices" else "credit_note_lines"
+        object_name = "line_item" if resource.name == "invoices" else "credit_note_line_item"
+        return self._page(store, parent["lines"]["data"], params, f"{resource.path}/{parent_id}/lines",
+                          object_name, child)
+
+    def _subscription_items(self, store: _Store, params: Mapping[str, Any]) -> Response:
+        self._only(params, {"subscription", "limit", "starting_after", "ending_before",
+                            "expand"})
+        if "subscription" not in params:
+            raise _invalid("Missing required param: subscription.", param="subscription",
+                           code="parameter_missing")
+        sub_id = _str_param(params["subscription"], "subscription")
+        idx = store.index("subscriptions")
+        pos = idx.pos.get(sub_id)
+        if pos is None or sub_id in idx.deleted:
+            raise _missing("subscription", sub_id, param="subscription", status=400)
+        return self._page(store, idx.objs[pos]["items"]["data"], params, "/v1/subscription_items",
+                          "subscription_item", "subscription_items")
+
+    def _subscription_item(self, store: _Store, item_id: str,
+                           params: Mapping[str, Any]) -> Response:
+        self._only(params, {"expand"})
+        expand = self._expand(params, "subscription_items", listed=False)
+        sub_id = store.item_owner(item_id)
+        if sub_id is None:
+            raise _missing("subscription_item", item_id)
+        sub = store.index("subscriptions").objs[store.index("subscriptions").pos[sub_id]]
+        item = next(i for i in sub["items"]["data"] if i["id"] == item_id)
+        return self._json(store.render_child(item, expand))
+
+
+# ---- HTTP plumbing ----------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    fake: FakeStripe
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "stripe-fake"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    timeout = 120  # idle keep-alive connections are dropped after this
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.fake._conns_lock:
+            self.server.fake._conns.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.fake._conns_lock:
+                self.server.fake._conns.discard(self.connection)
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > 0:
+            self.rfile.read(length)  # keep the connection usable after a refused POST
+        resp = self.server.fake.handle(self.command, self.path, dict(self.headers.items()))
+        if resp.fault == "reset":
+            self._reset()
+            return
+        self.send_response(resp.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.send_header("Cache-Control", "no-cache, no-store")
+        for name, value in resp.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(resp.body)
+
+    def _reset(self) -> None:
+        # SO_LINGER 0 makes close() send a RST instead of a FIN: a "connection reset".
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+        self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
+        pass
