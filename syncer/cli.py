@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -83,11 +83,10 @@ def sync(
     ] = None,
 ) -> None:
     """Backfill or incrementally sync Stripe into the database."""
+    from syncer.app import sync_stripe
     from syncer.progress import LogProgress, RichProgress
     from syncer.resources import BY_NAME, resolve
-    from syncer.sync.context import SyncContext
-    from syncer.sync.runner import run_sync
-    from syncer.wiring import build_targets, open_store
+    from syncer.wiring import open_store
 
     with user_errors():
         settings = _settings()
@@ -99,34 +98,25 @@ def sync(
             ) from None
         store = open_store(settings)
         stop = threading.Event()
-        targets, apis = build_targets(settings, store, lambda: int(time.time()))
         tty = sys.stderr.isatty() and settings.log_format != "json"
-        progress = RichProgress(err_console, apis) if tty else LogProgress(log)
-        ctx = SyncContext(
-            store=store,
-            clock=time.time,
-            concurrency=settings.stripe_max_concurrency,
-            progress=progress,
-            stop=stop,
-            events_overlap=settings.events_overlap_seconds,
-            events_lag=settings.events_lag_seconds,
-        )
-        started = time.monotonic()
-        try:
-            with stop_on_signals(stop), progress:
-                result = run_sync(ctx, targets, full=full, only=only, stats_source=apis)
-        finally:
-            apis.close()
+        shown = ExitStack()
+
+        def progress(apis: Any) -> Any:
+            return shown.enter_context(RichProgress(err_console, apis) if tty else LogProgress(log))
+
+        with stop_on_signals(stop), shown:
+            outcome = sync_stripe(settings, store, full=full, only=only, stop=stop, progress=progress)
+        result = outcome.result
         log.info(
             "sync.finished",
             run=result.run_id,
             status=result.status,
-            seconds=round(time.monotonic() - started, 1),
+            seconds=round(outcome.seconds, 1),
             objects=sum(result.counts.values()),
             events=result.events,
-            requests=apis.requests,
-            retries=apis.retries,
-            rate_limited=apis.rate_limited,
+            requests=outcome.requests,
+            retries=outcome.retries,
+            rate_limited=outcome.rate_limited,
         )
         if result.status == "interrupted":
             print("nrr: sync stopped before the end; run `nrr sync` again to resume", file=sys.stderr)

@@ -41,7 +41,8 @@ class Resource:
 RESOURCES: tuple[Resource, ...] = (
     Resource("customers", "/v1/customers", "customer", "Customers: Read", deletable=True),
     Resource("products", "/v1/products", "product", "Products: Read", deletable=True),
-    Resource("prices", "/v1/prices", "price", "Prices: Read", deletable=True),
+    # Tiers are left out of price lists unless expanded, and tiered MRR needs them.
+    Resource("prices", "/v1/prices", "price", "Prices: Read", expand=("data.tiers",), deletable=True),
     Resource("coupons", "/v1/coupons", "coupon", "Coupons: Read", deletable=True),
     Resource("promotion_codes", "/v1/promotion_codes", "promotion_code", "Promotion codes: Read"),
     Resource(

@@ -25,6 +25,7 @@ Besides the objects, ``Account.timeline`` records every MRR change the simulatio
 from __future__ import annotations
 
 import calendar
+import gc
 import json
 import random
 from collections.abc import Callable, Iterable
@@ -67,11 +68,17 @@ _SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "cad": "CA$", "aud": "A$"}
 # ---- small pure helpers -------------------------------------------------------------
 
 
+_B62_PAIRS = [a + b for a in _B62 for b in _B62]
+
+
 def _b62(n: int, width: int) -> str:
+    """The last ``width`` base-62 digits of ``n`` (two digits per step: ids are hot)."""
     out = []
-    for _ in range(width):
-        n, r = divmod(n, 62)
-        out.append(_B62[r])
+    for _ in range(width // 2):
+        n, r = divmod(n, 3844)
+        out.append(_B62_PAIRS[r])
+    if width % 2:
+        out.append(_B62[n % 62])
     return "".join(reversed(out))
 
 
@@ -115,31 +122,33 @@ class IdFactory:
     """
 
     # ~ 62**k / golden ratio, odd and not a multiple of 31: invertible modulo 62**k
-    _A5, _A8, _A14 = 566201229, 134941606358707, 7664715031257921135575041
+    _A5, _A14 = 566201229, 7664715031257921135575041
 
     def __init__(self, seed: int) -> None:
         rng = random.Random(f"ids-{seed}")
         self.tag = "".join(rng.choice(_B62) for _ in range(10))
         self._b5 = rng.randrange(62**5)
         self._b14 = rng.randrange(62**14)
-        self._salt = rng.getrandbits(40)
+        # Tails only make ids look random (the head is what makes them unique).
+        self._tails = [_b62(rng.getrandbits(48), 8) for _ in range(4096)]
         self._counters: dict[str, int] = {}
+        self._keys: dict[str, int] = {}
 
-    def _next(self, prefix: str) -> int:
+    def _next(self, prefix: str) -> tuple[int, int]:
         n = self._counters.get(prefix, 0) + 1
         self._counters[prefix] = n
-        return n
+        k = self._keys.get(prefix)
+        if k is None:
+            k = self._keys[prefix] = _prefix_key(prefix)
+        return n, k
 
     def long(self, prefix: str) -> str:
-        n = self._next(prefix)
-        k = _prefix_key(prefix)
-        head = _b62((n * self._A5 + self._b5 + k) % 62**5, 5)
-        tail = _b62((n * self._A8 + self._salt + k) % 62**8, 8)
-        return f"{prefix}_1{head}{self.tag}{tail}"
+        n, k = self._next(prefix)
+        head = _b62((n * self._A5 + self._b5 + k) % 916132832, 5)  # 62**5
+        return f"{prefix}_1{head}{self.tag}{self._tails[(n + k) & 4095]}"
 
     def short(self, prefix: str) -> str:
-        n = self._next(prefix)
-        k = _prefix_key(prefix)
+        n, k = self._next(prefix)
         return f"{prefix}_{_b62((n * self._A14 + self._b14 + k) % 62**14, 14)}"
 
 
@@ -455,6 +464,14 @@ class _Price:
     obj: JSON  # complete price, with ``tiers``
     public: JSON  # as embedded in subscription items (no ``tiers``: it is includable)
     plan: JSON  # the legacy ``plan`` twin embedded in items
+    pricing: JSON = field(default_factory=dict)  # the ``pricing`` of its invoice lines
+
+    def __post_init__(self) -> None:
+        self.pricing = {
+            "price_details": {"price": self.obj["id"], "product": self.obj["product"]},
+            "type": "price_details",
+            "unit_amount_decimal": self.obj["unit_amount_decimal"],
+        }
 
     @property
     def id(self) -> str:
@@ -495,6 +512,7 @@ class _Item:
     price: _Price
     quantity: int
     created: int
+    parent: JSON | None = None  # the ``parent`` of its invoice lines (shared)
 
 
 @dataclass(slots=True)
@@ -687,6 +705,7 @@ class _Sim:
         self._paid_charge: dict[str, JSON] = {}  # invoice id -> its succeeded charge
         self._cn_count: dict[str, int] = {}  # invoice id -> credit notes issued
         self._ii_item: dict[str, str] = {}  # proration invoice item -> subscription item
+        self._descriptions: dict[tuple[str, int], str] = {}
 
     @classmethod
     def attach(cls, acct: Account, now: int) -> _Sim:
@@ -911,10 +930,17 @@ class _Sim:
 
     # ---- events ----------------------------------------------------------------------
 
-    def emit(self, t: int, type_: str, obj: JSON, previous: JSON | None = None) -> None:
+    def emit(self, t: int, type_: str, obj: JSON, previous: JSON | None = None,
+             **overrides: Any) -> None:
+        """An event at ``t`` if Stripe still keeps it, with a snapshot of ``obj`` as now.
+
+        The snapshot is a shallow copy: the simulation replaces nested values of the
+        objects it changes later (never mutates them), so the copy keeps this state.
+        """
         if self.cutoff <= t <= self.now:
             self._event_seq += 1
-            self._pending_events.append((t, self._event_seq, type_, obj, previous))
+            snap = {**obj, **overrides}
+            self._pending_events.append((t, self._event_seq, type_, snap, previous))
 
     def finish_events(self) -> None:
         for t, _, type_, obj, previous in sorted(self._pending_events, key=lambda e: e[:2]):
@@ -1221,7 +1247,7 @@ class _Sim:
         cust = _Cust(p.idx, cid, obj, p.currency, pm, pm_details, billing,
                      taxed=p.currency != self.currency)
         self.acct.customers.append(obj)
-        self.emit(p.signup, "customer.created", dict(obj))
+        self.emit(p.signup, "customer.created", obj)
         return cust
 
     def _finish_customer(self, cust: _Cust, p: _Profile) -> None:
@@ -1743,7 +1769,7 @@ class _Sim:
             pay["status"] = "canceled"
             pay["status_transitions"] = {"canceled_at": t, "paid_at": None}
         sub.cust.open_failed -= 1
-        self.emit(t, "invoice.marked_uncollectible", dict(inv))
+        self.emit(t, "invoice.marked_uncollectible", inv)
         self._end(sub, t, "churn_payment_failed")
 
     def _on_dispute(self, sub: _Sub, t: int, status: str) -> None:
@@ -1855,77 +1881,78 @@ class _Sim:
         if item is not None:
             self._ii_item[obj["id"]] = item.id
         self.acct.invoice_items.append(obj)
-        self.emit(t, "invoiceitem.created", dict(obj))
+        self.emit(t, "invoiceitem.created", obj)
         return obj
 
     def _line(self, inv_id: str, amount: int, qty: int, price: _Price, desc: str,
-              period: tuple[int, int], parent: JSON, currency: str) -> JSON:
+              period: JSON, parent: JSON, currency: str) -> JSON:
+        # ``period``, ``parent``, ``pricing`` and the empty containers are shared between
+        # lines (there are millions of lines in a large account; all are read-only).
         return {
             "id": self.ids.long("il"),
             "object": "line_item",
             "amount": amount,
             "currency": currency,
             "description": desc,
-            "discount_amounts": [],
+            "discount_amounts": _EMPTY_LIST,
             "discountable": True,
-            "discounts": [],
+            "discounts": _EMPTY_LIST,
             "invoice": inv_id,
             "livemode": self.livemode,
-            "metadata": {},
+            "metadata": _EMPTY_DICT,
             "parent": parent,
-            "period": {"end": period[1], "start": period[0]},
-            "pretax_credit_amounts": [],
-            "pricing": {
-                "price_details": {"price": price.id, "product": price.obj["product"]},
-                "type": "price_details",
-                "unit_amount_decimal": price.obj["unit_amount_decimal"],
-            },
+            "period": period,
+            "pretax_credit_amounts": _EMPTY_LIST,
+            "pricing": price.pricing,
             "quantity": qty,
             "subtotal": amount,
-            "taxes": [],
+            "taxes": _EMPTY_LIST,
         }
 
-    def _item_line(self, inv_id: str, sub: _Sub, it: _Item, period: tuple[int, int]) -> JSON:
+    def _item_parent(self, sub: _Sub, it: _Item) -> JSON:
+        if it.parent is None:
+            it.parent = {
+                "invoice_item_details": None,
+                "subscription_item_details": {
+                    "invoice_item": None,
+                    "proration": False,
+                    "proration_details": _NO_CREDITED_ITEMS,
+                    "subscription": sub.id,
+                    "subscription_item": it.id,
+                },
+                "type": "subscription_item_details",
+            }
+        return it.parent
+
+    def _item_description(self, price: _Price, quantity: int) -> str:
+        key = (price.key, quantity)
+        desc = self._descriptions.get(key)
+        if desc is None:
+            rec = price.obj["recurring"]
+            per = rec["interval"] if rec["interval_count"] == 1 else (
+                f"{rec['interval_count']} {rec['interval']}s")
+            name = self._product_name(price)
+            if price.obj["billing_scheme"] == "tiered":
+                desc = f"{quantity} × {name} (Tier pricing)"
+            else:
+                unit = _money(int(price.obj["unit_amount"]), str(price.obj["currency"]))
+                desc = f"{quantity} × {name} (at {unit} / {per})"
+            self._descriptions[key] = desc
+        return desc
+
+    def _item_line(self, inv_id: str, sub: _Sub, it: _Item, period: JSON) -> JSON:
         price = it.price
         amount = price_amount(price.obj, it.quantity)
-        rec = price.obj["recurring"]
-        per = rec["interval"] if rec["interval_count"] == 1 else (
-            f"{rec['interval_count']} {rec['interval']}s")
-        name = self._product_name(price)
-        if price.obj["billing_scheme"] == "tiered":
-            desc = f"{it.quantity} × {name} (Tier pricing)"
-        else:
-            unit = _money(int(price.obj["unit_amount"]), sub.currency)
-            desc = f"{it.quantity} × {name} (at {unit} / {per})"
-        parent = {
-            "invoice_item_details": None,
-            "subscription_item_details": {
-                "invoice_item": None,
-                "proration": False,
-                "proration_details": {"credited_items": None},
-                "subscription": sub.id,
-                "subscription_item": it.id,
-            },
-            "type": "subscription_item_details",
-        }
-        return self._line(inv_id, amount, it.quantity, price, desc, period, parent, sub.currency)
+        desc = self._item_description(price, it.quantity)
+        return self._line(inv_id, amount, it.quantity, price, desc, period,
+                          self._item_parent(sub, it), sub.currency)
 
-    def _usage_line(self, inv_id: str, sub: _Sub, it: _Item, period: tuple[int, int]) -> JSON:
+    def _usage_line(self, inv_id: str, sub: _Sub, it: _Item, period: JSON) -> JSON:
         usage = int(self.rng.lognormvariate(8.5, 0.8))
         amount = usage * int(it.price.obj["unit_amount"])
-        parent = {
-            "invoice_item_details": None,
-            "subscription_item_details": {
-                "invoice_item": None,
-                "proration": False,
-                "proration_details": {"credited_items": None},
-                "subscription": sub.id,
-                "subscription_item": it.id,
-            },
-            "type": "subscription_item_details",
-        }
         desc = f"{self._product_name(it.price)} (usage)"
-        return self._line(inv_id, amount, usage, it.price, desc, period, parent, sub.currency)
+        return self._line(inv_id, amount, usage, it.price, desc, period,
+                          self._item_parent(sub, it), sub.currency)
 
     def _ii_line(self, inv_id: str, ii: JSON) -> JSON:
         price = self._price_by_id[ii["pricing"]["price_details"]["price"]]
@@ -1938,7 +1965,7 @@ class _Sim:
                 "subscription_item_details": {
                     "invoice_item": ii["id"],
                     "proration": True,
-                    "proration_details": {"credited_items": None},
+                    "proration_details": _NO_CREDITED_ITEMS,
                     "subscription": sub_id,
                     "subscription_item": item_id,
                 },
@@ -1949,16 +1976,14 @@ class _Sim:
                 "invoice_item_details": {
                     "invoice_item": ii["id"],
                     "proration": bool(ii["proration"]),
-                    "proration_details": {"credited_items": None},
+                    "proration_details": _NO_CREDITED_ITEMS,
                     "subscription": sub_id,
                 },
                 "subscription_item_details": None,
                 "type": "invoice_item_details",
             }
-        period = (ii["period"]["start"], ii["period"]["end"])
         return self._line(inv_id, ii["amount"], ii["quantity"], price, ii["description"],
-                          period, parent, ii["currency"])
-
+                          ii["period"], parent, ii["currency"])
 
     def _first_invoice(self, sub: _Sub, t: int, *, setup_fee: bool, incomplete: bool) -> JSON:
         extra: list[JSON] = []
@@ -1967,7 +1992,8 @@ class _Sim:
             extra.append(self._invoice_item(sub.cust, t, int(fee.obj["unit_amount"]), fee, 1,
                                             "Onboarding fee", (t, t), sub=sub))
         inv_id = self.ids.long("in")
-        lines = [self._item_line(inv_id, sub, it, (sub.period_start, sub.period_end))
+        period = {"end": sub.period_end, "start": sub.period_start}
+        lines = [self._item_line(inv_id, sub, it, period)
                  for it in sub.items if not it.price.metered]
         if sub.status == "trialing":
             for ln in lines:
@@ -1983,12 +2009,14 @@ class _Sim:
     def _cycle_invoice(self, sub: _Sub, t: int, prev_start: int, *, usage: bool) -> JSON:
         inv_id = self.ids.long("in")
         lines: list[JSON] = []
+        billed = {"end": sub.period_end, "start": t}
+        used = {"end": t, "start": prev_start}
         for it in sub.items:
             if it.price.metered:
                 if usage:
-                    lines.append(self._usage_line(inv_id, sub, it, (prev_start, t)))
+                    lines.append(self._usage_line(inv_id, sub, it, used))
             else:
-                lines.append(self._item_line(inv_id, sub, it, (t, sub.period_end)))
+                lines.append(self._item_line(inv_id, sub, it, billed))
         return self._invoice(sub.cust, t, "subscription_cycle", sub=sub, lines=lines,
                              period=(prev_start, t), finalize_at=t + HOUR, inv_id=inv_id)
 
@@ -2132,10 +2160,10 @@ class _Sim:
         self.acct.invoices.append(inv)
         if sub is not None:
             sub.latest_invoice = inv_id
-        self.emit(t, "invoice.created", dict(inv, status="draft", number=None,
-                                             status_transitions=_NO_TRANSITIONS))
+        self.emit(t, "invoice.created", inv, status="draft", number=None,
+                  status_transitions=_NO_TRANSITIONS)
         if finalized:
-            self.emit(finalize_at, "invoice.finalized", dict(inv))
+            self.emit(finalize_at, "invoice.finalized", inv)
         return inv
 
     def _apply_discounts(self, lines: list[JSON], discounts: list[_Disc]) -> dict[str, int]:
@@ -2212,8 +2240,8 @@ class _Sim:
         inv["auto_advance"] = False
         inv["next_payment_attempt"] = None
         inv["status_transitions"] = {**inv["status_transitions"], "paid_at": t}
-        self.emit(t, "invoice.paid", dict(inv))
-        self.emit(t, "invoice.payment_succeeded", dict(inv))
+        self.emit(t, "invoice.paid", inv)
+        self.emit(t, "invoice.payment_succeeded", inv)
 
     def _void(self, inv: JSON, t: int) -> None:
         inv["status"] = "void"
@@ -2221,7 +2249,7 @@ class _Sim:
         inv["auto_advance"] = False
         inv["next_payment_attempt"] = None
         inv["status_transitions"] = {**inv["status_transitions"], "voided_at": t}
-        self.emit(t, "invoice.voided", dict(inv))
+        self.emit(t, "invoice.voided", inv)
 
     def _charge_invoice(self, cust: _Cust, inv: JSON, t: int, pi: str, *, failed: bool) -> JSON:
         amount = inv["amount_due"]
@@ -2252,14 +2280,14 @@ class _Sim:
             self.acct.invoice_payments.append(pay)
         if failed:
             inv["next_payment_attempt"] = t + 3 * DAY
-            self.emit(t, "invoice.payment_failed", dict(inv))
+            self.emit(t, "invoice.payment_failed", inv)
             return ch
         self._paid_charge[inv["id"]] = ch
         pay["status"] = "paid"
         pay["amount_paid"] = amount
         pay["status_transitions"] = {"canceled_at": None, "paid_at": t}
         self._mark_paid(inv, t)
-        self.emit(t, "invoice_payment.paid", dict(pay))
+        self.emit(t, "invoice_payment.paid", pay)
         return ch
 
     def _charge(self, cust: _Cust, t: int, amount: int, pi: str, desc: str, *,
@@ -2314,7 +2342,7 @@ class _Sim:
             "transfer_group": None,
         }
         self.acct.charges.append(ch)
-        self.emit(t, "charge.failed" if failed else "charge.succeeded", dict(ch))
+        self.emit(t, "charge.failed" if failed else "charge.succeeded", ch)
         return ch
 
 
@@ -2379,7 +2407,7 @@ class _Sim:
         ch["refunded"] = ch["amount_refunded"] >= ch["amount"]
         self.acct.refunds.append(refund)
         self.emit(t, "refund.created", refund)
-        self.emit(t, "charge.refunded", dict(ch))
+        self.emit(t, "charge.refunded", ch)
         return refund
 
     def _dispute(self, ch: JSON, t: int, status: str) -> None:
@@ -2545,6 +2573,9 @@ _AUTOMATIC_TAX: JSON = {
     "status": None,
 }
 _ISSUER_SELF: JSON = {"type": "self"}
+_EMPTY_LIST: list[Any] = []
+_EMPTY_DICT: JSON = {}
+_NO_CREDITED_ITEMS: JSON = {"credited_items": None}
 _NO_TRANSITIONS: JSON = {
     "finalized_at": None,
     "marked_uncollectible_at": None,
@@ -2617,7 +2648,14 @@ def generate_account(
     )
     sim = _Sim(acct, now=now, start=start, rng=rng, customers=customers)
     sim.build_fx_rates()
-    return sim.run()
+    # Millions of acyclic dicts: the cyclic collector would rescan them again and again.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return sim.run()
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def iter_objects(account: Account) -> Iterable[tuple[str, JSON]]:

@@ -13,6 +13,7 @@ not wrong), and a list endpoint that does not exist (404) is recorded as unsuppo
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -289,5 +290,5 @@ def _split(window: BackfillWindow, data: list[dict[str, Any]], page_size: int, c
             account=window.account, livemode=window.livemode, resource=window.resource,
             generation=window.generation, start=a, end=b, cursor=None, done=False,
         )
-        for a, b in zip(bounds, bounds[1:], strict=False)
+        for a, b in itertools.pairwise(bounds)
     ]

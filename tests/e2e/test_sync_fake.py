@@ -1,0 +1,96 @@
+"""``nrr sync`` end to end: a generated account served over real HTTP by the fake
+Stripe, synced into SQLite and into the real PostgreSQL, compared with the truth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from syncer.db.store import Store
+from syncer.errors import StripeAuthError, StripePermissionError
+from syncer.sandbox.fake_stripe import FakeStripe
+from syncer.sandbox.generator import Account, generate_account
+from tests.e2e.harness import KEY, NOW, assert_matches_truth, settings_for, stored, sync
+
+
+@pytest.fixture
+def account() -> Account:
+    return generate_account(customers=60, seed=7, now=NOW)
+
+
+@pytest.fixture
+def fake(account: Account) -> Iterator[FakeStripe]:
+    server = FakeStripe(account, api_key=KEY)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_backfill_stores_every_object_and_never_writes(fake: FakeStripe, account: Account, store: Store, database_url: str) -> None:
+    outcome = sync(settings_for(fake, database_url), store, clock=NOW)
+    assert outcome.result.status == "success", outcome.result.errors
+    assert_matches_truth(store, account, fake)
+    assert {r.method for r in fake.log.records()} == {"GET"}
+    # Every request pins the API version.
+    assert {r.headers.get("Stripe-Version") for r in fake.log.records()} == {account.api_version}
+
+
+def test_second_sync_with_nothing_changed_costs_a_handful_of_requests(fake: FakeStripe, store: Store, database_url: str) -> None:
+    settings = settings_for(fake, database_url)
+    assert sync(settings, store, clock=NOW).result.ok
+    fake.log.clear()
+    again = sync(settings, store, clock=NOW + 600)
+    assert again.result.ok
+    assert again.requests <= 3, [r.path for r in fake.log.records()]
+
+
+def test_faults_change_nothing_in_the_result(account: Account, store: Store, database_url: str) -> None:
+    with FakeStripe(account, api_key=KEY, fail_rate=0.2, seed=3) as fake:
+        fake.start()
+        outcome = sync(settings_for(fake, database_url), store, clock=NOW)
+        assert outcome.result.ok, outcome.result.errors
+        assert outcome.retries > 0
+        fake.fail_rate = 0
+        assert_matches_truth(store, account, fake)
+
+
+def test_incremental_sync_applies_changes_and_deletions(fake: FakeStripe, account: Account, store: Store, database_url: str) -> None:
+    settings = settings_for(fake, database_url)
+    assert sync(settings, store, clock=NOW).result.ok
+    sub = next(s for s in account.subscriptions if s["status"] == "active")
+    gone = next(c for c in account.customers if not any(s["customer"] == c["id"] for s in account.subscriptions))
+    fake.change_subscription(sub["id"], now=NOW + 100, quantity=sub["items"]["data"][0]["quantity"] + 3)
+    fake.delete_customer(gone["id"], NOW + 120)
+    new = fake.add_customer(now=NOW + 130, name="Newco")
+    fake.log.clear()
+    outcome = sync(settings, store, clock=NOW + 300)
+    assert outcome.result.ok, outcome.result.errors
+    assert outcome.requests <= 6
+    subs = stored(store, "subscriptions")
+    assert subs[sub["id"]]["items"]["data"][0]["quantity"] == sub["items"]["data"][0]["quantity"]
+    assert gone["id"] not in stored(store, "customers")
+    assert gone["id"] in stored(store, "customers", include_deleted=True)
+    assert new["id"] in stored(store, "customers")
+
+
+def test_bad_key_stops_at_once(fake: FakeStripe, store: Store, database_url: str) -> None:
+    fake.api_key = "sk_test_51SomebodyElsesKey00000000000000"
+    outcome = sync(settings_for(fake, database_url), store, clock=NOW)
+    assert outcome.result.status == "failed"
+    assert any(isinstance(e, StripeAuthError) for e in outcome.result.errors)
+    assert outcome.requests <= 3
+    assert KEY not in " ".join(str(e) for e in outcome.result.errors)
+
+
+def test_missing_permission_names_the_resource_and_fails_the_run(fake: FakeStripe, account: Account, store: Store, database_url: str) -> None:
+    fake.restricted_denied = {"invoices"}
+    outcome = sync(settings_for(fake, database_url), store, clock=NOW)
+    assert outcome.result.status == "failed"
+    [err] = [e for e in outcome.result.errors if isinstance(e, StripePermissionError)]
+    assert err.resource == "invoices" and "Invoices" in str(err)
+    # Everything else was synced, and the next run picks up only what is missing.
+    assert set(stored(store, "customers")) == {c["id"] for c in account.customers}
+    fake.restricted_denied = set()
+    assert sync(settings_for(fake, database_url), store, clock=NOW + 60).result.ok
+    assert_matches_truth(store, account, fake)
