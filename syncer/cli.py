@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -169,6 +170,31 @@ def _print_status(data: dict[str, Any]) -> None:
     for r in data["runs"][:1]:
         for e in r["errors"] or []:
             console.print(f"[red]last run error:[/red] {e}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo database and files.")] = Path(
+        "demo-output"
+    ),
+    customers: Annotated[int, typer.Option("--customers", min=1, max=20000)] = 300,
+) -> None:
+    """Run the whole pipeline on a synthetic account served by the built-in fake Stripe."""
+    from syncer.demo import run_demo
+    from syncer.status import collect_status
+
+    with user_errors():
+        configure_logging("console" if sys.stderr.isatty() else "json", "warning")
+        err_console.print(f"Generating a synthetic Stripe account with {customers} customers…")
+        run = run_demo(out, customers=customers)
+        result = run.outcome.result
+        if result.errors:
+            raise result.errors[0]
+        _print_status(collect_status(run.store, int(time.time())))
+        print(
+            f"Synced {sum(result.counts.values()):,} objects with {run.outcome.requests:,} requests "
+            f"in {run.outcome.seconds:.1f} s into {run.database}"
+        )
 
 
 @db_app.command("upgrade")

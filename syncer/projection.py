@@ -397,6 +397,8 @@ def _invoice_item(o: Obj) -> Row:
         "period_start": _int(_get(o, "period", "start")),
         "period_end": _int(_get(o, "period", "end")),
         "date": _int(o.get("date")),
+        # An invoice item has no ``created``: its ``date`` is what list filters use.
+        "created": _int(_first(o.get("created"), o.get("date"))),
     }
 
 

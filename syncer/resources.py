@@ -7,7 +7,9 @@ The sync engine, the projection, the fake Stripe server and ``nrr doctor`` all r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,11 @@ class Resource:
     children: tuple[Child, ...] = ()
     deletable: bool = False  # ``<object>.deleted`` events really delete the object
     retrieve_path: str | None = None  # "/v1/invoices/{id}"; defaults to path + "/{id}"
+    created_field: str = "created"  # what the ``created`` list filter compares
+
+    def created_of(self, obj: Mapping[str, Any]) -> int | None:
+        value = obj.get(self.created_field)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def retrieve(self, object_id: str) -> str:
         return (self.retrieve_path or self.path + "/{id}").format(id=object_id)
@@ -65,7 +72,14 @@ RESOURCES: tuple[Resource, ...] = (
         children=(Child("lines", "invoice_lines", "/v1/invoices/{id}/lines"),),
         deletable=True,
     ),
-    Resource("invoice_items", "/v1/invoiceitems", "invoiceitem", "Invoices: Read", deletable=True),
+    Resource(
+        "invoice_items",
+        "/v1/invoiceitems",
+        "invoiceitem",
+        "Invoices: Read",
+        deletable=True,
+        created_field="date",
+    ),
     Resource(
         "invoice_payments",
         "/v1/invoice_payments",

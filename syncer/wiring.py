@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from syncer.db.engine import check_connection, create_db_engine
@@ -51,8 +51,12 @@ class ApiGroup:
 
 def build_targets(
     settings: Settings, store: Store, now: Callable[[], int]
-) -> tuple[list[Target], ApiGroup]:
-    """One target for the key's own account and one per ``STRIPE_ACCOUNTS`` entry."""
+) -> tuple[Callable[[], list[Target]], ApiGroup]:
+    """One target for the key's own account and one per ``STRIPE_ACCOUNTS`` entry.
+
+    Targets are resolved (their account read from Stripe) only when the returned
+    function is called, inside the run, so that a failure there is a failed run.
+    """
     key = settings.require_stripe_key()
     rate = settings.stripe_max_rps or settings.default_max_rps
     limiter = TokenBucket(rate, burst=max(1.0, rate / 4))
@@ -68,13 +72,16 @@ def build_targets(
         )
 
     platform = api(None)
-    group = ApiGroup([platform])
+    connected = {acct: api(acct) for acct in settings.stripe_accounts}
+    group = ApiGroup([platform, *connected.values()])
     livemode = platform.livemode
-    targets = [Target(resolve_account(store, platform, None, livemode, now()), livemode, platform)]
-    for connected in settings.stripe_accounts:
-        client = api(connected)
-        group.apis.append(client)
-        targets.append(Target(resolve_account(store, client, connected, livemode, now()), livemode, client))
+
+    def targets() -> list[Target]:
+        out = [Target(resolve_account(store, platform, None, livemode, now()), livemode, platform)]
+        for acct, client in connected.items():
+            out.append(Target(resolve_account(store, client, acct, livemode, now()), livemode, client))
+        return out
+
     return targets, group
 
 
@@ -106,6 +113,3 @@ def _cached_platform(store: Store, livemode: bool) -> str | None:
     with store.reading() as conn:
         return store.get_platform(conn, livemode)
 
-
-def connected_ids(values: Sequence[str]) -> list[str]:
-    return [v for v in values if v]

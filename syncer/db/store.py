@@ -7,6 +7,7 @@ transaction (``commit_page``), so a crash at any moment leaves either both or ne
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -251,22 +252,16 @@ class Store:
     def begin_run(self, kind: str, resources: Sequence[str], now: int, pid: int) -> int:
         t = SyncRun.__table__  # type: ignore[attr-defined]
         with self.transaction() as conn:
-            # A run still "running" here was killed (kill -9, power loss): say so.
-            conn.execute(update(t).where(t.c.status == "running", t.c.pid == pid).values(status="interrupted"))
+            # A run still "running" whose process is gone was killed (kill -9, power loss).
+            for run_id, old_pid in conn.execute(select(t.c.id, t.c.pid).where(t.c.status == "running")).all():
+                if old_pid == pid or not _alive(old_pid):
+                    conn.execute(update(t).where(t.c.id == run_id).values(status="interrupted"))
             result = conn.execute(
                 t.insert().values(kind=kind, status="running", started_at=now, pid=pid, resources=json.dumps(list(resources)))
             )
             key = result.inserted_primary_key
             assert key is not None
             return int(key[0])
-
-    def mark_stale_runs(self, live_pids: set[int]) -> None:
-        """Runs left 'running' by a process that no longer exists were interrupted."""
-        t = SyncRun.__table__  # type: ignore[attr-defined]
-        with self.transaction() as conn:
-            for run_id, pid in conn.execute(select(t.c.id, t.c.pid).where(t.c.status == "running")).all():
-                if pid not in live_pids:
-                    conn.execute(update(t).where(t.c.id == run_id).values(status="interrupted"))
 
     def finish_run(self, run_id: int, *, status: str, now: int, stats: RunStats) -> None:
         t = SyncRun.__table__  # type: ignore[attr-defined]
@@ -317,6 +312,18 @@ class RunStats:
     retries: int = 0
     rate_limited: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _insert(engine: Engine, t: Table) -> Any:

@@ -28,10 +28,10 @@ import calendar
 import gc
 import json
 import random
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from bisect import bisect_right
+from datetime import UTC, datetime
 from heapq import heappop, heappush
 from typing import Any
 
@@ -92,7 +92,7 @@ def _rdiv(num: int, den: int) -> int:
 
 def add_months(ts: int, n: int) -> int:
     """``ts`` moved by ``n`` calendar months, the day clamped to the month's length."""
-    d = datetime.fromtimestamp(ts, timezone.utc)
+    d = datetime.fromtimestamp(ts, UTC)
     m0 = d.month - 1 + n
     year, month = d.year + m0 // 12, m0 % 12 + 1
     day = min(d.day, calendar.monthrange(year, month)[1])
@@ -100,12 +100,12 @@ def add_months(ts: int, n: int) -> int:
 
 
 def month_floor(ts: int) -> int:
-    d = datetime.fromtimestamp(ts, timezone.utc)
-    return int(datetime(d.year, d.month, 1, tzinfo=timezone.utc).timestamp())
+    d = datetime.fromtimestamp(ts, UTC)
+    return int(datetime(d.year, d.month, 1, tzinfo=UTC).timestamp())
 
 
 def _date(ts: int) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%d %b %Y")
+    return datetime.fromtimestamp(ts, UTC).strftime("%d %b %Y")
 
 
 def _money(amount: int, currency: str) -> str:
@@ -587,15 +587,15 @@ class _Profile:
 
 
 # Monthly probabilities of the random behaviour.
-P_CANCEL_REQUEST = 0.012
+P_CANCEL_REQUEST = 0.008
 P_WITHDRAW = 0.2
-P_CANCEL_NOW = 0.003
-P_FAIL = 0.03
-P_RECOVER = 0.7
-P_UPGRADE = 0.03
-P_DOWNGRADE = 0.012
-P_SEATS = 0.10
-P_ADDON_ADD = 0.03
+P_CANCEL_NOW = 0.002
+P_FAIL = 0.025
+P_RECOVER = 0.75
+P_UPGRADE = 0.035
+P_DOWNGRADE = 0.01
+P_SEATS = 0.12
+P_ADDON_ADD = 0.04
 P_ADDON_REMOVE = 0.012
 P_PAUSE = 0.005
 P_ALWAYS_INVOICE = 0.5
@@ -1046,8 +1046,8 @@ class _Sim:
     def _random_profile(self, idx: int) -> _Profile:
         rng = self.rng
         span = self.now - self.start
-        # Half the customers sign up in the first tenth of the window; then steady growth.
-        u = rng.random() * 0.1 if rng.random() < 0.5 else rng.random()
+        # Most customers predate the first tenth of the window; then steady growth.
+        u = rng.random() * 0.1 if rng.random() < 0.6 else rng.random()
         signup = self.start + int(span * u) + rng.randrange(DAY)
         signup = min(signup, self.now - HOUR)
         currency = self.fx_currency if rng.random() < 0.08 else self.currency
@@ -1232,7 +1232,7 @@ class _Sim:
                            "cvc_check": "pass"},
                 "country": country,
                 "exp_month": rng.randint(1, 12),
-                "exp_year": datetime.fromtimestamp(self.now, timezone.utc).year + rng.randint(1, 5),
+                "exp_year": datetime.fromtimestamp(self.now, UTC).year + rng.randint(1, 5),
                 "fingerprint": _b62(rng.getrandbits(64), 16),
                 "funding": "credit",
                 "last4": last4,
@@ -1401,7 +1401,7 @@ class _Sim:
             self._push(sub, when(), 3, "downgrade", False)
         if monthly_plan:
             if chance(P_SEATS):
-                self._push(sub, when(), 3, "seats", rng.choice((-3, -2, -1, 1, 1, 2, 3, 5)))
+                self._push(sub, when(), 3, "seats", rng.choice((-2, -1, -1, 1, 1, 2, 2, 3, 5)))
             if chance(P_ADDON_ADD):
                 self._push(sub, when(), 3, "addon_add", None)
             if chance(P_ADDON_REMOVE):
@@ -2349,7 +2349,7 @@ class _Sim:
     def _balance_txn(self, t: int, amount: int, currency: str, source: str, type_: str,
                      category: str, desc: str | None, *, fee: int | None = None) -> str:
         rate = self.fx(currency, t)
-        converted = amount if rate is None else int(round(amount * rate))
+        converted = amount if rate is None else round(amount * rate)
         if fee is None:
             fee = _rdiv(abs(converted) * 29, 1000) + 30 if type_ == "charge" else 0
         txn_id = self.ids.long("txn")

@@ -238,9 +238,8 @@ def _fetch_page(ctx: SyncContext, job: Job, window: BackfillWindow) -> Any:
 
 
 def _checked(job: Job, window: BackfillWindow, page: Any) -> Any:
-    if job.windowed and any(
-        not window.start <= int(o.get("created") or window.start) < window.end for o in page.data
-    ):
+    created = [job.resource.created_of(o) for o in page.data]
+    if job.windowed and any(c is not None and not window.start <= c < window.end for c in created):
         # The server ignored the filter: windows would each list everything.
         raise _Degrade("created")
     return page
@@ -262,7 +261,7 @@ def _page_task(
     if page.has_more and page.data:
         window.cursor = str(page.data[-1]["id"])
         if job.windowed:
-            new_windows = _split(window, page.data, ctx.page_size, capacity)
+            new_windows = _split(window, resource, page.data, ctx.page_size, capacity)
     else:
         window.done = True
 
@@ -272,14 +271,16 @@ def _page_task(
         if new_windows:
             ctx.store.insert_windows(conn, new_windows)
 
-    reached = min((int(o["created"]) for o in page.data if isinstance(o.get("created"), int)), default=None)
+    reached = min((c for o in page.data if (c := resource.created_of(o)) is not None), default=None)
     ctx.progress.page(resource.name, len(page.data), reached)
     return ([] if window.done else [window]) + new_windows, len(page.data)
 
 
-def _split(window: BackfillWindow, data: list[dict[str, Any]], page_size: int, capacity: int) -> list[BackfillWindow]:
+def _split(
+    window: BackfillWindow, resource: Resource, data: list[dict[str, Any]], page_size: int, capacity: int
+) -> list[BackfillWindow]:
     """Carve new windows off the unread part of ``window`` (which keeps the newest slice)."""
-    created = [int(o["created"]) for o in data if isinstance(o.get("created"), int)]
+    created = [c for o in data if (c := resource.created_of(o)) is not None]
     points = split_points(window.start, created, page_size=page_size, capacity=capacity)
     if not points:
         return []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +53,7 @@ def account_row(raw: dict[str, Any], livemode: bool, now: int) -> dict[str, Any]
 
 def run_sync(
     ctx: SyncContext,
-    targets: Sequence[Target],
+    targets: Sequence[Target] | Callable[[], Sequence[Target]],
     *,
     full: bool = False,
     only: Sequence[Resource] | None = None,
@@ -63,7 +63,8 @@ def run_sync(
     run_id = ctx.store.begin_run("full" if full else "sync", [r.name for r in resources], ctx.now(), os.getpid())
     result = SyncResult(run_id=run_id, status="running")
     try:
-        for target in targets:
+        # Resolving targets reads each account, so a bad key already fails the run here.
+        for target in targets() if callable(targets) else targets:
             if ctx.stop.is_set():
                 break
             _sync_target(ctx, target, resources, full=full, only=only is not None, result=result)

@@ -68,7 +68,9 @@ def test_incremental_sync_applies_changes_and_deletions(fake: FakeStripe, accoun
     assert outcome.result.ok, outcome.result.errors
     assert outcome.requests <= 6
     subs = stored(store, "subscriptions")
-    assert subs[sub["id"]]["items"]["data"][0]["quantity"] == sub["items"]["data"][0]["quantity"]
+    now_served = next(s for s in account.subscriptions if s["id"] == sub["id"])
+    assert now_served["items"]["data"][0]["quantity"] == sub["items"]["data"][0]["quantity"] + 3
+    assert subs[sub["id"]]["items"]["data"][0]["quantity"] == now_served["items"]["data"][0]["quantity"]
     assert gone["id"] not in stored(store, "customers")
     assert gone["id"] in stored(store, "customers", include_deleted=True)
     assert new["id"] in stored(store, "customers")
