@@ -3,12 +3,13 @@
     python -m syncer.sandbox --customers 300 --port 12111
 
 then point stripe-nrr at it with ``STRIPE_API_BASE=http://127.0.0.1:12111`` and the
-printed key. Stops on Ctrl-C.
+printed key. Stops on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"serving http://{args.host}:{args.port}  (Ctrl-C to stop)", file=sys.stderr)
     print(f"STRIPE_API_BASE=http://{args.host}:{args.port} STRIPE_API_KEY={args.api_key}")
     sys.stdout.flush()
+    # SIGTERM (docker stop, kill) ends the server like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         fake.serve_forever(args.host, args.port)
     except KeyboardInterrupt:

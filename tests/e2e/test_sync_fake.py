@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import func, select
 
-from syncer.db.store import Store
+from syncer.db.store import Store, table
 from syncer.errors import StripeAuthError, StripePermissionError
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
@@ -96,3 +97,41 @@ def test_missing_permission_names_the_resource_and_fails_the_run(fake: FakeStrip
     fake.restricted_denied = set()
     assert sync(settings_for(fake, database_url), store, clock=NOW + 60).result.ok
     assert_matches_truth(store, account, fake)
+
+
+def test_expired_events_cursor_relists_instead_of_failing(fake: FakeStripe, account: Account, store: Store, database_url: str) -> None:
+    settings = settings_for(fake, database_url)
+    assert sync(settings, store, clock=NOW).result.ok
+    fake.log.clear()
+    # 26 days later Stripe no longer has every event since the cursor: list again.
+    later = sync(settings, store, clock=NOW + 26 * 86400)
+    assert later.result.ok, later.result.errors
+    assert fake.log.count(path="/v1/customers") >= 1
+    assert_matches_truth(store, account, fake)
+    states = {s.resource: s.generation for s in store.states()}
+    assert states["customers"] == 2
+
+
+def test_full_relists_every_resource(fake: FakeStripe, account: Account, store: Store, database_url: str) -> None:
+    settings = settings_for(fake, database_url)
+    assert sync(settings, store, clock=NOW).result.ok
+    fake.log.clear()
+    assert sync(settings, store, clock=NOW + 60, full=True).result.ok
+    listed = {r.path for r in fake.log.records()}
+    assert {"/v1/customers", "/v1/invoices", "/v1/subscriptions", "/v1/charges"} <= listed
+    assert_matches_truth(store, account, fake)
+
+
+def test_connected_accounts_are_synced_under_their_own_id(account: Account, store: Store, database_url: str) -> None:
+    other = generate_account(customers=8, seed=99, now=NOW)
+    acct = "acct_1ConnectedE2e000"
+    with FakeStripe(account, api_key=KEY, connected={acct: other}) as fake:
+        fake.start()
+        outcome = sync(settings_for(fake, database_url, stripe_accounts=acct), store, clock=NOW)
+        assert outcome.result.ok, outcome.result.errors
+        assert any(r.headers.get("Stripe-Account") == acct for r in fake.log.records())
+    t = table("customers")
+    with store.reading() as conn:
+        by_account = dict(conn.execute(select(t.c.account, func.count()).group_by(t.c.account)).all())
+    assert by_account[acct] == len(other.customers)
+    assert by_account[account.account["id"]] == len(account.customers)

@@ -1,0 +1,61 @@
+"""Dependency rules: the pure core does no I/O and never reads the clock."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PURE = [
+    "syncer/projection.py",
+    "syncer/sync/windows.py",
+    "syncer/resources.py",
+    "syncer/sandbox/generator.py",
+    *[str(p.relative_to(ROOT)) for p in (ROOT / "reports").rglob("*.py")],
+]
+IO_LIBRARIES = {"stripe", "httpx", "sqlalchemy", "sqlmodel", "smtplib", "slack_sdk", "structlog", "requests", "socket"}
+CLOCK_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("time", "time"), ("date", "today"), ("time", "monotonic")}
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _clock_calls(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            value = node.func.value
+            base = value.id if isinstance(value, ast.Name) else value.attr if isinstance(value, ast.Attribute) else ""
+            if (base, node.func.attr) in CLOCK_CALLS:
+                found.append(f"{base}.{node.func.attr}() at line {node.lineno}")
+    return found
+
+
+@pytest.mark.parametrize("path", PURE)
+def test_pure_modules_do_no_io_and_read_no_clock(path: str) -> None:
+    tree = ast.parse((ROOT / path).read_text())
+    assert not (_imports(tree) & IO_LIBRARIES), path
+    assert _clock_calls(tree) == [], path
+
+
+def test_only_the_client_module_imports_stripe() -> None:
+    importers = [
+        str(p.relative_to(ROOT))
+        for p in [*(ROOT / "syncer").rglob("*.py"), *(ROOT / "reports").rglob("*.py")]
+        if "stripe" in _imports(ast.parse(p.read_text()))
+    ]
+    assert importers == ["syncer/stripe_api.py"]
+
+
+def test_reports_never_imports_syncer() -> None:
+    for p in (ROOT / "reports").rglob("*.py"):
+        assert "syncer" not in _imports(ast.parse(p.read_text())), p
