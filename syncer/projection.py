@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from syncer.errors import MalformedResponse
 from syncer.resources import BY_NAME, EVENTS
 
@@ -103,11 +105,18 @@ def _sum_amounts(items: Any) -> int | None:
 
 
 def _dump(obj: Obj) -> str:
+    # orjson writes the same compact JSON as json.dumps(separators=(",", ":"),
+    # ensure_ascii=False), keys in order, about ten times faster: a page of invoices
+    # would otherwise spend more time here than waiting for Stripe.
+    try:
+        return orjson.dumps(obj, default=_plain).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        pass  # a lone surrogate ("\ud83d") or an integer beyond 64 bits: the slow path
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=_plain)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        # A lone surrogate (a broken "\ud83d" escape) cannot be stored as UTF-8 text.
+        # A lone surrogate cannot be stored as UTF-8 text: escape it.
         text = json.dumps(obj, separators=(",", ":"), default=_plain)
     return text
 

@@ -85,7 +85,6 @@ RESOURCES: tuple[Resource, ...] = (
         "/v1/invoice_payments",
         "invoice_payment",
         "Invoices: Read",
-        windowed=False,
     ),
     Resource(
         "charges",
@@ -100,7 +99,6 @@ RESOURCES: tuple[Resource, ...] = (
         "/v1/credit_notes",
         "credit_note",
         "Credit notes: Read",
-        windowed=False,
         children=(Child("lines", "credit_note_lines", "/v1/credit_notes/{id}/lines"),),
     ),
     Resource("disputes", "/v1/disputes", "dispute", "Disputes: Read"),

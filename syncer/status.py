@@ -14,18 +14,22 @@ def iso(ts: int | None) -> str | None:
 
 
 def collect_status(store: Store, now: int, runs: int = 5) -> dict[str, Any]:
-    states = {(s.resource): s for s in store.states()}
+    states: dict[str, list[Any]] = {}
+    for st in store.states():
+        states.setdefault(st.resource, []).append(st)
     resources: dict[str, Any] = {}
     with store.reading() as conn:
         for name in [*(r.name for r in RESOURCES), EVENTS.name, *CHILD_TABLES]:
             live = sum(store.count_rows(conn, name).values())
             everything = sum(store.count_rows(conn, name, include_deleted=True).values())
             entry: dict[str, Any] = {"count": live, "deleted": everything - live}
-            st = states.get(name)
-            if st is not None:
-                entry["listed"] = st.completed_at is not None
-                entry["listed_at"] = iso(st.completed_at)
-                entry["generation"] = st.generation
+            per_account = states.get(name)
+            if per_account:
+                # Listed when listed for every account; as of the oldest of those lists.
+                done = [st.completed_at for st in per_account]
+                entry["listed"] = all(d is not None for d in done)
+                entry["listed_at"] = iso(min(d for d in done if d is not None)) if entry["listed"] else None
+                entry["generation"] = max(st.generation for st in per_account)
             resources[name] = entry
     cursors = [
         {

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, and_, func, select, true, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -70,29 +70,46 @@ class Store:
         written = 0
         for name, batch in rows.items():
             if batch:
-                conn.execute(_upsert_statement(self.engine, table(name)), list(batch))
+                sql, columns = _upsert_sql(self.engine, table(name))
+                # Straight to the driver's executemany: the ORM-free path is several times
+                # faster, and a sync writes hundreds of rows a page.
+                conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in batch])
                 written += len(batch)
         return written
 
     def mark_missing_children_deleted(
         self, conn: Connection, child_table: str, parent_column: str, parent_ids: dict[str, list[str]],
         *, account: str, livemode: bool, at: int,
-    ) -> None:
-        """Children of a parent whose complete list no longer names them are marked deleted."""
+    ) -> int:
+        """Children of a parent whose complete list no longer names them are marked deleted.
+
+        One read of the parents' stored children, then an update of only the stale ones
+        (usually none): a page of 100 invoices costs two statements, not a hundred.
+        """
         t = table(child_table)
-        for parent_id, keep in parent_ids.items():
+        parents = list(parent_ids)
+        stale: list[str] = []
+        for i in range(0, len(parents), 500):
+            # Filter by parent only, in SQL: with account and livemode in the WHERE clause
+            # SQLite walks the primary key (account, livemode, id) over the whole table.
+            rows = conn.execute(
+                select(t.c.account, t.c.livemode, t.c[parent_column], t.c.id, t.c.deleted_at, t.c.synced_at)
+                .where(t.c[parent_column].in_(parents[i : i + 500]))
+            )
+            keep = {(p, c) for p in parents[i : i + 500] for c in parent_ids[p]}
+            stale.extend(
+                cid
+                for acct, live, parent, cid, deleted_at, synced_at in rows
+                if acct == account and bool(live) == livemode and deleted_at is None
+                and synced_at <= at and (parent, cid) not in keep
+            )
+        for i in range(0, len(stale), 500):
             conn.execute(
                 update(t)
-                .where(
-                    t.c.account == account,
-                    t.c.livemode == livemode,
-                    t.c[parent_column] == parent_id,
-                    t.c.id.not_in(keep) if keep else true(),
-                    t.c.deleted_at.is_(None),
-                    t.c.synced_at <= at,
-                )
+                .where(t.c.account == account, t.c.livemode == livemode, t.c.id.in_(stale[i : i + 500]))
                 .values(deleted_at=at)
             )
+        return len(stale)
 
     def mark_deleted(
         self, conn: Connection, name: str, object_id: str, *, account: str, livemode: bool, at: int
@@ -230,7 +247,8 @@ class Store:
     # ---- accounts ------------------------------------------------------------------
 
     def upsert_account(self, conn: Connection, row: Mapping[str, Any]) -> None:
-        conn.execute(_upsert_statement(self.engine, StripeAccount.__table__), [dict(row)])  # type: ignore[attr-defined]
+        sql, columns = _upsert_sql(self.engine, StripeAccount.__table__)  # type: ignore[attr-defined]
+        conn.exec_driver_sql(sql, tuple(row[c] for c in columns))
 
     def get_account(self, conn: Connection, account: str, livemode: bool) -> StripeAccount | None:
         t = StripeAccount.__table__  # type: ignore[attr-defined]
@@ -330,18 +348,26 @@ def _insert(engine: Engine, t: Table) -> Any:
     return sqlite.insert(t) if is_sqlite(engine) else postgresql.insert(t)
 
 
-_STATEMENTS: dict[tuple[str, str], Any] = {}
+_UPSERT_SQL: dict[tuple[str, str], tuple[str, list[str]]] = {}
 
 
-def _upsert_statement(engine: Engine, t: Table) -> Any:
-    """INSERT … ON CONFLICT (pk) DO UPDATE … WHERE the stored row is not newer."""
+def _upsert_sql(engine: Engine, t: Table) -> tuple[str, list[str]]:
+    """``INSERT … ON CONFLICT (pk) DO UPDATE … WHERE`` the stored row is not newer, as the
+    driver's own SQL (SQLite ≥ 3.24 and PostgreSQL share the syntax), and its columns."""
     key = (engine.dialect.name, t.name)
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:
-        ins = _insert(engine, t)
+    cached = _UPSERT_SQL.get(key)
+    if cached is None:
+        q = engine.dialect.identifier_preparer.quote
+        columns = [c.name for c in t.columns]
         pk = [c.name for c in t.primary_key.columns]
-        updates = {c.name: ins.excluded[c.name] for c in t.columns if c.name not in pk}
-        where = and_(t.c.synced_at <= ins.excluded.synced_at) if "synced_at" in t.c else None
-        stmt = ins.on_conflict_do_update(index_elements=pk, set_=updates, where=where)
-        _STATEMENTS[key] = stmt
-    return stmt
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        updates = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in columns if c not in pk)
+        sql = (
+            f"INSERT INTO {q(t.name)} ({', '.join(q(c) for c in columns)}) "
+            f"VALUES ({', '.join(mark for _ in columns)}) "
+            f"ON CONFLICT ({', '.join(q(c) for c in pk)}) DO UPDATE SET {updates}"
+        )
+        if "synced_at" in t.c:
+            sql += f" WHERE {q(t.name)}.synced_at <= excluded.synced_at"
+        cached = _UPSERT_SQL[key] = (sql, columns)
+    return cached

@@ -9,12 +9,14 @@ printed key. Stops on Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import time
 
 from syncer.sandbox.fake_stripe import DEFAULT_API_KEY, FAULT_KINDS, FakeStripe
 from syncer.sandbox.generator import API_VERSION, generate_account
+from syncer.sandbox.pages import minimal_pages
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"comma-separated fault kinds among {', '.join(FAULT_KINDS)}")
     p.add_argument("--deny", default="",
                    help="comma-separated resources the key may not read (403)")
+    p.add_argument("--livemode", action="store_true", help="objects and account in live mode")
+    p.add_argument("--summary", action="store_true",
+                   help="print one JSON line of counts and the minimal page count, then serve")
     p.add_argument("--prewarm", action="store_true",
                    help="serialise every object before serving (faster first sync)")
     return p
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     account = generate_account(customers=args.customers, seed=args.seed, now=now,
                                months=args.months, currency=args.currency,
-                               api_version=args.api_version)
+                               api_version=args.api_version, livemode=args.livemode)
     counts = account.counts()
     fake = FakeStripe(
         account,
@@ -65,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generated {counts['customers']} customers, {counts['invoices']} invoices, "
           f"{counts['events']} events in {time.monotonic() - started:.1f}s", file=sys.stderr)
     print(f"serving http://{args.host}:{args.port}  (Ctrl-C to stop)", file=sys.stderr)
-    print(f"STRIPE_API_BASE=http://{args.host}:{args.port} STRIPE_API_KEY={args.api_key}")
+    if args.summary:
+        print(json.dumps({"counts": counts, "minimal_pages": minimal_pages(account)}))
+    else:
+        print(f"STRIPE_API_BASE=http://{args.host}:{args.port} STRIPE_API_KEY={args.api_key}")
     sys.stdout.flush()
     # SIGTERM (docker stop, kill) ends the server like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

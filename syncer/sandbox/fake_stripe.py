@@ -40,7 +40,7 @@ from syncer.sandbox import generator
 from syncer.sandbox.generator import EMBEDDED_LIST_LIMIT, JSON, Account
 
 FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "429", "truncated", "reset")
-DEFAULT_API_KEY = "sk_test_sandbox_0000000000000000"
+DEFAULT_API_KEY = "sk_test_51Sandbox00000000000000000000"
 MAX_LIMIT = 100
 
 # Restricted-key permission Stripe names in its 403 message, per resource.

@@ -176,7 +176,8 @@ def _settle(
         _fail(job, GiveUp(f"{job.resource.name}: internal error {type(exc).__name__}: {exc}"), result)
         return []
     job.objects += objects
-    job.open_windows += len(follow) - (0 if any(w is window for w in follow) else 1)
+    # This window was open; ``follow`` holds it again if it has more pages, plus any split.
+    job.open_windows += len(follow) - 1
     if job.open_windows == 0 and not job.failed:
         _complete(ctx, job)
     return follow

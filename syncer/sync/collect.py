@@ -10,7 +10,14 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from syncer.db.store import Store
-from syncer.projection import RowContext, embedded_list, project, project_child
+from syncer.projection import (
+    CHILD_PARENT_COLUMN,
+    RowContext,
+    embedded_list,
+    merge_rows,
+    project,
+    project_child,
+)
 from syncer.resources import Child, Resource
 from syncer.sync.context import Api
 
@@ -30,15 +37,13 @@ class Collected:
             self.rows[name].extend(batch)
 
     def write(self, store: Store, conn: Connection, *, account: str, livemode: bool, at: int) -> int:
-        written = store.upsert_rows(conn, _dedupe(self.rows))
+        # One row per key: a discount appears on a subscription and on its invoices.
+        written = store.upsert_rows(conn, merge_rows([self.rows]))
         for (child_table, parent_column), parents in self.children.items():
             store.mark_missing_children_deleted(
                 conn, child_table, parent_column, parents, account=account, livemode=livemode, at=at
             )
         return written
-
-
-PARENT_COLUMN = {"subscription_items": "subscription", "invoice_lines": "invoice", "credit_note_lines": "credit_note"}
 
 
 def collect(
@@ -51,7 +56,7 @@ def collect(
         for child in resource.children:
             ids = _collect_children(api, resource, child, obj, ctx, out)
             if ids is not None:
-                key = (child.table, PARENT_COLUMN[child.table])
+                key = (child.table, CHILD_PARENT_COLUMN[child.table])
                 out.children.setdefault(key, {})[str(obj["id"])] = ids
     return out
 
@@ -77,18 +82,3 @@ def _collect_children(
             position += 1
         has_more = page.has_more and bool(page.data)
     return ids
-
-
-def _dedupe(rows: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    """One row per key in a batch (a discount appears on a subscription and its invoice);
-    the newest wins, as in the database."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for name, batch in rows.items():
-        seen: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for row in batch:
-            key = (row["account"], row["livemode"], row["id"])
-            old = seen.get(key)
-            if old is None or row["synced_at"] >= old["synced_at"]:
-                seen[key] = row
-        out[name] = list(seen.values())
-    return out

@@ -16,7 +16,7 @@ from typing import Any
 
 from syncer.errors import EventsExpired, StripeNotFound, StripeRequestError
 from syncer.projection import embedded_list, project
-from syncer.resources import BY_OBJECT, EVENTS, Resource
+from syncer.resources import BY_NAME, BY_OBJECT, EVENTS, Resource
 from syncer.sync.collect import Collected, collect
 from syncer.sync.context import SyncContext, Target
 
@@ -73,8 +73,10 @@ def sync_events(ctx: SyncContext, target: Target) -> EventsResult:
         (groups.setdefault(key, []) if key else loose).append(ev)
 
     with ThreadPoolExecutor(max_workers=ctx.concurrency, thread_name_prefix="events") as pool:
-        for name, n in pool.map(lambda item: _apply(ctx, target, item[0], item[1], result), groups.items()):
-            result.counts[name] = result.counts.get(name, 0) + n
+        for name, refetched in pool.map(lambda item: _apply(ctx, target, *item), groups.items()):
+            result.counts[name] = result.counts.get(name, 0) + 1
+            result.applied += 1
+            result.refetched += refetched
     if loose:
         _store_events(ctx, target, loose, Collected())
     if not ctx.stop.is_set():
@@ -97,12 +99,12 @@ def _object_key(ev: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def _apply(
-    ctx: SyncContext, target: Target, key: tuple[str, str], events: list[dict[str, Any]], result: EventsResult
+    ctx: SyncContext, target: Target, key: tuple[str, str], events: list[dict[str, Any]]
 ) -> tuple[str, int]:
+    """Refresh one object from its events; returns (resource, 1 if it was re-fetched)."""
     resource_name, object_id = key
-    from syncer.resources import BY_NAME
-
     resource = BY_NAME[resource_name]
+    refetched = 0
     latest = events[-1]
     payload = (latest.get("data") or {}).get("object") or {}
     collected = Collected()
@@ -116,7 +118,7 @@ def _apply(
     else:
         fetched_at = ctx.now()
         obj = _refetch(target, resource, object_id)
-        result.refetched += 1
+        refetched = 1
         if obj is None or obj.get("deleted") is True:
             deleted_at = fetched_at
             if same_object:
@@ -124,8 +126,7 @@ def _apply(
         else:
             collect(target.api, resource, [obj], ctx.row_context(target, fetched_at), collected)
     _store_events(ctx, target, events, collected, deleted=(resource.name, object_id, deleted_at))
-    result.applied += 1
-    return resource.name, 1
+    return resource.name, refetched
 
 
 def _truncated(resource: Resource, payload: dict[str, Any]) -> bool:

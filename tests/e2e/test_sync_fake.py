@@ -32,6 +32,8 @@ def test_backfill_stores_every_object_and_never_writes(fake: FakeStripe, account
     outcome = sync(settings_for(fake, database_url), store, clock=NOW)
     assert outcome.result.status == "success", outcome.result.errors
     assert_matches_truth(store, account, fake)
+    # Every resource is recorded as completely listed, windows all done.
+    assert all(st.completed_at is not None for st in store.states())
     assert {r.method for r in fake.log.records()} == {"GET"}
     # Every request pins the API version.
     assert {r.headers.get("Stripe-Version") for r in fake.log.records()} == {account.api_version}

@@ -1,0 +1,116 @@
+"""The ``nrr`` command as a user meets it: exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from syncer.cli import app
+from syncer.sandbox.fake_stripe import FakeStripe
+from syncer.sandbox.generator import Account, generate_account
+from tests.e2e.harness import KEY, NOW
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # no stray .env; the default database lands here
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    return tmp_path
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeStripe, Account]]:
+    account = generate_account(customers=15, seed=3, now=NOW)
+    with FakeStripe(account, api_key=KEY) as server:
+        server.start()
+        yield server, account
+
+
+def one_line_error(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.startswith("nrr: error:")]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def test_publishable_key_is_refused_with_a_one_line_reason(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_API_KEY", "pk_live_51Abcdefghijklmnopqrstuvwxyz")
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 78
+    line = one_line_error(result.output)
+    assert "publishable key" in line and "pk_live_51Abcdefghijklmnop" not in result.output
+
+
+def test_missing_key_says_where_to_put_it(env: Path) -> None:
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 78
+    assert "STRIPE_API_KEY is not set" in one_line_error(result.output)
+
+
+def test_bad_database_url(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://root@localhost/x")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 78
+    assert "DATABASE_URL" in one_line_error(result.output)
+
+
+def test_database_down_is_a_retry_later_error(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nrr:s3cretpw@127.0.0.1:9/nrr")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 75
+    line = one_line_error(result.output)
+    assert "cannot use the database" in line and "s3cretpw" not in result.output
+
+
+def test_unknown_resource_lists_the_known_ones(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_API_KEY", KEY)
+    result = runner.invoke(app, ["sync", "--resource", "nonsense"])
+    assert result.exit_code == 78
+    assert "invoices" in one_line_error(result.output)
+
+
+def test_db_upgrade_and_empty_status(env: Path) -> None:
+    first = runner.invoke(app, ["db", "upgrade"])
+    assert first.exit_code == 0 and "upgraded to revision" in first.output
+    again = runner.invoke(app, ["db", "upgrade"])
+    assert "already at revision" in again.output
+    status = runner.invoke(app, ["status", "--format", "json"])
+    assert status.exit_code == 0
+    data = json.loads(status.stdout)
+    assert data["resources"]["invoices"]["count"] == 0 and data["runs"] == []
+    assert (env / "stripe-nrr.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_sync_then_status_counts_match(env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, account = fake
+    monkeypatch.setenv("STRIPE_API_KEY", KEY)
+    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(runner.invoke(app, ["status", "--format", "json"]).stdout)
+    for name in ("customers", "subscriptions", "invoices", "charges", "invoice_payments"):
+        assert data["resources"][name]["count"] == len(account.objects(name)), name
+        assert data["resources"][name]["listed"] is True, (name, data["resources"][name])
+    assert data["runs"][0]["status"] == "success"
+    assert data["last_success"] is not None
+    text = runner.invoke(app, ["status"])
+    assert text.exit_code == 0 and "invoices" in text.stdout
+
+
+def test_sync_with_a_revoked_key_exits_non_zero_and_records_the_failure(
+    env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = fake
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_51RevokedKey00000000000000000")
+    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 2
+    assert "401" in one_line_error(result.output)
+    assert "RevokedKey" not in result.output
+    data = json.loads(runner.invoke(app, ["status", "--format", "json"]).stdout)
+    assert data["runs"][0]["status"] == "failed"
