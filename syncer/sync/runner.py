@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.db.store import RunStats
-from syncer.errors import EventsExpired, NrrError, StripeAuthError, StripePermissionError
+from syncer.errors import EventsExpired, NrrError, StripeAuthError
 from syncer.resources import EVENTS, RESOURCES, Resource
 from syncer.sync.backfill import STRIPE_EPOCH, prepare_jobs, run_backfill
 from syncer.sync.context import SyncContext, Target
@@ -95,17 +95,19 @@ def _sync_target(
         account = ctx.store.get_account(conn, target.account, target.livemode)
     # Objects can't predate their account; start windows there to spare empty pages.
     listed_from = max(STRIPE_EPOCH, (account.created or STRIPE_EPOCH) if account else STRIPE_EPOCH)
-    first_time = cursor is None
-    relist = full or cursor_expired(ctx, cursor)
-    # Events listed by a backfill are history up to the moment listing began; anything
-    # after it is applied by the incremental pass from the cursor set here.
-    to_list = resources if only else [*resources, EVENTS]
-    if first_time or relist:
+    if cursor_expired(ctx, cursor):
+        # Stripe no longer has every event since the cursor: list everything again.
+        resources, only, full = list(RESOURCES), False, True
+    full = full or cursor is None
+    relist_all = cursor is None or (full and not only)
+    if relist_all:
+        # Events listed by a backfill are history up to the moment listing began;
+        # anything after it is applied by the incremental pass from this cursor.
         now = ctx.now()
         with ctx.store.transaction() as conn:
             ctx.store.set_event_cursor(conn, target.account, target.livemode, now, now)
-
-    jobs = prepare_jobs(ctx, target, to_list, relist=relist, listed_from=listed_from)
+    to_list = resources if only else [*resources, EVENTS]
+    jobs = prepare_jobs(ctx, target, to_list, relist=full, listed_from=listed_from)
     if jobs:
         backfill = run_backfill(ctx, jobs)
         _merge(result.counts, backfill.counts)
@@ -117,8 +119,10 @@ def _sync_target(
     try:
         events = sync_events(ctx, target)
     except EventsExpired:
-        # Stripe no longer has the events we'd need: list everything again instead.
-        _sync_target(ctx, target, resources, full=True, only=only, result=result)
+        if relist_all:
+            raise  # the cursor was set moments ago: this cannot be age
+        # The backfill itself outlived the events' retention: list everything once more.
+        _sync_target(ctx, target, list(RESOURCES), full=True, only=False, result=result)
         return
     result.events += events.events
     _merge(result.counts, events.counts)
@@ -127,7 +131,3 @@ def _sync_target(
 def _merge(into: dict[str, int], more: dict[str, int]) -> None:
     for k, v in more.items():
         into[k] = into.get(k, 0) + v
-
-
-def permission_summary(errors: Sequence[NrrError]) -> list[str]:
-    return [f"{e.resource}: {e.permission}" for e in errors if isinstance(e, StripePermissionError)]

@@ -137,3 +137,18 @@ def test_connected_accounts_are_synced_under_their_own_id(account: Account, stor
         by_account = dict(conn.execute(select(t.c.account, func.count()).group_by(t.c.account)).all())
     assert by_account[acct] == len(other.customers)
     assert by_account[account.account["id"]] == len(account.customers)
+
+
+def test_relisting_one_resource_keeps_the_events_of_the_others(
+    fake: FakeStripe, account: Account, store: Store, database_url: str
+) -> None:
+    settings = settings_for(fake, database_url)
+    assert sync(settings, store, clock=NOW).result.ok
+    sub = next(s for s in account.subscriptions if s["status"] == "active")
+    fake.change_subscription(sub["id"], now=NOW + 100, quantity=sub["items"]["data"][0]["quantity"] + 2)
+    from syncer.resources import BY_NAME
+
+    assert sync(settings, store, clock=NOW + 200, full=True, only=[BY_NAME["customers"]]).result.ok
+    assert sync(settings, store, clock=NOW + 300).result.ok
+    served = next(s for s in account.subscriptions if s["id"] == sub["id"])
+    assert stored(store, "subscriptions")[sub["id"]]["items"]["data"][0]["quantity"] == served["items"]["data"][0]["quantity"]
