@@ -7,24 +7,7 @@ import threading
 import pytest
 
 from syncer.ratelimit import TokenBucket
-
-
-class FakeTime:
-    """A clock that only moves when someone sleeps on it."""
-
-    def __init__(self, start: float = 5000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def clock(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
+from tests.fakes import FakeTime
 
 
 def bucket(ft: FakeTime, rate: float, burst: float | None = None) -> TokenBucket:

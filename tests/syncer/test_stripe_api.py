@@ -27,6 +27,7 @@ from syncer.errors import (
 )
 from syncer.ratelimit import TokenBucket
 from syncer.stripe_api import Page, StripeApi, encode_query, permission_for, redact
+from tests.fakes import FakeTime
 
 BASE = "https://stripe.test"
 KEY = "sk_test_51AbCdEfGhIjKlMnOpQrStUv1234"
@@ -89,25 +90,6 @@ def stripe_error(
     if code:
         error["code"] = code
     return httpx.Response(status, json={"error": error}, headers=headers or {})
-
-
-class FakeTime:
-    """A clock that moves only when someone sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 10_000.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def clock(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
-
 
 class RecordingBucket(TokenBucket):
     def __init__(self, ft: FakeTime) -> None:
