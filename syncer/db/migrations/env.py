@@ -7,6 +7,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import syncer.db.meta
+import syncer.db.derived  # noqa: F401
 import syncer.db.objects  # noqa: F401
 
 config = context.config

@@ -1,0 +1,94 @@
+"""Derived tables: normalized facts, rebuilt from the raw rows by ``nrr normalize``.
+
+Never edited by hand: each normalization replaces an account's rows in one transaction,
+so a report always reads one consistent set of facts.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Index, Text
+from sqlmodel import Field, SQLModel
+
+
+class MrrSpanRow(SQLModel, table=True):
+    __tablename__ = "mrr_spans"
+    __table_args__ = (Index("ix_mrr_spans_customer", "account", "livemode", "customer", "start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str
+    livemode: bool
+    customer: str
+    subscription: str
+    item: str
+    price: str | None = None
+    currency: str
+    start: int = Field(sa_type=BigInteger)
+    end: int | None = Field(default=None, sa_type=BigInteger)
+    mrr: int = Field(sa_type=BigInteger)
+    contract_mrr: int = Field(sa_type=BigInteger)
+    cause: str
+
+
+class ChurnEventRow(SQLModel, table=True):
+    __tablename__ = "churn_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(index=True)
+    livemode: bool
+    customer: str
+    subscription: str
+    at: int = Field(sa_type=BigInteger)
+    requested_at: int | None = Field(default=None, sa_type=BigInteger)
+    kind: str
+    rule: str
+    derived: bool
+    reason: str | None = None
+    feedback: str | None = None
+    comment: str | None = Field(default=None, sa_type=Text)
+
+
+class RevenueLineRow(SQLModel, table=True):
+    __tablename__ = "revenue_lines"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(index=True)
+    livemode: bool
+    at: int = Field(sa_type=BigInteger, index=True)
+    customer: str | None = None
+    source: str
+    kind: str
+    amount: int = Field(sa_type=BigInteger)
+    currency: str
+
+
+class PaymentFailureRow(SQLModel, table=True):
+    __tablename__ = "payment_failures"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(index=True)
+    livemode: bool
+    invoice: str
+    customer: str
+    subscription: str | None = None
+    currency: str
+    amount: int = Field(sa_type=BigInteger)
+    first_failed_at: int = Field(sa_type=BigInteger)
+    attempts: int
+    recovered_at: int | None = Field(default=None, sa_type=BigInteger)
+    closed_at: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class NormalizationRun(SQLModel, table=True):
+    """When an account's facts were last rebuilt, and from data as of when."""
+
+    __tablename__ = "normalizations"
+
+    account: str = Field(primary_key=True)
+    livemode: bool = Field(primary_key=True)
+    data_as_of: int = Field(sa_type=BigInteger)
+    finished_at: int = Field(sa_type=BigInteger)
+    spans: int = 0
+    churns: int = 0
+    revenue_lines: int = 0
+    failures: int = 0
+    customers: int = 0
