@@ -173,6 +173,55 @@ def _print_status(data: dict[str, Any]) -> None:
 
 
 @app.command()
+def normalize() -> None:
+    """Rebuild the normalized facts (MRR history, churn, revenue) from the synced rows."""
+    from syncer.reporting import normalize_account
+    from syncer.wiring import open_store
+
+    with user_errors():
+        settings = _settings()
+        store = open_store(settings)
+        started = time.monotonic()
+        facts = normalize_account(settings, store, now=int(time.time()))
+        log.info(
+            "normalize.finished",
+            seconds=round(time.monotonic() - started, 2),
+            customers=len(facts.customers),
+            spans=len(facts.spans),
+            churns=len(facts.churns),
+            revenue_lines=len(facts.revenue),
+            failures=len(facts.failures),
+        )
+
+
+REPORT_FORMATS = ("text", "json", "csv")
+
+
+@app.command()
+def report(
+    month: Annotated[
+        str | None, typer.Option("--month", help="YYYY-MM; default: the last complete month.")
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="text, json or csv")] = "text",
+) -> None:
+    """Compute a month from the database and print it; sends nothing."""
+    from reports.render import render_csv, render_json, render_text
+    from syncer.reporting import checked_month, report_month
+    from syncer.wiring import open_store
+
+    with user_errors():
+        if format not in REPORT_FORMATS:
+            raise ConfigError(f"--format {format!r} is not known; use {', '.join(REPORT_FORMATS)}")
+        if month is not None:
+            month = checked_month(month)
+        settings = _settings()
+        store = open_store(settings)
+        result = report_month(settings, store, month, now=int(time.time()))
+        render = {"text": render_text, "json": render_json, "csv": render_csv}[format]
+        sys.stdout.write(render(result))
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo database and files.")] = Path(
         "demo-output"

@@ -1,0 +1,770 @@
+"""The metrics core: facts and a month in, a ``MonthReport`` out (METRICS.md §2-§6).
+
+Pure: no I/O, no clock; the facts, the month, the settings, the exchange rates, the
+report status and the data-as-of instant are all passed in.
+
+Instants and months. An event at instant ``t`` belongs to the month M with
+``start(M) <= t < start(M+1)`` in the reporting time zone. "MRR at the start of M" is the
+MRR in force just before M's first instant (``start(M) - 1``, the state M-1 closed with)
+and "MRR at the end of M" the MRR in force at M's last instant (``start(M+1) - 1``); so the
+end of one month is exactly the start of the next, and a subscription starting at
+00:00:00 on the 1st is new in that month, not the one before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from fractions import Fraction
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from reports.errors import BadMonth, BadSetting, ReconciliationError
+from reports.facts import Cause, ChurnEvent, ChurnKind, Facts, MrrSpan, PaymentFailure, RevenueKind
+from reports.fx import FxTable
+
+DISCOUNT_MODES = ("all_active", "forever_only", "none")
+CHURN_RECOGNITIONS = ("period_end", "request_time")
+USAGE_IN_MRR = ("none", "trailing_3m_average")
+TOP_MOVERS = 5
+# Top movers hide changes smaller than this share of the month's start MRR (0.5 %).
+MOVER_THRESHOLD = Fraction(5, 1000)
+
+NEW = "new"
+REACTIVATION = "reactivation"
+EXPANSION = "expansion"
+CONTRACTION = "contraction"
+CHURN = "churn"
+SAME_MONTH = "same_month_start_and_cancel"
+_MOVEMENT_ORDER = {k: i for i, k in enumerate((NEW, REACTIVATION, EXPANSION, CONTRACTION, CHURN, SAME_MONTH))}
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """The metric settings in force (METRICS.md); printed in every report.
+
+    ``discount_mode``, ``usage_in_mrr`` and ``past_due_grace_days`` shape the MRR spans
+    themselves (the normalizer applies them); the metrics only carry them to the report.
+    """
+
+    discount_mode: str = "all_active"
+    churn_recognition: str = "period_end"
+    past_due_grace_days: int = 30
+    usage_in_mrr: str = "none"
+    currency: str = "usd"
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        _choice("DISCOUNT_MODE", self.discount_mode, DISCOUNT_MODES)
+        _choice("CHURN_RECOGNITION", self.churn_recognition, CHURN_RECOGNITIONS)
+        _choice("USAGE_IN_MRR", self.usage_in_mrr, USAGE_IN_MRR)
+        if isinstance(self.past_due_grace_days, bool) or not isinstance(self.past_due_grace_days, int) \
+                or self.past_due_grace_days < 0:
+            raise BadSetting(f"PAST_DUE_GRACE_DAYS must be a whole number of days >= 0, got {self.past_due_grace_days!r}")
+        if not re.fullmatch(r"[a-zA-Z]{3}", self.currency):
+            raise BadSetting(f"REPORT_CURRENCY must be a three-letter ISO code like usd, got {self.currency!r}")
+        zone(self.timezone)
+
+    def metric_dict(self) -> dict[str, str | int]:
+        """The four metric settings, as the JSON ``settings`` object shows them."""
+        return {
+            "discount_mode": self.discount_mode,
+            "churn_recognition": self.churn_recognition,
+            "past_due_grace_days": self.past_due_grace_days,
+            "usage_in_mrr": self.usage_in_mrr,
+        }
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise BadSetting(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name``, or a one-line ``BadSetting`` naming REPORT_TIMEZONE."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadSetting(f"REPORT_TIMEZONE must be an IANA time zone like Europe/Paris, got {name!r}") from None
+
+
+# --------------------------------------------------------------------------- months
+
+_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+
+
+def parse_month(text: str) -> str:
+    """Validate a ``--month`` value; returns it as ``YYYY-MM``."""
+    cleaned = text.strip()
+    m = _MONTH.fullmatch(cleaned)
+    if not m or not 1970 <= int(m.group(1)) <= 9998:
+        raise BadMonth(f"--month must look like 2026-04, got {text!r}")
+    return cleaned
+
+
+def _ym(month: str) -> tuple[int, int]:
+    y, m = parse_month(month).split("-")
+    return int(y), int(m)
+
+
+def add_months(month: str, n: int) -> str:
+    """``add_months("2026-01", -1) == "2025-12"``."""
+    y, m = _ym(month)
+    index = y * 12 + (m - 1) + n
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def month_range(last: str, count: int) -> list[str]:
+    """The ``count`` months ending with ``last``, oldest first (13 for a trend chart)."""
+    return [add_months(last, k - count + 1) for k in range(count)]
+
+
+def month_bounds(month: str, tz: str) -> tuple[int, int]:
+    """Epoch seconds of the first instant of ``month`` and of the month after, in ``tz``.
+
+    ``fold=0`` picks the first occurrence of an ambiguous midnight and, for a midnight
+    skipped by a DST jump, the instant the day actually begins.
+    """
+    zi = zone(tz)
+    y, m = _ym(month)
+    ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
+    start = int(datetime(y, m, 1, tzinfo=zi).timestamp())
+    end = int(datetime(ny, nm, 1, tzinfo=zi).timestamp())
+    return start, end
+
+
+def month_of(at: int, tz: str) -> str:
+    """The month (``YYYY-MM``) containing instant ``at`` in ``tz``."""
+    local = datetime.fromtimestamp(at, tz=timezone.utc).astimezone(zone(tz))
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def last_complete_month(now: int, tz: str) -> str:
+    """The default ``--month``: the month before the one containing ``now``."""
+    return add_months(month_of(now, tz), -1)
+
+
+# --------------------------------------------------------------------------- MRR at an instant
+
+
+def _sum_in_force(spans: Iterable[MrrSpan], at: int, *, sorted_by_start: bool = False) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in spans:
+        if s.start > at:
+            if sorted_by_start:
+                break
+            continue
+        if s.mrr and (s.end is None or at < s.end):
+            out[s.currency] = out.get(s.currency, 0) + s.mrr
+    return out
+
+
+def customer_mrr(facts: Facts, customer: str, at: int) -> dict[str, int]:
+    """A customer's MRR per currency from the spans in force at ``at`` (start <= at < end)."""
+    return _sum_in_force((s for s in facts.spans if s.customer == customer), at)
+
+
+def mrr_by_customer(facts: Facts, at: int) -> dict[str, dict[str, int]]:
+    """Every customer with MRR at ``at``: ``{customer: {currency: minor units}}``."""
+    out: dict[str, dict[str, int]] = {}
+    for s in facts.spans:
+        if s.mrr and s.start <= at and (s.end is None or at < s.end):
+            per = out.setdefault(s.customer, {})
+            per[s.currency] = per.get(s.currency, 0) + s.mrr
+    return out
+
+
+def _convert(native: dict[str, int], fx: FxTable, at: int) -> int:
+    # Convert each currency, then add integers: rounding happens per customer and
+    # currency, and the roll-forward adds exactly the integers it reports.
+    return sum(fx.convert(amount, cur, at) for cur, amount in sorted(native.items()))
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True)
+class MrrRollForward:
+    start: int
+    new: int
+    reactivation: int
+    expansion: int
+    contraction: int
+    churn: int
+    churn_voluntary: int
+    churn_involuntary: int
+    fx_impact: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Arr:
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class CustomerCounts:
+    start: int
+    new: int
+    reactivated: int
+    expanded: int
+    contracted: int
+    churned: int
+    churned_voluntary: int
+    churned_involuntary: int
+    end: int
+    same_month_start_and_cancel: int
+    pending_churn: int
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Percentages with two decimals; None when there is no cohort (METRICS.md §6)."""
+
+    nrr: Decimal | None
+    grr: Decimal | None
+    logo_retention: Decimal | None
+    nrr_12m: Decimal | None
+    grr_12m: Decimal | None
+    nrr_annualized: Decimal | None
+    cohort_customers: int = 0
+    cohort_start: int = 0  # the cohort's start MRR at the month-end rate (constant currency)
+    cohort_end: int = 0
+    cohort_12m_customers: int = 0
+    logo_churn: Decimal | None = None
+    gross_mrr_churn: Decimal | None = None
+    net_mrr_churn: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Revenue:
+    recurring: int
+    usage: int
+    one_time: int
+    refunds: int
+    credit_notes: int
+
+
+@dataclass(frozen=True)
+class Collections:
+    failed_invoices: int
+    failed_amount: int
+    recovered_amount: int
+    past_due_mrr: int
+    recovered_invoices: int = 0
+
+
+@dataclass(frozen=True)
+class Mover:
+    customer: str
+    name: str | None
+    movement: str
+    from_mrr: int
+    to_mrr: int
+    delta: int
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One customer's net movement in the month, for drill-down and the CSV."""
+
+    customer: str
+    name: str | None
+    movement: str  # new, reactivation, expansion, contraction, churn, same_month_start_and_cancel
+    from_mrr: int  # constant currency: both ends at the month-end rate
+    to_mrr: int
+    delta: int
+    churn_kind: str | None = None  # voluntary | involuntary, for churn (and contraction by a cancellation)
+    reason: str | None = None  # the §3 rule for a churn, else what changed (quantity, paused, ...)
+    derived: bool = False  # the churn kind was inferred from payment state
+
+
+@dataclass(frozen=True)
+class MonthReport:
+    """One month, everything ``nrr report`` shows, amounts in reporting minor units."""
+
+    month: str
+    currency: str
+    timezone: str
+    status: str  # final | preliminary
+    data_as_of: int | None
+    account_name: str | None
+    period_start: int
+    period_end: int
+    mrr: MrrRollForward
+    arr: Arr
+    customers: CustomerCounts
+    retention: Retention
+    revenue: Revenue
+    collections: Collections
+    top_movers: tuple[Mover, ...]
+    movements: tuple[Movement, ...]
+    settings: MetricSettings
+    pending_churn_mrr: int = 0
+    fx_rates: tuple[tuple[str, Decimal, Decimal], ...] = field(default=())  # (currency, start rate, end rate)
+
+
+# --------------------------------------------------------------------------- index
+
+
+class _Index:
+    """Facts grouped once per customer, so that many months cost linear time."""
+
+    def __init__(self, facts: Facts) -> None:
+        self.facts = facts
+        self.names = {c.id: c.name for c in facts.customers}
+        self.spans: dict[str, list[MrrSpan]] = {}
+        self.by_subscription: dict[str, list[MrrSpan]] = {}
+        for s in facts.spans:
+            self.spans.setdefault(s.customer, []).append(s)
+            self.by_subscription.setdefault(s.subscription, []).append(s)
+        for spans in self.spans.values():
+            spans.sort(key=lambda s: (s.start, s.item))
+        # The first instant each customer had MRR: tells new from reactivation.
+        self.first_positive: dict[str, int] = {}
+        for cus, spans in self.spans.items():
+            starts = [s.start for s in spans if s.mrr > 0 and (s.end is None or s.end > s.start)]
+            if starts:
+                self.first_positive[cus] = min(starts)
+        self.churns: dict[str, list[ChurnEvent]] = {}
+        for c in facts.churns:
+            self.churns.setdefault(c.customer, []).append(c)
+        for events in self.churns.values():
+            events.sort(key=lambda c: (c.at, c.subscription))
+
+    def mrr(self, customer: str, at: int) -> dict[str, int]:
+        return _sum_in_force(self.spans.get(customer, ()), at, sorted_by_start=True)
+
+    def positive_during(self, customer: str, start: int, end: int) -> bool:
+        """Whether the customer had MRR at some instant of ``[start, end)``."""
+        for s in self.spans.get(customer, ()):
+            if s.start >= end:
+                break
+            if s.mrr > 0 and (s.end is None or (s.end > start and s.end > s.start)):
+                return True
+        return False
+
+    def causes_during(self, customer: str, start: int, end: int) -> list[str]:
+        """What changed the customer's spans inside ``[start, end)``, in order."""
+        spans = self.spans.get(customer, [])
+        begun = {(s.item, s.start) for s in spans}
+        changes: list[tuple[int, str]] = []
+        for s in spans:
+            if start <= s.start < end:
+                changes.append((s.start, _cause_word(s.cause)))
+            if s.end is not None and start <= s.end < end and (s.item, s.end) not in begun:
+                changes.append((s.end, "cancellation"))
+        words: list[str] = []
+        for _, word in sorted(changes):
+            if word not in words:
+                words.append(word)
+        return words
+
+    def last_zero_cause(self, customer: str, start: int, end: int) -> Cause | None:
+        """The cause of the latest span inside the month that set an item to 0."""
+        found: Cause | None = None
+        for s in self.spans.get(customer, ()):
+            if start <= s.start < end and s.mrr == 0:
+                found = s.cause
+        return found
+
+
+def _cause_word(cause: Cause) -> str:
+    # METRICS.md §1.11: movements caused by a pause carry reason=paused.
+    return {Cause.PAUSE: "paused", Cause.RESUME: "resumed"}.get(cause, str(cause))
+
+
+# --------------------------------------------------------------------------- computing a month
+
+
+def compute_month(
+    facts: Facts,
+    month: str,
+    settings: MetricSettings,
+    fx: FxTable,
+    *,
+    status: str = "final",
+    data_as_of: int | None = None,
+) -> MonthReport:
+    """The month's roll-forward, retention, revenue and collections (METRICS.md §2-§6).
+
+    Raises ``ReconciliationError`` if the roll-forward does not add up to the cent, and
+    ``MissingRate`` if a currency in play has no rate.
+    """
+    return _compute(_Index(facts), parse_month(month), settings, fx, status, data_as_of)
+
+
+def history(
+    facts: Facts,
+    months: Sequence[str],
+    settings: MetricSettings,
+    fx: FxTable,
+    *,
+    status: str = "final",
+    data_as_of: int | None = None,
+) -> list[MonthReport]:
+    """One report per month (a 13-month trend), sharing one index of the facts."""
+    index = _Index(facts)
+    return [_compute(index, parse_month(m), settings, fx, status, data_as_of) for m in months]
+
+
+@dataclass
+class _Tally:
+    new: int = 0
+    reactivation: int = 0
+    expansion: int = 0
+    contraction: int = 0
+    churn: int = 0
+    churn_voluntary: int = 0
+    churn_involuntary: int = 0
+    start: int = 0  # Σ a at the month-start rate
+    end: int = 0  # Σ b at the month-end rate
+    fx_impact: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    cohort: int = 0
+    cohort_start: int = 0
+    cohort_end: int = 0
+    cohort_gross: int = 0  # Σ min(a, b) over the cohort
+    cohort_kept: int = 0  # cohort customers still with MRR at the end
+    end_customers: int = 0
+
+    def count(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+
+def _compute(
+    index: _Index, month: str, settings: MetricSettings, fx: FxTable, status: str, data_as_of: int | None
+) -> MonthReport:
+    if status not in ("final", "preliminary"):
+        raise ValueError(f"status must be final or preliminary, got {status!r}")
+    start, end = month_bounds(month, settings.timezone)
+    opening, closing = start - 1, end - 1
+    tally = _Tally()
+    movements: list[Movement] = []
+    broken: list[str] = []
+    for cus in sorted(index.spans):
+        a_native, b_native = index.mrr(cus, opening), index.mrr(cus, closing)
+        a_start = _convert(a_native, fx, opening)
+        a, b = _convert(a_native, fx, closing), _convert(b_native, fx, closing)
+        tally.start += a_start
+        tally.end += b
+        tally.fx_impact += a - a_start
+        movement = _classify(index, cus, a, b, start, end)
+        if movement is not None:
+            movements.append(movement)
+            _add(tally, movement)
+        if a > 0:
+            tally.cohort += 1
+            tally.cohort_start += a
+            tally.cohort_end += b
+            tally.cohort_gross += min(a, b)
+            tally.cohort_kept += b > 0
+        tally.end_customers += b > 0
+        signed = 0 if movement is None else movement.delta
+        if b != a_start + signed + (a - a_start):
+            broken.append(cus)
+    _reconcile(month, tally, broken)
+    pending, pending_mrr = _pending_churn(index, fx, start, end)
+    r12 = _trailing_12m(index, month, settings, fx, closing)
+    ordered = tuple(sorted(movements, key=lambda m: (_MOVEMENT_ORDER[m.movement], -abs(m.delta), m.customer)))
+    currencies = sorted({s.currency for spans in index.spans.values() for s in spans} - {fx.currency})
+    return MonthReport(
+        month=month,
+        currency=fx.currency,
+        timezone=settings.timezone,
+        status=status,
+        data_as_of=data_as_of,
+        account_name=index.facts.account_name,
+        period_start=start,
+        period_end=end,
+        mrr=MrrRollForward(
+            start=tally.start, new=tally.new, reactivation=tally.reactivation, expansion=tally.expansion,
+            contraction=tally.contraction, churn=tally.churn, churn_voluntary=tally.churn_voluntary,
+            churn_involuntary=tally.churn_involuntary, fx_impact=tally.fx_impact, end=tally.end,
+        ),
+        arr=Arr(start=tally.start * 12, end=tally.end * 12),
+        customers=CustomerCounts(
+            start=tally.cohort, new=tally.counts.get(NEW, 0), reactivated=tally.counts.get(REACTIVATION, 0),
+            expanded=tally.counts.get(EXPANSION, 0), contracted=tally.counts.get(CONTRACTION, 0),
+            churned=tally.counts.get(CHURN, 0), churned_voluntary=tally.counts.get("churn_voluntary", 0),
+            churned_involuntary=tally.counts.get("churn_involuntary", 0), end=tally.end_customers,
+            same_month_start_and_cancel=tally.counts.get(SAME_MONTH, 0), pending_churn=pending,
+        ),
+        retention=_retention(tally, r12),
+        revenue=_revenue(index.facts, fx, start, end),
+        collections=_collections(index, fx, start, end),
+        top_movers=_top_movers(ordered, tally.start),
+        movements=ordered,
+        settings=settings,
+        pending_churn_mrr=pending_mrr,
+        fx_rates=tuple((c, _rate_or_zero(fx, c, opening), _rate_or_zero(fx, c, closing)) for c in currencies),
+    )
+
+
+def _rate_or_zero(fx: FxTable, currency: str, at: int) -> Decimal:
+    # Only for the footer: a currency with no rate and no MRR this month is not an error.
+    return fx.rate(currency, at) if currency in fx.currencies() else Decimal(0)
+
+
+def _classify(index: _Index, cus: str, a: int, b: int, start: int, end: int) -> Movement | None:
+    """METRICS.md §2: one customer's net movement from a (start) to b (end)."""
+    name = index.names.get(cus)
+    if a == 0 and b == 0:
+        if index.positive_during(cus, start, end):
+            return Movement(cus, name, SAME_MONTH, 0, 0, 0, reason=_reason(index, cus, start, end))
+        return None
+    if a == b:
+        return None
+    if a == 0:
+        before = index.first_positive.get(cus, start) < start
+        return Movement(cus, name, REACTIVATION if before else NEW, 0, b, b, reason=_reason(index, cus, start, end))
+    if b > a:
+        return Movement(cus, name, EXPANSION, a, b, b - a, reason=_reason(index, cus, start, end))
+    event = _latest_churn(index, cus, start, end)
+    if b > 0:
+        kind = None if event is None else str(event.kind)
+        return Movement(cus, name, CONTRACTION, a, b, b - a, churn_kind=kind, reason=_reason(index, cus, start, end),
+                        derived=bool(event and event.derived))
+    if event is not None:
+        return Movement(cus, name, CHURN, a, 0, -a, churn_kind=str(event.kind), reason=event.rule,
+                        derived=event.derived)
+    # No churn event: the drop came from the spans themselves (past-due rule, pause,
+    # 100 % discount, $0 plan). Rule 3 of §3 makes past due involuntary; anything else
+    # falls to rule 6 (involuntary, derived).
+    cause = index.last_zero_cause(cus, start, end)
+    reason = {Cause.PAST_DUE: "past_due", Cause.PAUSE: "paused", Cause.DISCOUNT_START: "discount",
+              Cause.PRICE_CHANGE: "zero_price", Cause.QUANTITY: "zero_quantity"}.get(cause, None) if cause else None
+    if reason is None:
+        reason = str(cause) if cause is not None else "unknown"
+    return Movement(cus, name, CHURN, a, 0, -a, churn_kind=str(ChurnKind.INVOLUNTARY), reason=reason,
+                    derived=True)
+
+
+def _reason(index: _Index, cus: str, start: int, end: int) -> str | None:
+    words = index.causes_during(cus, start, end)
+    return "+".join(words) if words else None
+
+
+def _latest_churn(index: _Index, cus: str, start: int, end: int) -> ChurnEvent | None:
+    found: ChurnEvent | None = None
+    for event in index.churns.get(cus, ()):
+        if start <= event.at < end:
+            found = event
+    return found
+
+
+def _add(tally: _Tally, m: Movement) -> None:
+    tally.count(m.movement)
+    if m.movement == NEW:
+        tally.new += m.delta
+    elif m.movement == REACTIVATION:
+        tally.reactivation += m.delta
+    elif m.movement == EXPANSION:
+        tally.expansion += m.delta
+    elif m.movement == CONTRACTION:
+        tally.contraction -= m.delta
+    elif m.movement == CHURN:
+        tally.churn -= m.delta
+        if m.churn_kind == ChurnKind.VOLUNTARY:
+            tally.churn_voluntary -= m.delta
+            tally.count("churn_voluntary")
+        else:
+            tally.churn_involuntary -= m.delta
+            tally.count("churn_involuntary")
+
+
+def _reconcile(month: str, t: _Tally, broken: list[str]) -> None:
+    """The §2 identity, to the minor unit; a report that does not reconcile is an error."""
+    rolled = t.start + t.new + t.reactivation + t.expansion - t.contraction - t.churn + t.fx_impact
+    if rolled != t.end or broken or t.churn != t.churn_voluntary + t.churn_involuntary:
+        raise ReconciliationError(month, t.end - rolled, broken)
+
+
+def _pending_churn(index: _Index, fx: FxTable, start: int, end: int) -> tuple[int, int]:
+    """Customers (and the MRR) with a cancellation asked for but not yet effective (§1.10)."""
+    closing = end - 1
+    customers: set[str] = set()
+    amount = 0
+    seen: set[str] = set()
+    for cus, events in index.churns.items():
+        for e in events:
+            if e.requested_at is None or not (e.requested_at <= closing < e.at) or e.subscription in seen:
+                continue
+            seen.add(e.subscription)
+            mrr = _convert(_sum_in_force(index.by_subscription.get(e.subscription, ()), closing), fx, closing)
+            if mrr > 0:
+                customers.add(cus)
+                amount += mrr
+    return len(customers), amount
+
+
+# --------------------------------------------------------------------------- retention
+
+
+def _pct(num: int | Fraction, den: int) -> Decimal | None:
+    """``num / den`` as a percentage with two decimals (half-even), None without a base."""
+    if den == 0:
+        return None
+    hundredths = round(Fraction(num) * 10000 / den)
+    return Decimal(hundredths).scaleb(-2)
+
+
+@dataclass(frozen=True)
+class _Trailing:
+    customers: int
+    start: int
+    end: int
+    gross: int
+
+
+def _trailing_12m(index: _Index, month: str, settings: MetricSettings, fx: FxTable, closing: int) -> _Trailing:
+    """§6: customers with MRR at the start of M-11, their MRR then vs at the end of M.
+
+    Both ends at the month-end rate of M (constant currency); churned customers count 0
+    and a customer who left and came back counts at its current MRR.
+    """
+    first, _ = month_bounds(add_months(month, -11), settings.timezone)
+    customers = start_sum = end_sum = gross = 0
+    for cus in index.spans:
+        then = _convert(index.mrr(cus, first - 1), fx, closing)
+        if then <= 0:
+            continue
+        now = _convert(index.mrr(cus, closing), fx, closing)
+        customers += 1
+        start_sum += then
+        end_sum += now
+        gross += min(then, now)
+    return _Trailing(customers, start_sum, end_sum, gross)
+
+
+def _retention(t: _Tally, r12: _Trailing) -> Retention:
+    nrr = _pct(t.cohort_end, t.cohort_start)
+    annualized = None
+    if t.cohort_start:
+        # Compound the exact monthly ratio, not the rounded percentage.
+        annualized = _pct(Fraction(t.cohort_end, t.cohort_start) ** 12, 1)
+    return Retention(
+        nrr=nrr,
+        grr=_pct(t.cohort_gross, t.cohort_start),
+        logo_retention=_pct(t.cohort_kept, t.cohort),
+        nrr_12m=_pct(r12.end, r12.start),
+        grr_12m=_pct(r12.gross, r12.start),
+        nrr_annualized=annualized,
+        cohort_customers=t.cohort,
+        cohort_start=t.cohort_start,
+        cohort_end=t.cohort_end,
+        cohort_12m_customers=r12.customers,
+        logo_churn=_pct(t.cohort - t.cohort_kept, t.cohort),
+        gross_mrr_churn=_pct(t.cohort_start - t.cohort_gross, t.cohort_start),
+        net_mrr_churn=_pct(t.cohort_start - t.cohort_end, t.cohort_start),
+    )
+
+
+# --------------------------------------------------------------------------- revenue, collections, movers
+
+
+def _revenue(facts: Facts, fx: FxTable, start: int, end: int) -> Revenue:
+    """§4, billed basis: lines bucketed by their instant, each at its own instant's rate."""
+    sums = {k: 0 for k in RevenueKind}
+    for line in facts.revenue:
+        if start <= line.at < end:
+            sums[line.kind] += fx.convert(line.amount, line.currency, line.at)
+    return Revenue(
+        recurring=sums[RevenueKind.RECURRING], usage=sums[RevenueKind.USAGE], one_time=sums[RevenueKind.ONE_TIME],
+        refunds=sums[RevenueKind.REFUND], credit_notes=sums[RevenueKind.CREDIT_NOTE],
+    )
+
+
+def _open_at(f: PaymentFailure, at: int) -> bool:
+    return f.first_failed_at <= at and (f.recovered_at is None or f.recovered_at > at) and (
+        f.closed_at is None or f.closed_at > at
+    )
+
+
+def _collections(index: _Index, fx: FxTable, start: int, end: int) -> Collections:
+    """§3 tracking: failed and recovered in the month, past-due MRR at its end."""
+    closing = end - 1
+    failed = failed_amount = recovered = recovered_amount = 0
+    past_due_subs: set[str] = set()
+    for f in index.facts.failures:
+        if start <= f.first_failed_at < end:
+            failed += 1
+            failed_amount += fx.convert(f.amount, f.currency, f.first_failed_at)
+        if f.recovered_at is not None and start <= f.recovered_at < end:
+            recovered += 1
+            recovered_amount += fx.convert(f.amount, f.currency, f.recovered_at)
+        if f.subscription is not None and _open_at(f, closing):
+            past_due_subs.add(f.subscription)
+    past_due = sum(
+        _convert(_sum_in_force(index.by_subscription.get(sub, ()), closing), fx, closing) for sub in sorted(past_due_subs)
+    )
+    return Collections(failed_invoices=failed, failed_amount=failed_amount, recovered_amount=recovered_amount,
+                       past_due_mrr=past_due, recovered_invoices=recovered)
+
+
+def _top_movers(movements: Sequence[Movement], start_mrr: int) -> tuple[Mover, ...]:
+    """The 5 largest expansions, then the 5 largest contractions or churns (by |delta|),
+    leaving out changes under 0.5 % of the month's start MRR."""
+
+    def visible(m: Movement) -> bool:
+        return abs(m.delta) >= MOVER_THRESHOLD * start_mrr
+
+    def mover(m: Movement) -> Mover:
+        return Mover(m.customer, m.name, m.movement, m.from_mrr, m.to_mrr, m.delta)
+
+    ups = sorted((m for m in movements if m.movement == EXPANSION and visible(m)), key=lambda m: (-m.delta, m.customer))
+    downs = sorted((m for m in movements if m.movement in (CONTRACTION, CHURN) and visible(m)),
+                   key=lambda m: (m.delta, m.customer))
+    return tuple(mover(m) for m in [*ups[:TOP_MOVERS], *downs[:TOP_MOVERS]])
+
+
+# --------------------------------------------------------------------------- signup cohorts
+
+
+@dataclass(frozen=True)
+class SignupCohort:
+    """Customers whose first MRR fell in ``month``; ``cells[k]`` = their MRR k months later
+    as a percentage of their new MRR (None when they brought no MRR)."""
+
+    month: str
+    customers: int
+    new_mrr: int
+    cells: tuple[Decimal | None, ...]
+
+
+def cohorts(facts: Facts, months: Sequence[str], settings: MetricSettings, fx: FxTable) -> list[SignupCohort]:
+    """Signup cohorts for ``months`` (§6), each followed up to the last of ``months``.
+
+    All amounts at the last month's end rate, so that FX moves do not show as retention.
+    """
+    if not months:
+        return []
+    ordered = sorted(parse_month(m) for m in months)
+    index = _Index(facts)
+    last = ordered[-1]
+    rate_at = month_bounds(last, settings.timezone)[1] - 1
+    by_month: dict[str, list[str]] = {}
+    for cus, first in index.first_positive.items():
+        by_month.setdefault(month_of(first, settings.timezone), []).append(cus)
+    rows: list[SignupCohort] = []
+    for m in ordered:
+        members = by_month.get(m, [])
+        later = month_range(last, _months_between(m, last) + 1)
+        totals = [
+            sum(_convert(index.mrr(c, month_bounds(k, settings.timezone)[1] - 1), fx, rate_at) for c in members)
+            for k in later
+        ]
+        new_mrr = totals[0]
+        rows.append(SignupCohort(m, len(members), new_mrr, tuple(_pct(v, new_mrr) for v in totals)))
+    return rows
+
+
+def _months_between(first: str, last: str) -> int:
+    (y1, m1), (y2, m2) = _ym(first), _ym(last)
+    return (y2 - y1) * 12 + (m2 - m1)

@@ -1,0 +1,79 @@
+"""``nrr report --format json``: exactly the shape INTERFACE.md promises scripts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from reports.fx import to_major
+from reports.metrics import MonthReport
+
+
+def iso_utc(at: int | None) -> str | None:
+    """Epoch seconds as ``2026-05-03T09:00:00Z`` (None stays None)."""
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pct(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def report_dict(report: MonthReport) -> dict[str, Any]:
+    """The JSON document as Python values (amounts in major units, percentages as floats)."""
+    cur = report.currency
+
+    def money(minor: int) -> float:
+        # Major units "rounded to cents": minor units are exact, so this only rescales.
+        return float(to_major(minor, cur))
+
+    m, c, r = report.mrr, report.customers, report.retention
+    return {
+        "month": report.month,
+        "currency": cur,
+        "timezone": report.timezone,
+        "status": report.status,
+        "data_as_of": iso_utc(report.data_as_of),
+        "mrr": {
+            "start": money(m.start), "new": money(m.new), "reactivation": money(m.reactivation),
+            "expansion": money(m.expansion), "contraction": money(m.contraction), "churn": money(m.churn),
+            "churn_voluntary": money(m.churn_voluntary), "churn_involuntary": money(m.churn_involuntary),
+            "fx_impact": money(m.fx_impact), "end": money(m.end),
+        },
+        "arr": {"start": money(report.arr.start), "end": money(report.arr.end)},
+        "customers": {
+            "start": c.start, "new": c.new, "reactivated": c.reactivated, "expanded": c.expanded,
+            "contracted": c.contracted, "churned": c.churned, "churned_voluntary": c.churned_voluntary,
+            "churned_involuntary": c.churned_involuntary, "end": c.end,
+            "same_month_start_and_cancel": c.same_month_start_and_cancel, "pending_churn": c.pending_churn,
+        },
+        "retention": {
+            "nrr": _pct(r.nrr), "grr": _pct(r.grr), "logo_retention": _pct(r.logo_retention),
+            "nrr_12m": _pct(r.nrr_12m), "grr_12m": _pct(r.grr_12m), "nrr_annualized": _pct(r.nrr_annualized),
+        },
+        "revenue": {
+            "recurring": money(report.revenue.recurring), "usage": money(report.revenue.usage),
+            "one_time": money(report.revenue.one_time), "refunds": money(report.revenue.refunds),
+            "credit_notes": money(report.revenue.credit_notes),
+        },
+        "collections": {
+            "failed_invoices": report.collections.failed_invoices,
+            "failed_amount": money(report.collections.failed_amount),
+            "recovered_amount": money(report.collections.recovered_amount),
+            "past_due_mrr": money(report.collections.past_due_mrr),
+        },
+        "top_movers": [
+            {"customer": t.customer, "name": t.name, "movement": t.movement, "from": money(t.from_mrr),
+             "to": money(t.to_mrr), "delta": money(t.delta)}
+            for t in report.top_movers
+        ],
+        "settings": report.settings.metric_dict(),
+    }
+
+
+def render_json(report: MonthReport) -> str:
+    """The report as the INTERFACE.md JSON document (indented, stable key order)."""
+    return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,164 @@
+"""Use cases between the database and the pure core: normalize, and compute a month.
+
+The only place that turns stored rows into ``reports`` inputs (facts, FX table,
+settings) and back; the CLI and the daemon call these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from reports.errors import ReportError
+from reports.facts import Facts
+from reports.fx import FxTable
+from reports.metrics import (
+    MetricSettings,
+    MonthReport,
+    compute_month,
+    last_complete_month,
+    month_bounds,
+    parse_month,
+)
+from syncer.db.facts_store import last_normalization, load_facts, replace_facts
+from syncer.db.meta import StripeAccount
+from syncer.db.raw_loader import load_raw
+from syncer.db.store import Store, table
+from syncer.errors import ConfigError, GiveUp, NrrError
+from syncer.normalize import normalize
+from syncer.normalize.model import (
+    ChurnRecognition,
+    DiscountMode,
+    NormalizeSettings,
+    RawAccount,
+    UsageInMrr,
+)
+from syncer.settings import Settings
+
+
+class NoData(GiveUp):
+    """Nothing synced or normalized yet for what was asked."""
+
+
+def as_nrr_error(exc: ReportError) -> NrrError:
+    err = ConfigError(str(exc)) if exc.exit_code == 78 else GiveUp(str(exc))
+    err.exit_code = exc.exit_code
+    return err
+
+
+def checked_month(text: str) -> str:
+    """``YYYY-MM`` or a one-line error saying what a month looks like."""
+    try:
+        return parse_month(text)
+    except ReportError as exc:
+        raise as_nrr_error(exc) from None
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    account: str
+    livemode: bool
+    name: str | None
+    default_currency: str | None
+
+
+def platform_account(store: Store) -> AccountRef:
+    """The key's own account (the one reports are about)."""
+    at = StripeAccount.__table__  # type: ignore[attr-defined]
+    with store.reading() as conn:
+        row = conn.execute(
+            select(at).order_by(at.c.is_platform.desc(), at.c.livemode.desc()).limit(1)
+        ).mappings().first()
+    if row is None:
+        raise NoData("nothing has been synced yet; run `nrr sync` first")
+    return AccountRef(row["account"], bool(row["livemode"]), row["name"], row["default_currency"])
+
+
+def normalize_settings(settings: Settings) -> NormalizeSettings:
+    return NormalizeSettings(
+        discount_mode=DiscountMode(settings.discount_mode),
+        past_due_grace_days=settings.past_due_grace_days,
+        usage_in_mrr=UsageInMrr(settings.usage_in_mrr),
+        churn_recognition=ChurnRecognition(settings.churn_recognition),
+    )
+
+
+def data_as_of(store: Store) -> int | None:
+    last = store.last_successful_run()
+    return int(last["finished_at"]) if last else None
+
+
+def normalize_account(settings: Settings, store: Store, *, now: int) -> Facts:
+    """Rebuild the facts of the platform account from its raw rows; idempotent."""
+    ref = platform_account(store)
+    as_of = data_as_of(store) or now
+    raw = load_raw(store, ref.account, ref.livemode)
+    facts = normalize(
+        RawAccount(
+            customers=raw["customers"], prices=raw["prices"], products=raw["products"], coupons=raw["coupons"],
+            subscriptions=raw["subscriptions"], invoices=raw["invoices"], invoice_items=raw["invoice_items"],
+            invoice_payments=raw["invoice_payments"], charges=raw["charges"], refunds=raw["refunds"],
+            credit_notes=raw["credit_notes"], discounts=raw["discounts"], events=raw["events"],
+            default_currency=ref.default_currency or _guess_currency(raw), account_name=ref.name,
+        ),
+        normalize_settings(settings),
+        now=as_of,
+    )
+    replace_facts(store, ref.account, ref.livemode, facts, data_as_of=as_of, now=now)
+    return facts
+
+
+def _guess_currency(raw: dict[str, Any]) -> str:
+    for sub in raw["subscriptions"]:
+        if isinstance(sub.get("currency"), str):
+            return str(sub["currency"])
+    return "usd"
+
+
+def fx_table(settings: Settings, store: Store, ref: AccountRef, currency: str) -> FxTable:
+    """Explicit ``FX_RATES`` first, else the exchange rates of the account's own charges."""
+    ch = table("charges")
+    with store.reading() as conn:
+        observed = [
+            (cur, at, Decimal(str(rate)))
+            for cur, at, rate in conn.execute(
+                select(ch.c.currency, ch.c.created, ch.c.exchange_rate).where(
+                    ch.c.account == ref.account, ch.c.livemode == ref.livemode,
+                    ch.c.exchange_rate.is_not(None), ch.c.bt_currency == currency,
+                    ch.c.currency.is_not(None), ch.c.created.is_not(None),
+                )
+            )
+        ]
+    return FxTable(currency, dict(settings.fx_rates), observed)
+
+
+def report_month(settings: Settings, store: Store, month: str | None, *, now: int) -> MonthReport:
+    """The month's report from the normalized facts (normalizing first if never done)."""
+    try:
+        ref = platform_account(store)
+        currency = (settings.report_currency or ref.default_currency or "usd").lower()
+        metric_settings = MetricSettings(
+            discount_mode=settings.discount_mode, churn_recognition=settings.churn_recognition,
+            past_due_grace_days=settings.past_due_grace_days, usage_in_mrr=settings.usage_in_mrr,
+            currency=currency, timezone=settings.report_timezone,
+        )
+        wanted = parse_month(month) if month else last_complete_month(now, settings.report_timezone)
+        if last_normalization(store, ref.account, ref.livemode) is None:
+            normalize_account(settings, store, now=now)
+        facts = load_facts(store, ref.account, ref.livemode,
+                           default_currency=ref.default_currency or currency, account_name=ref.name)
+        if not facts.spans:
+            raise NoData("no subscription has ever had MRR in the synced data; nothing to report")
+        first = min(s.start for s in facts.spans)
+        start, end = month_bounds(wanted, settings.report_timezone)
+        if end <= first:
+            raise NoData(f"no data for {wanted}: the first MRR in this account starts later")
+        as_of = data_as_of(store)
+        status = "final" if as_of is not None and as_of >= end else "preliminary"
+        return compute_month(facts, wanted, metric_settings, fx_table(settings, store, ref, currency),
+                             status=status, data_as_of=as_of)
+    except ReportError as exc:
+        raise as_nrr_error(exc) from None
