@@ -16,10 +16,10 @@ from reports.errors import BadSetting, MissingRate
 
 # ISO currencies Stripe amounts count in whole units (docs.stripe.com/currencies).
 ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
+    ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"]
 )
 # Stripe counts these in thousandths. ISK, HUF and TWD stay two-decimal in the API.
-THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
 
 
 def minor_digits(currency: str) -> int:

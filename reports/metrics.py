@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -140,7 +140,7 @@ def month_bounds(month: str, tz: str) -> tuple[int, int]:
 
 def month_of(at: int, tz: str) -> str:
     """The month (``YYYY-MM``) containing instant ``at`` in ``tz``."""
-    local = datetime.fromtimestamp(at, tz=timezone.utc).astimezone(zone(tz))
+    local = datetime.fromtimestamp(at, tz=UTC).astimezone(zone(tz))
     return f"{local.year:04d}-{local.month:02d}"
 
 
@@ -182,7 +182,9 @@ def mrr_by_customer(facts: Facts, at: int) -> dict[str, dict[str, int]]:
 def _convert(native: dict[str, int], fx: FxTable, at: int) -> int:
     # Convert each currency, then add integers: rounding happens per customer and
     # currency, and the roll-forward adds exactly the integers it reports.
-    return sum(fx.convert(amount, cur, at) for cur, amount in sorted(native.items()))
+    if not native:
+        return 0
+    return sum(amount if cur == fx.currency else fx.convert(amount, cur, at) for cur, amount in native.items())
 
 
 # --------------------------------------------------------------------------- the report
@@ -283,6 +285,7 @@ class Movement:
     churn_kind: str | None = None  # voluntary | involuntary, for churn (and contraction by a cancellation)
     reason: str | None = None  # the §3 rule for a churn, else what changed (quantity, paused, ...)
     derived: bool = False  # the churn kind was inferred from payment state
+    days_since_churn: int | None = None  # reactivation: whole days without MRR before it came back
 
 
 @dataclass(frozen=True)
@@ -349,6 +352,14 @@ class _Index:
             if s.mrr > 0 and (s.end is None or (s.end > start and s.end > s.start)):
                 return True
         return False
+
+    def days_without_mrr(self, customer: str, start: int, end: int) -> int | None:
+        """For a customer back in ``[start, end)`` after a gap: whole days of the gap (§2)."""
+        left = [s.end for s in self.spans.get(customer, ()) if s.mrr > 0 and s.end is not None and s.end <= start]
+        back = [s.start for s in self.spans.get(customer, ()) if s.mrr > 0 and start <= s.start < end]
+        if not left or not back:
+            return None
+        return (min(back) - max(left)) // 86400
 
     def causes_during(self, customer: str, start: int, end: int) -> list[str]:
         """What changed the customer's spans inside ``[start, end)``, in order."""
@@ -434,6 +445,9 @@ class _Tally:
     cohort_kept: int = 0  # cohort customers still with MRR at the end
     end_customers: int = 0
 
+    def net(self) -> int:
+        return self.new + self.reactivation + self.expansion - self.contraction - self.churn
+
     def count(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
 
@@ -456,6 +470,7 @@ def _compute(
         tally.end += b
         tally.fx_impact += a - a_start
         movement = _classify(index, cus, a, b, start, end)
+        before = tally.net()
         if movement is not None:
             movements.append(movement)
             _add(tally, movement)
@@ -466,8 +481,8 @@ def _compute(
             tally.cohort_gross += min(a, b)
             tally.cohort_kept += b > 0
         tally.end_customers += b > 0
-        signed = 0 if movement is None else movement.delta
-        if b != a_start + signed + (a - a_start):
+        # Per customer, what the buckets received must explain the whole change.
+        if b != a_start + (tally.net() - before) + (a - a_start):
             broken.append(cus)
     _reconcile(month, tally, broken)
     pending, pending_mrr = _pending_churn(index, fx, start, end)
@@ -522,8 +537,10 @@ def _classify(index: _Index, cus: str, a: int, b: int, start: int, end: int) -> 
     if a == b:
         return None
     if a == 0:
-        before = index.first_positive.get(cus, start) < start
-        return Movement(cus, name, REACTIVATION if before else NEW, 0, b, b, reason=_reason(index, cus, start, end))
+        if index.first_positive.get(cus, start) >= start:
+            return Movement(cus, name, NEW, 0, b, b, reason=_reason(index, cus, start, end))
+        return Movement(cus, name, REACTIVATION, 0, b, b, reason=_reason(index, cus, start, end),
+                        days_since_churn=index.days_without_mrr(cus, start, end))
     if b > a:
         return Movement(cus, name, EXPANSION, a, b, b - a, reason=_reason(index, cus, start, end))
     event = _latest_churn(index, cus, start, end)
@@ -538,12 +555,19 @@ def _classify(index: _Index, cus: str, a: int, b: int, start: int, end: int) -> 
     # 100 % discount, $0 plan). Rule 3 of §3 makes past due involuntary; anything else
     # falls to rule 6 (involuntary, derived).
     cause = index.last_zero_cause(cus, start, end)
-    reason = {Cause.PAST_DUE: "past_due", Cause.PAUSE: "paused", Cause.DISCOUNT_START: "discount",
-              Cause.PRICE_CHANGE: "zero_price", Cause.QUANTITY: "zero_quantity"}.get(cause, None) if cause else None
-    if reason is None:
-        reason = str(cause) if cause is not None else "unknown"
+    reason = "unknown" if cause is None else _ZERO_REASONS.get(cause, str(cause))
     return Movement(cus, name, CHURN, a, 0, -a, churn_kind=str(ChurnKind.INVOLUNTARY), reason=reason,
                     derived=True)
+
+
+# Why an item fell to 0 when no churn event says so (the reason column of a churn).
+_ZERO_REASONS = {
+    Cause.PAST_DUE: "past_due",
+    Cause.PAUSE: "paused",
+    Cause.DISCOUNT_START: "discount",
+    Cause.PRICE_CHANGE: "zero_price",
+    Cause.QUANTITY: "zero_quantity",
+}
 
 
 def _reason(index: _Index, cus: str, start: int, end: int) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +15,7 @@ def iso_utc(at: int | None) -> str | None:
     """Epoch seconds as ``2026-05-03T09:00:00Z`` (None stays None)."""
     if at is None:
         return None
-    return datetime.fromtimestamp(at, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _pct(value: Decimal | None) -> float | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from reports.fx import to_major
@@ -30,7 +30,7 @@ def month_title(month: str) -> str:
 def _as_of(at: int | None) -> str:
     if at is None:
         return "unknown"
-    return datetime.fromtimestamp(at, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _row(label: str, amount: str, count: int | str = "") -> str:
@@ -53,23 +53,28 @@ def _rollforward(r: MonthReport) -> list[str]:
         _row("+/- FX impact", money(m.fx_impact, r.currency, signed=True)),
         _row("End", money(m.end, r.currency), c.end),
         f"  ARR {money(r.arr.start, r.currency)} -> {money(r.arr.end, r.currency)}",
-        f"  Same-month start and cancel: {c.same_month_start_and_cancel}.  "
-        f"Pending churn: {c.pending_churn} customer(s), {money(r.pending_churn_mrr, r.currency)} MRR "
-        "(cancellation requested, not yet effective).",
+        (
+            f"  Same-month start and cancel: {c.same_month_start_and_cancel}.  "
+            f"Pending churn: {c.pending_churn} customer(s), {money(r.pending_churn_mrr, r.currency)} MRR "
+            "(cancellation requested, not yet effective)."
+        ),
     ]
 
 
 def _retention(r: MonthReport) -> list[str]:
     t = r.retention
     return [
-        f"Retention (cohort: {t.cohort_customers} customers with MRR at the start of the month, "
-        f"{money(t.cohort_start, r.currency)} at the month-end rate)",
+        (
+            f"Retention (cohort: {t.cohort_customers} customers with MRR at the start of the month, "
+            f"{money(t.cohort_start, r.currency)} at the month-end rate)"
+        ),
         f"  NRR {percent(t.nrr)}   GRR {percent(t.grr)}   Logo retention {percent(t.logo_retention)}",
-        f"  Trailing 12 months ({t.cohort_12m_customers} customers): NRR {percent(t.nrr_12m)}   "
-        f"GRR {percent(t.grr_12m)}",
+        f"  Trailing 12 months ({t.cohort_12m_customers} customers): NRR {percent(t.nrr_12m)}   GRR {percent(t.grr_12m)}",
         f"  NRR annualised {percent(t.nrr_annualized)} (monthly NRR compounded: an estimate, not a cohort measure)",
-        f"  Churn rates: logo {percent(t.logo_churn)}, gross MRR {percent(t.gross_mrr_churn)}, "
-        f"net MRR {percent(t.net_mrr_churn)}",
+        (
+            f"  Churn rates: logo {percent(t.logo_churn)}, gross MRR {percent(t.gross_mrr_churn)}, "
+            f"net MRR {percent(t.net_mrr_churn)}"
+        ),
     ]
 
 
@@ -80,9 +85,11 @@ def _revenue(r: MonthReport) -> list[str]:
         f"  recurring {money(v.recurring, cur)}   usage {money(v.usage, cur)}   one-time {money(v.one_time, cur)}",
         f"  refunds {money(v.refunds, cur)}   credit notes {money(v.credit_notes, cur)} (beside, never netted)",
         "Collections",
-        f"  failed invoices {k.failed_invoices} ({money(k.failed_amount, cur)})   "
-        f"recovered {k.recovered_invoices} ({money(k.recovered_amount, cur)})   "
-        f"past-due MRR at month end {money(k.past_due_mrr, cur)}",
+        (
+            f"  failed invoices {k.failed_invoices} ({money(k.failed_amount, cur)})   "
+            f"recovered {k.recovered_invoices} ({money(k.recovered_amount, cur)})   "
+            f"past-due MRR at month end {money(k.past_due_mrr, cur)}"
+        ),
     ]
 
 
@@ -102,9 +109,11 @@ def _movers(r: MonthReport) -> list[str]:
 def _footer(r: MonthReport) -> list[str]:
     s = r.settings
     lines = [
-        f"Settings: discount_mode={s.discount_mode}, churn_recognition={s.churn_recognition}, "
-        f"past_due_grace_days={s.past_due_grace_days}, usage_in_mrr={s.usage_in_mrr}, "
-        f"currency={r.currency}, timezone={r.timezone}",
+        (
+            f"Settings: discount_mode={s.discount_mode}, churn_recognition={s.churn_recognition}, "
+            f"past_due_grace_days={s.past_due_grace_days}, usage_in_mrr={s.usage_in_mrr}, "
+            f"currency={r.currency}, timezone={r.timezone}"
+        ),
     ]
     rates = [f"{c}: {a} -> {b}" for c, a, b in r.fx_rates]
     if rates:

@@ -9,7 +9,6 @@ attempt, failed at its finalization (automatic collection attempts payment then)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reports.facts import ChurnEvent, ChurnKind, PaymentFailure
@@ -143,7 +142,3 @@ def status_churn(sub: Obj, at: int, rule: str) -> ChurnEvent:
         feedback=None,
         comment=None,
     )
-
-
-def failures_of(failures: Iterable[PaymentFailure], sub_id: str) -> list[PaymentFailure]:
-    return [f for f in failures if f.subscription == sub_id]

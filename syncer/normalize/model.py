@@ -97,6 +97,12 @@ class Index:
     charges_by_invoice: dict[str, list[Obj]] = field(default_factory=lambda: defaultdict(list))
     paid_charges: set[str] = field(default_factory=set)  # charges linked to an invoice
     events_by_sub: dict[str, list[Obj]] = field(default_factory=lambda: defaultdict(list))
+    # Proration invoice items not on an invoice yet, by subscription.
+    pending_by_sub: dict[str, list[Obj]] = field(default_factory=lambda: defaultdict(list))
+    # Discounts by the subscription they belong to, and customer-wide ones by customer.
+    discounts_by_sub: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    discounts_by_customer: dict[str, list[str]] = field(
+        default_factory=lambda: defaultdict(list))
 
     @classmethod
     def build(cls, raw: RawAccount, now: int) -> Index:
@@ -144,6 +150,19 @@ class Index:
             sub = ref(get(event, "data", "object"))
             if sub is not None:
                 ix.events_by_sub[sub].append(event)
+        for ii in raw.invoice_items:
+            sub = ref(first(get(ii, "parent", "subscription_details", "subscription"),
+                            ii.get("subscription")))
+            if sub is not None and ii.get("proration") is True and not ref(ii.get("invoice")):
+                ix.pending_by_sub[sub].append(ii)
+        for d_id, d in raw.discounts.items():
+            sub = ref(d.get("subscription"))
+            if sub is not None:
+                ix.discounts_by_sub[sub].append(d_id)
+            elif not any(ref(d.get(k)) for k in ("invoice", "invoice_item", "subscription_item")):
+                customer = ref(d.get("customer"))
+                if customer is not None:
+                    ix.discounts_by_customer[customer].append(d_id)
         for events in ix.events_by_sub.values():
             events.sort(key=lambda e: (as_int(e.get("created")) or 0, str(e.get("id"))))
         return ix

@@ -77,7 +77,7 @@ def test_convert_minor_units_round_half_even(
 def test_minor_digits_and_major_units() -> None:
     assert [minor_digits(c) for c in ("usd", "JPY", "kwd", "isk")] == [2, 0, 3, 2]
     assert to_major(123456, "usd") == Decimal("1234.56")
-    assert to_major(1234, "jpy") == Decimal("1234")
+    assert to_major(1234, "jpy") == Decimal(1234)
     assert str(to_major(-5, "usd")) == "-0.05"
 
 

@@ -1,0 +1,515 @@
+"""The history of one subscription, rebuilt from what Stripe keeps (METRICS.md §1.9-11).
+
+Precedence of evidence (a later time wins; at the same instant the better source wins):
+  0. cycle invoice lines (proration=false): the items, prices and quantities billed for
+     ``[period.start, period.end)``; an item missing from a cycle invoice ended at its start;
+  1. proration lines (and pending proration invoice items): a mid-period change, dated at
+     their ``period.start`` (the new state from the positive line, a removal when only a
+     credit exists); proration amounts themselves are never MRR;
+  2. subscription events (their ``data.object`` is the whole subscription at that time);
+  3. the subscription's current state: it holds at ``now``. When it differs from every
+     other evidence, the change is dated at ``now`` (rule 9: the first period that will
+     bill it starts later, and nothing is computed in the future).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncer.normalize.model import Index, sub_items, transition
+from syncer.normalize.rules import (
+    Obj,
+    add_months,
+    as_int,
+    as_str,
+    coupon_of,
+    data_list,
+    first,
+    get,
+    is_metered,
+    ref,
+)
+
+CYCLE, PRORATION, EVENT, CURRENT = 0, 1, 2, 3
+ELIGIBLE = ("active", "past_due")
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class ItemState:
+    price_id: str | None
+    quantity: int
+
+
+@dataclass
+class Timeline:
+    """Piecewise-constant values keyed by (time, rank): the latest point at or before t."""
+
+    points: list[tuple[int, int, Any]] = field(default_factory=list)
+    _keys: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, t: int, rank: int, value: Any) -> None:
+        self.points.append((t, rank, value))
+
+    def freeze(self) -> None:
+        self.points.sort(key=lambda p: (p[0], p[1]))
+        self._keys = [(p[0], p[1]) for p in self.points]
+
+    def at(self, t: int) -> Any:
+        i = bisect_right(self._keys, (t, 99)) - 1
+        return self.points[i][2] if i >= 0 else None
+
+    def latest(self) -> tuple[int, int, Any] | None:
+        return self.points[-1] if self.points else None
+
+    def times(self) -> list[int]:
+        return [p[0] for p in self.points]
+
+
+# ---- invoice lines -----------------------------------------------------------------------------
+
+
+def line_details(line: Obj) -> tuple[Obj, str | None]:
+    """(details, subscription | invoiceitem) of a line; current ``parent``, else legacy type."""
+    parent = line.get("parent")
+    sub_details = get(parent, "subscription_item_details")
+    item_details = get(parent, "invoice_item_details")
+    kind = get(parent, "type")
+    if kind == "subscription_item_details" and isinstance(sub_details, Mapping):
+        return sub_details, "subscription"
+    if kind == "invoice_item_details" and isinstance(item_details, Mapping):
+        return item_details, "invoiceitem"
+    if isinstance(sub_details, Mapping):
+        return sub_details, "subscription"
+    if isinstance(item_details, Mapping):
+        return item_details, "invoiceitem"
+    return {}, as_str(line.get("type"))
+
+
+def line_price_id(line: Obj) -> str | None:
+    return ref(first(get(line, "pricing", "price_details", "price"), line.get("price"),
+                     line.get("plan")))
+
+
+def line_item(line: Obj) -> str | None:
+    details, _ = line_details(line)
+    return ref(first(details.get("subscription_item"), line.get("subscription_item")))
+
+
+def line_proration(line: Obj) -> bool:
+    details, _ = line_details(line)
+    return first(details.get("proration"), line.get("proration")) is True
+
+
+def line_period(line: Obj) -> tuple[int | None, int | None]:
+    return as_int(get(line, "period", "start")), as_int(get(line, "period", "end"))
+
+
+@dataclass
+class SubHistory:
+    """Everything rebuilt about one subscription."""
+
+    sub: Obj
+    start: int
+    items: dict[str, Timeline]  # item id -> ItemState | None (absent)
+    embedded: dict[str, Obj]  # price id -> price embedded in items (ad-hoc prices)
+    cycle_starts: list[int]  # starts of the periods billed by cycle invoices
+
+
+def _licensed(ix: Index, line: Obj, embedded: Mapping[str, Obj]) -> bool:
+    price_id = line_price_id(line)
+    price = ix.price(price_id, embedded.get(price_id or "") or line.get("price"))
+    return price is None or not is_metered(price)
+
+
+def _item_state(item: Obj) -> ItemState:
+    price = first(item.get("price"), item.get("plan"))
+    return ItemState(ref(price), as_int(item.get("quantity")) or 0)
+
+
+def _embedded_prices(sub: Obj, events: list[Obj]) -> dict[str, Obj]:
+    out: dict[str, Obj] = {}
+    for snap in [get(e, "data", "object") for e in events] + [sub]:
+        for item in sub_items(snap):
+            price = first(item.get("price"), item.get("plan"))
+            if isinstance(price, Mapping) and isinstance(price.get("id"), str):
+                out[price["id"]] = price
+    return out
+
+
+def _cycle_observations(ix: Index, sub_id: str, embedded: Mapping[str, Obj],
+                        items: dict[str, Timeline]) -> list[int]:
+    """Rank-0 points from cycle lines; returns the billed period starts."""
+    starts: list[int] = []
+    billed: list[tuple[int, set[str]]] = []
+    for inv in ix.invoices_by_sub.get(sub_id, ()):
+        lines = [ln for ln in data_list(inv.get("lines"))
+                 if line_details(ln)[1] == "subscription" and not line_proration(ln)]
+        present: set[str] = set()
+        period_start = None
+        for ln in lines:
+            item, (start, _) = line_item(ln), line_period(ln)
+            if item is None or start is None:
+                continue
+            if _licensed(ix, ln, embedded):
+                period_start = start if period_start is None else min(period_start, start)
+                present.add(item)
+            items[item].add(start, CYCLE, ItemState(line_price_id(ln),
+                                                    as_int(ln.get("quantity")) or 0))
+        if period_start is not None:
+            starts.append(period_start)
+            billed.append((period_start, present))
+    # An item billed before and missing from a later cycle invoice ended at its start.
+    seen: dict[str, int] = {}
+    for start, present in sorted(billed, key=lambda b: b[0]):
+        for item, first_seen in seen.items():
+            if item not in present and first_seen < start:
+                items[item].add(start, CYCLE, None)
+        for item in present:
+            seen.setdefault(item, start)
+    return sorted(set(starts))
+
+
+def _proration_observations(ix: Index, sub_id: str, items: dict[str, Timeline]) -> None:
+    """Rank-1 points: the state after each mid-period change (lines and pending items)."""
+    groups: dict[tuple[str, int], list[tuple[int, ItemState]]] = defaultdict(list)
+    seen_ii: set[str] = set()
+    for inv in ix.invoices_by_sub.get(sub_id, ()):
+        for ln in data_list(inv.get("lines")):
+            details, kind = line_details(ln)
+            if kind != "subscription" or not line_proration(ln):
+                continue
+            item, (start, _) = line_item(ln), line_period(ln)
+            ii_id = ref(details.get("invoice_item"))
+            if ii_id is not None:
+                seen_ii.add(ii_id)
+            if item is None or start is None:
+                continue
+            state = ItemState(line_price_id(ln), as_int(ln.get("quantity")) or 0)
+            groups[(item, start)].append((as_int(ln.get("amount")) or 0, state))
+    for ii in ix.pending_by_sub.get(sub_id, ()):  # pending prorations, not invoiced yet
+        item = ref(first(get(ii, "parent", "subscription_details", "subscription_item"),
+                         ii.get("subscription_item")))
+        start = as_int(get(ii, "period", "start"))
+        if ii.get("id") in seen_ii or item is None or start is None:
+            continue
+        state = ItemState(line_price_id(ii), as_int(ii.get("quantity")) or 0)
+        groups[(item, start)].append((as_int(ii.get("amount")) or 0, state))
+    for (item, start), parts in groups.items():
+        charges = [state for amount, state in parts if amount >= 0]
+        # Only a credit: the item was removed. Else the charge gives the new state.
+        items[item].add(start, PRORATION, charges[-1] if charges else None)
+
+
+def _event_observations(events: list[Obj], items: dict[str, Timeline]) -> None:
+    for event in events:
+        t = as_int(event.get("created")) or 0
+        snap = get(event, "data", "object")
+        present = {str(i.get("id")): _item_state(i) for i in sub_items(snap) if i.get("id")}
+        for item in set(items) | set(present):
+            items[item].add(t, EVENT, present.get(item))
+
+
+def _current_observations(sub: Obj, start: int, now: int, ended: bool,
+                          items: dict[str, Timeline]) -> None:
+    current = {str(i.get("id")): i for i in sub_items(sub) if i.get("id")}
+    for item_id, item in current.items():
+        state = _item_state(item)
+        timeline = items[item_id]
+        if not timeline.points:
+            created = as_int(item.get("created"))
+            timeline.add(max(start, created if created is not None else start), CURRENT, state)
+            continue
+        timeline.freeze()
+        if not ended and timeline.at(now) != state:
+            timeline.add(now, CURRENT, state)
+    if ended:
+        return
+    for item_id, timeline in items.items():
+        if item_id not in current:
+            timeline.freeze()
+            if timeline.at(now) is not None:
+                timeline.add(now, CURRENT, None)
+
+
+def sub_history(ix: Index, sub: Obj) -> SubHistory:
+    sub_id = str(sub.get("id"))
+    events = ix.events_by_sub.get(sub_id, [])
+    start = as_int(first(sub.get("start_date"), sub.get("created"))) or 0
+    embedded = _embedded_prices(sub, events)
+    items: dict[str, Timeline] = defaultdict(Timeline)
+    cycle_starts = _cycle_observations(ix, sub_id, embedded, items)
+    _proration_observations(ix, sub_id, items)
+    _event_observations(events, items)
+    ended = as_int(sub.get("ended_at")) is not None
+    _current_observations(sub, start, ix.now, ended, items)
+    for timeline in items.values():
+        timeline.points = [p for p in timeline.points if p[0] <= ix.now]
+        timeline.freeze()
+    return SubHistory(sub, start, dict(items), embedded, cycle_starts)
+
+
+# ---- status ---------------------------------------------------------------------------------
+
+
+def _first_invoice(ix: Index, sub_id: str) -> Obj | None:
+    invoices = ix.invoices_by_sub.get(sub_id, ())
+    create = [i for i in invoices if i.get("billing_reason") == "subscription_create"]
+    return create[0] if create else (invoices[0] if invoices else None)
+
+
+def _initially_incomplete(ix: Index, sub: Obj, start: int) -> tuple[bool, int | None]:
+    """(incomplete at start, time it became active): a charge_automatically subscription
+    whose first invoice was not paid at once (a failed charge, or never paid)."""
+    if sub.get("collection_method") == "send_invoice":
+        return False, None
+    inv = _first_invoice(ix, str(sub.get("id")))
+    if inv is None or (as_int(inv.get("amount_due")) or 0) == 0:
+        return False, None
+    failed = [c for c in ix.invoice_charges(inv) if c.get("status") == "failed"]
+    paid_at = transition(inv, "paid_at")
+    if inv.get("status") == "paid" and not failed:
+        return False, None
+    return True, paid_at
+
+
+def _unpaid_since(ix: Index, sub: Obj) -> int | None:
+    """When a subscription that is ``unpaid`` now got there, lacking an event: the last
+    failed charge of its oldest unpaid invoice (Stripe moves it after the final retry)."""
+    for inv in ix.invoices_by_sub.get(str(sub.get("id")), ()):
+        if inv.get("status") in ("open", "uncollectible"):
+            failed = [as_int(c.get("created")) for c in ix.invoice_charges(inv)
+                      if c.get("status") == "failed"]
+            times = [t for t in failed if t is not None]
+            if times:
+                return max(times)
+            return transition(inv, "finalized_at")
+    return None
+
+
+def status_timeline(ix: Index, hist: SubHistory) -> Timeline:
+    """The subscription's status over time (trial, incomplete, events, current, end)."""
+    sub, start = hist.sub, hist.start
+    sub_id = str(sub.get("id"))
+    tl = Timeline()
+    trial_end = as_int(sub.get("trial_end"))
+    if trial_end is not None and trial_end > start:
+        tl.add(start, CYCLE, "trialing")
+        tl.add(trial_end, CYCLE, "active")
+    else:
+        incomplete, active_at = _initially_incomplete(ix, sub, start)
+        tl.add(start, CYCLE, "incomplete" if incomplete else "active")
+        if incomplete and active_at is not None:
+            tl.add(active_at, CYCLE, "active")
+    snap_statuses: set[str] = set()
+    for event in ix.events_by_sub.get(sub_id, ()):
+        status = as_str(get(event, "data", "object", "status"))
+        if status is not None:
+            tl.add(as_int(event.get("created")) or 0, EVENT, status)
+            snap_statuses.add(status)
+    status = as_str(sub.get("status"))
+    ended_at = as_int(sub.get("ended_at"))
+    if status in ("unpaid", "paused", "incomplete") and status not in snap_statuses:
+        since = {"unpaid": _unpaid_since(ix, sub), "paused": trial_end}.get(status)
+        tl.add(since if since is not None else start, PRORATION, status)
+    if ended_at is not None:
+        final = status if status in ("canceled", "incomplete_expired") else "canceled"
+        tl.add(ended_at, CURRENT, final)
+    elif status is not None:
+        tl.add(ix.now, CURRENT, status)
+    tl.points = [p for p in tl.points if p[0] <= ix.now]
+    tl.freeze()
+    return tl
+
+
+# ---- pause_collection --------------------------------------------------------------------------
+
+
+def _paused_billed(inv: Obj) -> bool:
+    """A cycle invoice billed while collection was paused: never attempted, then voided,
+    marked uncollectible, or kept as a draft (the three ``pause_collection`` behaviours)."""
+    if inv.get("billing_reason") != "subscription_cycle" or inv.get("attempted") is True:
+        return False
+    status = inv.get("status")
+    if status == "draft":
+        return inv.get("auto_advance") is False
+    return status in ("void", "uncollectible")
+
+
+def _event_pause_windows(events: list[Obj]) -> list[tuple[int | None, int | None, int | None]]:
+    """(paused at, resumed at, period end when paused) from events; None = unknown."""
+    windows: list[tuple[int | None, int | None, int | None]] = []
+    opened: tuple[int | None, int | None] | None = None
+    for i, event in enumerate(events):
+        t = as_int(event.get("created")) or 0
+        snap = get(event, "data", "object")
+        paused = bool(get(snap, "pause_collection"))
+        if i == 0:
+            previous = get(event, "data", "previous_attributes")
+            was = (bool(previous.get("pause_collection"))
+                   if isinstance(previous, Mapping) and "pause_collection" in previous
+                   else paused)
+            if was and paused:
+                opened = (None, _period_end(snap))
+            elif was and not paused:
+                windows.append((None, t, None))
+        if paused and opened is None:
+            opened = (t, _period_end(snap))
+        elif not paused and opened is not None:
+            windows.append((opened[0], t, opened[1]))
+            opened = None
+    if opened is not None:  # still paused at the last event: resumed later or never
+        windows.append((opened[0], None, opened[1]))
+    return windows
+
+
+def _period_end(snap: Any) -> int | None:
+    items = sub_items(snap) if isinstance(snap, Mapping) else []
+    return as_int(first(get(snap, "current_period_end"),
+                        items[0].get("current_period_end") if items else None))
+
+
+def pause_intervals(ix: Index, hist: SubHistory) -> list[tuple[int, int | None]]:
+    """Intervals of zero MRR for paused collection: from the start of the first period
+    billed while paused until the resume (§1.11)."""
+    sub = hist.sub
+    sub_id = str(sub.get("id"))
+    events = ix.events_by_sub.get(sub_id, [])
+    ended = as_int(sub.get("ended_at")) is not None
+    cycle = [(s, inv) for inv in ix.invoices_by_sub.get(sub_id, ())
+             if (s := _cycle_start(inv)) is not None]
+    cycle.sort(key=lambda c: c[0])
+    out: list[tuple[int, int | None]] = []
+    resumes = [r for _, r, _ in _event_pause_windows(events) if r is not None]
+    # Runs of cycle invoices billed while paused.
+    i = 0
+    while i < len(cycle):
+        if not _paused_billed(cycle[i][1]):
+            i += 1
+            continue
+        s1 = cycle[i][0]
+        while i < len(cycle) and _paused_billed(cycle[i][1]):
+            i += 1
+        end: int | None = cycle[i][0] if i < len(cycle) else None
+        later = [r for r in resumes if r > s1 and (end is None or r < end)]
+        if later:
+            end = later[0]
+        elif end is None and not (sub.get("pause_collection") and not ended):
+            end = ix.now  # resumed at an unknown time since the last paused period
+        out.append((s1, end))
+    # Pauses seen in events whose first paused period is not invoiced as such (yet).
+    starts = [s for s, _ in cycle]
+    for paused_at, resumed_at, period_end in _event_pause_windows(events):
+        if paused_at is None:
+            continue
+        boundary = next((s for s in starts if s >= paused_at), period_end)
+        if boundary is None or boundary > ix.now:
+            continue
+        if resumed_at is not None and boundary >= resumed_at:
+            continue
+        if any(a <= boundary and (b is None or boundary < b) for a, b in out):
+            continue
+        out.append((boundary, resumed_at))
+    return sorted(out, key=lambda iv: iv[0])
+
+
+def _cycle_start(inv: Obj) -> int | None:
+    if inv.get("billing_reason") not in ("subscription_cycle", "subscription_create"):
+        return None
+    starts = [line_period(ln)[0] for ln in data_list(inv.get("lines"))
+              if line_details(ln)[1] == "subscription" and not line_proration(ln)]
+    known = [s for s in starts if s is not None]
+    # Usage lines bill the previous period: the licensed lines start latest.
+    return max(known) if known else as_int(inv.get("period_end"))
+
+
+# ---- discounts -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiscountWindow:
+    id: str
+    coupon: Obj
+    start: int
+    end: int | None
+    item: str | None  # a subscription item's own discount, else the whole subscription
+
+
+def _discount_ids(snap: Any) -> set[str]:
+    ids = {d for x in (get(snap, "discounts") or []) if (d := ref(x)) is not None}
+    legacy = ref(get(snap, "discount"))
+    if legacy is not None:
+        ids.add(legacy)
+    return ids
+
+
+def _once_end(ix: Index, hist: SubHistory, discount_id: str, start: int) -> int | None:
+    """End of the first period a ``once`` discount applied to: the period of the first
+    invoice that lists it, else the billing period that contains its start."""
+    for inv in ix.invoices_by_sub.get(str(hist.sub.get("id")), ()):
+        if discount_id in _discount_ids(inv) and (as_int(inv.get("created")) or 0) >= start - DAY:
+            ends = [line_period(ln)[1] for ln in data_list(inv.get("lines"))
+                    if line_details(ln)[1] == "subscription" and not line_proration(ln)]
+            known = [e for e in ends if e is not None]
+            if known:
+                return max(known)
+    later = [s for s in hist.cycle_starts if s > start]
+    if later:
+        return later[0]
+    items = sub_items(hist.sub)
+    return as_int(items[0].get("current_period_end")) if items else None
+
+
+def _removed_at(ix: Index, hist: SubHistory, discount_id: str, start: int) -> int:
+    """When a discount no longer in the subscription's list was removed: the first event
+    without it, else the first cycle invoice without it, else ``now``."""
+    for event in ix.events_by_sub.get(str(hist.sub.get("id")), ()):
+        t = as_int(event.get("created")) or 0
+        if t > start and discount_id not in _discount_ids(get(event, "data", "object")):
+            return t
+    for inv in ix.invoices_by_sub.get(str(hist.sub.get("id")), ()):
+        s = _cycle_start(inv)
+        if s is not None and s > start and discount_id not in _discount_ids(inv):
+            return s
+    return ix.now
+
+
+def discount_windows(ix: Index, hist: SubHistory) -> list[DiscountWindow]:
+    sub = hist.sub
+    sub_id, customer = str(sub.get("id")), ref(sub.get("customer"))
+    current = _discount_ids(sub)
+    ended = as_int(sub.get("ended_at")) is not None
+    candidates: dict[str, Obj] = {}
+    embedded = [sub.get("discount"), *(sub.get("discounts") or [])]
+    for sub_item in sub_items(sub):
+        embedded.extend(sub_item.get("discounts") or [])
+    for value in embedded:
+        if isinstance(value, Mapping) and isinstance(value.get("id"), str):
+            candidates[value["id"]] = value
+    own = [*ix.discounts_by_sub.get(sub_id, ()), *current,
+           *(ix.discounts_by_customer.get(customer, ()) if customer else ())]
+    for d_id in own:
+        if d_id in ix.raw.discounts:
+            candidates[d_id] = ix.raw.discounts[d_id]
+    out: list[DiscountWindow] = []
+    for d_id, d in candidates.items():
+        coupon = coupon_of(d, ix.coupons)
+        start = as_int(d.get("start"))
+        if coupon is None or start is None:
+            continue
+        duration = coupon.get("duration")
+        end: int | None = None
+        if duration == "repeating":
+            months = as_int(coupon.get("duration_in_months")) or 0
+            end = as_int(d.get("end")) or add_months(start, months)
+        elif duration == "once":
+            end = _once_end(ix, hist, d_id, start)
+        if d_id not in current and not ended and (end is None or end > ix.now):
+            removed = _removed_at(ix, hist, d_id, start)
+            end = removed if end is None else min(end, removed)
+        out.append(DiscountWindow(d_id, coupon, start, end, ref(d.get("subscription_item"))))
+    return sorted(out, key=lambda w: (w.start, w.id))

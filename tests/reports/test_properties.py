@@ -1,0 +1,99 @@
+"""Properties of the metrics on generated span histories (METRICS.md §2, §6)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+from itertools import pairwise
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reports.facts import Cause, ChurnEvent, ChurnKind, Facts, MrrSpan
+from reports.fx import FxTable
+from reports.metrics import (
+    MetricSettings,
+    add_months,
+    compute_month,
+    customer_mrr,
+    history,
+    mrr_by_customer,
+)
+from tests.reports.test_metrics import assert_identity, make_facts, ts
+
+DAY = 86400
+ORIGIN = ts(2025, 9, 1)
+MONTHS = [add_months("2025-10", k) for k in range(10)]
+ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Tokyo"]
+CURRENCIES = ["usd", "usd", "eur", "jpy"]
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> Facts:
+    spans: list[MrrSpan] = []
+    churns: list[ChurnEvent] = []
+    for c in range(draw(st.integers(1, 8))):
+        cus = f"cus_{c}"
+        for k in range(draw(st.integers(1, 4))):
+            start = ORIGIN + draw(st.integers(0, 330 * DAY))
+            length = draw(st.one_of(st.none(), st.integers(1, 200 * DAY)))
+            end = None if length is None else start + length
+            mrr = draw(st.one_of(st.just(0), st.integers(1, 300_000)))
+            sub = f"sub_{c}_{k}"
+            spans.append(MrrSpan(cus, sub, f"si_{c}_{k}", None, draw(st.sampled_from(CURRENCIES)), start, end, mrr, mrr,
+                                 draw(st.sampled_from(list(Cause)))))
+            if end is not None and draw(st.booleans()):
+                requested = draw(st.one_of(st.none(), st.integers(start, end)))
+                churns.append(ChurnEvent(cus, sub, end, requested, draw(st.sampled_from(list(ChurnKind))), "rule",
+                                         False, None, None, None))
+    return make_facts(spans, churns)
+
+
+@st.composite
+def fx_tables(draw: st.DrawFn) -> FxTable:
+    observed = []
+    for cur, lo, hi in (("eur", 5000, 20000), ("jpy", 10, 200)):
+        for _ in range(draw(st.integers(1, 6))):
+            rate = Decimal(draw(st.integers(lo, hi))).scaleb(-4)
+            observed.append((cur, ORIGIN + draw(st.integers(0, 330 * DAY)), rate))
+    return FxTable("usd", observed=observed)
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories(), fx_tables(), st.sampled_from(MONTHS), st.sampled_from(ZONES))
+def test_every_month_reconciles_and_retention_is_consistent(facts: Facts, fx: FxTable, month: str, tz: str) -> None:
+    r = compute_month(facts, month, MetricSettings(timezone=tz), fx)
+    assert_identity(r)
+    c, m, t = r.customers, r.mrr, r.retention
+    assert c.end == c.start + c.new + c.reactivated - c.churned
+    assert c.churned == c.churned_voluntary + c.churned_involuntary
+    assert min(m.new, m.reactivation, m.expansion, m.contraction, m.churn) >= 0
+    if t.cohort_start == 0:
+        assert t.nrr is None and t.grr is None
+        return
+    # NRR is a cohort figure: new and reactivated MRR are outside it.
+    exact = Fraction(t.cohort_start + m.expansion - m.contraction - m.churn, t.cohort_start) * 100
+    assert t.nrr == Decimal(round(exact * 100)).scaleb(-2)
+    assert t.grr is not None and t.nrr is not None and t.logo_retention is not None
+    assert 0 <= t.grr <= 100
+    assert t.grr <= t.nrr
+    assert 0 <= t.logo_retention <= 100
+    if t.grr_12m is not None:
+        assert t.nrr_12m is not None and 0 <= t.grr_12m <= 100 and t.grr_12m <= t.nrr_12m
+
+
+@settings(max_examples=60, deadline=None)
+@given(histories(), fx_tables(), st.sampled_from(ZONES))
+def test_each_month_starts_where_the_last_ended(facts: Facts, fx: FxTable, tz: str) -> None:
+    reports = history(facts, MONTHS, MetricSettings(timezone=tz), fx)
+    for before, after in pairwise(reports):
+        assert before.mrr.end == after.mrr.start
+        assert before.customers.end == after.customers.start
+
+
+@settings(max_examples=100, deadline=None)
+@given(histories(), st.integers(ORIGIN, ORIGIN + 400 * DAY))
+def test_customer_mrr_agrees_with_mrr_by_customer(facts: Facts, at: int) -> None:
+    everyone = mrr_by_customer(facts, at)
+    for cus in {s.customer for s in facts.spans}:
+        assert customer_mrr(facts, cus, at) == everyone.get(cus, {})
