@@ -126,6 +126,17 @@ def sync(
             for extra in result.errors[1:]:
                 print(f"nrr: error: {redact(str(extra))}", file=sys.stderr)
             raise result.errors[0]
+        _normalize_after_sync(settings, store)
+
+
+def _normalize_after_sync(settings: Any, store: Any) -> None:
+    """Facts follow every successful sync, so reports never read stale MRR."""
+    from syncer.reporting import normalize_account
+
+    started = time.monotonic()
+    facts = normalize_account(settings, store, now=int(time.time()))
+    log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), spans=len(facts.spans),
+             churns=len(facts.churns), revenue_lines=len(facts.revenue), failures=len(facts.failures))
 
 
 @app.command()
@@ -229,8 +240,9 @@ def demo(
     customers: Annotated[int, typer.Option("--customers", min=1, max=20000)] = 300,
 ) -> None:
     """Run the whole pipeline on a synthetic account served by the built-in fake Stripe."""
+    from reports.render import render_text
     from syncer.demo import run_demo
-    from syncer.status import collect_status
+    from syncer.reporting import report_month
 
     with user_errors():
         configure_logging("console" if sys.stderr.isatty() else "json", "warning")
@@ -239,11 +251,11 @@ def demo(
         result = run.outcome.result
         if result.errors:
             raise result.errors[0]
-        _print_status(collect_status(run.store, int(time.time())))
-        print(
+        err_console.print(
             f"Synced {sum(result.counts.values()):,} objects with {run.outcome.requests:,} requests "
-            f"in {run.outcome.seconds:.1f} s into {run.database}"
+            f"in {run.outcome.seconds:.1f} s into {run.database}; normalized in {run.normalize_seconds:.1f} s."
         )
+        sys.stdout.write(render_text(report_month(run.settings, run.store, None, now=run.now)))
 
 
 @db_app.command("upgrade")

@@ -16,7 +16,8 @@ from syncer.app import SyncOutcome, sync_stripe
 from syncer.db.store import Store
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
-from syncer.settings import load_settings
+from syncer.reporting import normalize_account
+from syncer.settings import Settings, load_settings
 from syncer.wiring import open_store
 
 DEMO_CUSTOMERS = 300
@@ -26,9 +27,12 @@ DEMO_SEED = 42
 @dataclass
 class DemoRun:
     account: Account
+    settings: Settings
     store: Store
     outcome: SyncOutcome
     database: Path
+    now: int
+    normalize_seconds: float
 
 
 def run_demo(out_dir: Path, *, customers: int = DEMO_CUSTOMERS, seed: int = DEMO_SEED, now: int | None = None) -> DemoRun:
@@ -52,4 +56,7 @@ def run_demo(out_dir: Path, *, customers: int = DEMO_CUSTOMERS, seed: int = DEMO
         )
         store = open_store(settings)
         outcome = sync_stripe(settings, store, clock=lambda: float(today))
-    return DemoRun(account, store, outcome, database)
+    started = time.monotonic()
+    if outcome.result.ok:
+        normalize_account(settings, store, now=today)
+    return DemoRun(account, settings, store, outcome, database, today, time.monotonic() - started)

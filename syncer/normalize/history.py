@@ -236,6 +236,25 @@ def _current_observations(sub: Obj, start: int, now: int, ended: bool,
                 timeline.add(now, CURRENT, None)
 
 
+def _backdate_to_creation(sub: Obj, events: list[Obj], start: int,
+                          items: dict[str, Timeline]) -> None:
+    """An item first seen in an event or the current state (no invoice shows it) existed
+    since its ``created``: events only tell its state from when they were kept."""
+    created: dict[str, int] = {}
+    for snap in [get(e, "data", "object") for e in events] + [sub]:
+        for it in sub_items(snap):
+            t = as_int(it.get("created"))
+            if isinstance(it.get("id"), str) and t is not None:
+                created.setdefault(it["id"], t)
+    for item_id, timeline in items.items():
+        if not timeline.points or item_id not in created:
+            continue
+        t0, rank, state = min(timeline.points, key=lambda p: (p[0], p[1]))
+        since = max(start, created[item_id])
+        if rank >= EVENT and state is not None and since < t0:
+            timeline.add(since, rank, state)
+
+
 def sub_history(ix: Index, sub: Obj) -> SubHistory:
     sub_id = str(sub.get("id"))
     events = ix.events_by_sub.get(sub_id, [])
@@ -247,6 +266,7 @@ def sub_history(ix: Index, sub: Obj) -> SubHistory:
     _event_observations(events, items)
     ended = as_int(sub.get("ended_at")) is not None
     _current_observations(sub, start, ix.now, ended, items)
+    _backdate_to_creation(sub, events, start, items)
     for timeline in items.values():
         timeline.points = [p for p in timeline.points if p[0] <= ix.now]
         timeline.freeze()
@@ -257,9 +277,10 @@ def sub_history(ix: Index, sub: Obj) -> SubHistory:
 
 
 def _first_invoice(ix: Index, sub_id: str) -> Obj | None:
+    """The invoice that created the subscription (a later one says nothing of its start)."""
     invoices = ix.invoices_by_sub.get(sub_id, ())
     create = [i for i in invoices if i.get("billing_reason") == "subscription_create"]
-    return create[0] if create else (invoices[0] if invoices else None)
+    return create[0] if create else None
 
 
 def _initially_incomplete(ix: Index, sub: Obj, start: int) -> tuple[bool, int | None]:

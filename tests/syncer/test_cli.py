@@ -116,10 +116,10 @@ def test_sync_with_a_revoked_key_exits_non_zero_and_records_the_failure(
     assert data["runs"][0]["status"] == "failed"
 
 
-def test_demo_syncs_a_synthetic_account_without_credentials(env: Path) -> None:
+def test_demo_syncs_normalizes_and_reports_without_credentials(env: Path) -> None:
     result = runner.invoke(app, ["demo", "--out", str(env / "out"), "--customers", "12"])
     assert result.exit_code == 0, result.output
-    assert "Synced" in result.stdout and "invoices" in result.stdout
+    assert "MRR report for" in result.stdout and "NRR" in result.stdout
     db = env / "out" / "demo.db"
     assert db.stat().st_mode & 0o777 == 0o600
     assert (env / "out").stat().st_mode & 0o777 == 0o700
