@@ -401,8 +401,10 @@ def pause_intervals(ix: Index, hist: SubHistory) -> list[tuple[int, int | None]]
     sub_id = str(sub.get("id"))
     events = ix.events_by_sub.get(sub_id, [])
     ended = as_int(sub.get("ended_at")) is not None
+    # A draft still to be finalized says nothing yet of how its period is billed.
     cycle = [(s, inv) for inv in ix.invoices_by_sub.get(sub_id, ())
-             if (s := _cycle_start(inv)) is not None]
+             if (s := _cycle_start(inv)) is not None
+             and (inv.get("status") != "draft" or _paused_billed(inv))]
     cycle.sort(key=lambda c: c[0])
     out: list[tuple[int, int | None]] = []
     resumes = [r for _, r, _ in _event_pause_windows(events) if r is not None]

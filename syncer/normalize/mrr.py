@@ -355,9 +355,10 @@ def _spans(s: _Sub, end: int | None, now: int) -> list[MrrSpan]:
 def _end_state(s: _Sub, failures: Sequence[PaymentFailure], at: int) -> EndState:
     before = at - 1
     status = s.status.at(before)
-    owed = any(f.first_failed_at < at and (
-        (f.recovered_at or f.closed_at) is None or (f.recovered_at or f.closed_at or 0) >= at)
-        for f in failures)
+    owed = False
+    for f in failures:  # a failed invoice still unpaid when the subscription ended
+        resolved = f.recovered_at if f.recovered_at is not None else f.closed_at
+        owed = owed or (f.first_failed_at < at and (resolved is None or resolved >= at))
     return EndState(
         past_due_rule=_inside([(a, b) for a, b, _ in s.past_due], before),
         unpaid=status == "unpaid",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -494,6 +495,6 @@ def test_two_subscriptions_one_cancelled() -> None:
 def test_spans_of_an_item_never_overlap_and_stop_at_now() -> None:
     facts = _past_due(None, month(1) + 45 * DAY)
     spans = sorted(facts.spans, key=lambda s: s.start)
-    for a, b in zip(spans, spans[1:], strict=False):
+    for a, b in itertools.pairwise(spans):
         assert a.end is not None and a.end <= b.start
     assert spans[-1].end is None and spans[-1].start <= month(1) + 45 * DAY
