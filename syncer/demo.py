@@ -14,9 +14,9 @@ from pathlib import Path
 
 from syncer.app import SyncOutcome, sync_stripe
 from syncer.db.store import Store
+from syncer.reporting import normalize_account
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
-from syncer.reporting import normalize_account
 from syncer.settings import Settings, load_settings
 from syncer.wiring import open_store
 

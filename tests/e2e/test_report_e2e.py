@@ -11,8 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from reports.fx import FxTable
-from reports.metrics import MetricSettings, compute_month, month_bounds, month_range, mrr_by_customer
+from reports.metrics import (
+    month_bounds,
+    month_range,
+    mrr_by_customer,
+)
 from syncer.db.store import Store
 from syncer.reporting import normalize_account, platform_account
 from syncer.sandbox.fake_stripe import FakeStripe

@@ -6,8 +6,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import syncer.db.derived
 import syncer.db.meta
-import syncer.db.derived  # noqa: F401
 import syncer.db.objects  # noqa: F401
 
 config = context.config
