@@ -153,7 +153,7 @@ def report_month(settings: Settings, store: Store, month: str | None, *, now: in
         if not facts.spans:
             raise NoData("no subscription has ever had MRR in the synced data; nothing to report")
         first = min(s.start for s in facts.spans)
-        start, end = month_bounds(wanted, settings.report_timezone)
+        _, end = month_bounds(wanted, settings.report_timezone)
         if end <= first:
             raise NoData(f"no data for {wanted}: the first MRR in this account starts later")
         as_of = data_as_of(store)

@@ -55,24 +55,24 @@ def _insert(conn: Any, t: Table, rows: list[dict[str, Any]]) -> None:
 
 
 def _span_row(s: MrrSpan) -> dict[str, Any]:
-    return dict(customer=s.customer, subscription=s.subscription, item=s.item, price=s.price, currency=s.currency,
-                start=s.start, end=s.end, mrr=s.mrr, contract_mrr=s.contract_mrr, cause=str(s.cause))
+    return {"customer": s.customer, "subscription": s.subscription, "item": s.item, "price": s.price, "currency": s.currency,
+                "start": s.start, "end": s.end, "mrr": s.mrr, "contract_mrr": s.contract_mrr, "cause": str(s.cause)}
 
 
 def _churn_row(c: ChurnEvent) -> dict[str, Any]:
-    return dict(customer=c.customer, subscription=c.subscription, at=c.at, requested_at=c.requested_at,
-                kind=str(c.kind), rule=c.rule, derived=c.derived, reason=c.reason, feedback=c.feedback,
-                comment=c.comment)
+    return {"customer": c.customer, "subscription": c.subscription, "at": c.at, "requested_at": c.requested_at,
+                "kind": str(c.kind), "rule": c.rule, "derived": c.derived, "reason": c.reason, "feedback": c.feedback,
+                "comment": c.comment}
 
 
 def _revenue_row(r: RevenueLine) -> dict[str, Any]:
-    return dict(at=r.at, customer=r.customer, source=r.source, kind=str(r.kind), amount=r.amount, currency=r.currency)
+    return {"at": r.at, "customer": r.customer, "source": r.source, "kind": str(r.kind), "amount": r.amount, "currency": r.currency}
 
 
 def _failure_row(f: PaymentFailure) -> dict[str, Any]:
-    return dict(invoice=f.invoice, customer=f.customer, subscription=f.subscription, currency=f.currency,
-                amount=f.amount, first_failed_at=f.first_failed_at, attempts=f.attempts,
-                recovered_at=f.recovered_at, closed_at=f.closed_at)
+    return {"invoice": f.invoice, "customer": f.customer, "subscription": f.subscription, "currency": f.currency,
+                "amount": f.amount, "first_failed_at": f.first_failed_at, "attempts": f.attempts,
+                "recovered_at": f.recovered_at, "closed_at": f.closed_at}
 
 
 def last_normalization(store: Store, account: str, livemode: bool) -> dict[str, Any] | None:
