@@ -25,6 +25,11 @@ import orjson
 
 from syncer.errors import MalformedResponse
 from syncer.resources import BY_NAME, EVENTS
+from syncer.shapes import as_int as _int
+from syncer.shapes import as_str as _str
+from syncer.shapes import first as _first
+from syncer.shapes import get as _get
+from syncer.shapes import line_details, ref
 
 Row = dict[str, Any]
 Rows = dict[str, list[Row]]
@@ -51,50 +56,14 @@ class RowContext:
 # ---- tolerant readers -------------------------------------------------------------------
 
 
-def ref(value: Any) -> str | None:
-    """The id of a field that is either a string id or an expanded object."""
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, Mapping):
-        inner = value.get("id")
-        return inner if isinstance(inner, str) and inner else None
-    return None
-
-
-def _get(obj: Any, *path: str) -> Any:
-    """``obj[a][b]…`` or None when any step is missing or not an object."""
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _int(value: Any) -> int | None:
-    # bool is an int subclass; a boolean where a number belongs is not a number.
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _float(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return None
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def _bool(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
-
-
-def _first(*values: Any) -> Any:
-    """The first value that is not None (``or`` would skip a real False or 0)."""
-    for value in values:
-        if value is not None:
-            return value
-    return None
 
 
 def _sum_amounts(items: Any) -> int | None:
@@ -332,27 +301,6 @@ def _invoice(o: Obj) -> Row:
     }
 
 
-def _line_parent(o: Obj) -> tuple[Obj, str | None]:
-    """The details of what produced an invoice line and its type (subscription | invoiceitem).
-
-    Current: ``parent.type`` names which of ``subscription_item_details`` /
-    ``invoice_item_details`` applies. Legacy: the line's own ``type``, no details.
-    """
-    parent = o.get("parent")
-    sub_details = _get(parent, "subscription_item_details")
-    item_details = _get(parent, "invoice_item_details")
-    kind = _get(parent, "type")
-    if kind == "subscription_item_details" and isinstance(sub_details, Mapping):
-        return sub_details, "subscription"
-    if kind == "invoice_item_details" and isinstance(item_details, Mapping):
-        return item_details, "invoiceitem"
-    if isinstance(sub_details, Mapping):
-        return sub_details, "subscription"
-    if isinstance(item_details, Mapping):
-        return item_details, "invoiceitem"
-    return {}, _str(o.get("type"))
-
-
 def _priced(o: Obj) -> tuple[str | None, str | None]:
     """(price id, product id): ``pricing.price_details`` now; ``price``/``plan`` before."""
     price, plan = o.get("price"), o.get("plan")
@@ -365,7 +313,7 @@ def _priced(o: Obj) -> tuple[str | None, str | None]:
 
 
 def _invoice_line(o: Obj) -> Row:
-    details, line_type = _line_parent(o)
+    details, line_type = line_details(o)
     price_id, product_id = _priced(o)
     return {
         "amount": _int(o.get("amount")),

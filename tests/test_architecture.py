@@ -10,6 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PURE = [
     "syncer/projection.py",
+    "syncer/shapes.py",
+    *[str(p.relative_to(ROOT)) for p in (ROOT / "syncer" / "normalize").rglob("*.py")],
     "syncer/sync/windows.py",
     "syncer/resources.py",
     "syncer/sandbox/generator.py",

@@ -1,0 +1,70 @@
+"""Reading Stripe's JSON shapes (pure): field paths, ids, and which shape a line has.
+
+Shared by the projection (raw object → row) and the normalizer (raw objects → facts) so
+that both read the 2025+ shapes and their legacy fallbacks the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+Obj = Mapping[str, Any]
+
+
+def get(obj: Any, *path: str) -> Any:
+    """``obj[a][b]…`` or None when any step is missing or not an object."""
+    for key in path:
+        # ``type is dict`` first: parsed JSON is dicts, and an ABC check is slow when hot.
+        if type(obj) is not dict and not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def ref(value: Any) -> str | None:
+    """The id of a field that is either a string id or an expanded object."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, Mapping):
+        inner = value.get("id")
+        return inner if isinstance(inner, str) and inner else None
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    # bool is an int subclass; a boolean where a number belongs is not a number.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def as_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def first(*values: Any) -> Any:
+    """The first value that is not None (``or`` would skip a real False or 0)."""
+    for value in values:
+        if value is not None:
+            return value
+    return None
+
+
+def line_details(line: Obj) -> tuple[Obj, str | None]:
+    """The details of what produced an invoice line, and its type (subscription | invoiceitem).
+
+    Current: ``parent.type`` names which of ``subscription_item_details`` /
+    ``invoice_item_details`` applies. Legacy: the line's own ``type``, no details.
+    """
+    parent = line.get("parent")
+    sub_details = get(parent, "subscription_item_details")
+    item_details = get(parent, "invoice_item_details")
+    kind = get(parent, "type")
+    if kind == "subscription_item_details" and isinstance(sub_details, Mapping):
+        return sub_details, "subscription"
+    if kind == "invoice_item_details" and isinstance(item_details, Mapping):
+        return item_details, "invoiceitem"
+    if isinstance(sub_details, Mapping):
+        return sub_details, "subscription"
+    if isinstance(item_details, Mapping):
+        return item_details, "invoiceitem"
+    return {}, as_str(line.get("type"))
