@@ -60,7 +60,10 @@ class ChurnEvent:
 
     customer: str
     subscription: str
-    at: int  # effective time: ``ended_at`` (or the request time, per settings)
+    # Effective time: ``ended_at`` (or the request time, per settings). For a cancellation
+    # requested and not yet effective, when it will take effect (after the data's "now"):
+    # the report counts it as pending churn until then.
+    at: int
     requested_at: int | None  # ``canceled_at``: when the cancellation was asked for
     kind: ChurnKind
     rule: str  # the §3 rule that decided: payment_failed, payment_disputed, past_due, ...

@@ -33,6 +33,7 @@ from syncer.normalize.rules import (
     is_metered,
     ref,
 )
+from syncer.shapes import line_details
 
 CYCLE, PRORATION, EVENT, CURRENT = 0, 1, 2, 3
 ELIGIBLE = ("active", "past_due")
@@ -72,22 +73,6 @@ class Timeline:
 
 # ---- invoice lines -----------------------------------------------------------------------------
 
-
-def line_details(line: Obj) -> tuple[Obj, str | None]:
-    """(details, subscription | invoiceitem) of a line; current ``parent``, else legacy type."""
-    parent = line.get("parent")
-    sub_details = get(parent, "subscription_item_details")
-    item_details = get(parent, "invoice_item_details")
-    kind = get(parent, "type")
-    if kind == "subscription_item_details" and isinstance(sub_details, Mapping):
-        return sub_details, "subscription"
-    if kind == "invoice_item_details" and isinstance(item_details, Mapping):
-        return item_details, "invoiceitem"
-    if isinstance(sub_details, Mapping):
-        return sub_details, "subscription"
-    if isinstance(item_details, Mapping):
-        return item_details, "invoiceitem"
-    return {}, as_str(line.get("type"))
 
 
 def line_price_id(line: Obj) -> str | None:
@@ -375,11 +360,11 @@ def _event_pause_windows(events: list[Obj]) -> list[tuple[int | None, int | None
                    if isinstance(previous, Mapping) and "pause_collection" in previous
                    else paused)
             if was and paused:
-                opened = (None, _period_end(snap))
+                opened = (None, current_period_end(snap))
             elif was and not paused:
                 windows.append((None, t, None))
         if paused and opened is None:
-            opened = (t, _period_end(snap))
+            opened = (t, current_period_end(snap))
         elif not paused and opened is not None:
             windows.append((opened[0], t, opened[1]))
             opened = None
@@ -388,7 +373,8 @@ def _event_pause_windows(events: list[Obj]) -> list[tuple[int | None, int | None
     return windows
 
 
-def _period_end(snap: Any) -> int | None:
+def current_period_end(snap: Any) -> int | None:
+    """End of the current period: the legacy subscription field, else its first item's."""
     items = sub_items(snap) if isinstance(snap, Mapping) else []
     return as_int(first(get(snap, "current_period_end"),
                         items[0].get("current_period_end") if items else None))

@@ -26,6 +26,7 @@ from syncer.normalize.history import (
     ItemState,
     SubHistory,
     Timeline,
+    current_period_end,
     discount_windows,
     line_details,
     line_item,
@@ -410,4 +411,23 @@ def subscription_facts(ix: Index, sub: Obj, settings: NormalizeSettings,
     churns = _status_churns(s, end, ix.now)
     if end is not None and sub.get("status") != "incomplete_expired":
         churns.append(churn_event(ix, sub, end, _end_state(s, failures, end)))
+    elif end is None and (scheduled := scheduled_end(sub, ix.now)) is not None:
+        # Cancellation requested, not yet effective: "pending churn" (§1.10). The event is
+        # dated when it will take effect and classified as things stand now; its spans
+        # stay open, and once it ends the next normalization dates it for real.
+        churns.append(churn_event(ix, sub, scheduled, _end_state(s, failures, ix.now)))
     return spans, churns
+
+
+def scheduled_end(sub: Obj, now: int) -> int | None:
+    """When a requested cancellation will take effect, if one is pending at ``now``."""
+    canceled_at = as_int(sub.get("canceled_at"))
+    if canceled_at is None or canceled_at > now or sub.get("ended_at") is not None:
+        return None
+    if as_int(sub.get("cancel_at")) is not None:
+        at = as_int(sub.get("cancel_at"))
+    elif sub.get("cancel_at_period_end") is True:
+        at = current_period_end(sub)
+    else:
+        return None
+    return at if at is not None and at > now else None

@@ -13,47 +13,17 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
+# The shape readers are shared with the projection; re-exported for the normalizer.
+from syncer.shapes import as_int as as_int
+from syncer.shapes import as_str as as_str
+from syncer.shapes import first as first
+from syncer.shapes import get as get
+from syncer.shapes import ref as ref
+
 Obj = Mapping[str, Any]
 
 
 # ---- tolerant readers ---------------------------------------------------------------------
-
-
-def get(obj: Any, *path: str) -> Any:
-    """``obj[a][b]…`` or None when any step is missing or not an object."""
-    for key in path:
-        # ``type is dict`` first: parsed JSON is dicts, and an ABC check is slow when hot.
-        if type(obj) is not dict and not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def ref(value: Any) -> str | None:
-    """The id of a field that is either a string id or an expanded object."""
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, Mapping):
-        inner = value.get("id")
-        return inner if isinstance(inner, str) and inner else None
-    return None
-
-
-def as_int(value: Any) -> int | None:
-    # bool is an int subclass; a boolean where a number belongs is not a number.
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def as_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def first(*values: Any) -> Any:
-    """The first value that is not None (``or`` would skip a real 0)."""
-    for value in values:
-        if value is not None:
-            return value
-    return None
 
 
 def data_list(value: Any) -> list[Obj]:

@@ -424,7 +424,9 @@ def test_cancellation_ends_the_spans(ended: int, requested: int,
 def test_pending_cancellation_is_not_subtracted() -> None:
     facts = _cancelled(ended=None, requested=T0 + 10 * DAY, now=T0 + 20 * DAY)
     assert [s.end for s in facts.spans] == [None]
-    assert facts.churns == ()
+    # Reported as pending: one churn dated when it will take effect, after ``now``.
+    [pending] = facts.churns
+    assert pending.requested_at == T0 + 10 * DAY and pending.at > T0 + 20 * DAY
     recognised = _cancelled(ended=None, requested=T0 + 10 * DAY, now=T0 + 20 * DAY,
                             settings=NormalizeSettings(
                                 churn_recognition=ChurnRecognition.REQUEST_TIME))
