@@ -14,11 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 # The shape readers are shared with the projection; re-exported for the normalizer.
-from syncer.shapes import as_int as as_int
-from syncer.shapes import as_str as as_str
-from syncer.shapes import first as first
-from syncer.shapes import get as get
-from syncer.shapes import ref as ref
+from syncer.shapes import as_int, as_str, first, get, ref  # noqa: F401
 
 Obj = Mapping[str, Any]
 
