@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 # The shape readers are shared with the projection; re-exported for the normalizer.
-from syncer.shapes import as_int, as_str, first, get, ref  # noqa: F401
+from syncer.shapes import as_int, as_str, first, get, ref
 
 Obj = Mapping[str, Any]
 
