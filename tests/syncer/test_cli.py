@@ -123,3 +123,32 @@ def test_demo_syncs_normalizes_and_reports_without_credentials(env: Path) -> Non
     db = env / "out" / "demo.db"
     assert db.stat().st_mode & 0o777 == 0o600
     assert (env / "out").stat().st_mode & 0o777 == 0o700
+
+
+def test_report_after_sync_prints_the_interface_json(env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, _ = fake
+    monkeypatch.setenv("STRIPE_API_KEY", KEY)
+    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+    assert runner.invoke(app, ["sync"]).exit_code == 0
+    result = runner.invoke(app, ["report", "--month", "2026-10", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert set(doc) == {"month", "currency", "timezone", "status", "data_as_of", "mrr", "arr", "customers",
+                        "retention", "revenue", "collections", "top_movers", "settings"}
+    assert doc["month"] == "2026-10" and doc["status"] == "final"
+    m = doc["mrr"]
+    assert round(m["start"] + m["new"] + m["reactivation"] + m["expansion"] - m["contraction"] - m["churn"]
+                 + m["fx_impact"], 2) == m["end"]
+    csv_out = runner.invoke(app, ["report", "--month", "2026-10", "--format", "csv"])
+    assert csv_out.stdout.splitlines()[0] == "customer,name,movement,from,to,delta,churn_kind,reason"
+    text = runner.invoke(app, ["report", "--month", "2026-10"])
+    assert "NRR" in text.stdout and "MRR roll-forward" in text.stdout
+
+
+def test_report_errors_are_one_line(env: Path) -> None:
+    bad = runner.invoke(app, ["report", "--month", "2026-13"])
+    assert bad.exit_code == 2 and "--month must look like" in one_line_error(bad.output)
+    empty = runner.invoke(app, ["report"])
+    assert empty.exit_code == 2 and "run `nrr sync` first" in one_line_error(empty.output)
+    fmt = runner.invoke(app, ["report", "--format", "pdf"])
+    assert fmt.exit_code == 78 and "--format" in one_line_error(fmt.output)
