@@ -1,0 +1,129 @@
+"""The monthly Slack message (Block Kit) and its thread reply with the top movers.
+
+Pure: dicts ready for ``chat.postMessage``. Never carries personal data: no customer
+comments or feedback (the report has none to give, and churn reasons are not shown), and a
+customer "name" that looks like an email address is replaced by the customer id.
+Limits kept (Slack's): at most 50 blocks, 3,000 characters per section text, 10 fields
+per section, 150 characters of header text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from reports.metrics import CHURN, CONTRACTION, EXPANSION, MonthReport, Mover
+from reports.render.email_text import (
+    BENCHMARK_SOURCE,
+    as_of,
+    benchmark,
+    compact,
+    company,
+    headline,
+    pct1,
+    points,
+    status_word,
+)
+from reports.render.text import month_title
+
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_FIELDS = 10
+MAX_HEADER = 150
+_EMAIL = re.compile(r"[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+")
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn control characters (``&``, ``<``, ``>``) as entities: user text can't
+    turn into a link or a mention."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, MAX_SECTION_TEXT)}}
+
+
+def _field(label: str, value: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": f"*{label}*\n{value}"}
+
+
+def _who(m: Mover) -> str:
+    """The customer's name, or its id when there is none or it is an email address."""
+    name = m.name if m.name and not _EMAIL.search(m.name) else None
+    return escape(f"{name} ({m.customer})" if name else m.customer)
+
+
+def _with_change(value: str, change: str) -> str:
+    return f"{value} ({change})" if change else value
+
+
+def _fields(report: MonthReport, previous: MonthReport | None) -> list[dict[str, str]]:
+    r, m, c, cur = report.retention, report.mrr, report.customers, report.currency
+    p = previous.retention if previous else None
+    losses = m.contraction + m.churn
+    fields = [
+        _field("MRR", f"{compact(m.start, cur)} → {compact(m.end, cur)}"),
+        _field("NRR", _with_change(pct1(r.nrr), points(r.nrr, p.nrr if p else None))),
+        _field("GRR", _with_change(pct1(r.grr), points(r.grr, p.grr if p else None))),
+        _field("Logo retention", pct1(r.logo_retention)),
+        _field("NRR / GRR trailing 12m", f"{pct1(r.nrr_12m)} / {pct1(r.grr_12m)}"),
+        _field("New + reactivation", f"{compact(m.new + m.reactivation, cur)} ({c.new + c.reactivated})"),
+        _field("Expansion", f"{compact(m.expansion, cur)} ({c.expanded})"),
+        _field("Contraction + churn", f"{compact(losses, cur)} ({c.contracted + c.churned})"),
+        _field("Involuntary churn", f"{compact(m.churn_involuntary, cur)} ({c.churned_involuntary})"),
+        _field("Failed payments", f"{compact(report.collections.failed_amount, cur)} "
+                                  f"({report.collections.failed_invoices})"),
+    ]
+    return fields[:MAX_FIELDS]
+
+
+def _context(report: MonthReport) -> dict[str, Any]:
+    text = (f"{month_title(report.month)} ({report.timezone}) · {status_word(report)} · "
+            f"{report.currency.upper()} · data as of {as_of(report.data_as_of)} · "
+            f"benchmarks: {BENCHMARK_SOURCE}")
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(text)}]}
+
+
+def render_slack_blocks(report: MonthReport, previous: MonthReport | None, *, chart_url: str | None) -> dict[str, Any]:
+    """The channel message: header, headline, key figures, the chart (if hosted), context."""
+    title = f"{company(report)}: revenue retention, {month_title(report.month)}"
+    if report.status != "final":
+        title += " (preliminary)"
+    line = headline(report, previous)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(title, MAX_HEADER), "emoji": False}},
+        _section(escape(line)),
+        {"type": "section", "fields": _fields(report, previous)},
+        _section(escape(benchmark(report).sentence())),
+    ]
+    if chart_url:
+        blocks.append({"type": "image", "image_url": chart_url,
+                       "alt_text": "MRR movements per month and monthly NRR, 13 months"})
+    blocks.append(_context(report))
+    return {"text": _clip(escape(f"{title}: {line}"), MAX_SECTION_TEXT), "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _mover_lines(report: MonthReport, kinds: tuple[str, ...]) -> list[str]:
+    cur = report.currency
+    return [
+        f"• {_who(t)}: {compact(t.from_mrr, cur)} → {compact(t.to_mrr, cur)} "
+        f"({'+' if t.delta > 0 else ''}{compact(t.delta, cur)}, {t.movement})"
+        for t in report.top_movers
+        if t.movement in kinds
+    ]
+
+
+def render_slack_thread(report: MonthReport) -> dict[str, Any]:
+    """The thread reply: the top expansions and the top contractions or churns."""
+    ups = _mover_lines(report, (EXPANSION,))
+    downs = _mover_lines(report, (CONTRACTION, CHURN))
+    blocks = [
+        _section("*Top expansions*\n" + ("\n".join(ups) if ups else "none above 0.5% of start MRR")),
+        _section("*Top contractions and churn*\n" + ("\n".join(downs) if downs else "none above 0.5% of start MRR")),
+    ]
+    text = f"Top movers for {month_title(report.month)}: {len(ups)} expansions, {len(downs)} contractions or churns"
+    return {"text": text, "blocks": blocks}
