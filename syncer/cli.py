@@ -233,6 +233,28 @@ def report(
 
 
 @app.command()
+def preview(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the files into.")],
+    month: Annotated[
+        str | None, typer.Option("--month", help="YYYY-MM; default: the last complete month.")
+    ] = None,
+) -> None:
+    """Write report.html, chart.png, slack.json and movements.csv for a month; sends nothing."""
+    from syncer.preview import TREND_MONTHS, write_preview
+    from syncer.reporting import checked_month, report_months
+    from syncer.wiring import open_store
+
+    with user_errors():
+        if month is not None:
+            month = checked_month(month)
+        settings = _settings()
+        store = open_store(settings)
+        reports = report_months(settings, store, month, now=int(time.time()), count=TREND_MONTHS)
+        for path in write_preview(reports, out):
+            print(path)
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo database and files.")] = Path(
         "demo-output"

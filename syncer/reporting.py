@@ -19,8 +19,10 @@ from reports.metrics import (
     MetricSettings,
     MonthReport,
     compute_month,
+    history,
     last_complete_month,
     month_bounds,
+    month_range,
     parse_month,
 )
 from syncer.db.facts_store import last_normalization, load_facts, replace_facts
@@ -137,6 +139,14 @@ def fx_table(settings: Settings, store: Store, ref: AccountRef, currency: str) -
 
 def report_month(settings: Settings, store: Store, month: str | None, *, now: int) -> MonthReport:
     """The month's report from the normalized facts (normalizing first if never done)."""
+    return report_months(settings, store, month, now=now, count=1)[-1]
+
+
+def report_months(
+    settings: Settings, store: Store, month: str | None, *, now: int, count: int
+) -> list[MonthReport]:
+    """The ``count`` months ending with ``month`` (a trend), oldest first; months before
+    the account's first MRR are left out, the asked month never."""
     try:
         ref = platform_account(store)
         currency = (settings.report_currency or ref.default_currency or "usd").lower()
@@ -153,12 +163,18 @@ def report_month(settings: Settings, store: Store, month: str | None, *, now: in
         if not facts.spans:
             raise NoData("no subscription has ever had MRR in the synced data; nothing to report")
         first = min(s.start for s in facts.spans)
+        months = [
+            m for m in month_range(wanted, count)
+            if m == wanted or month_bounds(m, settings.report_timezone)[1] > first
+        ]
         _, end = month_bounds(wanted, settings.report_timezone)
         if end <= first:
             raise NoData(f"no data for {wanted}: the first MRR in this account starts later")
         as_of = data_as_of(store)
         status = "final" if as_of is not None and as_of >= end else "preliminary"
-        return compute_month(facts, wanted, metric_settings, fx_table(settings, store, ref, currency),
-                             status=status, data_as_of=as_of)
+        fx = fx_table(settings, store, ref, currency)
+        reports = history(facts, months[:-1], metric_settings, fx, status="final", data_as_of=as_of)
+        # Only the asked month can still be preliminary; earlier ones are history.
+        return [*reports, compute_month(facts, wanted, metric_settings, fx, status=status, data_as_of=as_of)]
     except ReportError as exc:
         raise as_nrr_error(exc) from None

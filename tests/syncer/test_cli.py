@@ -152,3 +152,20 @@ def test_report_errors_are_one_line(env: Path) -> None:
     assert empty.exit_code == 2 and "run `nrr sync` first" in one_line_error(empty.output)
     fmt = runner.invoke(app, ["report", "--format", "pdf"])
     assert fmt.exit_code == 78 and "--format" in one_line_error(fmt.output)
+
+
+def test_preview_writes_the_four_files_owner_only(env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, _ = fake
+    monkeypatch.setenv("STRIPE_API_KEY", KEY)
+    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+    assert runner.invoke(app, ["sync"]).exit_code == 0
+    result = runner.invoke(app, ["preview", "--month", "2026-10", "--out", str(env / "pv")])
+    assert result.exit_code == 0, result.output
+    names = {"report.html", "chart.png", "slack.json", "movements.csv"}
+    assert {p.name for p in (env / "pv").iterdir()} == names
+    for name in names:
+        assert (env / "pv" / name).stat().st_mode & 0o777 == 0o600
+    assert (env / "pv" / "chart.png").read_bytes().startswith(b"\x89PNG")
+    assert "cid:nrr-chart" in (env / "pv" / "report.html").read_text()
+    slack = json.loads((env / "pv" / "slack.json").read_text())
+    assert slack["message"]["blocks"] and slack["thread"]["text"]

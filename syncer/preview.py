@@ -1,0 +1,42 @@
+"""``nrr preview``: every delivery format of a month, written to files (sends nothing)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from reports.metrics import MonthReport
+from reports.render import render_csv
+from reports.render.chart import render_chart_png
+from reports.render.html import render_email_html
+from reports.render.slack import render_slack_blocks, render_slack_thread
+
+CHART_CID = "nrr-chart"
+TREND_MONTHS = 13
+
+
+def write_preview(reports: list[MonthReport], out: Path) -> list[Path]:
+    """report.html, chart.png, slack.json and movements.csv for the last of ``reports``
+    (the others are its trend), readable by their owner only: they hold revenue data."""
+    report = reports[-1]
+    previous = reports[-2] if len(reports) > 1 else None
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "report.html": render_email_html(report, previous, CHART_CID).encode(),
+        "chart.png": render_chart_png(reports, report.month),
+        "slack.json": json.dumps(
+            {"message": render_slack_blocks(report, previous, chart_url=None), "thread": render_slack_thread(report)},
+            indent=2, ensure_ascii=False,
+        ).encode(),
+        "movements.csv": render_csv(report).encode(),
+    }
+    written = []
+    for name, data in files.items():
+        path = out / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o600)
+        written.append(path)
+    return written
