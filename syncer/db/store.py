@@ -27,6 +27,7 @@ Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 
 
 def table(name: str) -> Table:
+    import syncer.db.deliveries
     import syncer.db.derived
     import syncer.db.objects  # noqa: F401  (registers the object tables)
 

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import syncer.db.deliveries
 import syncer.db.derived
 import syncer.db.meta
 import syncer.db.objects  # noqa: F401

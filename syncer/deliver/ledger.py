@@ -1,0 +1,158 @@
+"""Exactly-once delivery: the right to send a report is claimed in the database first.
+
+A send goes ``claim`` → (send) → ``mark_sent`` / ``mark_failed``. The claim writes
+``sending`` *before* anything leaves the process, and the message's id (the email
+Message-ID, see ``syncer.deliver.email.message_id_for``) is derived from the row's
+generation, so it is known before sending too.
+
+Why a stale ``sending`` row is not simply re-sent: a process that dies between "the
+server accepted the mail" and "the ledger says sent" leaves exactly such a row, and we
+cannot tell that case from "died before sending". Re-sending automatically could mail
+the board twice; not re-sending could mail nobody. We choose to ask a person: ``claim``
+raises ``DeliveryUncertain`` ("unknown: may have been sent"), and ``--force`` takes the
+row over. A forced take-over of a stale row keeps the generation, hence the same
+Message-ID and the same frozen snapshot, so a receiving server or mail client that
+saw the first copy can recognise the second as a duplicate. A ``sending`` row that is
+*not* stale belongs to a live process (or to a crash in this very run): it is skipped,
+never re-sent, whatever ``force`` says.
+
+Retries of a ``pending``/``failed`` row send the snapshot frozen at the first claim,
+never a recomputed one. ``--force`` on a ``sent`` (or failed) row is a deliberate new
+send: generation + 1, the caller's fresh snapshot, ``forced`` recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from syncer.db.deliveries import (
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    Delivery,
+    finish,
+    get_delivery,
+    insert_sending,
+    transition,
+)
+from syncer.db.store import Store
+from syncer.errors import GiveUp
+from syncer.logging import redact
+
+# A healthy send takes seconds (SMTP timeouts are 30 s); past this the claimer is gone.
+STALE_AFTER_SECONDS = 15 * 60
+MAX_ERROR_CHARS = 500
+
+
+class DeliveryUncertain(GiveUp):
+    """A send was interrupted after its claim: it may or may not have gone out."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The right to send one report once; pass it back to ``mark_sent``/``mark_failed``."""
+
+    id: int
+    account: str
+    month: str
+    channel: str
+    target: str
+    generation: int
+    attempt: int  # 1 for the first claim of this generation
+    snapshot_json: str  # what to send: the frozen snapshot, not a recomputed one
+    forced: bool
+    recovered: bool = False  # taken over from a stale ``sending`` row (may be a duplicate)
+
+
+def claim(
+    store: Store, *, account: str, month: str, channel: str, target: str, snapshot_json: str, now: int,
+    force: bool = False, stale_after: int = STALE_AFTER_SECONDS,
+) -> Claim | None:
+    """Claim the right to send, or None when it is already sent or being sent.
+
+    Raises ``DeliveryUncertain`` for a stale ``sending`` row without ``force``.
+    """
+    with store.transaction() as conn:
+        # The INSERT comes first: on SQLite it takes the write lock for the whole
+        # transaction, so the read below cannot be invalidated by another writer.
+        if insert_sending(
+            conn, account=account, month=month, channel=channel, target=target,
+            snapshot_json=snapshot_json, now=now, forced=force,
+        ):
+            row = get_delivery(conn, account=account, month=month, channel=channel, target=target)
+            assert row is not None
+            return _claim_of(row)
+        row = get_delivery(conn, account=account, month=month, channel=channel, target=target)
+        if row is None:  # deleted between the two statements; let the next tick retry
+            return None
+        values = _next_claim(row, snapshot_json=snapshot_json, now=now, force=force, stale_after=stale_after)
+        if values is None or not transition(conn, row, from_states=(row.state,), values=values):
+            return None
+        fresh = get_delivery(conn, account=account, month=month, channel=channel, target=target)
+        assert fresh is not None
+        return _claim_of(fresh, recovered=row.state == SENDING)
+
+
+def _next_claim(row: Delivery, *, snapshot_json: str, now: int, force: bool, stale_after: int) -> dict[str, object] | None:
+    """The values that claim ``row``, None to skip it; raises for an uncertain send."""
+    if row.state == SENDING:
+        if now - row.updated_at < stale_after:
+            return None  # a live sender, or our own run's send whose record failed
+        if not force:
+            raise DeliveryUncertain(
+                f"{row.channel} delivery of {row.month} to {row.target} is unknown: may have been sent "
+                f"(a process stopped while sending {now - row.updated_at} s ago); "
+                "check whether it arrived, then use --force to send it again"
+            )
+        # Same generation: same Message-ID and snapshot, so the copy is recognisable.
+        return {"state": SENDING, "attempts": row.attempts + 1, "forced": True, "updated_at": now, "last_error": None}
+    if force:
+        return {
+            "state": SENDING, "generation": row.generation + 1, "attempts": 1, "forced": True,
+            "snapshot": snapshot_json, "updated_at": now, "sent_at": None, "last_error": None,
+        }
+    if row.state in (PENDING, FAILED):
+        # A retry: the snapshot stays the frozen one.
+        return {"state": SENDING, "attempts": row.attempts + 1, "updated_at": now}
+    return None  # sent
+
+
+def _claim_of(row: Delivery, *, recovered: bool = False) -> Claim:
+    assert row.id is not None
+    return Claim(
+        id=row.id, account=row.account, month=row.month, channel=row.channel, target=row.target,
+        generation=row.generation, attempt=row.attempts, snapshot_json=row.snapshot, forced=row.forced,
+        recovered=recovered,
+    )
+
+
+def mark_sent(store: Store, claim: Claim, *, now: int) -> bool:
+    """Record that the claimed send went out; False if the claim had been taken over."""
+    with store.transaction() as conn:
+        return finish(
+            conn, row_id=claim.id, generation=claim.generation,
+            values={"state": SENT, "sent_at": now, "updated_at": now, "last_error": None},
+        )
+
+
+def mark_failed(store: Store, claim: Claim, error: BaseException | str, *, now: int) -> bool:
+    """Record that the send failed (and did not go out); the next claim retries it."""
+    with store.transaction() as conn:
+        return finish(
+            conn, row_id=claim.id, generation=claim.generation,
+            values={"state": FAILED, "updated_at": now, "last_error": one_line_error(error)},
+        )
+
+
+def one_line_error(error: BaseException | str) -> str:
+    """An error as one bounded line with registered secrets scrubbed."""
+    text = error if isinstance(error, str) else (str(error) or type(error).__name__)
+    line = redact(" ".join(text.split()))
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def delivery_status(store: Store, *, account: str, month: str, channel: str, target: str) -> Delivery | None:
+    """The ledger row, for saying why a claim was skipped."""
+    with store.reading() as conn:
+        return get_delivery(conn, account=account, month=month, channel=channel, target=target)
