@@ -206,6 +206,7 @@ def normalize() -> None:
 
 
 REPORT_FORMATS = ("text", "json", "csv")
+SEND_CHANNELS = ("email",)
 
 
 @app.command()
@@ -214,22 +215,45 @@ def report(
         str | None, typer.Option("--month", help="YYYY-MM; default: the last complete month.")
     ] = None,
     format: Annotated[str, typer.Option("--format", help="text, json or csv")] = "text",
+    send: Annotated[
+        str | None, typer.Option("--send", help="Deliver through these channels (email), once each.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --send: send again, on purpose.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --send: render, send nothing.")] = False,
 ) -> None:
-    """Compute a month from the database and print it; sends nothing."""
+    """Compute a month and print it; with --send, deliver it (at most once per target)."""
     from reports.render import render_csv, render_json, render_text
-    from syncer.reporting import checked_month, report_month
+    from syncer.reporting import checked_month, platform_account, report_months
     from syncer.wiring import open_store
 
     with user_errors():
         if format not in REPORT_FORMATS:
             raise ConfigError(f"--format {format!r} is not known; use {', '.join(REPORT_FORMATS)}")
+        channels = [c.strip() for c in (send or "").split(",") if c.strip()]
+        unknown = [c for c in channels if c not in SEND_CHANNELS]
+        if unknown:
+            raise ConfigError(f"--send {','.join(unknown)} is not known; use {', '.join(SEND_CHANNELS)}")
         if month is not None:
             month = checked_month(month)
         settings = _settings()
         store = open_store(settings)
-        result = report_month(settings, store, month, now=int(time.time()))
-        render = {"text": render_text, "json": render_json, "csv": render_csv}[format]
-        sys.stdout.write(render(result))
+        now = int(time.time())
+        if not channels:
+            result = report_months(settings, store, month, now=now, count=1)[-1]
+            render = {"text": render_text, "json": render_json, "csv": render_csv}[format]
+            sys.stdout.write(render(result))
+            return
+        from syncer.deliver.report_email import deliver_email
+        from syncer.preview import TREND_MONTHS
+
+        reports = report_months(settings, store, month, now=now, count=TREND_MONTHS)
+        account = platform_account(store).account
+        failed = 0
+        for outcome in deliver_email(settings, store, account, reports, now=now, force=force, dry_run=dry_run):
+            print(f"email {outcome.target}: {outcome.status}{' (' + outcome.detail + ')' if outcome.detail else ''}")
+            failed += outcome.status == "failed"
+        if failed:
+            raise typer.Exit(1)
 
 
 @app.command()

@@ -1,0 +1,97 @@
+"""Delivering a month's report by email, once per recipient, through the ledger.
+
+The snapshot frozen in the ledger is the rendered email itself (subject, text, HTML,
+chart, CSV): a retry re-sends exactly what the first attempt sent, whatever the data
+says now. ``--force`` renders afresh and sends again, on purpose, recorded as such.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import parseaddr
+
+from reports.metrics import MonthReport
+from reports.render import render_csv
+from reports.render.chart import render_chart_png
+from reports.render.email_text import render_email_text, render_subject
+from reports.render.html import render_email_html
+from reports.render.jsonout import render_json
+from syncer.db.store import Store
+from syncer.deliver.email import build_message, message_id_for, send_email
+from syncer.deliver.ledger import claim, mark_failed, mark_sent
+from syncer.errors import ConfigError, NrrError
+from syncer.settings import Settings
+
+CHANNEL = "email"
+CHART_CID = "nrr-chart"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    target: str
+    status: str  # sent | skipped | failed | dry-run
+    detail: str = ""
+
+
+def render_snapshot(reports: Sequence[MonthReport]) -> str:
+    """The frozen email: every part, and the report's JSON for the record."""
+    report, previous = reports[-1], (reports[-2] if len(reports) > 1 else None)
+    return json.dumps({
+        "report": json.loads(render_json(report)),
+        "subject": render_subject(report),
+        "text": render_email_text(report, previous),
+        "html": render_email_html(report, previous, CHART_CID),
+        "chart_png": base64.b64encode(render_chart_png(reports, report.month)).decode(),
+        "csv": render_csv(report),
+    })
+
+
+def _require_email_settings(settings: Settings) -> None:
+    missing = [name for name, value in (
+        ("SMTP_HOST", settings.smtp_host), ("REPORT_EMAIL_FROM", settings.report_email_from),
+        ("REPORT_EMAIL_TO", settings.report_email_to),
+    ) if not value]
+    if missing:
+        raise ConfigError(f"email delivery needs {', '.join(missing)}; set them in .env (see .env.example)")
+
+
+def deliver_email(
+    settings: Settings, store: Store, account: str, reports: Sequence[MonthReport], *, now: int,
+    force: bool = False, dry_run: bool = False, ssl_context: ssl.SSLContext | None = None,
+) -> list[Outcome]:
+    """Send the month to every REPORT_EMAIL_TO recipient not already sent to."""
+    _require_email_settings(settings)
+    month = reports[-1].month
+    fresh = render_snapshot(reports)
+    sender = str(settings.report_email_from)
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "stripe-nrr.local"
+    outcomes = []
+    for recipient in settings.report_email_to:
+        if dry_run:
+            outcomes.append(Outcome(recipient, "dry-run", "rendered, not sent"))
+            continue
+        got = claim(store, account=account, month=month, channel=CHANNEL, target=recipient,
+                    snapshot_json=fresh, now=now, force=force)
+        if got is None:
+            outcomes.append(Outcome(recipient, "skipped", "already sent (use --force to send again)"))
+            continue
+        parts = json.loads(got.snapshot_json)
+        message = build_message(
+            subject=parts["subject"], sender=sender, to=recipient, text=parts["text"], html=parts["html"],
+            chart_png=base64.b64decode(parts["chart_png"]), chart_cid=CHART_CID,
+            csv_bytes=parts["csv"].encode(), csv_name=f"nrr-movements-{month}.csv",
+            message_id=message_id_for(account, month, recipient, got.generation, domain),
+        )
+        try:
+            send_email(settings, message, ssl_context=ssl_context)
+        except NrrError as exc:
+            mark_failed(store, got, exc, now=now)
+            outcomes.append(Outcome(recipient, "failed", str(exc)))
+            continue
+        mark_sent(store, got, now=now)
+        outcomes.append(Outcome(recipient, "sent", "forced" if got.forced else ""))
+    return outcomes
