@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PURE = [
     "syncer/projection.py",
     "syncer/shapes.py",
+    "syncer/months.py",
     *[str(p.relative_to(ROOT)) for p in (ROOT / "syncer" / "normalize").rglob("*.py")],
     "syncer/sync/windows.py",
     "syncer/resources.py",

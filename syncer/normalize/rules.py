@@ -7,11 +7,11 @@ an unexpected type reads as None. Amounts are exact (``Fraction``) until one rou
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
+
+from syncer.months import add_months  # noqa: F401  (re-exported)
 
 # The shape readers are shared with the projection; re-exported for the normalizer.
 from syncer.shapes import as_int, as_str, first, get, ref
@@ -43,15 +43,6 @@ def sum_amounts(items: Any) -> int:
 def round_half_even(value: Fraction) -> int:
     """One rounding of an exact amount to minor units (banker's rounding: no drift)."""
     return round(value)
-
-
-def add_months(ts: int, n: int) -> int:
-    """``ts`` moved by ``n`` calendar months, the day clamped to the month's length."""
-    d = datetime.fromtimestamp(ts, UTC)
-    m0 = d.month - 1 + n
-    year, month = d.year + m0 // 12, m0 % 12 + 1
-    day = min(d.day, calendar.monthrange(year, month)[1])
-    return int(d.replace(year=year, month=month, day=day).timestamp())
 
 
 # ---- prices -----------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ Besides the objects, ``Account.timeline`` records every MRR change the simulatio
 
 from __future__ import annotations
 
-import calendar
 import gc
 import json
 import random
@@ -34,6 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from heapq import heappop, heappush
 from typing import Any
+
+from syncer.months import add_months
 
 JSON = dict[str, Any]
 
@@ -88,15 +89,6 @@ def _rdiv(num: int, den: int) -> int:
     if 2 * r >= den:
         q += 1
     return q if num >= 0 else -q
-
-
-def add_months(ts: int, n: int) -> int:
-    """``ts`` moved by ``n`` calendar months, the day clamped to the month's length."""
-    d = datetime.fromtimestamp(ts, UTC)
-    m0 = d.month - 1 + n
-    year, month = d.year + m0 // 12, m0 % 12 + 1
-    day = min(d.day, calendar.monthrange(year, month)[1])
-    return int(d.replace(year=year, month=month, day=day).timestamp())
 
 
 def month_floor(ts: int) -> int:
