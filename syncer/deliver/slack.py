@@ -1,0 +1,259 @@
+"""The monthly report to Slack: a bot token (Web API) or an incoming webhook.
+
+Payloads come ready-made from ``reports.render.slack`` (``render_slack_blocks`` /
+``render_slack_thread``); this module only transports them.
+
+Chart placement (Web API): an ``image`` block needs a public URL, which a Slack-hosted
+file does not have. So the message is posted first, then the PNG is uploaded with
+``files_upload_v2`` into the message's thread, then the top-movers reply follows in the
+same thread. Message first because ``files.completeUploadExternal`` only takes a channel
+*id*, while ``SLACK_CHANNEL`` may be a ``#name``; ``chat.postMessage`` accepts both and
+answers with the id. The webhook cannot upload files, so it sends the blocks alone.
+
+slack_sdk's own retry handlers sleep with ``time.sleep`` and cannot be bounded from
+here, so they are turned off and this module retries: 429 (honouring ``Retry-After``),
+5xx and network errors, at most ``MAX_ATTEMPTS`` times, through an injectable ``sleep``.
+Failures become one ``SlackUnavailable`` (RetryLater) or ``SlackRejected`` (GiveUp)
+line naming the setting to fix, never the token nor the webhook URL's path.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+from slack_sdk import WebClient, WebhookClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from syncer.errors import ConfigError, GiveUp, RetryLater
+from syncer.logging import redact
+
+MAX_ATTEMPTS = 5
+BASE_DELAY_SECONDS = 1.0
+# A Retry-After longer than this is better served by the daemon's next tick than by blocking.
+MAX_WAIT_SECONDS = 120.0
+TIMEOUT_SECONDS = 30
+CHART_FILENAME = "nrr-chart.png"
+CHART_TITLE = "MRR movements and NRR, 13 months"
+
+# Web API error codes that mean "Slack is unhappy right now", even in a 200 answer.
+_TRANSIENT_CODES = frozenset(
+    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
+     "request_timeout"}
+)
+_TOKEN_CODES = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
+     "invalid_token", "no_permission", "ekm_access_denied"}
+)
+
+T = TypeVar("T")
+Sleep = Callable[[float], None]
+
+
+class SlackConfig(Protocol):
+    """What ``send_slack_web`` needs of the settings (``syncer.settings.Settings`` fits)."""
+
+    @property
+    def slack_bot_token(self) -> SecretStr | None: ...
+    @property
+    def slack_channel(self) -> str | None: ...
+    @property
+    def slack_api_base(self) -> str: ...
+
+
+class SlackUnavailable(RetryLater):
+    """Slack kept answering 429/5xx or could not be reached, past our retry budget."""
+
+
+class SlackRejected(GiveUp):
+    """Slack refused us for a reason a person has to fix (token, scope, channel, webhook)."""
+
+
+class _Transient(Exception):
+    """One failed attempt worth retrying; ``wait`` is Slack's Retry-After if it gave one."""
+
+    def __init__(self, reason: str, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.wait = wait
+
+
+# --------------------------------------------------------------------------- Web API
+
+
+def send_slack_web(
+    config: SlackConfig, message: dict[str, Any], thread: dict[str, Any] | None,
+    chart_png: bytes | None, *, sleep: Sleep = time.sleep,
+) -> str:
+    """Post ``message`` to SLACK_CHANNEL, the chart and ``thread`` in its thread; return its ts."""
+    if config.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set; set it (xoxb-…) or use SLACK_WEBHOOK_URL")
+    channel = config.slack_channel
+    if not channel:
+        raise ConfigError("SLACK_CHANNEL is not set; set it to the channel name or id to post to")
+    client = WebClient(
+        token=config.slack_bot_token.get_secret_value(), base_url=config.slack_api_base,
+        timeout=TIMEOUT_SECONDS, retry_handlers=[],
+    )
+    fail = _web_failure(channel)
+
+    posted = _with_retries("chat.postMessage", sleep, fail, lambda: client.chat_postMessage(
+        channel=channel, text=message.get("text", ""), blocks=message.get("blocks")))
+    ts, channel_id = str(posted["ts"]), str(posted.get("channel") or channel)
+
+    if chart_png is not None:
+        # Retrying the whole upload is safe: an unfinished upload is never shared.
+        _with_retries("files upload", sleep, fail, lambda: client.files_upload_v2(
+            channel=channel_id, thread_ts=ts, file=chart_png, filename=CHART_FILENAME,
+            title=CHART_TITLE))
+    if thread is not None:
+        _with_retries("chat.postMessage (thread)", sleep, fail, lambda: client.chat_postMessage(
+            channel=channel_id, thread_ts=ts, text=thread.get("text", ""),
+            blocks=thread.get("blocks")))
+    return ts
+
+
+def _web_failure(channel: str) -> Callable[[str, Exception], Exception]:
+    """Map one slack_sdk / urllib exception to _Transient or SlackRejected (not raised)."""
+
+    def classify(what: str, exc: Exception) -> Exception:
+        if isinstance(exc, SlackApiError):
+            return _api_error(what, exc, channel)
+        if isinstance(exc, HTTPError):  # the upload URL POST, made by urllib directly
+            if exc.code == 429 or exc.code >= 500:
+                return _Transient(f"HTTP {exc.code}", _retry_after(exc.headers))
+            return SlackRejected(f"Slack refused the chart upload with HTTP {exc.code}; "
+                                 "check the bot token has the files:write scope")
+        if isinstance(exc, (URLError, OSError, SlackClientError)):
+            return _Transient(_reason(exc))
+        raise exc
+
+    return classify
+
+
+def _api_error(what: str, exc: SlackApiError, channel: str) -> Exception:
+    response = exc.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    data = getattr(response, "data", None)
+    body: dict[str, Any] = data if isinstance(data, dict) else {}
+    code = _code(body.get("error"))
+    if status == 429 or code in ("ratelimited", "rate_limited"):
+        return _Transient("rate limited (429)", _retry_after(getattr(response, "headers", None)))
+    if status >= 500 or code in _TRANSIENT_CODES:
+        return _Transient(f"HTTP {status} {code}".strip())
+    if code in _TOKEN_CODES:
+        return SlackRejected(f"Slack says {code} for SLACK_BOT_TOKEN; paste a current bot token "
+                             "(xoxb-…) from the Slack app's OAuth & Permissions page")
+    if code == "missing_scope":
+        needed = _code(body.get("needed"), allow=",:.") or "chat:write, files:write"
+        return SlackRejected(f"Slack says missing_scope ({needed}) for SLACK_BOT_TOKEN; add the "
+                             "scope to the Slack app, reinstall it and update the token")
+    if code == "channel_not_found":
+        return SlackRejected(f"Slack says channel_not_found for SLACK_CHANNEL {channel}; invite "
+                             "the bot to the channel or fix the name")
+    if code == "not_in_channel":
+        return SlackRejected(f"Slack says not_in_channel for SLACK_CHANNEL {channel}; invite the "
+                             "bot to the channel (/invite @your-app)")
+    if code == "is_archived":
+        return SlackRejected(f"Slack says SLACK_CHANNEL {channel} is archived; unarchive it or "
+                             "pick another channel")
+    return SlackRejected(f"Slack refused {what}: {code or f'HTTP {status}'}")
+
+
+# --------------------------------------------------------------------------- webhook
+
+
+def send_slack_webhook(
+    url: str | SecretStr, message: dict[str, Any], *, sleep: Sleep = time.sleep
+) -> None:
+    """Post ``message`` (blocks and text; no chart: webhooks cannot upload) to the webhook."""
+    raw = url.get_secret_value() if isinstance(url, SecretStr) else url
+    host = urlsplit(raw).netloc.rsplit("@", 1)[-1] or "?"  # the path is the credential
+    client = WebhookClient(raw, timeout=TIMEOUT_SECONDS, retry_handlers=[])
+
+    def attempt() -> None:
+        response = client.send(text=message.get("text", ""), blocks=message.get("blocks"))
+        if response.status_code == 200:
+            return
+        code = _code(response.body) or f"HTTP {response.status_code}"
+        if response.status_code == 429:
+            raise _Transient("rate limited (429)", _retry_after(response.headers))
+        if response.status_code >= 500:
+            raise _Transient(f"HTTP {response.status_code} {code}")
+        raise SlackRejected(_webhook_hint(response.status_code, code, host))
+
+    def classify(_what: str, exc: Exception) -> Exception:
+        if isinstance(exc, (URLError, OSError, SlackClientError)):
+            return _Transient(_reason(exc))
+        raise exc
+
+    _with_retries(f"webhook on {host}", sleep, classify, attempt)
+
+
+def _webhook_hint(status: int, code: str, host: str) -> str:
+    if code in ("channel_is_archived", "action_prohibited", "posting_to_general_channel_denied"):
+        fix = "the webhook's channel no longer accepts posts; create a webhook for another channel"
+    elif status in (400,) and code.startswith("invalid_"):
+        fix = "the message was refused; this is a bug in stripe-nrr, please report it"
+    else:
+        fix = "create a new incoming webhook in the Slack app and paste its URL"
+    return f"Slack says {code} (HTTP {status}) for SLACK_WEBHOOK_URL on {host}; {fix}"
+
+
+# --------------------------------------------------------------------------- retries
+
+
+def _with_retries(
+    what: str, sleep: Sleep, classify: Callable[[str, Exception], Exception],
+    attempt: Callable[[], T],
+) -> T:
+    """Run ``attempt`` until it succeeds, a permanent error, or MAX_ATTEMPTS transient ones."""
+    delay = BASE_DELAY_SECONDS
+    for number in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return attempt()
+        except (_Transient, SlackRejected) as exc:
+            failure: Exception = exc
+        except Exception as exc:  # noqa: BLE001 - classify re-raises what it does not know
+            failure = classify(what, exc)
+        if not isinstance(failure, _Transient):
+            raise failure from None
+        wait = max(failure.wait or 0.0, delay)
+        if number == MAX_ATTEMPTS or wait > MAX_WAIT_SECONDS:
+            raise SlackUnavailable(
+                f"Slack {what} failed {number} time(s), last: {failure.reason}; will retry later"
+            ) from None
+        sleep(wait)
+        delay *= 2
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _retry_after(headers: Any) -> float | None:
+    if not headers:
+        return None
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if isinstance(value, list):  # WebhookResponse keeps header values as lists sometimes
+        value = value[0] if value else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _code(value: object, allow: str = "") -> str:
+    """A Slack error code, kept to identifier characters so no body text leaks through."""
+    if not isinstance(value, str):
+        return ""
+    cleaned = re.sub(rf"[^a-z0-9_{re.escape(allow)}]", "", value.strip().lower())
+    return cleaned[:80]
+
+
+def _reason(exc: BaseException) -> str:
+    reason = exc.reason if isinstance(exc, URLError) else exc
+    text = str(reason) or type(exc).__name__
+    return redact(" ".join(text.split()))[:200]

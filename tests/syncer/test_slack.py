@@ -1,0 +1,315 @@
+"""Slack delivery against a real loopback HTTP server standing in for Slack.
+
+The server implements what slack_sdk calls: ``chat.postMessage``,
+``files.getUploadURLExternal``, the upload URL POST, ``files.completeUploadExternal``,
+and an incoming-webhook URL. Answers can be scripted per path (429, 500, error codes).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+from pydantic import SecretStr
+
+from syncer.deliver.slack import (
+    CHART_FILENAME,
+    MAX_ATTEMPTS,
+    SlackRejected,
+    SlackUnavailable,
+    send_slack_web,
+    send_slack_webhook,
+)
+from syncer.errors import GiveUp, RetryLater
+
+TOKEN = "xoxb-1111111111-2222222222-abcdefghijklmnopqrstuvwx"
+HOOK_PATH = "/services/T0000/B0000/secretsecretsecret"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+MESSAGE = {"text": "Acme: NRR 104.2%", "blocks": [
+    {"type": "header", "text": {"type": "plain_text", "text": "Acme: revenue retention"}},
+    {"type": "section", "text": {"type": "mrkdwn", "text": "NRR *104.2%*"}},
+]}
+THREAD = {"text": "Top movers", "blocks": [
+    {"type": "section", "text": {"type": "mrkdwn", "text": "*Top expansions*\n• cus_1"}},
+]}
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """JSON or form body as a dict (form values unwrapped from lists)."""
+        if self.headers.get("content-type", "").startswith("application/json"):
+            loaded: dict[str, Any] = json.loads(self.body)
+            return loaded
+        return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
+
+
+@dataclass
+class FakeSlack:
+    port: int = 0
+    requests: list[Request] = field(default_factory=list)
+    # path -> answers to give before the default one: (status, headers, body)
+    script: dict[str, list[tuple[int, dict[str, str], bytes]]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    @property
+    def hook(self) -> str:
+        return f"http://127.0.0.1:{self.port}{HOOK_PATH}"
+
+    def queue(self, path: str, status: int, body: dict[str, Any] | str,
+              headers: dict[str, str] | None = None) -> None:
+        raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.script.setdefault(path, []).append((status, headers or {}, raw))
+
+    def calls(self, path: str) -> list[Request]:
+        return [r for r in self.requests if r.path == path]
+
+    def answer(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        with self.lock:
+            self.requests.append(request)
+            scripted = self.script.get(request.path)
+            if scripted:
+                return scripted.pop(0)
+        return self.default(request)
+
+    def default(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        ok: dict[str, Any]
+        path = request.path
+        if path == "/api/chat.postMessage":
+            ok = {"ok": True, "channel": "C123", "ts": f"1700000000.{len(self.requests):06d}"}
+        elif path == "/api/files.getUploadURLExternal":
+            ok = {"ok": True, "file_id": "F1", "upload_url": f"http://127.0.0.1:{self.port}/upload/F1"}
+        elif path == "/upload/F1":
+            return 200, {"Content-Type": "text/plain"}, b"OK - 1024"
+        elif path == "/api/files.completeUploadExternal":
+            files = json.loads(request.params["files"])
+            ok = {"ok": True, "files": [{"id": f["id"], "title": f["title"]} for f in files]}
+        elif path == HOOK_PATH:
+            return 200, {"Content-Type": "text/html"}, b"ok"
+        else:
+            return 404, {}, b"unknown_method"
+        return 200, {"Content-Type": "application/json"}, json.dumps(ok).encode()
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            request = Request(self.path.split("?")[0],
+                              {k.lower(): v for k, v in self.headers.items()},
+                              self.rfile.read(length))
+            status, headers, body = fake.answer(request)
+            self.send_response(status)
+            headers = {"Content-Type": "application/json", **headers}
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    fake.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Config:
+    slack_api_base: str
+    slack_channel: str | None = "#revenue"
+    slack_bot_token: SecretStr | None = field(default_factory=lambda: SecretStr(TOKEN))
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+# --------------------------------------------------------------------------- Web API
+
+
+def test_posts_message_chart_and_thread(slack: FakeSlack) -> None:
+    sleeps = Sleeps()
+    ts = send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps)
+
+    posts = slack.calls("/api/chat.postMessage")
+    assert len(posts) == 2
+    first, reply = posts[0].params, posts[1].params
+    assert first["channel"] == "#revenue"
+    assert first["blocks"] == MESSAGE["blocks"] and first["text"] == MESSAGE["text"]
+    assert "thread_ts" not in first
+    assert ts == "1700000000.000001"
+    assert reply["thread_ts"] == ts and reply["channel"] == "C123"
+    assert reply["blocks"] == THREAD["blocks"]
+    assert posts[0].headers["authorization"] == f"Bearer {TOKEN}"
+
+    url = slack.calls("/api/files.getUploadURLExternal")[0].params
+    assert url["filename"] == CHART_FILENAME and int(url["length"]) == len(PNG)
+    assert slack.calls("/upload/F1")[0].body == PNG
+    done = slack.calls("/api/files.completeUploadExternal")[0].params
+    assert done["channel_id"] == "C123" and done["thread_ts"] == ts
+    assert [f["id"] for f in json.loads(done["files"])] == ["F1"]
+    # the order: message, chart upload, thread reply
+    assert [r.path for r in slack.requests] == [
+        "/api/chat.postMessage", "/api/files.getUploadURLExternal", "/upload/F1",
+        "/api/files.completeUploadExternal", "/api/chat.postMessage"]
+    assert sleeps == []
+
+
+def test_without_chart_or_thread_posts_only_the_message(slack: FakeSlack) -> None:
+    send_slack_web(Config(slack.base), MESSAGE, None, None, sleep=Sleeps())
+    assert [r.path for r in slack.requests] == ["/api/chat.postMessage"]
+
+
+def test_429_honours_retry_after(slack: FakeSlack) -> None:
+    slack.queue("/api/chat.postMessage", 429, {"ok": False, "error": "ratelimited"},
+                {"Retry-After": "7"})
+    sleeps = Sleeps()
+    ts = send_slack_web(Config(slack.base), MESSAGE, None, None, sleep=sleeps)
+    assert ts
+    assert len(slack.calls("/api/chat.postMessage")) == 2
+    assert len(sleeps) == 1 and sleeps[0] >= 7
+
+
+@pytest.mark.parametrize("path", ["/api/chat.postMessage", "/api/files.completeUploadExternal",
+                                  "/upload/F1"])
+def test_500_then_success(slack: FakeSlack, path: str) -> None:
+    slack.queue(path, 500, "oops")
+    sleeps = Sleeps()
+    send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps)
+    assert len(sleeps) == 1 and sleeps[0] > 0
+    assert len(slack.calls("/api/files.completeUploadExternal")) >= 1
+    assert len(slack.calls("/api/chat.postMessage")) == 2 + (path == "/api/chat.postMessage")
+
+
+def test_5xx_forever_is_retry_later_after_bounded_attempts(slack: FakeSlack) -> None:
+    for _ in range(MAX_ATTEMPTS + 2):
+        slack.queue("/api/chat.postMessage", 503, "unavailable")
+    sleeps = Sleeps()
+    with pytest.raises(SlackUnavailable) as info:
+        send_slack_web(Config(slack.base), MESSAGE, None, None, sleep=sleeps)
+    assert isinstance(info.value, RetryLater)
+    assert len(slack.calls("/api/chat.postMessage")) == MAX_ATTEMPTS
+    assert len(sleeps) == MAX_ATTEMPTS - 1
+    assert sleeps == sorted(sleeps)  # backoff grows
+    assert "\n" not in str(info.value)
+
+
+def test_channel_not_found_gives_up_with_one_line(slack: FakeSlack) -> None:
+    slack.queue("/api/chat.postMessage", 200, {"ok": False, "error": "channel_not_found"})
+    with pytest.raises(SlackRejected) as info:
+        send_slack_web(Config(slack.base, slack_channel="#x"), MESSAGE, THREAD, PNG, sleep=Sleeps())
+    message = str(info.value)
+    assert isinstance(info.value, GiveUp)
+    assert "\n" not in message
+    assert "channel_not_found" in message and "SLACK_CHANNEL #x" in message and "invite" in message
+    assert len(slack.requests) == 1  # not retried, nothing uploaded
+
+
+@pytest.mark.parametrize("code", ["invalid_auth", "token_revoked", "account_inactive", "not_authed"])
+def test_bad_token_gives_up_without_the_token(slack: FakeSlack, code: str) -> None:
+    slack.queue("/api/chat.postMessage", 200, {"ok": False, "error": code})
+    with pytest.raises(SlackRejected) as info:
+        send_slack_web(Config(slack.base), MESSAGE, None, None, sleep=Sleeps())
+    message = str(info.value)
+    assert code in message and "SLACK_BOT_TOKEN" in message
+    assert TOKEN not in message and TOKEN[10:] not in message and "\n" not in message
+
+
+def test_missing_scope_on_upload_names_the_scope(slack: FakeSlack) -> None:
+    slack.queue("/api/files.getUploadURLExternal", 200,
+                {"ok": False, "error": "missing_scope", "needed": "files:write"})
+    with pytest.raises(SlackRejected, match=r"missing_scope \(files:write\).*reinstall"):
+        send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=Sleeps())
+
+
+def test_not_in_channel_says_invite(slack: FakeSlack) -> None:
+    slack.queue("/api/chat.postMessage", 200, {"ok": False, "error": "not_in_channel"})
+    with pytest.raises(SlackRejected, match="invite the bot"):
+        send_slack_web(Config(slack.base), MESSAGE, None, None, sleep=Sleeps())
+
+
+def test_unreachable_api_is_retry_later() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sleeps = Sleeps()
+    with pytest.raises(SlackUnavailable) as info:
+        send_slack_web(Config(f"http://127.0.0.1:{port}/api/"), MESSAGE, None, None, sleep=sleeps)
+    assert len(sleeps) == MAX_ATTEMPTS - 1
+    assert TOKEN not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_settings_are_config_errors(slack: FakeSlack) -> None:
+    with pytest.raises(GiveUp, match="SLACK_BOT_TOKEN"):
+        send_slack_web(Config(slack.base, slack_bot_token=None), MESSAGE, None, None)
+    with pytest.raises(GiveUp, match="SLACK_CHANNEL"):
+        send_slack_web(Config(slack.base, slack_channel=None), MESSAGE, None, None)
+    assert slack.requests == []
+
+
+# --------------------------------------------------------------------------- webhook
+
+
+def test_webhook_posts_the_blocks(slack: FakeSlack) -> None:
+    sleeps = Sleeps()
+    send_slack_webhook(SecretStr(slack.hook), MESSAGE, sleep=sleeps)
+    (call,) = slack.calls(HOOK_PATH)
+    assert call.params["blocks"] == MESSAGE["blocks"] and call.params["text"] == MESSAGE["text"]
+    assert sleeps == []
+
+
+def test_webhook_429_then_success(slack: FakeSlack) -> None:
+    slack.queue(HOOK_PATH, 429, "rate_limited", {"Retry-After": "3", "Content-Type": "text/plain"})
+    sleeps = Sleeps()
+    send_slack_webhook(slack.hook, MESSAGE, sleep=sleeps)
+    assert len(slack.calls(HOOK_PATH)) == 2 and sleeps and sleeps[0] >= 3
+
+
+@pytest.mark.parametrize(("status", "body"), [(404, "no_service"), (403, "invalid_token"),
+                                              (410, "channel_is_archived")])
+def test_webhook_permanent_errors_hide_the_url_path(slack: FakeSlack, status: int, body: str) -> None:
+    slack.queue(HOOK_PATH, status, body, {"Content-Type": "text/plain"})
+    with pytest.raises(SlackRejected) as info:
+        send_slack_webhook(slack.hook, MESSAGE, sleep=Sleeps())
+    message = str(info.value)
+    assert body in message and "SLACK_WEBHOOK_URL" in message and "\n" not in message
+    assert "secretsecret" not in message and "/services/" not in message
+    assert len(slack.calls(HOOK_PATH)) == 1
+
+
+def test_long_retry_after_defers_to_the_next_tick(slack: FakeSlack) -> None:
+    slack.queue("/api/chat.postMessage", 429, {"ok": False, "error": "ratelimited"},
+                {"Retry-After": "3600"})
+    sleeps = Sleeps()
+    with pytest.raises(SlackUnavailable, match="rate limited"):
+        send_slack_web(Config(slack.base), MESSAGE, None, None, sleep=sleeps)
+    assert sleeps == [] and len(slack.calls("/api/chat.postMessage")) == 1
