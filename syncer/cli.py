@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -206,7 +206,7 @@ def normalize() -> None:
 
 
 REPORT_FORMATS = ("text", "json", "csv")
-SEND_CHANNELS = ("email",)
+SEND_CHANNELS = ("email", "slack")
 
 
 @app.command()
@@ -216,7 +216,7 @@ def report(
     ] = None,
     format: Annotated[str, typer.Option("--format", help="text, json or csv")] = "text",
     send: Annotated[
-        str | None, typer.Option("--send", help="Deliver through these channels (email), once each.")
+        str | None, typer.Option("--send", help="Deliver through these channels (email,slack), once each.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="With --send: send again, on purpose.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --send: render, send nothing.")] = False,
@@ -243,15 +243,19 @@ def report(
             render = {"text": render_text, "json": render_json, "csv": render_csv}[format]
             sys.stdout.write(render(result))
             return
-        from syncer.deliver.report_email import deliver_email
+        from syncer.deliver.report_email import Outcome, deliver_email
+        from syncer.deliver.report_slack import deliver_slack
         from syncer.preview import TREND_MONTHS
 
         reports = report_months(settings, store, month, now=now, count=TREND_MONTHS)
         account = platform_account(store).account
+        deliver: dict[str, Callable[..., list[Outcome]]] = {"email": deliver_email, "slack": deliver_slack}
         failed = 0
-        for outcome in deliver_email(settings, store, account, reports, now=now, force=force, dry_run=dry_run):
-            print(f"email {outcome.target}: {outcome.status}{' (' + outcome.detail + ')' if outcome.detail else ''}")
-            failed += outcome.status == "failed"
+        for channel in channels:
+            for outcome in deliver[channel](settings, store, account, reports, now=now, force=force, dry_run=dry_run):
+                detail = f" ({outcome.detail})" if outcome.detail else ""
+                print(f"{channel} {outcome.target}: {outcome.status}{detail}")
+                failed += outcome.status == "failed"
         if failed:
             raise typer.Exit(1)
 

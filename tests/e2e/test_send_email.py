@@ -17,6 +17,7 @@ from syncer.cli import app
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
 from tests.e2e.harness import KEY, NOW
+from tests.syncer.test_slack import FakeSlack, slack  # noqa: F401  (the loopback Slack fixture)
 
 runner = CliRunner()
 
@@ -96,3 +97,28 @@ def test_send_without_smtp_settings_says_what_is_missing(tmp_path: Path, monkeyp
     assert "SMTP_HOST" in result.output and "REPORT_EMAIL_TO" in result.output
     bad = runner.invoke(app, ["report", "--send", "pigeon"])
     assert bad.exit_code == 78 and "pigeon" in bad.output
+
+
+def test_send_slack_once_with_chart_and_thread(slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    account = generate_account(customers=12, seed=6, now=NOW)
+    with FakeStripe(account, api_key=KEY) as fake:
+        fake.start()
+        for name, value in {
+            "STRIPE_API_KEY": KEY, "STRIPE_API_BASE": fake.base_url, "LOG_FORMAT": "json",
+            "SLACK_BOT_TOKEN": "xoxb-1111111111-2222222222-abcdefghijklmnopqrstuvwx",
+            "SLACK_CHANNEL": "#revenue", "SLACK_API_BASE": slack.base,
+        }.items():
+            monkeypatch.setenv(name, value)
+        assert runner.invoke(app, ["sync"]).exit_code == 0
+    first = runner.invoke(app, ["report", "--month", "2026-10", "--send", "slack"])
+    assert first.exit_code == 0, first.output
+    assert "slack #revenue: sent" in first.stdout
+    posts = slack.calls("/api/chat.postMessage")
+    assert len(posts) == 2  # the message, then the movers in its thread
+    assert "thread_ts" in posts[1].params
+    assert len(slack.calls("/api/files.completeUploadExternal")) == 1  # the chart
+    assert "xoxb-" not in first.output
+    again = runner.invoke(app, ["report", "--month", "2026-10", "--send", "slack"])
+    assert again.exit_code == 0 and "skipped" in again.stdout
+    assert len(slack.calls("/api/chat.postMessage")) == 2

@@ -1,0 +1,67 @@
+"""Delivering a month's digest to Slack, once per target, through the ledger.
+
+With ``SLACK_BOT_TOKEN`` and ``SLACK_CHANNEL``: the Web API (message, chart, movers in the
+thread). With ``SLACK_WEBHOOK_URL``: the same blocks without the chart. As for email,
+the frozen snapshot is the rendered payload, so a retry posts what the first try would.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Sequence
+
+from reports.metrics import MonthReport
+from reports.render.chart import render_chart_png
+from reports.render.slack import render_slack_blocks, render_slack_thread
+from syncer.db.store import Store
+from syncer.deliver.ledger import claim, mark_failed, mark_sent
+from syncer.deliver.report_email import Outcome
+from syncer.deliver.slack import send_slack_web, send_slack_webhook
+from syncer.errors import ConfigError, NrrError
+from syncer.settings import Settings
+
+CHANNEL = "slack"
+WEBHOOK_TARGET = "webhook"
+
+
+def render_snapshot(reports: Sequence[MonthReport], *, with_chart: bool) -> str:
+    report, previous = reports[-1], (reports[-2] if len(reports) > 1 else None)
+    doc = {
+        "message": render_slack_blocks(report, previous, chart_url=None),
+        "thread": render_slack_thread(report),
+        "chart_png": base64.b64encode(render_chart_png(reports, report.month)).decode() if with_chart else None,
+    }
+    return json.dumps(doc)
+
+
+def deliver_slack(
+    settings: Settings, store: Store, account: str, reports: Sequence[MonthReport], *, now: int,
+    force: bool = False, dry_run: bool = False, sleep: Callable[[float], None] = time.sleep,
+) -> list[Outcome]:
+    web = settings.slack_bot_token is not None and settings.slack_channel
+    if not web and settings.slack_webhook_url is None:
+        raise ConfigError(
+            "Slack delivery needs SLACK_BOT_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL; set them in .env"
+        )
+    target = str(settings.slack_channel) if web else WEBHOOK_TARGET
+    if dry_run:
+        return [Outcome(target, "dry-run", "rendered, not sent")]
+    got = claim(store, account=account, month=reports[-1].month, channel=CHANNEL, target=target,
+                snapshot_json=render_snapshot(reports, with_chart=bool(web)), now=now, force=force)
+    if got is None:
+        return [Outcome(target, "skipped", "already sent (use --force to send again)")]
+    parts = json.loads(got.snapshot_json)
+    try:
+        if web:
+            chart = base64.b64decode(parts["chart_png"]) if parts.get("chart_png") else None
+            send_slack_web(settings, parts["message"], parts["thread"], chart, sleep=sleep)
+        else:
+            assert settings.slack_webhook_url is not None
+            send_slack_webhook(settings.slack_webhook_url, parts["message"], sleep=sleep)
+    except NrrError as exc:
+        mark_failed(store, got, exc, now=now)
+        return [Outcome(target, "failed", str(exc))]
+    mark_sent(store, got, now=now)
+    return [Outcome(target, "sent", "forced" if got.forced else "")]
