@@ -17,7 +17,7 @@ from syncer.cli import app
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
 from tests.e2e.harness import KEY, NOW
-from tests.syncer.test_slack import FakeSlack, slack  # noqa: F401  (the loopback Slack fixture)
+from tests.syncer.test_slack import FakeSlack
 
 runner = CliRunner()
 
