@@ -292,7 +292,8 @@ def demo(
     """Run the whole pipeline on a synthetic account served by the built-in fake Stripe."""
     from reports.render import render_text
     from syncer.demo import run_demo
-    from syncer.reporting import report_month
+    from syncer.preview import TREND_MONTHS, write_preview
+    from syncer.reporting import report_months
 
     with user_errors():
         configure_logging("console" if sys.stderr.isatty() else "json", "warning")
@@ -305,7 +306,10 @@ def demo(
             f"Synced {sum(result.counts.values()):,} objects with {run.outcome.requests:,} requests "
             f"in {run.outcome.seconds:.1f} s into {run.database}; normalized in {run.normalize_seconds:.1f} s."
         )
-        sys.stdout.write(render_text(report_month(run.settings, run.store, None, now=run.now)))
+        reports = report_months(run.settings, run.store, None, now=run.now, count=TREND_MONTHS)
+        sys.stdout.write(render_text(reports[-1]))
+        written = write_preview(reports, out)
+        err_console.print(f"Preview written: {', '.join(str(p) for p in written)}")
 
 
 @db_app.command("upgrade")

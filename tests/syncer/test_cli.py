@@ -122,6 +122,8 @@ def test_demo_syncs_normalizes_and_reports_without_credentials(env: Path) -> Non
     assert "MRR report for" in result.stdout and "NRR" in result.stdout
     db = env / "out" / "demo.db"
     assert db.stat().st_mode & 0o777 == 0o600
+    for name in ("report.html", "chart.png", "slack.json", "movements.csv"):
+        assert (env / "out" / name).stat().st_mode & 0o777 == 0o600
     assert (env / "out").stat().st_mode & 0o777 == 0o700
 
 
