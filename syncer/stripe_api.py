@@ -266,7 +266,7 @@ class StripeApi:
                     attempts += 1
                     return self._attempt(url, path, resource, valid)
         except _Retryable as exc:
-            self._give_up(exc, path, self._clock() - started, attempts)
+            self._give_up(exc, path, self._clock() - started, attempts, limit)
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     def _attempt(
@@ -323,13 +323,15 @@ class StripeApi:
         if isinstance(exc, _Retryable) and exc.kind == "rate_limit":
             self._limiter.penalize(rs.upcoming_sleep)
 
-    def _give_up(self, exc: _Retryable, path: str, elapsed: float, attempts: int) -> NoReturn:
+    def _give_up(
+        self, exc: _Retryable, path: str, elapsed: float, attempts: int, budget: float
+    ) -> NoReturn:
         if attempts == 1:
             # Only happens when the first wait alone (a long Retry-After) is past the budget.
             trouble = "malformed JSON" if exc.kind == "malformed" else _trouble(exc)
             raise StripeUnavailable(
                 f"Stripe answered {trouble} on {path} and asked to wait longer than the "
-                f"{_duration(self._budget)} retry budget; try again later"
+                f"{_duration(budget)} retry budget; try again later"
             )
         span = f"for {_duration(elapsed)} on {path} ({attempts} attempts); try again later"
         if exc.kind == "malformed":
