@@ -9,8 +9,12 @@ mistake, 1 = a bug or inconsistent data).
 from __future__ import annotations
 
 
-class ReportError(Exception):
-    """Base of every reporting error; ``str()`` is one line."""
+class OneLineError(Exception):
+    """An error a user reads: ``str()`` is one line, ``exit_code`` says how to exit.
+
+    The base of both ``ReportError`` here and ``syncer.errors.NrrError`` (``syncer`` may
+    import ``reports``, never the other way round).
+    """
 
     exit_code = 1
 
@@ -21,6 +25,10 @@ class ReportError(Exception):
     @property
     def message(self) -> str:
         return str(self)
+
+
+class ReportError(OneLineError):
+    """Base of every reporting error."""
 
 
 class BadMonth(ReportError):

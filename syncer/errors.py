@@ -12,18 +12,11 @@ what went wrong and what to fix, and never contains a secret. Third-party except
 
 from __future__ import annotations
 
+from reports.errors import OneLineError
 
-class NrrError(Exception):
+
+class NrrError(OneLineError):
     """Base of every error stripe-nrr reports to a user; ``str()`` is one line."""
-
-    exit_code = 1
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))
-
-    @property
-    def message(self) -> str:
-        return str(self)
 
 
 class RetryLater(NrrError):
