@@ -117,6 +117,14 @@ class Customer:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """What a reader calls a price: its product's name (``price`` is the price id)."""
+
+    price: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Facts:
     """Everything the metrics need about one account."""
 
@@ -127,3 +135,4 @@ class Facts:
     failures: tuple[PaymentFailure, ...]
     default_currency: str
     account_name: str | None = None
+    plans: tuple[Plan, ...] = ()  # for labelling movers; a price without one shows its id

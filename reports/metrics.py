@@ -270,6 +270,7 @@ class Mover:
     from_mrr: int
     to_mrr: int
     delta: int
+    plan: str | None = None  # "Starter → Pro", or "Pro" when the plans did not change
 
 
 @dataclass(frozen=True)
@@ -316,12 +317,17 @@ class MonthReport:
 # --------------------------------------------------------------------------- index
 
 
+def _plan_label(main: str, others: int) -> str:
+    return f"{main} + {others} more" if others else main
+
+
 class _Index:
     """Facts grouped once per customer, so that many months cost linear time."""
 
     def __init__(self, facts: Facts) -> None:
         self.facts = facts
         self.names = {c.id: c.name for c in facts.customers}
+        self.plan_names = {p.price: p.name for p in facts.plans}
         self.spans: dict[str, list[MrrSpan]] = {}
         self.by_subscription: dict[str, list[MrrSpan]] = {}
         for s in facts.spans:
@@ -343,6 +349,28 @@ class _Index:
 
     def mrr(self, customer: str, at: int) -> dict[str, int]:
         return _sum_in_force(self.spans.get(customer, ()), at, sorted_by_start=True)
+
+    def plan(self, customer: str, at: int) -> tuple[str, int] | None:
+        """The customer's main plan at ``at`` (the product bringing the most MRR) and how
+        many other products it pays for; None without paying items."""
+        by_name: dict[str, int] = {}
+        for s in self.spans.get(customer, ()):
+            if s.price and s.mrr > 0 and s.start <= at and (s.end is None or at < s.end):
+                name = self.plan_names.get(s.price, s.price)
+                by_name[name] = by_name.get(name, 0) + s.mrr
+        if not by_name:
+            return None
+        main = min(by_name, key=lambda n: (-by_name[n], n))
+        return main, len(by_name) - 1
+
+    def plan_change(self, customer: str, opening: int, closing: int) -> str | None:
+        """"Starter → Pro" when the main plan changed, else the plan now (or before, for a
+        churn), with "+ N more" for add-ons."""
+        before, after = self.plan(customer, opening), self.plan(customer, closing)
+        if before is None or after is None:
+            shown = after or before
+            return _plan_label(*shown) if shown else None
+        return _plan_label(*after) if before[0] == after[0] else f"{before[0]} → {_plan_label(*after)}"
 
     def positive_during(self, customer: str, start: int, end: int) -> bool:
         """Whether the customer had MRR at some instant of ``[start, end)``."""
@@ -514,7 +542,7 @@ def _compute(
         retention=_retention(tally, r12),
         revenue=_revenue(index.facts, fx, start, end),
         collections=_collections(index, fx, start, end),
-        top_movers=_top_movers(ordered, tally.start),
+        top_movers=_top_movers(index, ordered, tally.start, opening, closing),
         movements=ordered,
         settings=settings,
         pending_churn_mrr=pending_mrr,
@@ -732,7 +760,9 @@ def _collections(index: _Index, fx: FxTable, start: int, end: int) -> Collection
                        past_due_mrr=past_due, recovered_invoices=recovered)
 
 
-def _top_movers(movements: Sequence[Movement], start_mrr: int) -> tuple[Mover, ...]:
+def _top_movers(
+    index: _Index, movements: Sequence[Movement], start_mrr: int, opening: int, closing: int
+) -> tuple[Mover, ...]:
     """The 5 largest expansions, then the 5 largest contractions or churns (by |delta|),
     leaving out changes under 0.5 % of the month's start MRR."""
 
@@ -740,7 +770,8 @@ def _top_movers(movements: Sequence[Movement], start_mrr: int) -> tuple[Mover, .
         return abs(m.delta) >= MOVER_THRESHOLD * start_mrr
 
     def mover(m: Movement) -> Mover:
-        return Mover(m.customer, m.name, m.movement, m.from_mrr, m.to_mrr, m.delta)
+        return Mover(m.customer, m.name, m.movement, m.from_mrr, m.to_mrr, m.delta,
+                     plan=index.plan_change(m.customer, opening, closing))
 
     ups = sorted((m for m in movements if m.movement == EXPANSION and visible(m)), key=lambda m: (-m.delta, m.customer))
     downs = sorted((m for m in movements if m.movement in (CONTRACTION, CHURN) and visible(m)),

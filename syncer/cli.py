@@ -205,7 +205,7 @@ def normalize() -> None:
         )
 
 
-REPORT_FORMATS = ("text", "json", "csv")
+REPORT_FORMATS = ("text", "json", "csv", "html", "slack")
 SEND_CHANNELS = ("email", "slack")
 
 
@@ -214,7 +214,7 @@ def report(
     month: Annotated[
         str | None, typer.Option("--month", help="YYYY-MM; default: the last complete month.")
     ] = None,
-    format: Annotated[str, typer.Option("--format", help="text, json or csv")] = "text",
+    format: Annotated[str, typer.Option("--format", help="text, json, csv, html or slack")] = "text",
     send: Annotated[
         str | None, typer.Option("--send", help="Deliver through these channels (email,slack), once each.")
     ] = None,
@@ -222,7 +222,6 @@ def report(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --send: render, send nothing.")] = False,
 ) -> None:
     """Compute a month and print it; with --send, deliver it (at most once per target)."""
-    from reports.render import render_csv, render_json, render_text
     from syncer.reporting import checked_month, platform_account, report_months
     from syncer.wiring import open_store
 
@@ -239,9 +238,7 @@ def report(
         store = open_store(settings)
         now = int(time.time())
         if not channels:
-            result = report_months(settings, store, month, now=now, count=1)[-1]
-            render = {"text": render_text, "json": render_json, "csv": render_csv}[format]
-            sys.stdout.write(render(result))
+            sys.stdout.write(_render_format(format, report_months(settings, store, month, now=now, count=2)))
             return
         from syncer.deliver.report_email import Outcome, deliver_email
         from syncer.deliver.report_slack import deliver_slack
@@ -258,6 +255,20 @@ def report(
                 failed += outcome.status == "failed"
         if failed:
             raise typer.Exit(1)
+
+
+def _render_format(format: str, reports: list[Any]) -> str:
+    """The last of ``reports`` in ``format``; the one before it gives the changes in points."""
+    from reports.render import render_csv, render_json, render_text
+    from reports.render.html import render_email_html
+    from syncer.preview import render_slack_json
+
+    report, previous = reports[-1], (reports[-2] if len(reports) > 1 else None)
+    if format == "html":  # on stdout there is no chart file to point at: `nrr preview` has it
+        return render_email_html(report, previous, None)
+    if format == "slack":
+        return render_slack_json(report, previous)
+    return {"text": render_text, "json": render_json, "csv": render_csv}[format](report)
 
 
 @app.command()

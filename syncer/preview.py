@@ -16,6 +16,12 @@ CHART_CID = "nrr-chart"
 TREND_MONTHS = 13
 
 
+def render_slack_json(report: MonthReport, previous: MonthReport | None) -> str:
+    """The Slack message and its thread reply, as ``chat.postMessage`` would receive them."""
+    payload = {"message": render_slack_blocks(report, previous), "thread": render_slack_thread(report)}
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
 def write_preview(reports: list[MonthReport], out: Path) -> list[Path]:
     """report.html, chart.png, slack.json and movements.csv for the last of ``reports``
     (the others are its trend), readable by their owner only: they hold revenue data."""
@@ -23,12 +29,10 @@ def write_preview(reports: list[MonthReport], out: Path) -> list[Path]:
     previous = reports[-2] if len(reports) > 1 else None
     out.mkdir(parents=True, exist_ok=True)
     files = {
-        "report.html": render_email_html(report, previous, CHART_CID).encode(),
+        # Opened from disk, the page shows the chart file beside it (the email uses cid:).
+        "report.html": render_email_html(report, previous, None, chart_src="chart.png").encode(),
         "chart.png": render_chart_png(reports, report.month),
-        "slack.json": json.dumps(
-            {"message": render_slack_blocks(report, previous, chart_url=None), "thread": render_slack_thread(report)},
-            indent=2, ensure_ascii=False,
-        ).encode(),
+        "slack.json": render_slack_json(report, previous).encode(),
         "movements.csv": render_csv(report).encode(),
     }
     written = []

@@ -7,6 +7,7 @@ settings) and back; the CLI and the daemon call these.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,8 @@ from reports.metrics import (
     month_range,
     parse_month,
 )
+from reports.schedule import Due, report_status
+from syncer.calendar import holidays_for
 from syncer.db.facts_store import last_normalization, load_facts, replace_facts
 from syncer.db.meta import StripeAccount
 from syncer.db.raw_loader import load_raw
@@ -137,6 +140,13 @@ def fx_table(settings: Settings, store: Store, ref: AccountRef, currency: str) -
     return FxTable(currency, dict(settings.fx_rates), observed)
 
 
+def report_calendar(settings: Settings, year: int) -> tuple[Due, frozenset[date]]:
+    """REPORT_SCHEDULE and the REPORT_HOLIDAYS_COUNTRY holidays around ``year``."""
+    schedule = settings.report_schedule
+    return Due(schedule.business_day, schedule.at), holidays_for(settings.report_holidays_country,
+                                                                   range(year - 1, year + 3))
+
+
 def report_month(settings: Settings, store: Store, month: str | None, *, now: int) -> MonthReport:
     """The month's report from the normalized facts (normalizing first if never done)."""
     return report_months(settings, store, month, now=now, count=1)[-1]
@@ -171,7 +181,8 @@ def report_months(
         if end <= first:
             raise NoData(f"no data for {wanted}: the first MRR in this account starts later")
         as_of = data_as_of(store)
-        status = "final" if as_of is not None and as_of >= end else "preliminary"
+        due, holidays = report_calendar(settings, int(wanted[:4]))
+        status = report_status(wanted, as_of, due, settings.report_timezone, holidays)
         fx = fx_table(settings, store, ref, currency)
         reports = history(facts, months[:-1], metric_settings, fx, status="final", data_as_of=as_of)
         # Only the asked month can still be preliminary; earlier ones are history.

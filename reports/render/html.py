@@ -93,14 +93,14 @@ def _revenue(r: MonthReport) -> list[_Line]:
 def _movers(r: MonthReport) -> list[dict[str, str]]:
     cur = r.currency
     return [
-        {"name": t.name or t.customer, "customer": t.customer, "movement": t.movement,
+        {"name": t.name or t.customer, "customer": t.customer, "movement": t.movement, "plan": t.plan or "",
          "from_mrr": cash(t.from_mrr, cur), "to_mrr": cash(t.to_mrr, cur),
          "delta": ("+" if t.delta > 0 else "") + cash(t.delta, cur)}
         for t in r.top_movers
     ]
 
 
-def _context(report: MonthReport, previous: MonthReport | None, chart_cid: str) -> dict[str, Any]:
+def _context(report: MonthReport, previous: MonthReport | None, chart_src: str | None) -> dict[str, Any]:
     cur = report.currency
     return {
         "subject": render_subject(report),
@@ -121,7 +121,7 @@ def _context(report: MonthReport, previous: MonthReport | None, chart_cid: str) 
         "movers": _movers(report),
         "collections": _collections(report),
         "revenue": _revenue(report),
-        "chart_cid": chart_cid,
+        "chart_src": chart_src,
         "formulas": FORMULAS,
         "settings": settings_line(report),
         "fx": "; ".join(f"{c}: {a} → {b}" for c, a, b in report.fx_rates),
@@ -129,8 +129,15 @@ def _context(report: MonthReport, previous: MonthReport | None, chart_cid: str) 
     }
 
 
-def render_email_html(report: MonthReport, previous: MonthReport | None, chart_cid: str) -> str:
-    """The HTML part: table layout, every style inlined, the chart as ``cid:{chart_cid}``."""
-    page = _environment().get_template(TEMPLATE).render(_context(report, previous, chart_cid))
+def render_email_html(
+    report: MonthReport, previous: MonthReport | None, chart_cid: str | None, *, chart_src: str | None = None
+) -> str:
+    """The HTML part: table layout, every style inlined, the chart as ``cid:{chart_cid}``.
+
+    ``chart_src`` replaces the ``cid:`` reference where the page is opened from disk (the
+    preview's ``chart.png`` beside it); with neither, the page has no chart section.
+    """
+    src = chart_src or (f"cid:{chart_cid}" if chart_cid else None)
+    page = _environment().get_template(TEMPLATE).render(_context(report, previous, src))
     # Never fetch anything: a stylesheet link in the template would be a bug, not a fetch.
     return css_inline.inline(page, load_remote_stylesheets=False)

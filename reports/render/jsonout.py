@@ -66,7 +66,8 @@ def report_dict(report: MonthReport) -> dict[str, Any]:
             "past_due_mrr": money(report.collections.past_due_mrr),
         },
         "top_movers": [
-            {"customer": t.customer, "name": t.name, "movement": t.movement, "from": money(t.from_mrr),
+            {"customer": t.customer, "name": t.name, "plan": t.plan, "movement": t.movement,
+             "from": money(t.from_mrr),
              "to": money(t.to_mrr), "delta": money(t.delta)}
             for t in report.top_movers
         ],

@@ -5,6 +5,9 @@ comments or feedback (the report has none to give, and churn reasons are not sho
 customer "name" that looks like an email address is replaced by the customer id.
 Limits kept (Slack's): at most 50 blocks, 3,000 characters per section text, 10 fields
 per section, 150 characters of header text.
+
+The chart is not part of ``render_slack_blocks``: it is a Slack-hosted file whose id is
+known only after the upload, so the sender adds it with ``with_chart_file``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_FIELDS = 10
 MAX_HEADER = 150
+MAX_IMAGE_TITLE = 2000
+CHART_ALT = "MRR movements per month and monthly NRR, 13 months"
 _EMAIL = re.compile(r"[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+")
 
 
@@ -88,8 +93,8 @@ def _context(report: MonthReport) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(text)}]}
 
 
-def render_slack_blocks(report: MonthReport, previous: MonthReport | None, *, chart_url: str | None) -> dict[str, Any]:
-    """The channel message: header, headline, key figures, the chart (if hosted), context."""
+def render_slack_blocks(report: MonthReport, previous: MonthReport | None) -> dict[str, Any]:
+    """The channel message: header, headline, key figures, benchmark, context (no chart)."""
     title = f"{company(report)}: revenue retention, {month_title(report.month)}"
     if report.status != "final":
         title += " (preliminary)"
@@ -99,18 +104,32 @@ def render_slack_blocks(report: MonthReport, previous: MonthReport | None, *, ch
         _section(escape(line)),
         {"type": "section", "fields": _fields(report, previous)},
         _section(escape(benchmark(report).sentence())),
+        _context(report),
     ]
-    if chart_url:
-        blocks.append({"type": "image", "image_url": chart_url,
-                       "alt_text": "MRR movements per month and monthly NRR, 13 months"})
-    blocks.append(_context(report))
     return {"text": _clip(escape(f"{title}: {line}"), MAX_SECTION_TEXT), "blocks": blocks[:MAX_BLOCKS]}
+
+
+def with_chart_file(message: dict[str, Any], file_id: str, *, title: str) -> dict[str, Any]:
+    """A copy of ``message`` showing the uploaded chart ``file_id`` (a ``slack_file`` image
+    block) just before the closing context block, or last if there is none.
+
+    A message already at MAX_BLOCKS has no room: to stay postable it keeps its first
+    MAX_BLOCKS - 1 blocks before the image goes in (the renderer never comes close).
+    """
+    image = {"type": "image", "slack_file": {"id": file_id}, "alt_text": CHART_ALT,
+             "title": {"type": "plain_text", "text": _clip(title, MAX_IMAGE_TITLE)}}
+    blocks = list(message.get("blocks") or [])
+    context = blocks.pop() if blocks and blocks[-1].get("type") == "context" else None
+    blocks = blocks[: MAX_BLOCKS - 1 - (context is not None)] + [image]
+    if context is not None:
+        blocks.append(context)
+    return {**message, "blocks": blocks}
 
 
 def _mover_lines(report: MonthReport, kinds: tuple[str, ...]) -> list[str]:
     cur = report.currency
     return [
-        f"• {_who(t)}: {compact(t.from_mrr, cur)} → {compact(t.to_mrr, cur)} "
+        f"• {_who(t)}{', ' + escape(t.plan) if t.plan else ''}: {compact(t.from_mrr, cur)} → {compact(t.to_mrr, cur)} "
         f"({'+' if t.delta > 0 else ''}{compact(t.delta, cur)}, {t.movement})"
         for t in report.top_movers
         if t.movement in kinds

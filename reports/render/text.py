@@ -102,6 +102,7 @@ def _movers(r: MonthReport) -> list[str]:
         lines.append(
             f"  {t.movement:<12} {who:<40} {money(t.from_mrr, r.currency):>12} -> "
             f"{money(t.to_mrr, r.currency):<12} {money(t.delta, r.currency, signed=True):>12}"
+            + (f"  {t.plan}" if t.plan else "")
         )
     return lines
 

@@ -14,6 +14,7 @@ from reports.facts import (
     Facts,
     MrrSpan,
     PaymentFailure,
+    Plan,
     RevenueKind,
     RevenueLine,
 )
@@ -119,5 +120,19 @@ def load_facts(store: Store, account: str, livemode: bool, *, default_currency: 
                            recovered_at=r.recovered_at, closed_at=r.closed_at)
             for r in conn.execute(where(FAILURES))
         )
+        plans = _load_plans(conn, account, livemode)
     return Facts(customers=customers, spans=spans, churns=churns, revenue=revenue, failures=failures,
-                 default_currency=default_currency, account_name=account_name)
+                 default_currency=default_currency, account_name=account_name, plans=plans)
+
+
+def _load_plans(conn: Any, account: str, livemode: bool) -> tuple[Plan, ...]:
+    """Each synced price labelled with its product's name (prices of unnamed products are left
+    out: the movers then show the price id)."""
+    prices, products = table("prices"), table("products")
+    rows = conn.execute(
+        select(prices.c.id, products.c.name)
+        .join(products, (products.c.account == prices.c.account) & (products.c.livemode == prices.c.livemode)
+              & (products.c.id == prices.c.product))
+        .where(prices.c.account == account, prices.c.livemode == livemode, products.c.name.is_not(None))
+    )
+    return tuple(Plan(price=r.id, name=r.name) for r in rows)

@@ -29,7 +29,7 @@ WEBHOOK_TARGET = "webhook"
 def render_snapshot(reports: Sequence[MonthReport], *, with_chart: bool) -> str:
     report, previous = reports[-1], (reports[-2] if len(reports) > 1 else None)
     doc = {
-        "message": render_slack_blocks(report, previous, chart_url=None),
+        "message": render_slack_blocks(report, previous),
         "thread": render_slack_thread(report),
         "chart_png": base64.b64encode(render_chart_png(reports, report.month)).decode() if with_chart else None,
     }

@@ -3,12 +3,16 @@
 Payloads come ready-made from ``reports.render.slack`` (``render_slack_blocks`` /
 ``render_slack_thread``); this module only transports them.
 
-Chart placement (Web API): an ``image`` block needs a public URL, which a Slack-hosted
-file does not have. So the message is posted first, then the PNG is uploaded with
-``files_upload_v2`` into the message's thread, then the top-movers reply follows in the
-same thread. Message first because ``files.completeUploadExternal`` only takes a channel
-*id*, while ``SLACK_CHANNEL`` may be a ``#name``; ``chat.postMessage`` accepts both and
-answers with the id. The webhook cannot upload files, so it sends the blocks alone.
+Chart placement (Web API): the PNG is uploaded first with ``files_upload_v2`` and no
+channel (a private file, shared nowhere), then the message is posted with an ``image``
+block that points at it by ``slack_file`` id (``with_chart_file``), then the top-movers
+reply follows in its thread. Slack processes uploads asynchronously, so right after one
+``chat.postMessage`` may refuse that block (``invalid_blocks``); for that message only,
+this answer is retried ``IMAGE_ATTEMPTS`` times. If Slack still refuses, the message goes
+out without the image and the chart is uploaded into its thread instead (with the
+channel *id* from the post's answer: ``files.completeUploadExternal`` does not take a
+``#name``), and a warning is logged. The webhook cannot upload files, so it sends the
+blocks alone.
 
 slack_sdk's own retry handlers sleep with ``time.sleep`` and cannot be bounded from
 here, so they are turned off and this module retries: 429 (honouring ``Retry-After``),
@@ -30,8 +34,9 @@ from pydantic import SecretStr
 from slack_sdk import WebClient, WebhookClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from reports.render.slack import with_chart_file
 from syncer.errors import ConfigError, GiveUp, RetryLater
-from syncer.logging import redact
+from syncer.logging import get_logger, redact
 
 MAX_ATTEMPTS = 5
 BASE_DELAY_SECONDS = 1.0
@@ -40,17 +45,22 @@ MAX_WAIT_SECONDS = 120.0
 TIMEOUT_SECONDS = 30
 CHART_FILENAME = "nrr-chart.png"
 CHART_TITLE = "MRR movements and NRR, 13 months"
+# Posts of the message with the chart image while Slack still processes the upload.
+IMAGE_ATTEMPTS = 4
 
 # Web API error codes that mean "Slack is unhappy right now", even in a 200 answer.
 _TRANSIENT_CODES = frozenset(
     {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
      "request_timeout"}
 )
+# chat.postMessage answers while an uploaded file is not yet usable in an image block.
+_IMAGE_NOT_READY_CODES = frozenset({"invalid_blocks", "invalid_blocks_format"})
 _TOKEN_CODES = frozenset(
     {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
      "invalid_token", "no_permission", "ekm_access_denied"}
 )
 
+log = get_logger(__name__)
 T = TypeVar("T")
 Sleep = Callable[[float], None]
 
@@ -74,6 +84,11 @@ class SlackRejected(GiveUp):
     """Slack refused us for a reason a person has to fix (token, scope, channel, webhook)."""
 
 
+class _ImageNotReady(SlackRejected):
+    """Slack refused the ``slack_file`` image block, most likely because the upload is
+    still being processed; raised only for the message that carries the chart."""
+
+
 class _Transient(Exception):
     """One failed attempt worth retrying; ``wait`` is Slack's Retry-After if it gave one."""
 
@@ -90,7 +105,7 @@ def send_slack_web(
     config: SlackConfig, message: dict[str, Any], thread: dict[str, Any] | None,
     chart_png: bytes | None, *, sleep: Sleep = time.sleep,
 ) -> str:
-    """Post ``message`` to SLACK_CHANNEL, the chart and ``thread`` in its thread; return its ts."""
+    """Post ``message`` to SLACK_CHANNEL showing the chart, ``thread`` in its thread; return its ts."""
     if config.slack_bot_token is None:
         raise ConfigError("SLACK_BOT_TOKEN is not set; set it (xoxb-…) or use SLACK_WEBHOOK_URL")
     channel = config.slack_channel
@@ -102,20 +117,86 @@ def send_slack_web(
     )
     fail = _web_failure(channel)
 
-    posted = _with_retries("chat.postMessage", sleep, fail, lambda: client.chat_postMessage(
-        channel=channel, text=message.get("text", ""), blocks=message.get("blocks")))
+    if chart_png is None:
+        posted = _post(client, channel, message, sleep, fail)
+    else:
+        posted = _post_with_chart(client, channel, message, chart_png, sleep, fail)
     ts, channel_id = str(posted["ts"]), str(posted.get("channel") or channel)
-
-    if chart_png is not None:
-        # Retrying the whole upload is safe: an unfinished upload is never shared.
-        _with_retries("files upload", sleep, fail, lambda: client.files_upload_v2(
-            channel=channel_id, thread_ts=ts, file=chart_png, filename=CHART_FILENAME,
-            title=CHART_TITLE))
     if thread is not None:
-        _with_retries("chat.postMessage (thread)", sleep, fail, lambda: client.chat_postMessage(
-            channel=channel_id, thread_ts=ts, text=thread.get("text", ""),
-            blocks=thread.get("blocks")))
+        _post(client, channel_id, thread, sleep, fail, thread_ts=ts, what="chat.postMessage (thread)")
     return ts
+
+
+def _post(
+    client: WebClient, channel: str, payload: dict[str, Any], sleep: Sleep,
+    classify: Callable[[str, Exception], Exception], *, thread_ts: str | None = None,
+    what: str = "chat.postMessage",
+) -> Any:
+    return _with_retries(what, sleep, classify, lambda: client.chat_postMessage(
+        channel=channel, thread_ts=thread_ts, text=payload.get("text", ""),
+        blocks=payload.get("blocks")))
+
+
+def _post_with_chart(
+    client: WebClient, channel: str, message: dict[str, Any], chart_png: bytes, sleep: Sleep,
+    fail: Callable[[str, Exception], Exception],
+) -> Any:
+    """Upload the chart privately, then post the message showing it. If Slack keeps refusing
+    the image block, post the message alone and upload the chart into its thread."""
+
+    def upload(channel_id: str | None = None, thread_ts: str | None = None) -> Any:
+        # Retrying the whole upload is safe: an unfinished upload is never shared.
+        return _with_retries("files upload", sleep, fail, lambda: client.files_upload_v2(
+            file=chart_png, filename=CHART_FILENAME, title=CHART_TITLE, channel=channel_id,
+            thread_ts=thread_ts))
+
+    file_id = _file_id(upload())
+    refused = "the upload answered without a file id"
+    if file_id is not None:
+        shown = with_chart_file(message, file_id, title=CHART_TITLE)
+        classify, delay = _image_failure(fail), BASE_DELAY_SECONDS
+        for number in range(1, IMAGE_ATTEMPTS + 1):
+            try:
+                return _post(client, channel, shown, sleep, classify)
+            except _ImageNotReady as exc:
+                refused = str(exc)
+            if number < IMAGE_ATTEMPTS:
+                sleep(delay)
+                delay *= 2
+    log.warning("slack.chart_in_thread", reason=refused,
+                attempts=IMAGE_ATTEMPTS if file_id is not None else 0)
+    posted = _post(client, channel, message, sleep, fail)
+    upload(str(posted.get("channel") or channel), str(posted["ts"]))
+    return posted
+
+
+def _file_id(response: Any) -> str | None:
+    """The id of the one file ``files_upload_v2`` uploaded (it sets ``file`` when one)."""
+    data = getattr(response, "data", None)
+    if not isinstance(data, dict):
+        return None
+    files = data.get("files")
+    file = data.get("file") or (files[0] if isinstance(files, list) and files else None)
+    file_id = file.get("id") if isinstance(file, dict) else None
+    return file_id if isinstance(file_id, str) and file_id else None
+
+
+def _image_failure(
+    fail: Callable[[str, Exception], Exception],
+) -> Callable[[str, Exception], Exception]:
+    """``fail``, except that a refused image block becomes _ImageNotReady (worth a retry)."""
+
+    def classify(what: str, exc: Exception) -> Exception:
+        if isinstance(exc, SlackApiError):
+            data = getattr(exc.response, "data", None)
+            code = _code(data.get("error") if isinstance(data, dict) else None)
+            if code in _IMAGE_NOT_READY_CODES or (
+                ("file" in code or "image" in code) and ("not" in code or "invalid" in code)
+            ):
+                return _ImageNotReady(f"Slack refused the chart image block: {code}")
+        return fail(what, exc)
+
+    return classify
 
 
 def _web_failure(channel: str) -> Callable[[str, Exception], Exception]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import pairwise
@@ -19,6 +19,7 @@ from reports.facts import (
     Facts,
     MrrSpan,
     PaymentFailure,
+    Plan,
     RevenueKind,
     RevenueLine,
 )
@@ -61,9 +62,10 @@ def span(
     item: str | None = None,
     currency: str = "usd",
     cause: Cause = Cause.NEW_ITEM,
+    price: str | None = None,
 ) -> MrrSpan:
     sub = sub or f"sub_{customer}"
-    return MrrSpan(customer, sub, item or f"si_{sub}", None, currency, start, end, mrr, mrr, cause)
+    return MrrSpan(customer, sub, item or f"si_{sub}", price, currency, start, end, mrr, mrr, cause)
 
 
 def churn(
@@ -448,6 +450,24 @@ def test_top_movers_largest_five_each_way_above_threshold() -> None:
         ("dn5", "contraction", -100), ("dn4", "contraction", -90),
     ]
     assert r.top_movers[0].from_mrr == 50000 and r.top_movers[0].to_mrr == 62000
+
+
+def test_top_movers_name_their_plans_from_to() -> None:
+    # An upgrade names both plans; a seat change with a new add-on keeps its main plan (the
+    # product with the most MRR) and counts the add-on; a churn names the plan it left, by
+    # price id when its product is unknown.
+    spans = [
+        span("up", 10000, MAR, ts(2026, 4, 10), price="p_starter", item="si_up"),
+        span("up", 30000, ts(2026, 4, 10), price="p_pro", item="si_up", cause=Cause.PRICE_CHANGE),
+        span("seats", 20000, MAR, ts(2026, 4, 5), price="p_pro", item="si_seats"),
+        span("seats", 40000, ts(2026, 4, 5), price="p_pro", item="si_seats", cause=Cause.QUANTITY),
+        span("seats", 5000, ts(2026, 4, 5), price="p_addon", item="si_addon"),
+        span("gone", 20000, MAR, ts(2026, 4, 20), price="p_unknown"),
+    ]
+    facts = replace(make_facts(spans, churns=[churn("gone", ts(2026, 4, 20))]),
+                    plans=(Plan("p_starter", "Starter"), Plan("p_pro", "Pro"), Plan("p_addon", "SSO add-on")))
+    plans = {m.customer: m.plan for m in april(facts).top_movers}
+    assert plans == {"up": "Starter → Pro", "seats": "Pro + 1 more", "gone": "p_unknown"}
 
 
 def test_a_roll_forward_that_does_not_add_up_names_the_customers(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,7 +29,7 @@ INTERFACE_JSON = """
                 "nrr_annualized": 0},
   "revenue": {"recurring": 0, "usage": 0, "one_time": 0, "refunds": 0, "credit_notes": 0},
   "collections": {"failed_invoices": 0, "failed_amount": 0, "recovered_amount": 0, "past_due_mrr": 0},
-  "top_movers": [{"customer": "cus_…", "name": "…", "movement": "expansion", "from": 0, "to": 0, "delta": 0}],
+  "top_movers": [{"customer": "cus_…", "name": "…", "plan": "Starter → Pro", "movement": "expansion", "from": 0, "to": 0, "delta": 0}],
   "settings": {"discount_mode": "all_active", "churn_recognition": "period_end",
                "past_due_grace_days": 30, "usage_in_mrr": "none"}
 }
@@ -89,9 +89,10 @@ def test_json_values_in_major_units_and_percentages() -> None:
     assert doc["collections"] == {"failed_invoices": 1, "failed_amount": 50.0, "recovered_amount": 0.0,
                                   "past_due_mrr": 0.0}
     assert doc["top_movers"] == [
-        {"customer": "cus_up", "name": "=HYPERLINK(\"x\")", "movement": "expansion", "from": 100.0, "to": 150.5,
+        {"customer": "cus_up", "name": "=HYPERLINK(\"x\")", "plan": None, "movement": "expansion", "from": 100.0,
+         "to": 150.5,
          "delta": 50.5},
-        {"customer": "cus_gone", "name": "Gone, Inc.", "movement": "churn", "from": 50.0, "to": 0.0, "delta": -50.0},
+        {"customer": "cus_gone", "name": "Gone, Inc.", "plan": None, "movement": "churn", "from": 50.0, "to": 0.0, "delta": -50.0},
     ]
     assert doc["settings"] == {"discount_mode": "all_active", "churn_recognition": "period_end",
                                "past_due_grace_days": 30, "usage_in_mrr": "none"}

@@ -27,6 +27,7 @@ from reports.facts import (
     Customer,
     Facts,
     PaymentFailure,
+    Plan,
     RevenueKind,
     RevenueLine,
 )
@@ -45,11 +46,13 @@ from reports.render.email_text import (
 )
 from reports.render.html import render_email_html
 from reports.render.slack import (
+    CHART_ALT,
     MAX_BLOCKS,
     MAX_FIELDS,
     MAX_SECTION_TEXT,
     render_slack_blocks,
     render_slack_thread,
+    with_chart_file,
 )
 from tests.reports.test_metrics import span, ts
 
@@ -63,10 +66,10 @@ COMMENT = "Too expensive, call me at ceo@example.com"
 def _facts() -> Facts:
     """A small account over 14 months, with every movement in October 2026 and a churn comment."""
     spans = [
-        span("cus_big", 400000, ts(2025, 9), ts(2026, 10, 10)),
-        span("cus_big", 800000, ts(2026, 10, 10), cause=Cause.QUANTITY),
-        span("cus_xss", 150000, ts(2025, 9), ts(2026, 10, 5)),
-        span("cus_xss", 100000, ts(2026, 10, 5), cause=Cause.PRICE_CHANGE),
+        span("cus_big", 400000, ts(2025, 9), ts(2026, 10, 10), price="price_team"),
+        span("cus_big", 800000, ts(2026, 10, 10), cause=Cause.QUANTITY, price="price_team"),
+        span("cus_xss", 150000, ts(2025, 9), ts(2026, 10, 5), price="price_pro"),
+        span("cus_xss", 100000, ts(2026, 10, 5), cause=Cause.PRICE_CHANGE, price="price_team"),
         span("cus_gone", 200000, ts(2025, 9), ts(2026, 10, 20)),
         span("cus_fail", 50000, ts(2025, 12), ts(2026, 10, 25)),
         span("cus_mail", 90000, ts(2026, 3), ts(2026, 10, 12)),
@@ -105,7 +108,9 @@ def _facts() -> Facts:
         Customer("cus_back", "Backagain", "usd"),
         Customer("cus_eur", "Euro SA", "eur"),
     )
-    return Facts(customers, tuple(spans), tuple(churns), tuple(revenue), tuple(failures), "usd", "Acme Analytics")
+    plans = (Plan("price_team", "Team"), Plan("price_pro", "Pro <annual>"))
+    return Facts(customers, tuple(spans), tuple(churns), tuple(revenue), tuple(failures), "usd", "Acme Analytics",
+                 plans)
 
 
 FX = FxTable("usd", observed=[("eur", ts(2025, 8), Decimal("1.10")), ("eur", ts(2026, 10, 15), Decimal("1.15"))])
@@ -155,8 +160,9 @@ def test_html_golden(october: MonthReport, september: MonthReport) -> None:
 
 
 def test_slack_golden(october: MonthReport, september: MonthReport) -> None:
-    payload = {"message": render_slack_blocks(october, september, chart_url="https://files.example/chart.png"),
-               "thread": render_slack_thread(october)}
+    # The message as posted with the uploaded chart (the sender adds the image block).
+    message = with_chart_file(render_slack_blocks(october, september), "F0CHART", title="Chart")
+    payload = {"message": message, "thread": render_slack_thread(october)}
     _golden("slack_2026-10.json", json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -288,7 +294,7 @@ def _check_limits(payload: dict[str, Any]) -> None:
 
 
 def test_slack_within_limits_and_without_personal_data(october: MonthReport, september: MonthReport) -> None:
-    message = render_slack_blocks(october, september, chart_url="https://files.example/chart.png")
+    message = with_chart_file(render_slack_blocks(october, september), "F0CHART", title="Chart")
     thread = render_slack_thread(october)
     for payload in (message, thread):
         _check_limits(payload)
@@ -298,11 +304,37 @@ def test_slack_within_limits_and_without_personal_data(october: MonthReport, sep
     assert [b["type"] for b in message["blocks"]] == ["header", "section", "section", "section", "image", "context"]
     assert "&lt;script&gt;" in " ".join(_strings(thread))
     assert "cus_mail" in " ".join(_strings(thread))  # an email-like name is replaced by the id
-    assert "image" not in [b["type"] for b in render_slack_blocks(october, None, chart_url=None)["blocks"]]
+    assert "image" not in [b["type"] for b in render_slack_blocks(october, None)["blocks"]]
+
+
+def test_with_chart_file_puts_the_image_before_the_context(october: MonthReport) -> None:
+    message = render_slack_blocks(october, None)
+    before = json.dumps(message)
+    shown = with_chart_file(message, "F123", title="MRR and NRR")
+    assert json.dumps(message) == before  # the input is left alone
+    types = [b["type"] for b in shown["blocks"]]
+    assert types == [b["type"] for b in message["blocks"]][:-1] + ["image", "context"]
+    image = shown["blocks"][-2]
+    assert image == {"type": "image", "slack_file": {"id": "F123"}, "alt_text": CHART_ALT,
+                     "title": {"type": "plain_text", "text": "MRR and NRR"}}
+    assert shown["text"] == message["text"]
+    _check_limits(shown)
+
+
+def test_with_chart_file_stays_within_the_block_limit() -> None:
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x"}}
+    context = {"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}]}
+    full = {"text": "t", "blocks": [section] * (MAX_BLOCKS - 1) + [context]}
+    shown = with_chart_file(full, "F1", title="t" * 5000)
+    assert len(shown["blocks"]) == MAX_BLOCKS and len(full["blocks"]) == MAX_BLOCKS
+    assert [b["type"] for b in shown["blocks"][-2:]] == ["image", "context"]
+    assert len(shown["blocks"][-2]["title"]["text"]) <= 2000
+    no_context = with_chart_file({"text": "t", "blocks": [section]}, "F1", title="t")
+    assert [b["type"] for b in no_context["blocks"]] == ["section", "image"]
 
 
 def test_slack_amounts_compact_and_percentages_one_decimal(october: MonthReport, september: MonthReport) -> None:
-    message = render_slack_blocks(october, september, chart_url=None)
+    message = render_slack_blocks(october, september)
     fields = " ".join(f["text"] for b in message["blocks"] if b["type"] == "section" for f in b.get("fields", []))
     assert re.search(r"\$\d+(\.\d)?k → \$\d+(\.\d)?k", fields)
     assert all(len(p.split(".")[1]) == 1 for p in re.findall(r"\d+\.\d+(?=%)", fields))

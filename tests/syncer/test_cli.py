@@ -145,6 +145,15 @@ def test_report_after_sync_prints_the_interface_json(env: Path, fake: tuple[Fake
     assert csv_out.stdout.splitlines()[0] == "customer,name,movement,from,to,delta,churn_kind,reason"
     text = runner.invoke(app, ["report", "--month", "2026-10"])
     assert "NRR" in text.stdout and "MRR roll-forward" in text.stdout
+    # Movers carry the plan names of the synced products.
+    movers = [t for m in ("2026-06", "2026-07", "2026-08", "2026-09", "2026-10")
+              for t in json.loads(runner.invoke(app, ["report", "--month", m, "--format", "json"]).stdout)["top_movers"]]
+    assert movers and all(t["plan"] for t in movers), movers
+    html = runner.invoke(app, ["report", "--month", "2026-10", "--format", "html"])
+    assert html.exit_code == 0 and html.stdout.startswith("<!DOCTYPE html>") and "cid:" not in html.stdout
+    assert "<style" not in html.stdout  # inlined
+    slack = json.loads(runner.invoke(app, ["report", "--month", "2026-10", "--format", "slack"]).stdout)
+    assert slack["message"]["blocks"][0]["type"] == "header" and slack["thread"]["blocks"]
 
 
 def test_report_errors_are_one_line(env: Path) -> None:
@@ -168,6 +177,6 @@ def test_preview_writes_the_four_files_owner_only(env: Path, fake: tuple[FakeStr
     for name in names:
         assert (env / "pv" / name).stat().st_mode & 0o777 == 0o600
     assert (env / "pv" / "chart.png").read_bytes().startswith(b"\x89PNG")
-    assert "cid:nrr-chart" in (env / "pv" / "report.html").read_text()
+    assert 'src="chart.png"' in (env / "pv" / "report.html").read_text()  # opens from disk with its chart
     slack = json.loads((env / "pv" / "slack.json").read_text())
     assert slack["message"]["blocks"] and slack["thread"]["text"]

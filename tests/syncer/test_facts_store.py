@@ -44,3 +44,23 @@ def test_replace_then_load_gives_the_same_facts(store: Store) -> None:
     assert load_facts(store, "acct_1", False, default_currency="usd", account_name=None).spans == (other,)
     # Other accounts are untouched.
     assert load_facts(store, "acct_2", False, default_currency="usd", account_name=None).spans == ()
+
+
+def test_plans_are_prices_labelled_with_their_product_name(store: Store) -> None:
+    ctx = RowContext("acct_1", False, "v", 1)
+    objects = [
+        ("products", {"id": "prod_pro", "object": "product", "name": "Pro", "created": 1}),
+        ("products", {"id": "prod_other_acct", "object": "product", "name": "Elsewhere", "created": 1}),
+        ("prices", {"id": "price_pro_m", "object": "price", "product": "prod_pro", "created": 1}),
+        ("prices", {"id": "price_pro_y", "object": "price", "product": {"id": "prod_pro", "object": "product"},
+                    "created": 1}),
+        ("prices", {"id": "price_orphan", "object": "price", "product": "prod_missing", "created": 1}),
+    ]
+    with store.transaction() as conn:
+        for resource, obj in objects:
+            store.upsert_rows(conn, project(resource, obj, ctx))
+        # The same price id in another account must not leak into this one's labels.
+        store.upsert_rows(conn, project("prices", {"id": "price_x", "object": "price", "product": "prod_other_acct",
+                                                   "created": 1}, RowContext("acct_2", False, "v", 1)))
+    loaded = load_facts(store, "acct_1", False, default_currency="usd", account_name=None)
+    assert sorted((p.price, p.name) for p in loaded.plans) == [("price_pro_m", "Pro"), ("price_pro_y", "Pro")]

@@ -17,9 +17,12 @@ from urllib.parse import parse_qs
 
 import pytest
 from pydantic import SecretStr
+from structlog.testing import capture_logs
 
 from syncer.deliver.slack import (
     CHART_FILENAME,
+    CHART_TITLE,
+    IMAGE_ATTEMPTS,
     MAX_ATTEMPTS,
     SlackRejected,
     SlackUnavailable,
@@ -154,32 +157,90 @@ class Sleeps(list[float]):
 # --------------------------------------------------------------------------- Web API
 
 
+def _image(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [b for b in blocks if b["type"] == "image"]
+
+
 def test_posts_message_chart_and_thread(slack: FakeSlack) -> None:
     sleeps = Sleeps()
     ts = send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps)
 
-    posts = slack.calls("/api/chat.postMessage")
-    assert len(posts) == 2
-    first, reply = posts[0].params, posts[1].params
-    assert first["channel"] == "#revenue"
-    assert first["blocks"] == MESSAGE["blocks"] and first["text"] == MESSAGE["text"]
-    assert "thread_ts" not in first
-    assert ts == "1700000000.000001"
-    assert reply["thread_ts"] == ts and reply["channel"] == "C123"
-    assert reply["blocks"] == THREAD["blocks"]
-    assert posts[0].headers["authorization"] == f"Bearer {TOKEN}"
-
+    # the order: private chart upload, the message showing it, the thread reply
+    assert [r.path for r in slack.requests] == [
+        "/api/files.getUploadURLExternal", "/upload/F1", "/api/files.completeUploadExternal",
+        "/api/chat.postMessage", "/api/chat.postMessage"]
     url = slack.calls("/api/files.getUploadURLExternal")[0].params
     assert url["filename"] == CHART_FILENAME and int(url["length"]) == len(PNG)
     assert slack.calls("/upload/F1")[0].body == PNG
     done = slack.calls("/api/files.completeUploadExternal")[0].params
-    assert done["channel_id"] == "C123" and done["thread_ts"] == ts
-    assert [f["id"] for f in json.loads(done["files"])] == ["F1"]
-    # the order: message, chart upload, thread reply
-    assert [r.path for r in slack.requests] == [
-        "/api/chat.postMessage", "/api/files.getUploadURLExternal", "/upload/F1",
-        "/api/files.completeUploadExternal", "/api/chat.postMessage"]
+    assert "channel_id" not in done and "channels" not in done and "thread_ts" not in done
+    (completed,) = json.loads(done["files"])
+    assert completed["title"] == CHART_TITLE
+
+    posts = slack.calls("/api/chat.postMessage")
+    first, reply = posts[0].params, posts[1].params
+    assert first["channel"] == "#revenue" and first["text"] == MESSAGE["text"]
+    assert "thread_ts" not in first
+    (image,) = _image(first["blocks"])
+    assert image["slack_file"] == {"id": completed["id"]} and "image_url" not in image
+    assert image["title"] == {"type": "plain_text", "text": CHART_TITLE} and image["alt_text"]
+    assert [b for b in first["blocks"] if b["type"] != "image"] == MESSAGE["blocks"]
+    assert ts == "1700000000.000004"
+    assert reply["thread_ts"] == ts and reply["channel"] == "C123"
+    assert reply["blocks"] == THREAD["blocks"]
+    assert posts[0].headers["authorization"] == f"Bearer {TOKEN}"
     assert sleeps == []
+
+
+@pytest.mark.parametrize("code", ["invalid_blocks", "invalid_blocks_format", "file_not_ready"])
+def test_image_not_ready_is_retried_then_posted_with_the_image(slack: FakeSlack, code: str) -> None:
+    for _ in range(2):
+        slack.queue("/api/chat.postMessage", 200, {"ok": False, "error": code})
+    sleeps = Sleeps()
+    ts = send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps)
+
+    posts = slack.calls("/api/chat.postMessage")
+    assert len(posts) == 4  # refused twice, then the message, then the thread reply
+    assert all(_image(p.params["blocks"]) for p in posts[:3])
+    assert sleeps == [1.0, 2.0]
+    assert posts[3].params["thread_ts"] == ts
+    assert len(slack.calls("/api/files.completeUploadExternal")) == 1  # uploaded once
+
+
+def test_image_never_ready_falls_back_to_the_chart_in_the_thread(slack: FakeSlack) -> None:
+    for _ in range(IMAGE_ATTEMPTS):
+        slack.queue("/api/chat.postMessage", 200, {"ok": False, "error": "invalid_blocks"})
+    sleeps = Sleeps()
+    with capture_logs() as logs:
+        ts = send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps)
+
+    upload = ["/api/files.getUploadURLExternal", "/upload/F1", "/api/files.completeUploadExternal"]
+    assert [r.path for r in slack.requests] == (
+        upload + ["/api/chat.postMessage"] * IMAGE_ATTEMPTS  # refused with the image
+        + ["/api/chat.postMessage"] + upload  # the plain message, the chart into its thread
+        + ["/api/chat.postMessage"])  # the movers
+    assert len(sleeps) == IMAGE_ATTEMPTS - 1 and sleeps == sorted(sleeps)  # bounded backoff
+    posts = slack.calls("/api/chat.postMessage")
+    plain, reply = posts[-2].params, posts[-1].params
+    assert plain["blocks"] == MESSAGE["blocks"] and plain["channel"] == "#revenue"
+    assert ts == f"1700000000.{len(upload) + IMAGE_ATTEMPTS + 1:06d}"  # the plain message's ts
+    private, in_thread = (c.params for c in slack.calls("/api/files.completeUploadExternal"))
+    assert "channel_id" not in private
+    assert in_thread["channel_id"] == "C123" and in_thread["thread_ts"] == ts
+    assert reply["thread_ts"] == ts and reply["channel"] == "C123"
+    (warning,) = [e for e in logs if e["event"] == "slack.chart_in_thread"]
+    assert warning["log_level"] == "warning" and "invalid_blocks" in warning["reason"]
+    assert TOKEN not in str(logs)
+
+
+def test_image_not_ready_code_only_counts_for_the_image_message(slack: FakeSlack) -> None:
+    # The thread reply carries no image: invalid_blocks there is a plain refusal.
+    slack.queue("/api/chat.postMessage", 200, {"ok": True, "channel": "C123", "ts": "1.1"})
+    slack.queue("/api/chat.postMessage", 200, {"ok": False, "error": "invalid_blocks"})
+    sleeps = Sleeps()
+    with pytest.raises(SlackRejected, match="invalid_blocks"):
+        send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps)
+    assert sleeps == [] and len(slack.calls("/api/chat.postMessage")) == 2
 
 
 def test_without_chart_or_thread_posts_only_the_message(slack: FakeSlack) -> None:
@@ -229,7 +290,9 @@ def test_channel_not_found_gives_up_with_one_line(slack: FakeSlack) -> None:
     assert isinstance(info.value, GiveUp)
     assert "\n" not in message
     assert "channel_not_found" in message and "SLACK_CHANNEL #x" in message and "invite" in message
-    assert len(slack.requests) == 1  # not retried, nothing uploaded
+    assert len(slack.calls("/api/chat.postMessage")) == 1  # not retried
+    # the chart went up first, privately: shared nowhere, so nothing leaks
+    assert "channel_id" not in slack.calls("/api/files.completeUploadExternal")[0].params
 
 
 @pytest.mark.parametrize("code", ["invalid_auth", "token_revoked", "account_inactive", "not_authed"])
