@@ -314,6 +314,16 @@ class Store:
             ).mappings().first()
         return dict(row) if row else None
 
+    def oldest_listing(self) -> int | None:
+        """When the least recently completed full listing of any resource finished; None
+        before the first backfill has completed (the daemon's reconciliation clock)."""
+        st = SyncState.__table__  # type: ignore[attr-defined]
+        with self.reading() as conn:
+            rows = conn.execute(select(st.c.completed_at)).scalars().all()
+        if not rows or any(r is None for r in rows):
+            return None
+        return int(min(rows))
+
     def states(self) -> list[SyncState]:
         st = SyncState.__table__  # type: ignore[attr-defined]
         with self.reading() as conn:

@@ -23,6 +23,7 @@ send: generation + 1, the caller's fresh snapshot, ``forced`` recorded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from syncer.db.deliveries import (
@@ -34,11 +35,32 @@ from syncer.db.deliveries import (
     finish,
     get_delivery,
     insert_sending,
+    list_deliveries,
     transition,
 )
 from syncer.db.store import Store
 from syncer.errors import GiveUp
 from syncer.logging import redact
+
+
+def delivery_key(month: str, edition: str = "final") -> str:
+    """The ledger's month column for an edition of a month's report.
+
+    A preliminary edition (REPORT_PRELIMINARY) is its own delivery, recorded as
+    ``YYYY-MM/preliminary``: it never blocks the final one, and the month string, which
+    the email Message-ID is derived from, keeps their Message-IDs apart.
+    """
+    return month if edition == "final" else f"{month}/{edition}"
+
+
+def unsent_targets(store: Store, *, account: str, month: str, channel: str, targets: Sequence[str]) -> list[str]:
+    """The targets with no ``sent`` row for this ledger month and channel (cheap: lets the
+    daemon skip rendering a report that has already gone everywhere)."""
+    with store.reading() as conn:
+        sent = {d.target for d in list_deliveries(conn, account=account, month=month)
+                if d.channel == channel and d.state == SENT}
+    return [t for t in targets if t not in sent]
+
 
 # A healthy send takes seconds (SMTP timeouts are 30 s); past this the claimer is gone.
 STALE_AFTER_SECONDS = 15 * 60

@@ -22,7 +22,7 @@ from reports.render.html import render_email_html
 from reports.render.jsonout import render_json
 from syncer.db.store import Store
 from syncer.deliver.email import build_message, message_id_for, send_email
-from syncer.deliver.ledger import claim, mark_failed, mark_sent
+from syncer.deliver.ledger import claim, delivery_key, mark_failed, mark_sent
 from syncer.errors import ConfigError, NrrError
 from syncer.settings import Settings
 
@@ -61,11 +61,11 @@ def _require_email_settings(settings: Settings) -> None:
 
 def deliver_email(
     settings: Settings, store: Store, account: str, reports: Sequence[MonthReport], *, now: int,
-    force: bool = False, dry_run: bool = False, ssl_context: ssl.SSLContext | None = None,
+    force: bool = False, dry_run: bool = False, ssl_context: ssl.SSLContext | None = None, edition: str = "final",
 ) -> list[Outcome]:
     """Send the month to every REPORT_EMAIL_TO recipient not already sent to."""
     _require_email_settings(settings)
-    month = reports[-1].month
+    month = delivery_key(reports[-1].month, edition)
     fresh = render_snapshot(reports)
     sender = str(settings.report_email_from)
     domain = parseaddr(sender)[1].rpartition("@")[2] or "stripe-nrr.local"
@@ -83,7 +83,7 @@ def deliver_email(
         message = build_message(
             subject=parts["subject"], sender=sender, to=recipient, text=parts["text"], html=parts["html"],
             chart_png=base64.b64decode(parts["chart_png"]), chart_cid=CHART_CID,
-            csv_bytes=parts["csv"].encode(), csv_name=f"nrr-movements-{month}.csv",
+            csv_bytes=parts["csv"].encode(), csv_name=f"nrr-movements-{reports[-1].month}.csv",
             message_id=message_id_for(account, month, recipient, got.generation, domain),
         )
         try:

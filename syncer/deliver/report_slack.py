@@ -16,7 +16,7 @@ from reports.metrics import MonthReport
 from reports.render.chart import render_chart_png
 from reports.render.slack import render_slack_blocks, render_slack_thread
 from syncer.db.store import Store
-from syncer.deliver.ledger import claim, mark_failed, mark_sent
+from syncer.deliver.ledger import claim, delivery_key, mark_failed, mark_sent
 from syncer.deliver.report_email import Outcome
 from syncer.deliver.slack import send_slack_web, send_slack_webhook
 from syncer.errors import ConfigError, NrrError
@@ -36,19 +36,26 @@ def render_snapshot(reports: Sequence[MonthReport], *, with_chart: bool) -> str:
     return json.dumps(doc)
 
 
+def slack_target(settings: Settings) -> str | None:
+    """The ledger target: SLACK_CHANNEL with a bot token, "webhook" with a webhook, else None."""
+    if settings.slack_bot_token is not None and settings.slack_channel:
+        return str(settings.slack_channel)
+    return WEBHOOK_TARGET if settings.slack_webhook_url is not None else None
+
+
 def deliver_slack(
     settings: Settings, store: Store, account: str, reports: Sequence[MonthReport], *, now: int,
-    force: bool = False, dry_run: bool = False, sleep: Callable[[float], None] = time.sleep,
+    force: bool = False, dry_run: bool = False, sleep: Callable[[float], None] = time.sleep, edition: str = "final",
 ) -> list[Outcome]:
-    web = settings.slack_bot_token is not None and settings.slack_channel
-    if not web and settings.slack_webhook_url is None:
+    target = slack_target(settings)
+    if target is None:
         raise ConfigError(
             "Slack delivery needs SLACK_BOT_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL; set them in .env"
         )
-    target = str(settings.slack_channel) if web else WEBHOOK_TARGET
+    web = target != WEBHOOK_TARGET
     if dry_run:
         return [Outcome(target, "dry-run", "rendered, not sent")]
-    got = claim(store, account=account, month=reports[-1].month, channel=CHANNEL, target=target,
+    got = claim(store, account=account, month=delivery_key(reports[-1].month, edition), channel=CHANNEL, target=target,
                 snapshot_json=render_snapshot(reports, with_chart=bool(web)), now=now, force=force)
     if got is None:
         return [Outcome(target, "skipped", "already sent (use --force to send again)")]

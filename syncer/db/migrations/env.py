@@ -15,6 +15,14 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+# Tables created by libraries, not by our migrations: APScheduler's job store.
+FOREIGN_TABLES = frozenset({"nrr_scheduler_jobs"})
+
+
+def _ours(name: str | None, type_: str, _parent: object) -> bool:
+    return not (type_ == "table" and name in FOREIGN_TABLES)
+
+
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
@@ -28,6 +36,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=_ours,
     )
     with context.begin_transaction():
         context.run_migrations()

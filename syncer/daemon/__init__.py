@@ -1,0 +1,1 @@
+"""The daemon: leader election, health, scheduling."""

@@ -1,0 +1,369 @@
+"""``nrr run``: the daemon. Syncs on a schedule, sends each month's report once, and
+keeps doing so across restarts, crashes and several replicas.
+
+Shape of it:
+
+- One process of a deployment is the *leader* (``syncer.daemon.leader``: a PostgreSQL
+  advisory lock, or a file lock beside the SQLite file); only the leader runs the
+  scheduler. The others wait and take over when the leader's lock goes away.
+- The leader runs an APScheduler 3 ``BlockingScheduler`` whose jobs are persisted in the
+  same database (``SQLAlchemyJobStore``): the sync every ``SYNC_INTERVAL_MINUTES`` (with
+  jitter; coalesced after downtime), the reconciliation (a full re-list) every
+  ``RECONCILE_INTERVAL_DAYS``, and the report at its due time. All jobs share one worker
+  thread, so two units of work never overlap.
+- Every job is a *tick*: a sync (normalization after a successful one), then "is a report
+  due and not yet delivered?". What has been sent is decided by the deliveries ledger,
+  never by the scheduler: a restart, a takeover or a late tick can only send what the
+  ledger says is unsent, and only for the last complete month (older months are
+  ``nrr report --send``'s job). A final report waits for a successful sync that ended
+  after its due time, so it is computed from settled data.
+- Times that matter to users (which month is due, when) come from ``clock`` and the pure
+  ``reports.schedule``; APScheduler only decides when to wake up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from reports.schedule import FINAL, PRELIMINARY, Due, month_due, next_due_after
+from syncer.daemon.health import HealthServer, health_status, send_healthcheck_ping, serve_health
+from syncer.daemon.leader import LeaderLock, leader_lock_for
+from syncer.db.store import Store
+from syncer.deliver.ledger import delivery_key, unsent_targets
+from syncer.deliver.report_email import Outcome
+from syncer.errors import NrrError
+from syncer.logging import get_logger, redact
+from syncer.settings import Settings
+
+log = get_logger("nrr.daemon")
+
+JOB_TABLE = "nrr_scheduler_jobs"
+JOB_FUNC = "syncer.daemon.run:run_job"
+LEADER_POLL_SECONDS = 5.0
+LEADER_CHECK_SECONDS = 10.0
+REPORT_TREND_MONTHS = 13
+
+# The daemons leading in this process, by database: persisted jobs name their database,
+# not an object (APScheduler stores a textual reference to the job function).
+_LEADING: dict[str, Daemon] = {}
+
+
+def run_job(db: str, kind: str) -> None:
+    """The persisted jobs' entry point."""
+    daemon = _LEADING.get(db)
+    if daemon is None:  # a job of a leadership that just ended
+        log.warning("daemon.job_without_leader", job=kind)
+        return
+    daemon.tick(kind)
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str  # email | slack
+    targets: tuple[str, ...]
+    deliver: Callable[..., list[Outcome]]
+
+
+class Daemon:
+    """The scheduler, the leader lock and the health endpoint around ``tick``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        interval_seconds: float | None = None,
+        leader_poll_seconds: float = LEADER_POLL_SECONDS,
+        lock: LeaderLock | None = None,
+        deliver_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.interval = interval_seconds or settings.sync_interval_minutes * 60
+        self.leader_poll = leader_poll_seconds
+        self.lock = lock or leader_lock_for(store.engine)
+        self.deliver_options = deliver_options or {}
+        self.db_key = store.engine.url.render_as_string(hide_password=True)
+        self.started_at = int(clock())
+        self._stop = threading.Event()  # the whole daemon: SIGTERM/SIGINT
+        self._lead_stop = threading.Event()  # this leadership: stop, or the lock was lost
+        self._scheduler: BlockingScheduler | None = None
+        self._syncing = threading.Event()
+        self._health: HealthServer | None = None
+        self.ticks = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run(self) -> None:
+        """Lead or wait to lead until ``stop()``; returns once the current unit of work
+        has checkpointed."""
+        if self.settings.health_port is not None:
+            self._health = serve_health(self.settings.health_port, self.health)
+            log.info("daemon.health", port=self._health.port)
+        log.info("daemon.started", interval_seconds=self.interval, lock=self.lock.description)
+        try:
+            while not self._stop.is_set():
+                if self.lock.try_acquire():
+                    try:
+                        self._lead()
+                    finally:
+                        self.lock.release()
+                else:
+                    self._stop.wait(self.leader_poll)
+        finally:
+            if self._health is not None:
+                self._health.close()
+            log.info("daemon.stopped")
+
+    def stop(self) -> None:
+        """Ask the daemon to stop: the running sync finishes its page and checkpoints."""
+        self._stop.set()
+        self._end_leadership()
+
+    @property
+    def health_port(self) -> int | None:
+        return self._health.port if self._health else None
+
+    def _end_leadership(self) -> None:
+        self._lead_stop.set()
+        scheduler = self._scheduler
+        if scheduler is not None and scheduler.running:
+            # Never wait here: this may run in a signal handler or in a job's thread.
+            scheduler.shutdown(wait=False)
+
+    def _lead(self) -> None:
+        log.info("daemon.leading", lock=self.lock.description)
+        self._lead_stop.clear()
+        scheduler = BlockingScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self.store.engine, tablename=JOB_TABLE)},
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+        self._scheduler = scheduler
+        _LEADING[self.db_key] = self
+        try:
+            self._add_jobs(scheduler)
+            if self._stop.is_set():
+                return
+            scheduler.start()  # blocks until _end_leadership()
+        finally:
+            _LEADING.pop(self.db_key, None)
+            self._scheduler = None
+            # The job thread may still be finishing a page: wait for its checkpoint.
+            self._wait_idle()
+        log.info("daemon.leadership_ended", stopping=self._stop.is_set())
+
+    def _wait_idle(self) -> None:
+        while self._syncing.is_set():
+            time.sleep(0.05)
+
+    def _add_jobs(self, scheduler: BlockingScheduler) -> None:
+        now = datetime.now(UTC)
+        jitter = max(1, min(60, int(self.interval * 0.1)))
+        kwargs = {"db": self.db_key}
+        # The first tick right away: catch up on whatever happened while no one led.
+        scheduler.add_job(JOB_FUNC, IntervalTrigger(seconds=self.interval, jitter=jitter), id="sync",
+                          name="sync", kwargs={**kwargs, "kind": "sync"}, replace_existing=True, next_run_time=now)
+        scheduler.add_job(JOB_FUNC, IntervalTrigger(days=self.settings.reconcile_interval_days), id="reconcile",
+                          name="reconcile", kwargs={**kwargs, "kind": "reconcile"}, replace_existing=True,
+                          next_run_time=self._next_reconcile(now))
+        self._schedule_report(scheduler)
+        # The leadership check is this process's own business, not a persisted job, and
+        # must run even while a long sync holds the job thread.
+        threading.Thread(target=self._watch_leadership, name="nrr-leader-watch", daemon=True).start()
+
+    def _next_reconcile(self, now: datetime) -> datetime:
+        """From the database, not the job store: a daemon restarted more often than the
+        interval must still reconcile (the oldest complete listing says when it last did)."""
+        listed = self.store.oldest_listing()
+        if listed is None:
+            return now + timedelta(days=self.settings.reconcile_interval_days)  # the backfill is the listing
+        return max(now, datetime.fromtimestamp(listed, UTC) + timedelta(days=self.settings.reconcile_interval_days))
+
+    def _schedule_report(self, scheduler: BlockingScheduler) -> None:
+        at = self._next_report_time()
+        scheduler.add_job(JOB_FUNC, DateTrigger(run_date=datetime.fromtimestamp(at, UTC)), id="report",
+                          name="report", kwargs={"db": self.db_key, "kind": "report"}, replace_existing=True)
+
+    def _next_report_time(self) -> int:
+        now = int(self.clock())
+        due, holidays = self._calendar(now)
+        times = [next_due_after(now, due, self.settings.report_timezone, holidays)]
+        if self.settings.report_preliminary:
+            times.append(next_due_after(now, Due(1, due.at), self.settings.report_timezone, holidays))
+        return min(times)
+
+    def _watch_leadership(self) -> None:
+        while not self._lead_stop.wait(LEADER_CHECK_SECONDS):
+            if not self.lock.still_held():
+                log.error("daemon.leadership_lost", lock=self.lock.description)
+                self._end_leadership()
+                return
+
+    # ------------------------------------------------------------------ health
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        scheduler = self._scheduler
+        next_runs: dict[str, int | None] = {}
+        if scheduler is not None and scheduler.running:
+            for job in scheduler.get_jobs():
+                nrt = getattr(job, "next_run_time", None)
+                next_runs[job.id] = int(nrt.timestamp()) if nrt else None
+        return health_status(
+            self.store, now=int(self.clock()), interval_seconds=int(self.interval), started_at=self.started_at,
+            sync_running=self._syncing.is_set(), leader=scheduler is not None, next_runs=next_runs,
+        )
+
+    # ------------------------------------------------------------------ work
+
+    def tick(self, kind: str) -> None:
+        """One unit of work: sync (full for ``reconcile``), normalize, deliver what is due."""
+        if self._lead_stop.is_set():
+            return
+        self.ticks += 1
+        self._syncing.set()
+        try:
+            synced = self._sync(full=kind == "reconcile")
+        finally:
+            self._syncing.clear()
+        if self._lead_stop.is_set():
+            return
+        try:
+            self.deliver_due()
+        except NrrError as exc:  # data or settings: say what to fix; the next tick retries
+            log.error("report.failed", error=redact(str(exc)))
+        except Exception:
+            log.exception("report.crashed")
+        if kind == "report" or synced:
+            scheduler = self._scheduler
+            if scheduler is not None and scheduler.running:
+                self._schedule_report(scheduler)
+
+    def _sync(self, *, full: bool) -> bool:
+        from syncer.app import sync_stripe
+        from syncer.reporting import normalize_account
+
+        started = time.monotonic()
+        try:
+            outcome = sync_stripe(self.settings, self.store, full=full, stop=self._lead_stop, clock=self.clock)
+        except NrrError as exc:  # cannot even start: key, database; retried next tick
+            log.error("sync.failed", error=redact(str(exc)), seconds=round(time.monotonic() - started, 1))
+            self._ping(ok=False)
+            return False
+        result = outcome.result
+        log.info("sync.finished", run=result.run_id, status=result.status, full=full,
+                 seconds=round(outcome.seconds, 1), objects=sum(result.counts.values()), events=result.events,
+                 requests=outcome.requests, retries=outcome.retries, rate_limited=outcome.rate_limited,
+                 errors=[redact(str(e)) for e in result.errors][:5])
+        if result.status != "success":
+            self._ping(ok=False)
+            return False
+        started = time.monotonic()
+        try:
+            facts = normalize_account(self.settings, self.store, now=int(self.clock()))
+        except NrrError as exc:
+            log.error("normalize.failed", error=redact(str(exc)))
+            self._ping(ok=False)
+            return False
+        log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), spans=len(facts.spans),
+                 churns=len(facts.churns), revenue_lines=len(facts.revenue), failures=len(facts.failures))
+        self._ping(ok=True)
+        return True
+
+    def _ping(self, *, ok: bool) -> None:
+        if self.settings.healthcheck_url:
+            send_healthcheck_ping(self.settings.healthcheck_url, fail=not ok)
+
+    def _calendar(self, now: int) -> tuple[Due, frozenset[Any]]:
+        from syncer.reporting import report_calendar
+
+        return report_calendar(self.settings, datetime.fromtimestamp(now, UTC).year)
+
+    def due_edition(self, now: int) -> tuple[str, str] | None:
+        """(month, final|preliminary) whose report is due at ``now``, if any."""
+        due, holidays = self._calendar(now)
+        tz = self.settings.report_timezone
+        month = month_due(now, due, tz, holidays)
+        if month is not None:
+            return month, FINAL
+        if self.settings.report_preliminary:
+            early = month_due(now, Due(1, due.at), tz, holidays)
+            if early is not None:
+                return early, PRELIMINARY
+        return None
+
+    def channels(self) -> list[Channel]:
+        from syncer.deliver.report_email import deliver_email
+        from syncer.deliver.report_slack import deliver_slack, slack_target
+
+        s = self.settings
+        out = []
+        if s.smtp_host and s.report_email_to:
+            out.append(Channel("email", tuple(s.report_email_to), deliver_email))
+        target = slack_target(s)
+        if target is not None:
+            out.append(Channel("slack", (target,), deliver_slack))
+        return out
+
+    def deliver_due(self) -> list[tuple[str, Outcome]]:
+        """Deliver the due report to every configured target the ledger says is unsent."""
+        from syncer.reporting import NoData, platform_account, report_months
+
+        now = int(self.clock())
+        due = self.due_edition(now)
+        if due is None:
+            return []
+        month, edition = due
+        channels = self.channels()
+        if not channels:
+            log.warning("report.no_channel", month=month,
+                        fix="set SMTP_HOST and REPORT_EMAIL_TO, or SLACK_BOT_TOKEN and SLACK_CHANNEL")
+            return []
+        try:
+            account = platform_account(self.store).account
+        except NoData:
+            return []
+        key = delivery_key(month, edition)
+        pending = [c for c in channels if unsent_targets(self.store, account=account, month=key, channel=c.name,
+                                                         targets=c.targets)]
+        if not pending:
+            return []
+        reports = report_months(self.settings, self.store, month, now=now, count=REPORT_TREND_MONTHS)
+        if edition == FINAL and reports[-1].status != FINAL:
+            # The data predates the due time: wait for a sync that ends after it.
+            log.info("report.waiting", month=month, reason="no successful sync since the report was due")
+            return []
+        return self._send(pending, account, reports, edition, now)
+
+    def _send(self, channels: Sequence[Channel], account: str, reports: Sequence[Any], edition: str,
+              now: int) -> list[tuple[str, Outcome]]:
+        sent: list[tuple[str, Outcome]] = []
+        for channel in channels:
+            started = time.monotonic()
+            try:
+                outcomes = channel.deliver(self.settings, self.store, account, reports, now=now, edition=edition,
+                                           **self.deliver_options.get(channel.name, {}))
+            except NrrError as exc:  # a setting, or a send of unknown outcome: a person decides
+                log.error("report.failed", channel=channel.name, month=reports[-1].month, edition=edition,
+                          error=redact(str(exc)))
+                continue
+            for o in outcomes:
+                log.info("report.delivery", channel=channel.name, target=o.target, month=reports[-1].month,
+                         edition=edition, status=o.status, detail=redact(o.detail),
+                         seconds=round(time.monotonic() - started, 2))
+                sent.append((channel.name, o))
+        return sent

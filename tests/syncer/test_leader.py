@@ -1,0 +1,248 @@
+"""Leader election: one holder per database (and schema), handed over when the holder dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from syncer.daemon.leader import (
+    FileLock,
+    LeaderLock,
+    PostgresAdvisoryLock,
+    ProcessLock,
+    advisory_key,
+    leader_lock_for,
+)
+from syncer.db.engine import create_db_engine
+from tests.conftest import POSTGRES_URL, postgres_url_for_test
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def engines(database_url: str) -> Iterator[tuple[Engine, Engine]]:
+    """Two engines on the same database, as two replicas of the daemon would have."""
+    first, second = create_db_engine(database_url), create_db_engine(database_url)
+    yield first, second
+    first.dispose()
+    second.dispose()
+
+
+@pytest.fixture
+def locks(engines: tuple[Engine, Engine]) -> Iterator[tuple[LeaderLock, LeaderLock]]:
+    a, b = leader_lock_for(engines[0]), leader_lock_for(engines[1])
+    yield a, b
+    a.release()
+    b.release()
+
+
+def test_only_one_of_two_replicas_leads_and_release_hands_over(locks: tuple[LeaderLock, LeaderLock]) -> None:
+    a, b = locks
+    assert a.try_acquire()
+    assert not b.try_acquire()
+    assert a.still_held() and not b.still_held()
+
+    a.release()
+    assert not a.still_held()
+    assert b.try_acquire()
+    assert b.still_held()
+    assert not a.try_acquire()
+
+
+def test_acquire_is_idempotent_and_release_is_safe_twice(locks: tuple[LeaderLock, LeaderLock]) -> None:
+    a, b = locks
+    b.release()  # never held: a no-op
+    assert a.try_acquire()
+    assert a.try_acquire()  # already ours: still one lock, not a second (stacked) one
+    a.release()
+    a.release()
+    # One release freed it completely: a stacked PostgreSQL lock would still block b here.
+    assert b.try_acquire()
+
+
+def test_lock_kind_matches_the_backend(engines: tuple[Engine, Engine], database_url: str, tmp_path: Path) -> None:
+    lock = leader_lock_for(engines[0])
+    if database_url.startswith("sqlite"):
+        assert isinstance(lock, FileLock)
+        assert lock.path == tmp_path / "nrr.db.leader"
+        assert lock.description == f"file lock {tmp_path / 'nrr.db.leader'}"
+    else:
+        assert isinstance(lock, PostgresAdvisoryLock)
+        assert lock.try_acquire()
+        assert lock.description.startswith("PostgreSQL advisory lock ")
+        assert "nrr_test_" in lock.description  # the schema is part of what is locked
+        lock.release()
+
+
+# ---- SQLite ------------------------------------------------------------------------
+
+
+def test_sqlite_lock_file_is_owner_only(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'nrr.db'}")
+    lock = leader_lock_for(engine)
+    assert lock.try_acquire()
+    mode = stat.S_IMODE((tmp_path / "nrr.db.leader").stat().st_mode)
+    assert mode & 0o077 == 0
+    lock.release()
+    engine.dispose()
+
+
+def test_sqlite_lock_is_lost_when_the_file_is_replaced(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'nrr.db'}")
+    a, b = leader_lock_for(engine), leader_lock_for(engine)
+    assert a.try_acquire()
+    (tmp_path / "nrr.db.leader").unlink()
+    # b now locks a new file: a must notice it no longer excludes anyone.
+    assert b.try_acquire()
+    assert not a.still_held()
+    b.release()
+    engine.dispose()
+
+
+def test_sqlite_lock_dies_with_a_killed_process(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nrr.db'}"
+    holder = subprocess.Popen(
+        [
+            sys.executable, "-c",
+            textwrap.dedent(f"""
+                import sys, time
+                from syncer.daemon.leader import leader_lock_for
+                from syncer.db.engine import create_db_engine
+                lock = leader_lock_for(create_db_engine({url!r}))
+                print("held" if lock.try_acquire() else "refused", flush=True)
+                time.sleep(600)
+            """),
+        ],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        engine = create_db_engine(url)
+        lock = leader_lock_for(engine)
+        assert not lock.try_acquire()
+
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=30)
+        assert lock.try_acquire()
+        assert lock.still_held()
+        lock.release()
+        engine.dispose()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+def test_in_memory_sqlite_gets_a_process_local_lock() -> None:
+    engine = create_db_engine("sqlite://")
+    a, b = leader_lock_for(engine), leader_lock_for(engine)
+    assert isinstance(a, ProcessLock)
+    assert a.try_acquire() and a.try_acquire()
+    assert not b.try_acquire()
+    a.release()
+    assert b.try_acquire()
+    b.release()
+    engine.dispose()
+
+
+# ---- PostgreSQL --------------------------------------------------------------------
+
+needs_postgres = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not POSTGRES_URL, reason="NRR_TEST_POSTGRES_URL is not set: no PostgreSQL to test on"),
+]
+
+
+def _holder_pids(engine: Engine) -> list[int]:
+    """Backends holding this schema's leader lock, seen from a third connection."""
+    with engine.connect() as conn:
+        database, schema = conn.execute(text("SELECT current_database(), current_schema()")).one()
+        unsigned = advisory_key(database, schema) & 0xFFFF_FFFF_FFFF_FFFF
+        return list(conn.execute(
+            text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1"
+            ),
+            {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF},
+        ).scalars())
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=needs_postgres)], indirect=True)
+def test_postgres_terminated_session_loses_the_lock_and_another_replica_takes_over(
+    database_url: str, locks: tuple[LeaderLock, LeaderLock],
+) -> None:
+    a, b = locks
+    assert a.try_acquire()
+    assert not b.try_acquire()
+
+    observer = create_db_engine(database_url)
+    pids = _holder_pids(observer)
+    assert len(pids) == 1
+    with observer.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]}).scalar()
+
+    assert not a.still_held()
+    assert b.try_acquire()
+    assert _holder_pids(observer) != pids
+    # The old leader asks again like any replica, and waits its turn.
+    assert not a.try_acquire()
+    observer.dispose()
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=needs_postgres)], indirect=True)
+def test_postgres_lock_leaves_no_transaction_open(database_url: str, locks: tuple[LeaderLock, LeaderLock]) -> None:
+    a, _ = locks
+    assert a.try_acquire() and a.still_held()
+    observer = create_db_engine(database_url)
+    pid = _holder_pids(observer)[0]
+    with observer.connect() as conn:
+        state = conn.execute(text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar()
+    assert state == "idle"
+    observer.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_URL, reason="NRR_TEST_POSTGRES_URL is not set: no PostgreSQL to test on")
+def test_postgres_schemas_of_one_database_do_not_block_each_other() -> None:
+    first_url, second_url = postgres_url_for_test(), postgres_url_for_test()
+    engines = [create_db_engine(next(first_url)), create_db_engine(next(second_url))]
+    try:
+        a, b = (leader_lock_for(e) for e in engines)
+        assert a.try_acquire()
+        assert b.try_acquire()
+        assert a.description != b.description
+        a.release()
+        b.release()
+    finally:
+        for e in engines:
+            e.dispose()
+        for gen in (first_url, second_url):
+            next(gen, None)  # drops the schema
+
+
+def test_postgres_unreachable_database_means_not_leader() -> None:
+    # A port nothing listens on: the replica cannot lead, and says so without raising.
+    engine = create_engine("postgresql+psycopg://nobody:pw@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
+    lock = leader_lock_for(engine)
+    assert not lock.try_acquire()
+    assert not lock.still_held()
+    lock.release()
+    engine.dispose()
+
+
+def test_advisory_key_is_a_signed_64_bit_int_per_schema() -> None:
+    keys = {advisory_key("db", s) for s in ("public", "nrr_a", "nrr_b")}
+    assert len(keys) == 3
+    assert all(-(2**63) <= k < 2**63 for k in keys)
+    assert advisory_key("db", "public") == advisory_key("db", "public")
