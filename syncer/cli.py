@@ -205,6 +205,22 @@ def normalize() -> None:
         )
 
 
+@app.command()
+def doctor(
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Check settings, the Stripe key and permissions, database, SMTP, Slack and schedule; sends nothing."""
+    from syncer.doctor import failed, render_json, render_text, run_doctor
+
+    with user_errors():
+        if format not in ("text", "json"):
+            raise ConfigError(f"--format {format!r} is not known; use text or json")
+        checks = run_doctor(_settings, now=int(time.time()))
+        sys.stdout.write(render_json(checks) if format == "json" else render_text(checks))
+        if failed(checks):
+            raise typer.Exit(1)
+
+
 REPORT_FORMATS = ("text", "json", "csv", "html", "slack")
 SEND_CHANNELS = ("email", "slack")
 
@@ -291,6 +307,29 @@ def preview(
         reports = report_months(settings, store, month, now=int(time.time()), count=TREND_MONTHS)
         for path in write_preview(reports, out):
             print(path)
+
+
+@app.command()
+def run() -> None:
+    """The daemon: sync on schedule, deliver each month's report once, until SIGTERM/SIGINT."""
+    from syncer.daemon.run import Daemon
+    from syncer.wiring import open_store
+
+    with user_errors():
+        settings = _settings()
+        settings.require_stripe_key()
+        daemon = Daemon(settings, open_store(settings))
+
+        def handler(signum: int, _frame: Any) -> None:
+            log.warning("daemon.stopping", signal=signal.Signals(signum).name)
+            daemon.stop()
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            daemon.run()
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
 
 
 @app.command()

@@ -300,3 +300,58 @@ def test_nrr_run_stops_on_sigterm_with_its_sync_checkpointed(
         assert sync(settings, store, clock=NOW).result.ok
         assert_matches_truth(store, account, server)
         engine.dispose()
+
+
+def test_nrr_run_killed_mid_backfill_resumes_and_sends_once(
+    account: Account, tmp_path: Path, smtp: Smtp
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'nrr.db'}"
+    with FakeStripe(account, api_key=KEY, latency=0.05) as server:
+        server.start()
+        env = {
+            **os.environ, "STRIPE_API_KEY": KEY, "STRIPE_API_BASE": server.base_url, "DATABASE_URL": database_url,
+            "STRIPE_MAX_RPS": "1000", "STRIPE_MAX_CONCURRENCY": "2", "LOG_FORMAT": "json",
+            "SMTP_HOST": HOST, "SMTP_PORT": str(smtp.port), "SSL_CERT_FILE": str(smtp.ca_file),
+            "REPORT_EMAIL_FROM": SENDER, "REPORT_EMAIL_TO": ",".join(RECIPIENTS),
+        }
+
+        def start() -> subprocess.Popen[str]:
+            return subprocess.Popen([sys.executable, "-m", "syncer.cli", "run"], cwd=tmp_path, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        engine = create_db_engine(database_url)
+        store = Store(engine)
+        runs = SyncRun.__table__  # type: ignore[attr-defined]
+
+        def stored_rows() -> int:
+            try:
+                with store.reading() as conn:
+                    return sum(store.count_rows(conn, "invoices").values())
+            except DatabaseUnavailable:
+                return 0
+
+        crashed = start()
+        try:
+            wait_for(lambda: stored_rows() > 0, timeout=30, what="the first pages")
+            crashed.kill()  # kill -9: no checkpoint beyond the last committed page
+            crashed.wait(10)
+        finally:
+            if crashed.poll() is None:
+                crashed.kill()
+        with store.reading() as conn:
+            assert conn.execute(select(runs.c.status)).scalars().all() == ["running"]  # what the crash left
+        resumed = start()
+        try:
+            wait_for(lambda: len(smtp.inbox.messages) == 2, timeout=60, what="the report after the resume")
+            resumed.send_signal(signal.SIGTERM)
+            _, err = resumed.communicate(timeout=20)
+        finally:
+            if resumed.poll() is None:
+                resumed.kill()
+        assert resumed.returncode == 0, err[-2000:]
+        assert smtp.inbox.recipients() == sorted(RECIPIENTS)
+        statuses = [r["status"] for r in store.recent_runs(10)]
+        assert statuses[-1] == "interrupted"  # the killed run, marked so by the next one
+        assert "success" in statuses
+        assert_matches_truth(store, account, server)
+        engine.dispose()

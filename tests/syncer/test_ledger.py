@@ -187,7 +187,7 @@ def test_postgres_second_connection_waits_and_loses(pg_store: Store) -> None:
 def _wait_until_blocked(store: Store, holder: Any) -> None:
     """Until some other backend waits on a lock (B is blocked behind A's insert)."""
     with store.engine.connect() as probe:
-        for _ in range(500):
+        for _ in range(1500):  # up to 30 s: a loaded machine may start B slowly
             waiting = probe.execute(
                 text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
             ).scalar_one()
