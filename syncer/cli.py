@@ -378,6 +378,9 @@ def db_upgrade() -> None:
 
 
 def main() -> None:
+    from syncer.app import tune_gc
+
+    tune_gc()
     try:
         app()
     except KeyboardInterrupt:

@@ -19,6 +19,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from syncer.db.meta import BackfillWindow, SyncState
 from syncer.errors import (
     GiveUp,
@@ -33,6 +35,7 @@ from syncer.resources import EVENTS, Resource
 from syncer.sync.collect import Collected, collect
 from syncer.sync.context import SyncContext, Target
 from syncer.sync.windows import split_points
+from syncer.sync.writer import GroupWriter
 
 log = get_logger(__name__)
 
@@ -55,6 +58,10 @@ class Job:
     failed: NrrError | None = None
     use_expand: bool = True
     use_windows: bool = True
+    write_failed: bool = False  # set by the writer thread
+
+    def mark_write_failed(self) -> None:
+        self.write_failed = True
 
     @property
     def windowed(self) -> bool:
@@ -105,25 +112,36 @@ def prepare_jobs(
 
 
 def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
+    """Page every window of ``jobs`` to its end.
+
+    Two kinds of threads: ``ctx.concurrency`` fetchers (request, parse, project) and one
+    writer that commits each page with its checkpoint, in the order the pages were
+    fetched. A fetcher never waits for the database, so the requests in flight stay at
+    the concurrency while SQLite takes one write at a time; a window's next page can be
+    in flight while its previous page is still being written (its checkpoint is written
+    after, in order, so a crash re-fetches at most the unwritten pages).
+    """
     result = BackfillResult()
     queue: deque[tuple[Job, BackfillWindow]] = deque()
-    for job in jobs:
-        with ctx.store.reading() as conn:
-            windows = ctx.store.open_windows(conn, job.state)
-        job.open_windows = len(windows)
-        if not windows:
-            _complete(ctx, job)
-        queue.extend((job, w) for w in windows)
-
+    writes: deque[tuple[Job, Future[Any]]] = deque()
     running: dict[Future[tuple[list[BackfillWindow], int]], tuple[Job, BackfillWindow]] = {}
-    with ThreadPoolExecutor(max_workers=ctx.concurrency, thread_name_prefix="backfill") as pool:
+    with GroupWriter(ctx.store) as writer, \
+            ThreadPoolExecutor(max_workers=ctx.concurrency, thread_name_prefix="backfill") as pool:
+        for job in jobs:
+            with ctx.store.reading() as conn:
+                windows = ctx.store.open_windows(conn, job.state)
+            job.open_windows = len(windows)
+            if not windows:
+                writes.append((job, _submit_complete(ctx, job, writer)))
+            queue.extend((job, w) for w in windows)
         while queue or running:
+            _settle_writes(writes, result, block=len(writes) > MAX_PENDING_WRITES_PER_WORKER * ctx.concurrency)
             while queue and len(running) < ctx.concurrency and not ctx.stop.is_set():
                 job, window = queue.popleft()
                 if job.failed:
                     continue
-                capacity = max(0, 2 * ctx.concurrency - len(running) - len(queue))
-                fut = pool.submit(_page_task, ctx, job, window, capacity)
+                capacity = max(0, ctx.concurrency - job.open_windows)
+                fut = pool.submit(_page_task, ctx, job, window, capacity, writer, writes)
                 running[fut] = (job, window)
             if not running:
                 break
@@ -131,17 +149,39 @@ def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
             for fut in done:
                 job, window = running.pop(fut)
                 follow = _settle(ctx, job, window, fut, result)
+                if job.open_windows == 0 and not job.failed and not follow:
+                    writes.append((job, _submit_complete(ctx, job, writer)))
                 for w in follow:
                     # A window being paged goes first: finishing windows frees their slot.
                     if w is window:
                         queue.appendleft((job, w))
                     else:
                         queue.append((job, w))
+        pool.shutdown(wait=True)
+    _settle_writes(writes, result, block=True)
     if ctx.stop.is_set() and (queue or any(j.open_windows and not j.failed for j in jobs)):
         result.interrupted = True
     for job in jobs:
         result.counts[job.resource.name] = result.counts.get(job.resource.name, 0) + job.objects
     return result
+
+
+# Pages fetched but not yet committed, per fetcher, before fetching waits for the writer:
+# bounds memory when the database is slower than the network.
+MAX_PENDING_WRITES_PER_WORKER = 2
+
+
+def _settle_writes(writes: deque[tuple[Job, Future[Any]]], result: BackfillResult, *, block: bool) -> None:
+    """Book finished writes, oldest first; a failed write fails its resource."""
+    while writes and (writes[0][1].done() or block):
+        job, fut = writes.popleft()
+        block = False  # waiting for the oldest is enough to make room
+        try:
+            fut.result()
+        except NrrError as exc:
+            _fail(job, exc, result)
+        except Exception as exc:  # noqa: BLE001  (one resource's bug must not lose the others)
+            _fail(job, GiveUp(f"{job.resource.name}: internal error {type(exc).__name__}: {exc}"), result)
 
 
 def _settle(
@@ -165,7 +205,6 @@ def _settle(
         log.warning("sync.unsupported", resource=job.resource.name,
                     why="the server has no such list endpoint (404); nothing to sync")
         job.open_windows = 0
-        _complete(ctx, job)
         return []
     except NrrError as exc:
         _fail(job, exc, result)
@@ -178,8 +217,6 @@ def _settle(
     job.objects += objects
     # This window was open; ``follow`` holds it again if it has more pages, plus any split.
     job.open_windows += len(follow) - 1
-    if job.open_windows == 0 and not job.failed:
-        _complete(ctx, job)
     return follow
 
 
@@ -189,10 +226,16 @@ def _fail(job: Job, exc: NrrError, result: BackfillResult) -> None:
         result.errors.append(exc)
 
 
-def _complete(ctx: SyncContext, job: Job) -> None:
-    with ctx.store.transaction() as conn:
+def _submit_complete(ctx: SyncContext, job: Job, writer: GroupWriter) -> Future[None]:
+    """Mark the listing complete after every page of it is stored (the writer keeps order)."""
+
+    def complete(conn: Connection) -> None:
+        if job.write_failed:  # a page of it was never stored: the listing is not complete
+            return
         ctx.store.complete_generation(conn, job.state, ctx.now())
-    ctx.progress.resource_done(job.resource.name)
+        ctx.progress.resource_done(job.resource.name)
+
+    return writer.submit(complete)
 
 
 def _list_params(ctx: SyncContext, job: Job, window: BackfillWindow) -> dict[str, Any]:
@@ -247,9 +290,10 @@ def _checked(job: Job, window: BackfillWindow, page: Any) -> Any:
 
 
 def _page_task(
-    ctx: SyncContext, job: Job, window: BackfillWindow, capacity: int
+    ctx: SyncContext, job: Job, window: BackfillWindow, capacity: int, writer: GroupWriter,
+    writes: deque[tuple[Job, Future[Any]]],
 ) -> tuple[list[BackfillWindow], int]:
-    """Fetch, store and checkpoint one page; return the windows still to page."""
+    """Fetch and project one page and hand it to the writer; return the windows still to page."""
     resource, target = job.resource, job.target
     fetched_at = ctx.now()
     page = _fetch_page(ctx, job, window)
@@ -265,16 +309,48 @@ def _page_task(
             new_windows = _split(window, resource, page.data, ctx.page_size, capacity)
     else:
         window.done = True
-
-    with ctx.store.transaction() as conn:
-        collected.write(ctx.store, conn, account=target.account, livemode=target.livemode, at=fetched_at)
-        ctx.store.save_window(conn, window)
-        if new_windows:
-            ctx.store.insert_windows(conn, new_windows)
+    # The window may move on (next page, another split) before the writer gets here: the
+    # checkpoint is this page's state, frozen now.
+    checkpoint = _Checkpoint(window, window.start, window.cursor, window.done, window.pages, window.objects)
+    writes.append((job, writer.submit(
+        lambda conn: _write_page(ctx, conn, job, collected, fetched_at, checkpoint, new_windows),
+        on_error=job.mark_write_failed,
+    )))
 
     reached = min((c for o in page.data if (c := resource.created_of(o)) is not None), default=None)
     ctx.progress.page(resource.name, len(page.data), reached)
     return ([] if window.done else [window]) + new_windows, len(page.data)
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    """A window's state right after one page."""
+
+    window: BackfillWindow  # for its id, which an earlier write (the split) may assign
+    start: int
+    cursor: str | None
+    done: bool
+    pages: int
+    objects: int
+
+    def frozen(self) -> BackfillWindow:
+        w = self.window
+        return BackfillWindow(
+            id=w.id, account=w.account, livemode=w.livemode, resource=w.resource, generation=w.generation,
+            start=self.start, end=w.end, cursor=self.cursor, done=self.done, pages=self.pages, objects=self.objects,
+        )
+
+
+def _write_page(
+    ctx: SyncContext, conn: Connection, job: Job, collected: Collected, fetched_at: int, checkpoint: _Checkpoint,
+    new_windows: list[BackfillWindow],
+) -> None:
+    """One page's rows, its window's checkpoint and the windows split off it (one commit group)."""
+    target = job.target
+    collected.write(ctx.store, conn, account=target.account, livemode=target.livemode, at=fetched_at)
+    ctx.store.save_window(conn, checkpoint.frozen())
+    if new_windows:
+        ctx.store.insert_windows(conn, new_windows)
 
 
 def _split(

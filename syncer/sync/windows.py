@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-MIN_PAGES_PER_WINDOW = 6  # a window ends on a partial page: fewer, longer windows waste less
+MIN_PAGES_PER_WINDOW = 4  # a window ends on a partial page: fewer, longer windows waste less
 MAX_SPLIT = 16
 
 

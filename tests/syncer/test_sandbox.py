@@ -653,3 +653,73 @@ def test_every_registry_resource_is_served(client: httpx.Client, account: Accoun
         first = page["data"][0]
         assert first["object"] == res.object
         assert _ok(client.get(res.retrieve(first["id"])))["id"] == first["id"]
+
+
+def _quantities(acct: Account) -> dict[str, int]:
+    return {s["id"]: s["items"]["data"][0].get("quantity") for s in acct.subscriptions}
+
+
+def test_control_mutate_adds_a_seat_to_a_seeded_fraction_with_events() -> None:
+    import io
+
+    from syncer.sandbox.__main__ import serve_control
+
+    acct, twin = _small(), _small()
+    before, later = _quantities(acct), NOW + 600
+    out = io.StringIO()
+    serve_control(FakeStripe(acct), [f"mutate 0.25 {later}\n", "\n", "requests\n",
+                                     f"mutate 2 {later}\n", "jump\n"], out)
+    replies = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(replies) == 4  # the blank line has no answer
+    changed = replies[0]["subscriptions"]
+    live = [s for s in acct.subscriptions if s["status"] in ("active", "trialing", "past_due")]
+    assert replies[0]["changed"] == len(changed) >= 1 and len(changed) <= round(0.25 * len(live))
+    after = _quantities(acct)
+    assert {s for s in after if after[s] != before[s]} == set(changed)
+    assert all(after[s] == before[s] + 1 for s in changed)
+    updated = [e for e in acct.events if e["created"] == later]
+    assert sorted(e["data"]["object"]["id"] for e in updated) == sorted(changed)
+    assert {e["type"] for e in updated} == {"customer.subscription.updated"}
+    assert replies[1] == {"requests": 0}
+    assert "between 0 and 1" in replies[2]["error"] and "unknown command" in replies[3]["error"]
+    # Seeded: the same account gets the same subscriptions changed.
+    serve_control(FakeStripe(twin), [f"mutate 0.25 {later}"], twin_out := io.StringIO())
+    assert json.loads(twin_out.getvalue())["subscriptions"] == changed
+
+
+def test_sandbox_cli_serves_and_obeys_the_control_channel() -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncer.sandbox", "--customers", "20", "--months", "6",
+         "--now", str(NOW), "--port", str(port), "--summary", "--prewarm", "--control"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        summary = json.loads(proc.stdout.readline())
+        assert summary["counts"]["customers"] > 0 and summary["minimal_pages"] > 0
+        proc.stdin.write(f"mutate 0.5 {NOW + 600}\n")
+        proc.stdin.flush()
+        changed = json.loads(proc.stdout.readline())["subscriptions"]
+        assert changed
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=10) as c:
+            for _ in range(100):  # the summary is printed just before the port is bound
+                try:
+                    events = _ok(c.get("/v1/events", params={"created[gte]": NOW + 600,
+                                                             "limit": 100}))["data"]
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.1)
+        assert sorted(e["data"]["object"]["id"] for e in events) == sorted(changed)
+        proc.stdin.write("requests\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["requests"] >= 1
+    finally:
+        proc.terminate()
+        proc.wait(10)
