@@ -14,6 +14,7 @@ end of one month is exactly the start of the next, and a subscription starting a
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +23,16 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reports.errors import BadMonth, BadSetting, ReconciliationError
-from reports.facts import Cause, ChurnEvent, ChurnKind, Facts, MrrSpan, PaymentFailure, RevenueKind
+from reports.facts import (
+    Cause,
+    ChurnEvent,
+    ChurnKind,
+    Facts,
+    MrrSpan,
+    PaymentFailure,
+    RevenueKind,
+    RevenueLine,
+)
 from reports.fx import FxTable
 
 DISCOUNT_MODES = ("all_active", "forever_only", "none")
@@ -346,6 +356,13 @@ class _Index:
             self.churns.setdefault(c.customer, []).append(c)
         for events in self.churns.values():
             events.sort(key=lambda c: (c.at, c.subscription))
+        # Revenue lines by instant: a month reads only its own slice (bisect).
+        self.revenue = sorted(facts.revenue, key=lambda r: r.at)
+        self.revenue_at = [r.at for r in self.revenue]
+
+    def revenue_during(self, start: int, end: int) -> list[RevenueLine]:
+        """Revenue lines with ``start <= at < end``."""
+        return self.revenue[bisect_left(self.revenue_at, start):bisect_left(self.revenue_at, end)]
 
     def mrr(self, customer: str, at: int) -> dict[str, int]:
         return _sum_in_force(self.spans.get(customer, ()), at, sorted_by_start=True)
@@ -540,7 +557,7 @@ def _compute(
             same_month_start_and_cancel=tally.counts.get(SAME_MONTH, 0), pending_churn=pending,
         ),
         retention=_retention(tally, r12),
-        revenue=_revenue(index.facts, fx, start, end),
+        revenue=_revenue(index, fx, start, end),
         collections=_collections(index, fx, start, end),
         top_movers=_top_movers(index, ordered, tally.start, opening, closing),
         movements=ordered,
@@ -721,12 +738,11 @@ def _retention(t: _Tally, r12: _Trailing) -> Retention:
 # --------------------------------------------------------------------------- revenue, collections, movers
 
 
-def _revenue(facts: Facts, fx: FxTable, start: int, end: int) -> Revenue:
+def _revenue(index: _Index, fx: FxTable, start: int, end: int) -> Revenue:
     """§4, billed basis: lines bucketed by their instant, each at its own instant's rate."""
     sums = {k: 0 for k in RevenueKind}
-    for line in facts.revenue:
-        if start <= line.at < end:
-            sums[line.kind] += fx.convert(line.amount, line.currency, line.at)
+    for line in index.revenue_during(start, end):
+        sums[line.kind] += fx.convert(line.amount, line.currency, line.at)
     return Revenue(
         recurring=sums[RevenueKind.RECURRING], usage=sums[RevenueKind.USAGE], one_time=sums[RevenueKind.ONE_TIME],
         refunds=sums[RevenueKind.REFUND], credit_notes=sums[RevenueKind.CREDIT_NOTE],

@@ -143,9 +143,9 @@ def run_step(step: str, base: str, database_url: str, now: int, clock: int) -> d
         from syncer.reporting import normalize_account
 
         started = time.monotonic()
-        facts = normalize_account(settings, store, now=clock)
-        # Customers, not spans: a streaming normalization need not return per-line facts.
-        return {"seconds": round(time.monotonic() - started, 2), "customers": len(facts.customers)}
+        counts = normalize_account(settings, store, now=clock)
+        return {"seconds": round(time.monotonic() - started, 2), "customers": counts.customers,
+                "spans": counts.spans}
     if step in ("report_1", "report_36"):
         from reports.metrics import last_complete_month
         from reports.render import render_text

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -134,9 +135,8 @@ def _normalize_after_sync(settings: Any, store: Any) -> None:
     from syncer.reporting import normalize_account
 
     started = time.monotonic()
-    facts = normalize_account(settings, store, now=int(time.time()))
-    log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), spans=len(facts.spans),
-             churns=len(facts.churns), revenue_lines=len(facts.revenue), failures=len(facts.failures))
+    counts = normalize_account(settings, store, now=int(time.time()))
+    log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), **asdict(counts))
 
 
 @app.command()
@@ -193,16 +193,8 @@ def normalize() -> None:
         settings = _settings()
         store = open_store(settings)
         started = time.monotonic()
-        facts = normalize_account(settings, store, now=int(time.time()))
-        log.info(
-            "normalize.finished",
-            seconds=round(time.monotonic() - started, 2),
-            customers=len(facts.customers),
-            spans=len(facts.spans),
-            churns=len(facts.churns),
-            revenue_lines=len(facts.revenue),
-            failures=len(facts.failures),
-        )
+        counts = normalize_account(settings, store, now=int(time.time()))
+        log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), **asdict(counts))
 
 
 @app.command()

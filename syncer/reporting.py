@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 
 from reports.errors import ReportError
-from reports.facts import Facts
 from reports.fx import FxTable
 from reports.metrics import (
     MetricSettings,
@@ -28,9 +27,16 @@ from reports.metrics import (
 )
 from reports.schedule import Due, report_status
 from syncer.calendar import holidays_for
-from syncer.db.facts_store import last_normalization, load_facts, replace_facts
+from syncer.db.facts_store import (
+    FactCounts,
+    clear_facts,
+    insert_facts,
+    last_normalization,
+    load_facts,
+    record_normalization,
+)
 from syncer.db.meta import StripeAccount
-from syncer.db.raw_loader import load_raw
+from syncer.db.raw_loader import collector_paused, customer_ranges, fetch_batch, load_shared
 from syncer.db.store import Store, table
 from syncer.errors import ConfigError, GiveUp, NrrError
 from syncer.normalize import normalize
@@ -96,31 +102,43 @@ def data_as_of(store: Store) -> int | None:
     return int(last["finished_at"]) if last else None
 
 
-def normalize_account(settings: Settings, store: Store, *, now: int) -> Facts:
-    """Rebuild the facts of the platform account from its raw rows; idempotent."""
+def normalize_account(settings: Settings, store: Store, *, now: int) -> FactCounts:
+    """Rebuild the facts of the platform account from its raw rows; idempotent.
+
+    Streams: a batch of customers' raw objects is read, normalized and written, then
+    dropped, so memory stays flat however large the account. All batches and the run
+    row are one transaction: a report never sees half-written facts. Returns how many
+    facts were written (the facts themselves would grow with the account; reports read
+    them back with ``load_facts``).
+    """
     ref = platform_account(store)
     as_of = data_as_of(store) or now
-    raw = load_raw(store, ref.account, ref.livemode)
-    facts = normalize(
-        RawAccount(
-            customers=raw["customers"], prices=raw["prices"], products=raw["products"], coupons=raw["coupons"],
-            subscriptions=raw["subscriptions"], invoices=raw["invoices"], invoice_items=raw["invoice_items"],
-            invoice_payments=raw["invoice_payments"], charges=raw["charges"], refunds=raw["refunds"],
-            credit_notes=raw["credit_notes"], discounts=raw["discounts"], events=raw["events"],
-            default_currency=ref.default_currency or _guess_currency(raw), account_name=ref.name,
-        ),
-        normalize_settings(settings),
-        now=as_of,
-    )
-    replace_facts(store, ref.account, ref.livemode, facts, data_as_of=as_of, now=now)
-    return facts
+    norm = normalize_settings(settings)
+    counts = FactCounts()
+    with store.transaction() as conn:
+        shared = load_shared(conn, ref.account, ref.livemode)
+        currency = ref.default_currency or _guess_currency(conn, ref)
+        clear_facts(conn, ref.account, ref.livemode)
+        for rng in customer_ranges(conn, ref.account, ref.livemode):
+            with collector_paused():
+                batch = fetch_batch(conn, ref.account, ref.livemode, rng)
+                facts = normalize(RawAccount(**batch, **shared, default_currency=currency, account_name=ref.name),
+                                  norm, now=as_of)
+                del batch
+                insert_facts(conn, ref.account, ref.livemode, facts)
+            counts.add(facts)
+        record_normalization(conn, ref.account, ref.livemode, counts, data_as_of=as_of, now=now)
+    return counts
 
 
-def _guess_currency(raw: dict[str, Any]) -> str:
-    for sub in raw["subscriptions"]:
-        if isinstance(sub.get("currency"), str):
-            return str(sub["currency"])
-    return "usd"
+def _guess_currency(conn: Connection, ref: AccountRef) -> str:
+    """The first subscription's currency (by id), else usd."""
+    subs = table("subscriptions")
+    found = conn.execute(
+        select(subs.c.currency).where(subs.c.account == ref.account, subs.c.livemode == ref.livemode,
+                                      subs.c.currency.is_not(None)).order_by(subs.c.id).limit(1)
+    ).scalar()
+    return str(found) if found else "usd"
 
 
 def fx_table(settings: Settings, store: Store, ref: AccountRef, currency: str) -> FxTable:
@@ -134,10 +152,18 @@ def fx_table(settings: Settings, store: Store, ref: AccountRef, currency: str) -
                     ch.c.account == ref.account, ch.c.livemode == ref.livemode,
                     ch.c.exchange_rate.is_not(None), ch.c.bt_currency == currency,
                     ch.c.currency.is_not(None), ch.c.created.is_not(None),
+                    # A rate into the report currency itself is never read (it is 1): on
+                    # a one-currency account this skips every charge.
+                    func.lower(ch.c.currency) != currency.lower(),
                 )
             )
         ]
     return FxTable(currency, dict(settings.fx_rates), observed)
+
+
+def _window(months: list[str], settings: Settings) -> tuple[int, int]:
+    """From the start of the first month to the end of the last."""
+    return month_bounds(months[0], settings.report_timezone)[0], month_bounds(months[-1], settings.report_timezone)[1]
 
 
 def report_calendar(settings: Settings, year: int) -> tuple[Due, frozenset[date]]:
@@ -168,8 +194,9 @@ def report_months(
         wanted = parse_month(month) if month else last_complete_month(now, settings.report_timezone)
         if last_normalization(store, ref.account, ref.livemode) is None:
             normalize_account(settings, store, now=now)
-        facts = load_facts(store, ref.account, ref.livemode,
-                           default_currency=ref.default_currency or currency, account_name=ref.name)
+        facts = load_facts(store, ref.account, ref.livemode, default_currency=ref.default_currency or currency,
+                           account_name=ref.name, revenue_between=_window(month_range(wanted, count), settings),
+                           revenue_summed_in=currency)
         if not facts.spans:
             raise NoData("no subscription has ever had MRR in the synced data; nothing to report")
         first = min(s.start for s in facts.spans)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -274,13 +274,12 @@ class Daemon:
             return False
         started = time.monotonic()
         try:
-            facts = normalize_account(self.settings, self.store, now=int(self.clock()))
+            counts = normalize_account(self.settings, self.store, now=int(self.clock()))
         except NrrError as exc:
             log.error("normalize.failed", error=redact(str(exc)))
             self._ping(ok=False)
             return False
-        log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), spans=len(facts.spans),
-                 churns=len(facts.churns), revenue_lines=len(facts.revenue), failures=len(facts.failures))
+        log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), **asdict(counts))
         self._ping(ok=True)
         return True
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.engine import Connection
 
 from reports.facts import (
     Cause,
@@ -25,6 +27,7 @@ from syncer.db.derived import (
     PaymentFailureRow,
     RevenueLineRow,
 )
+from syncer.db.raw_loader import collector_paused
 from syncer.db.store import Store, table
 
 SPANS: Table = MrrSpanRow.__table__  # type: ignore[attr-defined]
@@ -36,18 +39,59 @@ RUNS: Table = NormalizationRun.__table__  # type: ignore[attr-defined]
 
 def replace_facts(store: Store, account: str, livemode: bool, facts: Facts, *, data_as_of: int, now: int) -> None:
     """Swap an account's facts for ``facts`` in one transaction."""
-    key = {"account": account, "livemode": livemode}
     with store.transaction() as conn:
-        for t in (SPANS, CHURNS, REVENUE, FAILURES, RUNS):
-            conn.execute(delete(t).where(t.c.account == account, t.c.livemode == livemode))
-        _insert(conn, SPANS, [{**key, **_span_row(s)} for s in facts.spans])
-        _insert(conn, CHURNS, [{**key, **_churn_row(c)} for c in facts.churns])
-        _insert(conn, REVENUE, [{**key, **_revenue_row(r)} for r in facts.revenue])
-        _insert(conn, FAILURES, [{**key, **_failure_row(f)} for f in facts.failures])
-        conn.execute(RUNS.insert().values(
-            **key, data_as_of=data_as_of, finished_at=now, spans=len(facts.spans), churns=len(facts.churns),
-            revenue_lines=len(facts.revenue), failures=len(facts.failures), customers=len(facts.customers),
-        ))
+        clear_facts(conn, account, livemode)
+        insert_facts(conn, account, livemode, facts)
+        record_normalization(conn, account, livemode, FactCounts.of(facts), data_as_of=data_as_of, now=now)
+
+
+@dataclass
+class FactCounts:
+    """How many facts a normalization wrote (its run row)."""
+
+    customers: int = 0
+    spans: int = 0
+    churns: int = 0
+    revenue_lines: int = 0
+    failures: int = 0
+
+    @classmethod
+    def of(cls, facts: Facts) -> FactCounts:
+        return cls(len(facts.customers), len(facts.spans), len(facts.churns), len(facts.revenue), len(facts.failures))
+
+    def add(self, facts: Facts) -> None:
+        more = FactCounts.of(facts)
+        self.customers += more.customers
+        self.spans += more.spans
+        self.churns += more.churns
+        self.revenue_lines += more.revenue_lines
+        self.failures += more.failures
+
+
+def clear_facts(conn: Connection, account: str, livemode: bool) -> None:
+    """Delete an account's facts and run row (the first step of replacing them: call it,
+    ``insert_facts`` and ``record_normalization`` inside one transaction)."""
+    for t in (SPANS, CHURNS, REVENUE, FAILURES, RUNS):
+        conn.execute(delete(t).where(t.c.account == account, t.c.livemode == livemode))
+
+
+def insert_facts(conn: Connection, account: str, livemode: bool, facts: Facts) -> None:
+    """Add facts (all of an account, or those of a batch of its customers)."""
+    key = {"account": account, "livemode": livemode}
+    _insert(conn, SPANS, [{**key, **_span_row(s)} for s in facts.spans])
+    _insert(conn, CHURNS, [{**key, **_churn_row(c)} for c in facts.churns])
+    _insert(conn, REVENUE, [{**key, **_revenue_row(r)} for r in facts.revenue])
+    _insert(conn, FAILURES, [{**key, **_failure_row(f)} for f in facts.failures])
+
+
+def record_normalization(
+    conn: Connection, account: str, livemode: bool, counts: FactCounts, *, data_as_of: int, now: int
+) -> None:
+    conn.execute(RUNS.insert().values(
+        account=account, livemode=livemode, data_as_of=data_as_of, finished_at=now, spans=counts.spans,
+        churns=counts.churns, revenue_lines=counts.revenue_lines, failures=counts.failures,
+        customers=counts.customers,
+    ))
 
 
 def _insert(conn: Any, t: Table, rows: list[dict[str, Any]]) -> None:
@@ -84,13 +128,23 @@ def last_normalization(store: Store, account: str, livemode: bool) -> dict[str, 
     return dict(row) if row else None
 
 
-def load_facts(store: Store, account: str, livemode: bool, *, default_currency: str, account_name: str | None) -> Facts:
-    """The stored facts of one account, as the pure metrics take them."""
+def load_facts(
+    store: Store, account: str, livemode: bool, *, default_currency: str, account_name: str | None,
+    revenue_between: tuple[int, int] | None = None, revenue_summed_in: str | None = None,
+) -> Facts:
+    """The stored facts of one account, as the pure metrics take them.
+
+    Revenue lines are by far the most numerous facts, so a report can ask for fewer:
+    ``revenue_between`` (start, end) keeps those with ``start <= at < end`` (a month reads
+    only its own); ``revenue_summed_in`` (the report currency) sums the lines in that
+    currency of one instant, customer and kind into one (named after the first source):
+    a month's revenue adds them up unconverted. Lines in other currencies stay apart, as
+    each is converted and rounded on its own."""
     def where(t: Table) -> Any:
         return select(t).where(t.c.account == account, t.c.livemode == livemode)
 
     customers_t = table("customers")
-    with store.reading() as conn:
+    with store.reading() as conn, collector_paused():
         customers = tuple(
             Customer(id=r.id, name=r.name, currency=r.currency, deleted=r.deleted_at is not None)
             for r in conn.execute(
@@ -109,11 +163,7 @@ def load_facts(store: Store, account: str, livemode: bool, *, default_currency: 
                        feedback=r.feedback, comment=r.comment)
             for r in conn.execute(where(CHURNS))
         )
-        revenue = tuple(
-            RevenueLine(at=r.at, customer=r.customer, source=r.source, kind=RevenueKind(r.kind), amount=r.amount,
-                        currency=r.currency)
-            for r in conn.execute(where(REVENUE))
-        )
+        revenue = _load_revenue(conn, account, livemode, revenue_between, revenue_summed_in)
         failures = tuple(
             PaymentFailure(invoice=r.invoice, customer=r.customer, subscription=r.subscription, currency=r.currency,
                            amount=r.amount, first_failed_at=r.first_failed_at, attempts=r.attempts,
@@ -123,6 +173,30 @@ def load_facts(store: Store, account: str, livemode: bool, *, default_currency: 
         plans = _load_plans(conn, account, livemode)
     return Facts(customers=customers, spans=spans, churns=churns, revenue=revenue, failures=failures,
                  default_currency=default_currency, account_name=account_name, plans=plans)
+
+
+def _load_revenue(
+    conn: Any, account: str, livemode: bool, between: tuple[int, int] | None, summed_in: str | None
+) -> tuple[RevenueLine, ...]:
+    r = REVENUE.c
+    where = [r.account == account, r.livemode == livemode]
+    if between is not None:
+        where += [r.at >= between[0], r.at < between[1]]
+    queries = [select(r.at, r.customer, r.source, r.kind, r.amount, r.currency).where(*where)]
+    if summed_in is not None:
+        queries = [
+            queries[0].where(r.currency != summed_in),
+            select(r.at, r.customer, func.min(r.source), r.kind, func.sum(r.amount), r.currency)
+            .where(*where, r.currency == summed_in).group_by(r.at, r.customer, r.kind, r.currency),
+        ]
+    kinds = {str(k): k for k in RevenueKind}
+    names: dict[Any, Any] = {}  # one string object per customer and currency, not per line
+    return tuple(
+        RevenueLine(at=at, customer=names.setdefault(customer, customer), source=source, kind=kinds[kind],
+                    amount=int(amount), currency=names.setdefault(currency, currency))
+        for q in queries
+        for at, customer, source, kind, amount, currency in conn.execute(q)
+    )
 
 
 def _load_plans(conn: Any, account: str, livemode: bool) -> tuple[Plan, ...]:

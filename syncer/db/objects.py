@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Text
+from sqlalchemy import BigInteger, Index, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -233,6 +233,9 @@ class InvoicePayment(_StripeObject, table=True):
 
 class Charge(_StripeObject, table=True):
     __tablename__ = "charges"
+    # The report's FX table reads the rates of charges settled in the reporting currency;
+    # without this, every report scanned every charge of the account.
+    __table_args__ = (Index("ix_charges_fx", "account", "livemode", "bt_currency"),)
 
     customer: str | None = _ref()
     invoice: str | None = _ref()  # legacy only

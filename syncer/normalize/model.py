@@ -11,9 +11,10 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from fractions import Fraction
 from typing import Any
 
-from syncer.normalize.rules import Obj, as_int, as_str, data_list, first, get, ref
+from syncer.normalize.rules import Obj, as_int, as_str, data_list, first, get, item_contract, ref
 
 SUBSCRIPTION_EVENTS = (
     "customer.subscription.created",
@@ -103,6 +104,9 @@ class Index:
     discounts_by_sub: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     discounts_by_customer: dict[str, list[str]] = field(
         default_factory=lambda: defaultdict(list))
+    # item_contract by (price object, quantity): the same few prices are priced at every
+    # change of every subscription. The price is kept so that its id() stays its own.
+    _contracts: dict[tuple[int, int], tuple[Obj, Fraction | None]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, raw: RawAccount, now: int) -> Index:
@@ -177,6 +181,14 @@ class Index:
         for ch in self.charges_by_invoice.get(inv_id, ()):
             seen[str(ch.get("id"))] = ch
         return sorted(seen.values(), key=lambda c: (as_int(c.get("created")) or 0))
+
+    def item_contract(self, price: Obj, quantity: int) -> Fraction | None:
+        """``rules.item_contract``, computed once per price and quantity."""
+        key = (id(price), quantity)
+        hit = self._contracts.get(key)
+        if hit is None or hit[0] is not price:
+            hit = self._contracts[key] = (price, item_contract(price, quantity))
+        return hit[1]
 
     def price(self, price_id: str | None, embedded: Any = None) -> Obj | None:
         """The synced price (it has ``tiers`` when expanded), else an embedded copy."""

@@ -53,7 +53,6 @@ from syncer.normalize.rules import (
     get,
     interval_of,
     is_metered,
-    item_contract,
     monthly_factor,
     ref,
     round_half_even,
@@ -163,7 +162,7 @@ class _Sub:
             since = add_months(t, -3)
             gross = sum(g for f, _, g in self.usage.get(item, ()) if since < f <= t)
             return Fraction(gross, 3)
-        return item_contract(price, state.quantity)
+        return self.ix.item_contract(price, state.quantity)
 
     def usage_net(self, item: str, t: int) -> Fraction:
         since = add_months(t, -3)

@@ -1,0 +1,103 @@
+"""Normalization streamed a batch of customers at a time gives exactly the facts of the
+whole account normalized at once, and replaces the stored facts atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from reports.facts import Facts
+from syncer import reporting
+from syncer.db import raw_loader
+from syncer.db.facts_store import last_normalization, load_facts
+from syncer.db.store import Store
+from syncer.normalize import RawAccount, normalize
+from syncer.reporting import AccountRef, normalize_account, normalize_settings, platform_account
+from syncer.sandbox.fake_stripe import FakeStripe
+from syncer.sandbox.generator import generate_account
+from syncer.settings import Settings
+from tests.e2e.harness import KEY, NOW, settings_for, sync
+
+FACT_KINDS = ("customers", "spans", "churns", "revenue", "failures")
+
+
+@pytest.fixture
+def synced(store: Store, database_url: str) -> Iterator[tuple[Settings, Store, AccountRef]]:
+    account = generate_account(customers=40, seed=11, now=NOW)
+    with FakeStripe(account, api_key=KEY) as fake:
+        fake.start()
+        settings = settings_for(fake, database_url)
+        assert sync(settings, store, clock=NOW).result.ok
+        yield settings, store, platform_account(store)
+
+
+def _whole(settings: Settings, store: Store, ref: AccountRef) -> Facts:
+    raw = raw_loader.load_raw(store, ref.account, ref.livemode)
+    wanted = {k: v for k, v in raw.items() if k in RawAccount.__dataclass_fields__}
+    return normalize(RawAccount(**wanted, default_currency=ref.default_currency or "usd", account_name=ref.name),
+                     normalize_settings(settings), now=NOW)
+
+
+def _stored(store: Store, ref: AccountRef) -> Facts:
+    return load_facts(store, ref.account, ref.livemode, default_currency="usd", account_name=None)
+
+
+def _as_sets(facts: Facts) -> dict[str, list[str]]:
+    return {kind: sorted(map(repr, getattr(facts, kind))) for kind in FACT_KINDS}
+
+
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+def test_batches_give_the_facts_of_the_whole_account(
+    synced: tuple[Settings, Store, AccountRef], monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    settings, store, ref = synced
+    monkeypatch.setattr(raw_loader, "BATCH_CUSTOMERS", batch)
+    whole = _whole(settings, store, ref)
+    assert whole.spans and whole.revenue and whole.churns and whole.failures  # the account exercises every kind
+    returned = normalize_account(settings, store, now=NOW)
+    assert _as_sets(_stored(store, ref)) == {**_as_sets(whole), "customers": _as_sets(_stored(store, ref))["customers"]}
+    assert (returned.customers, returned.spans) == (len(whole.customers), len(whole.spans))
+    run = last_normalization(store, ref.account, ref.livemode)
+    assert run is not None
+    assert (run["customers"], run["spans"], run["churns"], run["revenue_lines"], run["failures"]) == (
+        len(whole.customers), len(whole.spans), len(whole.churns), len(whole.revenue), len(whole.failures))
+
+
+def test_batches_cover_every_customer_once(synced: tuple[Settings, Store, AccountRef]) -> None:
+    _, store, ref = synced
+    with store.reading() as conn:
+        ranges = raw_loader.customer_ranges(conn, ref.account, ref.livemode, size=6)
+        seen = [c["id"] for rng in ranges
+                for c in raw_loader.fetch_batch(conn, ref.account, ref.livemode, rng)["customers"]]
+        invoices = [i["id"] for rng in ranges
+                    for i in raw_loader.fetch_batch(conn, ref.account, ref.livemode, rng)["invoices"]]
+    raw = raw_loader.load_raw(store, ref.account, ref.livemode)
+    assert ranges[-1].none and len(ranges) == len(raw["customers"]) // 6 + 2  # the last listed range is open-ended
+    assert sorted(seen) == sorted(c["id"] for c in raw["customers"])
+    assert sorted(invoices) == sorted(i["id"] for i in raw["invoices"])
+
+
+def test_a_failed_normalization_keeps_the_previous_facts(
+    synced: tuple[Settings, Store, AccountRef], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, store, ref = synced
+    normalize_account(settings, store, now=NOW)
+    before = _as_sets(_stored(store, ref))
+    run_before = last_normalization(store, ref.account, ref.livemode)
+    monkeypatch.setattr(raw_loader, "BATCH_CUSTOMERS", 5)
+    calls = 0
+
+    def failing(raw: RawAccount, *args: Any, **kwargs: Any) -> Facts:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # two batches already written inside the transaction
+            raise RuntimeError("boom")
+        return normalize(raw, *args, **kwargs)
+
+    monkeypatch.setattr(reporting, "normalize", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        normalize_account(settings, store, now=NOW + 60)
+    assert _as_sets(_stored(store, ref)) == before
+    assert last_normalization(store, ref.account, ref.livemode) == run_before
