@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint typecheck clean
+.PHONY: demo test bench lint typecheck audit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# 20 kill -9 + resume cycles under 20% Stripe faults on a size-M account (long; see tests/soak).
+# NRR_SOAK_CUSTOMERS=300 tries it small.
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q -s -m soak tests/soak $(PYTEST_ARGS)
+
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
@@ -28,6 +33,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m syncer.bench $(if $(SIZE),--size $(SIZE),)
+
+# Known vulnerabilities in the pinned runtime dependencies (requirements.lock; README: Development).
+audit: $(STAMP)
+	$(BIN)/pip-audit -r requirements.lock --no-deps --disable-pip --progress-spinner off $(AUDIT_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

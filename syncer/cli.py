@@ -98,6 +98,7 @@ def sync(
             raise ConfigError(
                 f"unknown resource {exc.args[0]}; choose from {', '.join(BY_NAME)}"
             ) from None
+        settings.require_stripe_key()  # before the database: a missing key creates nothing
         store = open_store(settings)
         stop = threading.Event()
         tty = sys.stderr.isatty() and settings.log_format != "json"
@@ -124,8 +125,10 @@ def sync(
             print("nrr: sync stopped before the end; run `nrr sync` again to resume", file=sys.stderr)
             return
         if result.errors:
-            for extra in result.errors[1:]:
-                print(f"nrr: error: {redact(str(extra))}", file=sys.stderr)
+            # One line per distinct problem: a cause shared by every resource is said once.
+            distinct = list(dict.fromkeys(str(e) for e in result.errors))
+            for extra in distinct[1:]:
+                print(f"nrr: error: {redact(extra)}", file=sys.stderr)
             raise result.errors[0]
         _normalize_after_sync(settings, store)
 
@@ -369,10 +372,27 @@ def db_upgrade() -> None:
         print(f"{where}: {'upgraded to' if applied else 'already at'} revision {head_revision()}")
 
 
-def main() -> None:
-    from syncer.app import tune_gc
+@db_app.command("forget-customer")
+def db_forget_customer(
+    customer: Annotated[str, typer.Argument(help="The Stripe customer id (cus_…).")],
+) -> None:
+    """Delete one customer's rows (objects, events, facts); delete them in Stripe first."""
+    from syncer.db.forget import forget_customer
+    from syncer.wiring import open_store
 
-    tune_gc()
+    with user_errors():
+        if not customer.startswith("cus_"):
+            raise ConfigError(f"{customer!r} is not a customer id; pass the cus_… id from Stripe")
+        settings = _settings()
+        counts = forget_customer(open_store(settings), customer)
+        for name, count in counts.items():
+            if count:
+                print(f"{name}: {count} deleted")
+        print(f"{customer}: {sum(counts.values())} rows deleted. Stripe still has the customer: "
+              "delete or anonymise them there too, or the next sync brings them back.")
+
+
+def main() -> None:
     try:
         app()
     except KeyboardInterrupt:

@@ -41,6 +41,10 @@ class StripeAuthError(GiveUp):
     """Stripe answered 401: the key is wrong, revoked or expired."""
 
 
+class StripeAccountInaccessible(GiveUp):
+    """The key cannot act for a connected account (``STRIPE_ACCOUNTS``)."""
+
+
 class StripePermissionError(GiveUp):
     """A restricted key lacks the permission one resource needs."""
 

@@ -92,3 +92,23 @@ class TokenBucket:
         allowed = max(tat - self._tolerance, self._blocked_until)
         self._tat = max(tat, allowed) + self._interval
         return allowed - now, self._blocked_until
+
+
+class EndpointLimits:
+    """One bucket per endpoint, created on first use, shared by every worker and account.
+
+    Stripe counts each named operation separately (``GET /v1/charges`` is one endpoint,
+    whatever the query), on top of the account-wide limit.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def bucket(self, endpoint: str) -> TokenBucket:
+        with self._lock:
+            found = self._buckets.get(endpoint)
+            if found is None:
+                found = self._buckets[endpoint] = TokenBucket(self.rate, burst=max(1.0, self.rate / 4))
+            return found

@@ -185,6 +185,10 @@ def report_months(
     the account's first MRR are left out, the asked month never."""
     try:
         ref = platform_account(store)
+        if data_as_of(store) is None:
+            # Rows from failed syncs may be partial (a resource never listed): numbers from
+            # them would look real and be wrong.
+            raise NoData("no sync has completed successfully yet; run `nrr sync` and fix what it reports")
         currency = (settings.report_currency or ref.default_currency or "usd").lower()
         metric_settings = MetricSettings(
             discount_mode=settings.discount_mode, churn_recognition=settings.churn_recognition,

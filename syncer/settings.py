@@ -42,6 +42,10 @@ __all__ = [
 # the dashboard, webhooks and other integrations on the same account keep headroom.
 STRIPE_LIVE_RPS = 100
 STRIPE_TEST_RPS = 25
+# Stripe also limits each endpoint (GET /v1/charges, GET /v1/invoices, ...) to 25
+# requests/s unless documented otherwise: a backfill spread over three big lists at the
+# global budget would exceed it on each.
+STRIPE_ENDPOINT_RPS = 25
 RPS_SHARE = Decimal("0.8")
 
 # Real key bodies are 24 (legacy) to ~100 characters; 16 catches truncated pastes and
@@ -253,8 +257,10 @@ class Settings(BaseSettings):
 
     # Sync tuning
     stripe_max_rps: float | None = Field(default=None, gt=0)  # None = 80% of the key's limit
+    stripe_max_rps_per_endpoint: float | None = Field(default=None, gt=0)  # None = 80% of 25
     stripe_max_concurrency: int = Field(default=16, ge=1)
     stripe_retry_budget_seconds: float = Field(default=300, ge=0)
+    stripe_timeout_seconds: float = Field(default=80, gt=0)  # longest wait to connect or for the next bytes
     events_overlap_seconds: int = Field(default=60, ge=60)
     events_lag_seconds: int = Field(default=5, ge=0)
     reconcile_interval_days: int = Field(default=7, ge=1)
@@ -336,7 +342,14 @@ class Settings(BaseSettings):
     @field_validator("healthcheck_url")
     @classmethod
     def _check_healthcheck(cls, value: str | None) -> str | None:
-        return None if value is None else _parse_http_url(value, trailing_slash=False)
+        if value is None:
+            return None
+        try:
+            return _parse_http_url(value, trailing_slash=False)
+        except ValueError:
+            # A ping URL carries its token (e.g. a healthchecks.io UUID) and is listed in
+            # _SECRET_FIELDS: say what is wrong without echoing it (found by test_fuzz).
+            raise ValueError("is not an http(s) URL; paste the whole ping URL") from None
 
     @field_validator("slack_webhook_url", mode="before")
     @classmethod
@@ -505,6 +518,16 @@ class Settings(BaseSettings):
         """80% of Stripe's limit for the key's mode (the test limit when no key is set)."""
         limit = STRIPE_LIVE_RPS if self.livemode else STRIPE_TEST_RPS
         return float(limit * RPS_SHARE)
+
+    @property
+    def max_rps_per_endpoint(self) -> float:
+        """The request rate for any one list endpoint (never above the global one)."""
+        own = self.stripe_max_rps_per_endpoint
+        if own is None:
+            # 80% of Stripe's 25/s, scaled like STRIPE_MAX_RPS is to its default: a budget
+            # lowered to be gentle, or raised with Stripe's agreement, moves both.
+            own = float(STRIPE_ENDPOINT_RPS * RPS_SHARE) * self.max_rps / self.default_max_rps
+        return min(self.max_rps, own)
 
     @property
     def max_rps(self) -> float:

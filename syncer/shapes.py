@@ -32,9 +32,17 @@ def ref(value: Any) -> str | None:
     return None
 
 
+# Projected integers land in BIGINT columns: a JSON integer beyond 64 bits cannot be
+# stored there (SQLite raises OverflowError, PostgreSQL NumericValueOutOfRange), so it is
+# read as "not a number" like any other odd value; ``raw`` still keeps it (test_fuzz).
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def as_int(value: Any) -> int | None:
     # bool is an int subclass; a boolean where a number belongs is not a number.
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, int) and not isinstance(value, bool) and _INT64_MIN <= value <= _INT64_MAX:
+        return value
+    return None
 
 
 def as_str(value: Any) -> str | None:

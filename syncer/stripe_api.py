@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import re
+import ssl
 import threading
 import time
 from collections import Counter
@@ -37,13 +38,14 @@ from syncer.errors import (
     ConfigError,
     MalformedResponse,
     NrrError,
+    StripeAccountInaccessible,
     StripeAuthError,
     StripeNotFound,
     StripePermissionError,
     StripeRequestError,
     StripeUnavailable,
 )
-from syncer.ratelimit import TokenBucket
+from syncer.ratelimit import EndpointLimits, TokenBucket
 from syncer.resources import BY_NAME, EVENTS
 
 PINNED_API_VERSION: str = _ApiVersion.CURRENT
@@ -185,6 +187,7 @@ class StripeApi:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        endpoint_limits: EndpointLimits | None = None,
     ) -> None:
         if not api_key or not api_key.strip():
             raise ConfigError("STRIPE_API_KEY is empty; set it to a secret or restricted key")
@@ -194,6 +197,7 @@ class StripeApi:
         self.livemode: bool = api_key.startswith(("sk_live_", "rk_live_"))
         # Stripe's own limit in test mode is 25 requests/s; stay a little under it.
         self._limiter = limiter if limiter is not None else TokenBucket(20)
+        self._endpoint_limits = endpoint_limits
         self._budget = retry_budget_seconds
         self._sleep = sleep
         self._clock = clock
@@ -295,13 +299,15 @@ class StripeApi:
     def _attempt(
         self, url: str, path: str, resource: str, valid: Callable[[dict[str, Any]], bool]
     ) -> dict[str, Any]:
+        if self._endpoint_limits is not None:
+            self._endpoint_limits.bucket(_endpoint(path)).acquire()
         self._limiter.acquire()
         self._count(requests=1)
         try:
             body = _loads(self._fetch_body(url))
         except stripe.StripeError as exc:
             self._count_failure(exc)
-            raise _map_error(exc, path, resource, self._api_key) from None
+            raise _map_error(exc, path, resource, self._api_key, self.account) from None
         except ValueError:  # json.JSONDecodeError, or a body that is not UTF-8
             self._count(kind="malformed")
             raise _Retryable("malformed") from None
@@ -382,6 +388,16 @@ class StripeApi:
             self._by_kind[kind or f"http_{exc.http_status}"] += 1
 
 
+_RESOURCE_SEGMENT = re.compile(r"[a-z_]+|v1")
+
+
+def _endpoint(path: str) -> str:
+    """``/v1/invoices/in_1Nx…/lines`` → ``/v1/invoices/{id}/lines``: the operation Stripe
+    rate-limits, whatever object it is about. Resource names are lowercase words; an id
+    always has a digit or a capital."""
+    return "/".join(s if not s or _RESOURCE_SEGMENT.fullmatch(s) else "{id}" for s in path.split("/"))
+
+
 def _is_list_body(body: dict[str, Any]) -> bool:
     data = body.get("data")
     return (
@@ -398,12 +414,28 @@ def _is_object_body(body: dict[str, Any]) -> bool:
 # -- error mapping ------------------------------------------------------------------
 
 
-def _map_error(exc: stripe.StripeError, path: str, resource: str, api_key: str) -> Exception:
+def _map_error(
+    exc: stripe.StripeError, path: str, resource: str, api_key: str, account: str | None = None
+) -> Exception:
     """The exception to raise for one failed attempt: ``_Retryable`` or an ``NrrError``."""
     status = exc.http_status
     if status == 401:
         return StripeAuthError(_AUTH_MESSAGE)
+    untrusted = _certificate_failure(exc)
+    if untrusted is not None:
+        # Not worth retrying within this run: the same certificate comes back every time.
+        return StripeUnavailable(
+            f"the TLS certificate of the Stripe API ({untrusted}) could not be verified on {path}; "
+            "check STRIPE_API_BASE and any proxy that intercepts TLS"
+        )
     message = redact(_stripe_message(exc), api_key)
+    if status == 403 and _error_field(exc, "code") == "account_invalid":
+        # Stripe-Account names an account this key may not act for: one cause for every
+        # resource, and not a missing permission.
+        return StripeAccountInaccessible(
+            f"STRIPE_ACCOUNTS: the key cannot access {account or 'that account'} (Stripe says it "
+            "does not exist or is not connected to this platform); check the id, or remove it"
+        )
     if status == 403 or isinstance(exc, stripe.PermissionError):
         return _permission_error(resource, message)
     should_retry = _header(exc, "Stripe-Should-Retry")
@@ -419,6 +451,18 @@ def _map_error(exc: stripe.StripeError, path: str, resource: str, api_key: str) 
     if should_retry == "true":
         return _Retryable("should_retry", status, _retry_after(exc))
     return _final_client_error(status, path, message)
+
+
+def _certificate_failure(exc: BaseException) -> str | None:
+    """Why the server's certificate was refused, if that is what sank the connection."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return str(cause.verify_message or "certificate verify failed")
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _transient_kind(exc: stripe.StripeError) -> str | None:

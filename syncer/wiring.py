@@ -9,7 +9,7 @@ from syncer.db.engine import check_connection, create_db_engine
 from syncer.db.migrate import upgrade_db
 from syncer.db.store import Store
 from syncer.errors import StripeNotFound, StripePermissionError
-from syncer.ratelimit import TokenBucket
+from syncer.ratelimit import EndpointLimits, TokenBucket
 from syncer.settings import Settings
 from syncer.stripe_api import StripeApi
 from syncer.sync.context import Target
@@ -60,6 +60,7 @@ def build_targets(
     key = settings.require_stripe_key()
     rate = settings.stripe_max_rps or settings.default_max_rps
     limiter = TokenBucket(rate, burst=max(1.0, rate / 4))
+    per_endpoint = EndpointLimits(settings.max_rps_per_endpoint)
 
     def api(account: str | None) -> StripeApi:
         return StripeApi(
@@ -68,7 +69,9 @@ def build_targets(
             settings.stripe_api_version,
             limiter,
             retry_budget_seconds=settings.stripe_retry_budget_seconds,
+            timeout=settings.stripe_timeout_seconds,
             account=account,
+            endpoint_limits=per_endpoint,
         )
 
     platform = api(None)

@@ -49,6 +49,9 @@ class ChurnEventRow(SQLModel, table=True):
 
 class RevenueLineRow(SQLModel, table=True):
     __tablename__ = "revenue_lines"
+    # A report reads one account's lines of a few months: without the account in the same
+    # index as the time, SQLite read every line of the account to find them.
+    __table_args__ = (Index("ix_revenue_lines_period", "account", "livemode", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     account: str = Field(index=True)

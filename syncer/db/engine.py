@@ -7,6 +7,7 @@ connect" into a one-line ``DatabaseUnavailable`` / ``ConfigError``.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,26 +56,32 @@ def _prepare_sqlite_file(url: URL) -> None:
         os.close(fd)
 
 
-def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
     # WAL lets readers (nrr status, reports) run while a sync writes; NORMAL is durable
     # across process crashes in WAL mode, which is the failure we care about.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cur.close()
 
 
-def create_db_engine(database_url: str, *, pool_size: int = 8) -> Engine:
-    """An engine for ``database_url``; does not connect yet."""
+def create_db_engine(
+    database_url: str, *, pool_size: int = 8, busy_timeout_ms: int | None = None
+) -> Engine:
+    """An engine for ``database_url``; does not connect yet. ``busy_timeout_ms`` is how
+    long SQLite waits for another process's lock, ``SQLITE_BUSY_TIMEOUT_MS`` unless given
+    (fault tests shorten it, by this or by patching the constant; not a user setting)."""
     url = parse_url(database_url)
     if url.get_backend_name() == "sqlite":
+        if busy_timeout_ms is None:
+            busy_timeout_ms = SQLITE_BUSY_TIMEOUT_MS
         _prepare_sqlite_file(url)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
         )
-        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "connect", partial(_on_sqlite_connect, busy_timeout_ms=busy_timeout_ms))
         return engine
     return create_engine(
         url,

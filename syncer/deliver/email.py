@@ -4,6 +4,12 @@ Certificates are always verified (``ssl.create_default_context()``); tests pass 
 own ``SSLContext`` or CA file instead of turning verification off. Every smtplib / ssl /
 socket failure becomes one ``RetryLater`` or ``GiveUp`` line naming the setting to fix,
 never the password.
+
+One failure is neither: the connection lost after the message went out (the server's
+354 to DATA) and before the server's final answer. The server may have accepted the
+mail, so retrying it could send it twice; it raises ``SmtpUncertain`` (a GiveUp) and the
+caller leaves the delivery unsettled for a person to check. A failure after the server
+accepted the mail (a QUIT gone wrong) is no failure at all.
 """
 
 from __future__ import annotations
@@ -46,6 +52,12 @@ class SmtpUnavailable(RetryLater):
 
 class SmtpRejected(GiveUp):
     """The SMTP server refused us for a reason a person has to fix (login, TLS, address)."""
+
+
+class SmtpUncertain(GiveUp):
+    """The connection failed after the message was handed over (the server's 354 to DATA)
+    and before the server's final answer: it may have been accepted, so it must not be
+    retried automatically (a person checks, then re-sends on purpose)."""
 
 
 # --------------------------------------------------------------------------- message
@@ -106,11 +118,23 @@ def send_email(
         raise ConfigError("SMTP_HOST is not set; set SMTP_HOST (and SMTP_PORT) to send the report by email")
     where = f"{host}:{port}"
     context = ssl_context or ssl.create_default_context(cafile=cafile)
+    client: _Smtp | None = None
     try:
-        with _connect(host, port, security, context, timeout) as client:
-            _secure_and_login(client, config, security, context, where)
-            client.send_message(message)
-    except (SmtpRejected, SmtpUnavailable):
+        try:
+            with _connect(host, port, security, context, timeout) as client:
+                _secure_and_login(client, config, security, context, where)
+                client.send_message(message)
+        except (smtplib.SMTPException, OSError):
+            # Once the message is handed over, a retry is only safe if the server said no.
+            if client is not None and client.accepted:
+                return  # only QUIT failed: the mail is the server's, re-sending would duplicate it
+            if client is not None and client.handed_over and not client.answered:
+                raise SmtpUncertain(
+                    f"the connection to SMTP_HOST {where} was lost after the message was sent and "
+                    "before the server answered: it may have been delivered; check whether it arrived"
+                ) from None
+            raise
+    except (SmtpRejected, SmtpUnavailable, SmtpUncertain):
         raise
     except ssl.SSLCertVerificationError as exc:
         raise SmtpRejected(
@@ -142,10 +166,33 @@ def send_email(
         raise SmtpUnavailable(f"SMTP with {where} failed: {_reason(exc)}") from None
 
 
-def _connect(host: str, port: int, security: str, context: ssl.SSLContext, timeout: float) -> smtplib.SMTP:
+class _Smtp(smtplib.SMTP):
+    """``smtplib.SMTP`` that remembers how far the message got, which decides whether a
+    failure may be retried: before the server's 354 to DATA nothing can have been
+    accepted; between it and the final answer the mail's fate is unknown."""
+
+    handed_over = False  # the server said 354: the message itself went on the wire
+    answered = False  # the server gave its final answer to the message
+    accepted = False  # ... and that answer was 2xx: the mail is the server's now
+
+    def getreply(self) -> tuple[int, bytes]:
+        final = self.handed_over and not self.answered
+        code, text = super().getreply()  # raises SMTPServerDisconnected on a dropped connection
+        if final:
+            self.answered, self.accepted = True, 200 <= code < 300
+        elif code == 354:
+            self.handed_over = True
+        return code, text
+
+
+class _SmtpSsl(smtplib.SMTP_SSL, _Smtp):
+    """Implicit TLS with the same bookkeeping."""
+
+
+def _connect(host: str, port: int, security: str, context: ssl.SSLContext, timeout: float) -> _Smtp:
     if security == "ssl":
-        return smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
-    return smtplib.SMTP(host, port, timeout=timeout)
+        return _SmtpSsl(host, port, timeout=timeout, context=context)
+    return _Smtp(host, port, timeout=timeout)
 
 
 def _secure_and_login(

@@ -21,8 +21,15 @@ from reports.render.email_text import render_email_text, render_subject
 from reports.render.html import render_email_html
 from reports.render.jsonout import render_json
 from syncer.db.store import Store
-from syncer.deliver.email import build_message, message_id_for, send_email
-from syncer.deliver.ledger import claim, delivery_key, mark_failed, mark_sent
+from syncer.deliver.email import SmtpUncertain, build_message, message_id_for, send_email
+from syncer.deliver.ledger import (
+    STALE_AFTER_SECONDS,
+    DeliveryUncertain,
+    claim,
+    delivery_key,
+    mark_failed,
+    mark_sent,
+)
 from syncer.errors import ConfigError, NrrError
 from syncer.settings import Settings
 
@@ -70,12 +77,19 @@ def deliver_email(
     sender = str(settings.report_email_from)
     domain = parseaddr(sender)[1].rpartition("@")[2] or "stripe-nrr.local"
     outcomes = []
+    uncertain: DeliveryUncertain | None = None
     for recipient in settings.report_email_to:
         if dry_run:
             outcomes.append(Outcome(recipient, "dry-run", "rendered, not sent"))
             continue
-        got = claim(store, account=account, month=month, channel=CHANNEL, target=recipient,
-                    snapshot_json=fresh, now=now, force=force)
+        try:
+            got = claim(store, account=account, month=month, channel=CHANNEL, target=recipient,
+                        snapshot_json=fresh, now=now, force=force)
+        except DeliveryUncertain as exc:
+            # One recipient awaiting a person's decision must not hold the others back
+            # (a failed one behind it would never be retried); it is raised once they are done.
+            uncertain = uncertain or exc
+            continue
         if got is None:
             outcomes.append(Outcome(recipient, "skipped", "already sent (use --force to send again)"))
             continue
@@ -88,10 +102,21 @@ def deliver_email(
         )
         try:
             send_email(settings, message, ssl_context=ssl_context)
+        except SmtpUncertain as exc:
+            # Not mark_failed: a failed row is retried by the next tick, and this mail may
+            # have been delivered. The row stays ``sending``, the ledger's "may have been
+            # sent" state: skipped while fresh, then DeliveryUncertain until --force.
+            again = f"nrr report --month {reports[-1].month} --send email --force" if edition == "final" else "--force"
+            outcomes.append(Outcome(recipient, "failed", (
+                f"{exc}; not retried automatically: after {STALE_AFTER_SECONDS // 60} minutes, {again} sends it again"
+            )))
+            continue
         except NrrError as exc:
             mark_failed(store, got, exc, now=now)
             outcomes.append(Outcome(recipient, "failed", str(exc)))
             continue
         mark_sent(store, got, now=now)
         outcomes.append(Outcome(recipient, "sent", "forced" if got.forced else ""))
+    if uncertain is not None:
+        raise uncertain
     return outcomes

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from syncer.sandbox.fake_stripe import DEFAULT_API_KEY, FAULT_KINDS, FakeStripe
 from syncer.sandbox.generator import API_VERSION, JSON, generate_account
-from syncer.sandbox.pages import minimal_pages
+from syncer.sandbox.pages import minimal_pages, minimal_pages_by_endpoint
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", default=DEFAULT_API_KEY)
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to each request")
     p.add_argument("--rate-limit", type=float, default=None, help="requests per second")
+    p.add_argument("--endpoint-rate-limit", type=float, default=None,
+                   help="requests per second per endpoint (Stripe: 25)")
     p.add_argument("--fail-rate", type=float, default=0.0,
                    help="fraction of requests answered by an injected fault")
     p.add_argument("--faults", default=",".join(FAULT_KINDS),
@@ -127,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         restricted_denied=[r for r in args.deny.split(",") if r],
         latency=args.latency,
         rate_limit=args.rate_limit,
+        endpoint_rate_limit=args.endpoint_rate_limit,
         fail_rate=args.fail_rate,
         fault_kinds=[f for f in args.faults.split(",") if f],
         seed=args.seed,
@@ -138,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{counts['events']} events in {time.monotonic() - started:.1f}s", file=sys.stderr)
     print(f"serving http://{args.host}:{args.port}  (Ctrl-C to stop)", file=sys.stderr)
     if args.summary:
-        print(json.dumps({"counts": counts, "minimal_pages": minimal_pages(account)}))
+        print(json.dumps({"counts": counts, "minimal_pages": minimal_pages(account),
+                          "minimal_pages_by_endpoint": minimal_pages_by_endpoint(account)}))
     else:
         print(f"STRIPE_API_BASE=http://{args.host}:{args.port} STRIPE_API_KEY={args.api_key}")
     sys.stdout.flush()

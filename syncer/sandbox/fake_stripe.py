@@ -8,8 +8,10 @@ envelope, Bearer auth, restricted-key 403s, and ``/v1/subscriptions`` hiding can
 subscriptions unless ``status=all``.
 
 For tests and benchmarks it can add latency, enforce a rate limit (429 like Stripe's
-global limiter) and inject faults (5xx, 429, truncated bodies, connection resets) with a
-seeded RNG. Every request is recorded; any non-GET request is answered 405 (the syncer
+global limiter) and inject faults with a seeded RNG: 5xx, 429 (plain, or carrying each
+``Stripe-Rate-Limited-Reason``), truncated bodies, connection resets, answers held past the
+client's timeout, and 200s that are not JSON (an HTML error page) or JSON of the wrong
+shape. Every request is recorded; any non-GET request is answered 405 (the syncer
 must never write to Stripe). Mutation helpers change the account between syncs and emit
 the matching events.
 
@@ -25,6 +27,7 @@ import random
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 from bisect import bisect_left, bisect_right
@@ -39,7 +42,19 @@ from syncer.resources import BY_NAME, BY_OBJECT, EVENTS, RESOURCES, Resource
 from syncer.sandbox import generator
 from syncer.sandbox.generator import EMBEDDED_LIST_LIMIT, JSON, Account
 
+# The default mix: each one fails fast and a retry gets the real answer.
 FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "429", "truncated", "reset")
+# The reasons Stripe gives in ``Stripe-Rate-Limited-Reason`` on a 429.
+RATE_LIMITED_REASONS: tuple[str, ...] = (
+    "global-rate", "endpoint-rate", "global-concurrency", "endpoint-concurrency", "resource-specific",
+)
+# Opt-in kinds: a 429 per reason; "timeout" holds the answer ``timeout_hold`` seconds (past
+# the client's timeout, which a test sets short); "malformed-html" is a proxy's HTML page
+# sent as a 200; "malformed-shape" is valid JSON without the ``object``/``data`` it needs.
+EXTRA_FAULT_KINDS: tuple[str, ...] = (
+    *(f"429-{reason}" for reason in RATE_LIMITED_REASONS), "timeout", "malformed-html", "malformed-shape",
+)
+ALL_FAULT_KINDS: tuple[str, ...] = FAULT_KINDS + EXTRA_FAULT_KINDS
 DEFAULT_API_KEY = "sk_test_51Sandbox00000000000000000000"
 MAX_LIMIT = 100
 
@@ -140,6 +155,7 @@ class Response:
     body: bytes
     headers: list[tuple[str, str]] = field(default_factory=list)
     fault: str | None = None
+    content_type: str = "application/json"
 
 
 RESET = Response(0, b"", fault="reset")  # sentinel: abort the connection
@@ -605,9 +621,12 @@ class FakeStripe:
         restricted_denied: Iterable[str] = (),
         latency: float = 0.0,
         rate_limit: float | None = None,
+        endpoint_rate_limit: float | None = None,
         fail_rate: float = 0.0,
         fault_kinds: Iterable[str] = FAULT_KINDS,
         seed: int = 1,
+        retry_after: int | None = 1,
+        timeout_hold: float = 2.0,
         connected: Mapping[str, Account] | None = None,
         prewarm: bool = False,
         cache_limit: int | None = 4 << 30,
@@ -618,9 +637,12 @@ class FakeStripe:
         self.latency = latency
         self.fail_rate = fail_rate
         self.fault_kinds = tuple(fault_kinds)
-        unknown = set(self.fault_kinds) - set(FAULT_KINDS)
+        unknown = set(self.fault_kinds) - set(ALL_FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds: {', '.join(sorted(unknown))}")
+        self.retry_after = retry_after  # Retry-After of an injected 429 (None: no header)
+        self.timeout_hold = timeout_hold  # how long a "timeout" fault holds its answer
+        self._stopping = threading.Event()
         self.log = RequestLog()
         self.prewarm = prewarm
         self._store = _Store(account, cache_limit)
@@ -630,6 +652,10 @@ class FakeStripe:
         self._rng_lock = threading.Lock()
         self._bucket: _TokenBucket | None = None
         self.rate_limit = rate_limit
+        # Stripe's per-endpoint limit (25/s unless documented otherwise), one bucket per operation.
+        self.endpoint_rate_limit = endpoint_rate_limit
+        self._endpoint_buckets: dict[str, _TokenBucket] = {}
+        self._endpoint_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._conns: set[socket.socket] = set()
@@ -646,6 +672,16 @@ class FakeStripe:
     @rate_limit.setter
     def rate_limit(self, value: float | None) -> None:
         self._bucket = _TokenBucket(value) if value else None
+
+    def _endpoint_bucket(self, path: str) -> _TokenBucket:
+        # Ids have a digit or a capital; resource names are lowercase words.
+        endpoint = "/".join(p if p.replace("_", "").islower() or p in ("", "v1") else "{id}" for p in path.split("/"))
+        with self._endpoint_lock:
+            bucket = self._endpoint_buckets.get(endpoint)
+            if bucket is None:
+                assert self.endpoint_rate_limit
+                bucket = self._endpoint_buckets[endpoint] = _TokenBucket(self.endpoint_rate_limit)
+            return bucket
 
     @property
     def base_url(self) -> str:
@@ -684,6 +720,7 @@ class FakeStripe:
             return self.base_url
         if self.prewarm:
             self.warm()
+        self._stopping.clear()
         server = self._bind(host, port)
         self._thread = threading.Thread(target=server.serve_forever, name="fake-stripe",
                                         kwargs={"poll_interval": 0.05}, daemon=True)
@@ -703,6 +740,7 @@ class FakeStripe:
         server = self._server
         if server is None:
             return
+        self._stopping.set()  # answers held by a "timeout" fault are dropped now
         server.shutdown()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -809,6 +847,12 @@ class FakeStripe:
                 "Request rate limit exceeded. Learn more about rate limits here "
                 "https://stripe.com/docs/rate-limits.",
                 code="rate_limit", headers=[("Stripe-Rate-Limited-Reason", "global-rate")])
+        if self.endpoint_rate_limit and not self._endpoint_bucket(path).take():
+            raise StripeError(
+                429, "rate_limit_error",
+                "Request rate limit exceeded for this endpoint. Learn more about rate limits here "
+                "https://stripe.com/docs/rate-limits.",
+                code="rate_limit", headers=[("Stripe-Rate-Limited-Reason", "endpoint-rate")])
         key = self._authenticate(headers)
         store = self._account_store(headers.get("stripe-account"), key)
         fault = self._pick_fault()
@@ -877,17 +921,32 @@ class FakeStripe:
         if fault == "truncated":
             body = resp.body[: max(1, len(resp.body) // 2)]
             return Response(200, body, [], fault)
-        if fault == "429":
-            err = StripeError(429, "rate_limit_error",
-                              "Request rate limit exceeded. Learn more about rate limits here "
-                              "https://stripe.com/docs/rate-limits.", code="rate_limit",
-                              headers=[("Retry-After", "1")])
-            return Response(429, err.body(), err.headers, fault)
+        if fault == "429" or fault.startswith("429-"):
+            return self._rate_limited(fault)
+        if fault == "timeout":
+            # The real answer, but the handler sits on it first (see _Handler._serve).
+            return Response(resp.status, resp.body, resp.headers, fault)
+        if fault == "malformed-html":
+            page = (b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>"
+                    b"502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n")
+            return Response(200, page, [], fault, content_type="text/html")
+        if fault == "malformed-shape":
+            return Response(200, _misshapen(resp.body), [], fault)
         status = int(fault)
         message = {500: "An unknown error occurred", 502: "Bad gateway",
                    503: "Service temporarily unavailable"}[status]
         err = StripeError(status, "api_error", message)
         return Response(status, err.body(), [], fault)
+
+    def _rate_limited(self, fault: str) -> Response:
+        reason = fault.removeprefix("429-") if fault != "429" else None
+        headers = [("Retry-After", str(self.retry_after))] if self.retry_after is not None else []
+        if reason is not None:
+            headers.append(("Stripe-Rate-Limited-Reason", reason))
+        err = StripeError(429, "rate_limit_error",
+                          "Request rate limit exceeded. Learn more about rate limits here "
+                          "https://stripe.com/docs/rate-limits.", code="rate_limit", headers=headers)
+        return Response(429, err.body(), err.headers, fault)
 
     # -- routing --------------------------------------------------------------------------------
 
@@ -1127,6 +1186,18 @@ class FakeStripe:
         return self._json(store.render_child(item, expand))
 
 
+def _misshapen(body: bytes) -> bytes:
+    """Valid JSON that is not the answer: the envelope without ``object`` and ``data``."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        return b"[]"
+    kept = {k: v for k, v in parsed.items() if k not in ("object", "data")}
+    return json.dumps(kept or {"ok": True}, separators=(",", ":")).encode()
+
+
 # ---- HTTP plumbing ----------------------------------------------------------------------
 
 
@@ -1135,6 +1206,12 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
     fake: FakeStripe
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client killed mid-request (the kill -9 tests) or gone after a timeout is no news.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -1165,8 +1242,20 @@ class _Handler(BaseHTTPRequestHandler):
         if resp.fault == "reset":
             self._reset()
             return
+        if resp.fault == "timeout":
+            if self.server.fake._stopping.wait(self.server.fake.timeout_hold):
+                self._reset()  # the server is stopping: nobody waits for this answer any more
+                return
+            try:
+                self._send(resp)
+            except OSError:  # the client gave up waiting and closed: what a timeout is
+                self.close_connection = True
+            return
+        self._send(resp)
+
+    def _send(self, resp: Response) -> None:
         self.send_response(resp.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", resp.content_type)
         self.send_header("Content-Length", str(len(resp.body)))
         self.send_header("Cache-Control", "no-cache, no-store")
         for name, value in resp.headers:

@@ -25,6 +25,7 @@ from syncer.db.meta import BackfillWindow, SyncState
 from syncer.errors import (
     GiveUp,
     NrrError,
+    StripeAccountInaccessible,
     StripeAuthError,
     StripeNotFound,
     StripeRequestError,
@@ -46,6 +47,9 @@ CORE_RESOURCES = frozenset({"customers", "subscriptions", "invoices"})
 # A resource's first page may fail for want of a feature rather than an outage: retry it
 # only this long before trying a plainer request.
 PROBE_RETRY_SECONDS = 8.0
+# Single attempts of the full first page that must all fail, after a plainer one worked,
+# before a feature is dropped: random faults rarely fail four in a row, a missing feature always.
+FEATURE_CONFIRMATIONS = 3
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Job:
     use_expand: bool = True
     use_windows: bool = True
     write_failed: bool = False  # set by the writer thread
+    in_flight: int = 0  # pages being fetched now
 
     def mark_write_failed(self) -> None:
         self.write_failed = True
@@ -136,18 +141,21 @@ def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
             queue.extend((job, w) for w in windows)
         while queue or running:
             _settle_writes(writes, result, block=len(writes) > MAX_PENDING_WRITES_PER_WORKER * ctx.concurrency)
-            while queue and len(running) < ctx.concurrency and not ctx.stop.is_set():
-                job, window = queue.popleft()
-                if job.failed:
-                    continue
+            while len(running) < ctx.concurrency and not ctx.stop.is_set():
+                picked = _next_window(queue, ctx.per_resource_concurrency)
+                if picked is None:
+                    break
+                job, window = picked
                 capacity = max(0, ctx.concurrency - job.open_windows)
                 fut = pool.submit(_page_task, ctx, job, window, capacity, writer, writes)
+                job.in_flight += 1
                 running[fut] = (job, window)
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 job, window = running.pop(fut)
+                job.in_flight -= 1
                 follow = _settle(ctx, job, window, fut, result)
                 if job.open_windows == 0 and not job.failed and not follow:
                     writes.append((job, _submit_complete(ctx, job, writer)))
@@ -164,6 +172,23 @@ def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
     for job in jobs:
         result.counts[job.resource.name] = result.counts.get(job.resource.name, 0) + job.objects
     return result
+
+
+def _next_window(
+    queue: deque[tuple[Job, BackfillWindow]], per_resource: int | None
+) -> tuple[Job, BackfillWindow] | None:
+    """The first queued window whose resource is under its in-flight cap (others keep
+    their place); windows of failed resources are dropped."""
+    for _ in range(len(queue)):
+        job, window = queue[0]
+        if job.failed:
+            queue.popleft()
+            continue
+        if per_resource is None or job.in_flight < per_resource:
+            queue.popleft()
+            return job, window
+        queue.rotate(-1)
+    return None
 
 
 # Pages fetched but not yet committed, per fetcher, before fetching waits for the writer:
@@ -208,8 +233,8 @@ def _settle(
         return []
     except NrrError as exc:
         _fail(job, exc, result)
-        if isinstance(exc, StripeAuthError):
-            ctx.stop.set()  # the key is bad for everything: stop at once
+        if isinstance(exc, (StripeAuthError, StripeAccountInaccessible)):
+            ctx.stop.set()  # the key (or the account) is bad for everything: stop at once
         return []
     except Exception as exc:  # noqa: BLE001  (a bug in one resource must not lose the others' progress)
         _fail(job, GiveUp(f"{job.resource.name}: internal error {type(exc).__name__}: {exc}"), result)
@@ -255,9 +280,16 @@ def _fetch_page(ctx: SyncContext, job: Job, window: BackfillWindow) -> Any:
     params = _list_params(ctx, job, window)
     first = window.pages == 0 and window.cursor is None
     optional = [k for k in ("created", "expand") if k in params]
-    try:
-        if not first or not optional:
+    if not first or not optional:
+        # Only a resource's first page probes the server's features: a later page that
+        # fails is an outage, never a reason to list without them.
+        try:
             return _checked(job, window, api.fetch_list_page(resource.path, params, resource=resource.name))
+        except StripeNotFound:
+            if first and resource.name not in CORE_RESOURCES:
+                raise _Unsupported() from None
+            raise
+    try:
         page = api.fetch_list_page(
             resource.path, params, resource=resource.name, retry_budget=PROBE_RETRY_SECONDS
         )
@@ -272,6 +304,15 @@ def _fetch_page(ctx: SyncContext, job: Job, window: BackfillWindow) -> Any:
                 api.fetch_list_page(resource.path, plain, resource=resource.name)
             except (StripeRequestError, StripeUnavailable):
                 continue
+            # The plainer request works; the full one may only have met passing faults.
+            # A server without the feature fails it every time, so ask a few more times
+            # (one attempt each) before giving the feature up for the whole listing.
+            for _ in range(FEATURE_CONFIRMATIONS):
+                try:
+                    return _checked(job, window, api.fetch_list_page(
+                        resource.path, params, resource=resource.name, retry_budget=0))
+                except (StripeRequestError, StripeUnavailable):
+                    continue
             raise _Degrade(*drop) from exc
         raise
     except StripeNotFound:
@@ -346,6 +387,10 @@ def _write_page(
     new_windows: list[BackfillWindow],
 ) -> None:
     """One page's rows, its window's checkpoint and the windows split off it (one commit group)."""
+    if job.write_failed:
+        # An earlier page of this resource was never stored: a later checkpoint would claim
+        # it was (the cursor moves past it), and a resume would never fetch it again.
+        return
     target = job.target
     collected.write(ctx.store, conn, account=target.account, livemode=target.livemode, at=fetched_at)
     ctx.store.save_window(conn, checkpoint.frozen())

@@ -57,6 +57,10 @@ class SyncContext:
     events_overlap: int = 60
     events_lag: int = 5
     events_max_age: int = 25 * 86400
+    # Requests of one resource in flight at once (None: no cap). Stripe limits each
+    # endpoint on its own, so more workers on one list would only queue in its bucket
+    # while other lists could be fetched.
+    per_resource_concurrency: int | None = None
 
     def now(self) -> int:
         return int(self.clock())

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.db.store import RunStats
-from syncer.errors import EventsExpired, NrrError, StripeAuthError
+from syncer.errors import EventsExpired, NrrError, StripeAccountInaccessible, StripeAuthError
 from syncer.resources import EVENTS, RESOURCES, Resource
 from syncer.sync.backfill import STRIPE_EPOCH, prepare_jobs, run_backfill
 from syncer.sync.context import SyncContext, Target
@@ -68,7 +68,7 @@ def run_sync(
             if ctx.stop.is_set():
                 break
             _sync_target(ctx, target, resources, full=full, only=only is not None, result=result)
-            if any(isinstance(e, StripeAuthError) for e in result.errors):
+            if any(isinstance(e, (StripeAuthError, StripeAccountInaccessible)) for e in result.errors):
                 break
     except NrrError as exc:
         result.errors.append(exc)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.app import SyncOutcome, sync_stripe
+from syncer.db.engine import create_db_engine
 from syncer.db.store import Store, table
 from syncer.resources import RESOURCES
 from syncer.sandbox.fake_stripe import FakeStripe
@@ -78,3 +88,83 @@ def assert_matches_truth(store: Store, account: Account, fake: FakeStripe) -> No
     cn_lines = child_ids(store, "credit_note_lines", "credit_note")
     for cn in account.credit_notes:
         assert cn_lines.get(cn["id"], set()) == {line["id"] for line in cn["lines"]["data"]}, cn["id"]
+
+
+# ---- a real ``nrr sync`` process, killed and resumed ------------------------------------
+
+
+def cli_env(fake: FakeStripe, database_url: str, **more: str) -> dict[str, str]:
+    """The environment of an ``nrr sync`` subprocess against ``fake``; ``more`` are extra
+    settings by their environment name (STRIPE_MAX_RPS="15", ...)."""
+    return {
+        **os.environ,
+        "STRIPE_API_KEY": KEY,
+        "STRIPE_API_BASE": fake.base_url,
+        "DATABASE_URL": database_url,
+        "STRIPE_MAX_RPS": "15",  # slow enough that a kill lands mid-sync
+        "STRIPE_MAX_CONCURRENCY": "8",
+        "LOG_FORMAT": "json",
+        **more,
+    }
+
+
+def start_sync(env: dict[str, str], cwd: Path, prelude: str = "") -> subprocess.Popen[bytes]:
+    """``nrr sync`` in a new process; ``prelude`` is Python run first (to patch a constant)."""
+    code = f"import sys; {prelude}; from syncer.cli import main; sys.argv = ['nrr', 'sync']; main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code] if prelude else [sys.executable, "-m", "syncer.cli", "sync"], env=env, cwd=cwd,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def wait_for_run(engine: Engine, proc: subprocess.Popen[bytes], timeout: float = 60) -> bool:
+    """Wait until ``proc`` has recorded its run (it is past start-up); False if it ended first."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with engine.connect() as conn:
+                if conn.execute(text("SELECT 1 FROM sync_runs WHERE pid = :pid"), {"pid": proc.pid}).first():
+                    return True
+        except SQLAlchemyError:
+            pass  # the schema is still being created by the first run
+        time.sleep(0.05)
+    return proc.poll() is None
+
+
+def kill_at_random_moments(
+    database_url: str, env: dict[str, str], cwd: Path, *, kills: int, rng: random.Random,
+    max_seconds: float = 0.8,
+) -> int:
+    """Start ``nrr sync`` ``kills`` times and ``kill -9`` each at a random moment of its run;
+    returns how many were killed before they finished by themselves."""
+    landed = 0
+    watcher = create_db_engine(database_url)
+    try:
+        for _ in range(kills):
+            proc = start_sync(env, cwd)
+            wait_for_run(watcher, proc)
+            deadline = time.monotonic() + rng.uniform(0.1, max_seconds)
+            while proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                landed += 1
+            proc.communicate(timeout=60)
+    finally:
+        watcher.dispose()
+    return landed
+
+
+def finish_sync(env: dict[str, str], cwd: Path, timeout: float = 300, prelude: str = "") -> tuple[int, str]:
+    """Run ``nrr sync`` to its end: (exit code, stderr)."""
+    proc = start_sync(env, cwd, prelude)
+    _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err.decode(errors="replace")
+
+
+def assert_one_line_errors(stderr: str) -> list[str]:
+    """The CLI's failure output is ``nrr: error: ...`` lines, never a traceback; returns them."""
+    assert "Traceback" not in stderr, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("nrr: error: ")]
+    assert errors, stderr[-3000:]
+    return errors

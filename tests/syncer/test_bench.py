@@ -19,7 +19,7 @@ def _entry() -> dict[str, Any]:
             "status": "success", "seconds": 21.9, "requests": 671, "retries": 0,
             "rate_limited": 0, "peak_rss_mb": 182, "objects": 51387, "minimal_pages": 575,
             "requests_vs_minimal": 1.167, "requests_per_second": 30.7, "budget_rps": 80.0,
-            "lower_bound_seconds": 7.2, "vs_lower_bound": 3.04, "database_mb": 252,
+            "lower_bound_seconds": 7.2, "busiest_endpoint_pages": 197, "endpoint_budget_rps": 20.0, "vs_lower_bound": 3.04, "database_mb": 252,
         },
         "incremental_nothing_changed": {"status": "success", "seconds": 0.17, "requests": 1,
                                         "retries": 0, "rate_limited": 0, "objects": 0, "peak_rss_mb": 90},

@@ -136,3 +136,22 @@ def test_rejects_bad_rate(rate: float) -> None:
 def test_rejects_burst_below_one() -> None:
     with pytest.raises(ValueError):
         TokenBucket(5, 0.5)
+
+
+def test_endpoint_limits_give_each_endpoint_its_own_shared_bucket() -> None:
+    from syncer.ratelimit import EndpointLimits
+
+    limits = EndpointLimits(20)
+    assert limits.bucket("/v1/charges") is limits.bucket("/v1/charges")
+    assert limits.bucket("/v1/charges") is not limits.bucket("/v1/invoices")
+    assert limits.bucket("/v1/invoices").rate == 20
+
+
+def test_an_endpoint_is_the_operation_not_the_object() -> None:
+    from syncer.stripe_api import _endpoint
+
+    assert _endpoint("/v1/invoices") == "/v1/invoices"
+    assert _endpoint("/v1/invoices/in_1NxAbcdEFGH/lines") == "/v1/invoices/{id}/lines"
+    assert _endpoint("/v1/subscriptions/sub_9Zz/items") == "/v1/subscriptions/{id}/items"
+    assert _endpoint("/v1/invoice_payments") == "/v1/invoice_payments"
+    assert _endpoint("/v1/customers/cus_123") == "/v1/customers/{id}"

@@ -279,7 +279,7 @@ SECRET = "hunter2hunter2xyz"
         ({"health_port": 99999}, "HEALTH_PORT: input should be less than or equal to 65535"),
         (
             {"healthcheck_url": "hc-ping.com/abc"},
-            "HEALTHCHECK_URL: 'hc-ping.com/abc' is not an http(s) URL",
+            "HEALTHCHECK_URL: is not an http(s) URL; paste the whole ping URL",  # never echoed
         ),
         ({"report_preliminary": "maybe"}, "REPORT_PRELIMINARY: input should be a valid boolean"),
     ],
@@ -333,6 +333,10 @@ def test_key_kinds(key: str, kind: str, livemode: bool, rps: float) -> None:
     assert (s.key_kind, s.livemode, s.default_max_rps, s.max_rps) == (kind, livemode, rps, rps)
     assert s.require_stripe_key() == key.strip()
     assert load_settings(stripe_api_key=key, stripe_max_rps=3).max_rps == 3
+    # Each endpoint: 80% of Stripe's 25/s, never more than the whole budget, scaled with it.
+    assert s.max_rps_per_endpoint == min(rps, 20.0)
+    assert load_settings(stripe_api_key=key, stripe_max_rps=rps * 10).max_rps_per_endpoint == min(rps, 20.0) * 10
+    assert load_settings(stripe_api_key=key, stripe_max_rps_per_endpoint=5).max_rps_per_endpoint == 5
 
 
 def test_publishable_key_is_refused_with_the_documented_message() -> None:
