@@ -6,7 +6,8 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from syncer.db.store import Store
 from syncer.resources import Resource
@@ -61,3 +62,20 @@ def sync_stripe(
     finally:
         apis.close()
     return SyncOutcome(result, apis.requests, apis.retries, apis.rate_limited, time.monotonic() - started)
+
+
+def log_sync(log: Any, outcome: SyncOutcome, **extra: Any) -> None:
+    """The one line a sync leaves in the log (the CLI's and the daemon's alike)."""
+    result = outcome.result
+    log.info("sync.finished", run=result.run_id, status=result.status, seconds=round(outcome.seconds, 1),
+             objects=sum(result.counts.values()), events=result.events, requests=outcome.requests,
+             retries=outcome.retries, rate_limited=outcome.rate_limited, **extra)
+
+
+def normalize_logged(settings: Settings, store: Store, *, now: int, log: Any) -> None:
+    """Rebuild the facts and log how long it took and what it wrote."""
+    from syncer.reporting import normalize_account
+
+    started = time.monotonic()
+    counts = normalize_account(settings, store, now=now)
+    log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), **asdict(counts))

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -85,7 +84,7 @@ def sync(
     ] = None,
 ) -> None:
     """Backfill or incrementally sync Stripe into the database."""
-    from syncer.app import sync_stripe
+    from syncer.app import log_sync, normalize_logged, sync_stripe
     from syncer.progress import LogProgress, RichProgress
     from syncer.resources import BY_NAME, resolve
     from syncer.wiring import open_store
@@ -110,17 +109,7 @@ def sync(
         with stop_on_signals(stop), shown:
             outcome = sync_stripe(settings, store, full=full, only=only, stop=stop, progress=progress)
         result = outcome.result
-        log.info(
-            "sync.finished",
-            run=result.run_id,
-            status=result.status,
-            seconds=round(outcome.seconds, 1),
-            objects=sum(result.counts.values()),
-            events=result.events,
-            requests=outcome.requests,
-            retries=outcome.retries,
-            rate_limited=outcome.rate_limited,
-        )
+        log_sync(log, outcome)
         if result.status == "interrupted":
             print("nrr: sync stopped before the end; run `nrr sync` again to resume", file=sys.stderr)
             return
@@ -130,16 +119,8 @@ def sync(
             for extra in distinct[1:]:
                 print(f"nrr: error: {redact(extra)}", file=sys.stderr)
             raise result.errors[0]
-        _normalize_after_sync(settings, store)
-
-
-def _normalize_after_sync(settings: Any, store: Any) -> None:
-    """Facts follow every successful sync, so reports never read stale MRR."""
-    from syncer.reporting import normalize_account
-
-    started = time.monotonic()
-    counts = normalize_account(settings, store, now=int(time.time()))
-    log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), **asdict(counts))
+        # Facts follow every successful sync, so reports never read stale MRR.
+        normalize_logged(settings, store, now=int(time.time()), log=log)
 
 
 @app.command()
@@ -189,15 +170,12 @@ def _print_status(data: dict[str, Any]) -> None:
 @app.command()
 def normalize() -> None:
     """Rebuild the normalized facts (MRR history, churn, revenue) from the synced rows."""
-    from syncer.reporting import normalize_account
+    from syncer.app import normalize_logged
     from syncer.wiring import open_store
 
     with user_errors():
         settings = _settings()
-        store = open_store(settings)
-        started = time.monotonic()
-        counts = normalize_account(settings, store, now=int(time.time()))
-        log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), **asdict(counts))
+        normalize_logged(settings, open_store(settings), now=int(time.time()), log=log)
 
 
 @app.command()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -254,8 +254,7 @@ class Daemon:
                 self._schedule_report(scheduler)
 
     def _sync(self, *, full: bool) -> bool:
-        from syncer.app import sync_stripe
-        from syncer.reporting import normalize_account
+        from syncer.app import log_sync, normalize_logged, sync_stripe
 
         started = time.monotonic()
         try:
@@ -265,21 +264,16 @@ class Daemon:
             self._ping(ok=False)
             return False
         result = outcome.result
-        log.info("sync.finished", run=result.run_id, status=result.status, full=full,
-                 seconds=round(outcome.seconds, 1), objects=sum(result.counts.values()), events=result.events,
-                 requests=outcome.requests, retries=outcome.retries, rate_limited=outcome.rate_limited,
-                 errors=[redact(str(e)) for e in result.errors][:5])
+        log_sync(log, outcome, full=full, errors=[redact(str(e)) for e in result.errors][:5])
         if result.status != "success":
             self._ping(ok=False)
             return False
-        started = time.monotonic()
         try:
-            counts = normalize_account(self.settings, self.store, now=int(self.clock()))
+            normalize_logged(self.settings, self.store, now=int(self.clock()), log=log)
         except NrrError as exc:
             log.error("normalize.failed", error=redact(str(exc)))
             self._ping(ok=False)
             return False
-        log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), **asdict(counts))
         self._ping(ok=True)
         return True
 
