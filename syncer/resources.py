@@ -7,6 +7,7 @@ The sync engine, the projection, the fake Stripe server and ``nrr doctor`` all r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,3 +122,13 @@ def resolve(names: list[str] | None) -> tuple[Resource, ...]:
     if unknown:
         raise KeyError(", ".join(unknown))
     return tuple(r for r in RESOURCES if r.name in names)
+
+
+_RESOURCE_SEGMENT = re.compile(r"[a-z_]+|v1")
+
+
+def endpoint_of(path: str) -> str:
+    """``/v1/invoices/in_1Nx…/lines`` → ``/v1/invoices/{id}/lines``: the operation Stripe
+    rate-limits (25/s each), whatever object it is about. Resource names are lowercase
+    words; an id always has a digit or a capital."""
+    return "/".join(s if not s or _RESOURCE_SEGMENT.fullmatch(s) else "{id}" for s in path.split("/"))

@@ -46,7 +46,7 @@ from syncer.errors import (
     StripeUnavailable,
 )
 from syncer.ratelimit import EndpointLimits, TokenBucket
-from syncer.resources import BY_NAME, EVENTS
+from syncer.resources import BY_NAME, EVENTS, endpoint_of
 
 PINNED_API_VERSION: str = _ApiVersion.CURRENT
 
@@ -300,7 +300,7 @@ class StripeApi:
         self, url: str, path: str, resource: str, valid: Callable[[dict[str, Any]], bool]
     ) -> dict[str, Any]:
         if self._endpoint_limits is not None:
-            self._endpoint_limits.bucket(_endpoint(path)).acquire()
+            self._endpoint_limits.bucket(endpoint_of(path)).acquire()
         self._limiter.acquire()
         self._count(requests=1)
         try:
@@ -386,16 +386,6 @@ class StripeApi:
             if exc.http_status == 429:
                 self._rate_limited += 1
             self._by_kind[kind or f"http_{exc.http_status}"] += 1
-
-
-_RESOURCE_SEGMENT = re.compile(r"[a-z_]+|v1")
-
-
-def _endpoint(path: str) -> str:
-    """``/v1/invoices/in_1Nx…/lines`` → ``/v1/invoices/{id}/lines``: the operation Stripe
-    rate-limits, whatever object it is about. Resource names are lowercase words; an id
-    always has a digit or a capital."""
-    return "/".join(s if not s or _RESOURCE_SEGMENT.fullmatch(s) else "{id}" for s in path.split("/"))
 
 
 def _is_list_body(body: dict[str, Any]) -> bool:

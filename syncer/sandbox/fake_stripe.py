@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from syncer.resources import BY_NAME, BY_OBJECT, EVENTS, RESOURCES, Resource
+from syncer.resources import BY_NAME, BY_OBJECT, EVENTS, RESOURCES, Resource, endpoint_of
 from syncer.sandbox import generator
 from syncer.sandbox.generator import EMBEDDED_LIST_LIMIT, JSON, Account
 
@@ -674,8 +674,7 @@ class FakeStripe:
         self._bucket = _TokenBucket(value) if value else None
 
     def _endpoint_bucket(self, path: str) -> _TokenBucket:
-        # Ids have a digit or a capital; resource names are lowercase words.
-        endpoint = "/".join(p if p.replace("_", "").islower() or p in ("", "v1") else "{id}" for p in path.split("/"))
+        endpoint = endpoint_of(path)  # the same operation the client budgets for
         with self._endpoint_lock:
             bucket = self._endpoint_buckets.get(endpoint)
             if bucket is None:

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -82,18 +82,6 @@ def sent_rows(store: Store) -> list[tuple[str, str, str, int]]:
 def message_ids(smtp: Smtp) -> list[str]:
     return [str(email.message_from_bytes(raw, policy=policy.default)["Message-ID"])
             for _, raw in smtp.inbox.messages]
-
-
-@pytest.fixture
-def account() -> Account:
-    return generate_account(customers=12, seed=21, now=NOW)
-
-
-@pytest.fixture
-def fake(account: Account) -> Iterator[FakeStripe]:
-    with FakeStripe(account, api_key=KEY) as server:
-        server.start()
-        yield server
 
 
 def run_in_thread(daemon: Daemon) -> threading.Thread:

@@ -42,7 +42,7 @@ from syncer.deliver.ledger import STALE_AFTER_SECONDS, claim
 from syncer.deliver.slack import MAX_ATTEMPTS
 from syncer.reporting import normalize_account, platform_account
 from syncer.sandbox.fake_stripe import FakeStripe
-from syncer.sandbox.generator import Account, generate_account
+from syncer.sandbox.generator import generate_account
 from syncer.settings import Settings
 from tests.conftest import BACKENDS
 from tests.e2e.harness import KEY, NOW, settings_for, sync
@@ -148,18 +148,6 @@ class Logins:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture
-def account() -> Account:
-    return generate_account(customers=12, seed=21, now=NOW)
-
-
-@pytest.fixture
-def fake(account: Account) -> Iterator[FakeStripe]:
-    with FakeStripe(account, api_key=KEY) as server:
-        server.start()
-        yield server
 
 
 def email_settings(fake: FakeStripe, database_url: str, port: int, **more: Any) -> Settings:

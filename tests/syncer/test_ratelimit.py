@@ -148,7 +148,7 @@ def test_endpoint_limits_give_each_endpoint_its_own_shared_bucket() -> None:
 
 
 def test_an_endpoint_is_the_operation_not_the_object() -> None:
-    from syncer.stripe_api import _endpoint
+    from syncer.resources import endpoint_of as _endpoint
 
     assert _endpoint("/v1/invoices") == "/v1/invoices"
     assert _endpoint("/v1/invoices/in_1NxAbcdEFGH/lines") == "/v1/invoices/{id}/lines"
