@@ -1,5 +1,6 @@
 # Quick start: `make demo` and `make test`. Each target creates .venv and installs what it needs.
 PYTHON ?= python3
+SHELL := bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
@@ -35,8 +36,13 @@ bench: $(STAMP)
 	$(BIN)/python -m syncer.bench $(if $(SIZE),--size $(SIZE),)
 
 # Known vulnerabilities in the pinned runtime dependencies (requirements.lock; README: Development).
+# pip-audit first; the pins it could not look up (a network that reaches only PyPI's project
+# pages) are checked against PyPI's advisory data for the latest release by .ci/pypi_audit.py.
 audit: $(STAMP)
-	$(BIN)/pip-audit -r requirements.lock --no-deps --disable-pip --progress-spinner off $(AUDIT_ARGS)
+	@set -o pipefail; $(BIN)/pip-audit -r requirements.lock --no-deps --disable-pip --progress-spinner off $(AUDIT_ARGS) 2>&1 \
+	  | tee .venv/pip-audit.log
+	@skipped="$$(sed -n 's/.*could not be audited: \([^ ]*\) (.*/\1/p' .venv/pip-audit.log)"; \
+	  if [ -n "$$skipped" ]; then $(BIN)/python .ci/pypi_audit.py requirements.lock $$skipped; fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache
