@@ -348,8 +348,10 @@ class Daemon:
         for channel in channels:
             started = time.monotonic()
             try:
+                # A target that failed since this daemon started waits its backoff
+                # (syncer.deliver.ledger.retry_wait); one from before is retried now.
                 outcomes = channel.deliver(self.settings, self.store, account, reports, now=now, edition=edition,
-                                           **self.deliver_options.get(channel.name, {}))
+                                           backoff_since=self.started_at, **self.deliver_options.get(channel.name, {}))
             except NrrError as exc:  # a setting, or a send of unknown outcome: a person decides
                 log.error("report.failed", channel=channel.name, month=reports[-1].month, edition=edition,
                           error=redact(str(exc)))

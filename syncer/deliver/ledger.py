@@ -17,7 +17,11 @@ saw the first copy can recognise the second as a duplicate. A ``sending`` row th
 never re-sent, whatever ``force`` says.
 
 Retries of a ``pending``/``failed`` row send the snapshot frozen at the first claim,
-never a recomputed one. ``--force`` on a ``sent`` (or failed) row is a deliberate new
+never a recomputed one. The daemon retries a failed row with backoff (``backoff_since``:
+``retry_wait`` after the last attempt, doubling up to six hours), so a refusal that only
+a person can fix (a wrong SMTP password, a revoked Slack token) is not hammered every
+tick. A failure recorded before the daemon started is retried at once (a restart is how
+a fixed setting arrives), and so is any by a manual ``nrr report --send``. ``--force`` on a ``sent`` (or failed) row is a deliberate new
 send: generation + 1, the caller's fresh snapshot, ``forced`` recorded.
 """
 
@@ -65,6 +69,14 @@ def unsent_targets(store: Store, *, account: str, month: str, channel: str, targ
 # A healthy send takes seconds (SMTP timeouts are 30 s); past this the claimer is gone.
 STALE_AFTER_SECONDS = 15 * 60
 MAX_ERROR_CHARS = 500
+# The daemon's wait after a failed attempt: 5 min, 10, 20, … at most 6 h.
+RETRY_BASE_SECONDS = 5 * 60
+RETRY_MAX_SECONDS = 6 * 3600
+
+
+def retry_wait(attempts: int) -> int:
+    """Seconds the daemon waits after the ``attempts``-th failed attempt."""
+    return int(min(RETRY_BASE_SECONDS * 2 ** max(0, min(attempts, 30) - 1), RETRY_MAX_SECONDS))
 
 
 class DeliveryUncertain(GiveUp):
@@ -89,9 +101,10 @@ class Claim:
 
 def claim(
     store: Store, *, account: str, month: str, channel: str, target: str, snapshot_json: str, now: int,
-    force: bool = False, stale_after: int = STALE_AFTER_SECONDS,
+    force: bool = False, stale_after: int = STALE_AFTER_SECONDS, backoff_since: int | None = None,
 ) -> Claim | None:
-    """Claim the right to send, or None when it is already sent or being sent.
+    """Claim the right to send, or None when it is already sent or being sent (or failed
+    at or after ``backoff_since`` less than ``retry_wait`` ago; ``skip_reason`` says which).
 
     Raises ``DeliveryUncertain`` for a stale ``sending`` row without ``force``.
     """
@@ -108,7 +121,8 @@ def claim(
         row = get_delivery(conn, account=account, month=month, channel=channel, target=target)
         if row is None:  # deleted between the two statements; let the next tick retry
             return None
-        values = _next_claim(row, snapshot_json=snapshot_json, now=now, force=force, stale_after=stale_after)
+        values = _next_claim(row, snapshot_json=snapshot_json, now=now, force=force, stale_after=stale_after,
+                             backoff_since=backoff_since)
         if values is None or not transition(conn, row, from_states=(row.state,), values=values):
             return None
         fresh = get_delivery(conn, account=account, month=month, channel=channel, target=target)
@@ -116,7 +130,9 @@ def claim(
         return _claim_of(fresh, recovered=row.state == SENDING)
 
 
-def _next_claim(row: Delivery, *, snapshot_json: str, now: int, force: bool, stale_after: int) -> dict[str, object] | None:
+def _next_claim(
+    row: Delivery, *, snapshot_json: str, now: int, force: bool, stale_after: int, backoff_since: int | None = None,
+) -> dict[str, object] | None:
     """The values that claim ``row``, None to skip it; raises for an uncertain send."""
     if row.state == SENDING:
         if now - row.updated_at < stale_after:
@@ -134,10 +150,16 @@ def _next_claim(row: Delivery, *, snapshot_json: str, now: int, force: bool, sta
             "state": SENDING, "generation": row.generation + 1, "attempts": 1, "forced": True,
             "snapshot": snapshot_json, "updated_at": now, "sent_at": None, "last_error": None,
         }
+    if row.state == FAILED and not force and _backing_off(row, now, backoff_since):
+        return None
     if row.state in (PENDING, FAILED):
         # A retry: the snapshot stays the frozen one.
         return {"state": SENDING, "attempts": row.attempts + 1, "updated_at": now}
     return None  # sent
+
+
+def _backing_off(row: Delivery, now: int, since: int | None) -> bool:
+    return since is not None and row.updated_at >= since and now < row.updated_at + retry_wait(row.attempts)
 
 
 def _claim_of(row: Delivery, *, recovered: bool = False) -> Claim:
@@ -172,6 +194,20 @@ def one_line_error(error: BaseException | str) -> str:
     text = error if isinstance(error, str) else (str(error) or type(error).__name__)
     line = redact(" ".join(text.split()))
     return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def skip_reason(store: Store, *, account: str, month: str, channel: str, target: str, now: int) -> str:
+    """Why ``claim`` returned None for this target, as an outcome's detail."""
+    row = delivery_status(store, account=account, month=month, channel=channel, target=target)
+    if row is None or row.state == SENT:
+        return "already sent (use --force to send again)"
+    if row.state == SENDING:
+        return "being sent by another process"
+    if row.state == FAILED:
+        wait = max(0, row.updated_at + retry_wait(row.attempts) - now)
+        return (f"failed {row.attempts} time(s), last: {row.last_error or 'unknown'}; "
+                f"next try in {wait // 60} min (nrr report --send retries now)")
+    return "waiting to be sent"
 
 
 def delivery_status(store: Store, *, account: str, month: str, channel: str, target: str) -> Delivery | None:

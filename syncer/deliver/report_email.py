@@ -29,6 +29,7 @@ from syncer.deliver.ledger import (
     delivery_key,
     mark_failed,
     mark_sent,
+    skip_reason,
 )
 from syncer.errors import ConfigError, NrrError
 from syncer.settings import Settings
@@ -69,8 +70,10 @@ def _require_email_settings(settings: Settings) -> None:
 def deliver_email(
     settings: Settings, store: Store, account: str, reports: Sequence[MonthReport], *, now: int,
     force: bool = False, dry_run: bool = False, ssl_context: ssl.SSLContext | None = None, edition: str = "final",
+    backoff_since: int | None = None,
 ) -> list[Outcome]:
-    """Send the month to every REPORT_EMAIL_TO recipient not already sent to."""
+    """Send the month to every REPORT_EMAIL_TO recipient not already sent to
+    (``backoff_since``: the daemon's backoff after a failure, see ``syncer.deliver.ledger``)."""
     _require_email_settings(settings)
     month = delivery_key(reports[-1].month, edition)
     fresh = render_snapshot(reports)
@@ -84,14 +87,15 @@ def deliver_email(
             continue
         try:
             got = claim(store, account=account, month=month, channel=CHANNEL, target=recipient,
-                        snapshot_json=fresh, now=now, force=force)
+                        snapshot_json=fresh, now=now, force=force, backoff_since=backoff_since)
         except DeliveryUncertain as exc:
             # One recipient awaiting a person's decision must not hold the others back
             # (a failed one behind it would never be retried); it is raised once they are done.
             uncertain = uncertain or exc
             continue
         if got is None:
-            outcomes.append(Outcome(recipient, "skipped", "already sent (use --force to send again)"))
+            outcomes.append(Outcome(recipient, "skipped", skip_reason(
+                store, account=account, month=month, channel=CHANNEL, target=recipient, now=now)))
             continue
         parts = json.loads(got.snapshot_json)
         message = build_message(

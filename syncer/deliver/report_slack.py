@@ -16,9 +16,16 @@ from reports.metrics import MonthReport
 from reports.render.chart import render_chart_png
 from reports.render.slack import render_slack_blocks, render_slack_thread
 from syncer.db.store import Store
-from syncer.deliver.ledger import claim, delivery_key, mark_failed, mark_sent
+from syncer.deliver.ledger import (
+    STALE_AFTER_SECONDS,
+    claim,
+    delivery_key,
+    mark_failed,
+    mark_sent,
+    skip_reason,
+)
 from syncer.deliver.report_email import Outcome
-from syncer.deliver.slack import send_slack_web, send_slack_webhook
+from syncer.deliver.slack import SlackUncertain, send_slack_web, send_slack_webhook
 from syncer.errors import ConfigError, NrrError
 from syncer.settings import Settings
 
@@ -46,6 +53,7 @@ def slack_target(settings: Settings) -> str | None:
 def deliver_slack(
     settings: Settings, store: Store, account: str, reports: Sequence[MonthReport], *, now: int,
     force: bool = False, dry_run: bool = False, sleep: Callable[[float], None] = time.sleep, edition: str = "final",
+    backoff_since: int | None = None,
 ) -> list[Outcome]:
     target = slack_target(settings)
     if target is None:
@@ -55,20 +63,33 @@ def deliver_slack(
     web = target != WEBHOOK_TARGET
     if dry_run:
         return [Outcome(target, "dry-run", "rendered, not sent")]
-    got = claim(store, account=account, month=delivery_key(reports[-1].month, edition), channel=CHANNEL, target=target,
-                snapshot_json=render_snapshot(reports, with_chart=bool(web)), now=now, force=force)
+    key = delivery_key(reports[-1].month, edition)
+    got = claim(store, account=account, month=key, channel=CHANNEL, target=target,
+                snapshot_json=render_snapshot(reports, with_chart=bool(web)), now=now, force=force, backoff_since=backoff_since)
     if got is None:
-        return [Outcome(target, "skipped", "already sent (use --force to send again)")]
+        return [Outcome(target, "skipped", skip_reason(store, account=account, month=key, channel=CHANNEL,
+                                                       target=target, now=now))]
     parts = json.loads(got.snapshot_json)
+    incomplete = None
     try:
         if web:
             chart = base64.b64decode(parts["chart_png"]) if parts.get("chart_png") else None
-            send_slack_web(settings, parts["message"], parts["thread"], chart, sleep=sleep)
+            incomplete = send_slack_web(settings, parts["message"], parts["thread"], chart, sleep=sleep).incomplete
         else:
             assert settings.slack_webhook_url is not None
             send_slack_webhook(settings.slack_webhook_url, parts["message"], sleep=sleep)
+    except SlackUncertain as exc:
+        # Not mark_failed: a failed row is retried by the next tick, and this post may be
+        # in the channel. The row stays ``sending``: skipped while fresh, then
+        # DeliveryUncertain until a person checks the channel and uses --force.
+        again = f"nrr report --month {reports[-1].month} --send slack --force" if edition == "final" else "--force"
+        return [Outcome(target, "failed", (
+            f"{exc}; not retried automatically: check the channel; after {STALE_AFTER_SECONDS // 60} minutes, "
+            f"{again} posts it again"
+        ))]
     except NrrError as exc:
         mark_failed(store, got, exc, now=now)
         return [Outcome(target, "failed", str(exc))]
     mark_sent(store, got, now=now)
-    return [Outcome(target, "sent", "forced" if got.forced else "")]
+    detail = "; ".join(d for d in ("forced" if got.forced else "", incomplete or "") if d)
+    return [Outcome(target, "sent", detail)]

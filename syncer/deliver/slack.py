@@ -19,6 +19,15 @@ here, so they are turned off and this module retries: 429 (honouring ``Retry-Aft
 5xx and network errors, at most ``MAX_ATTEMPTS`` times, through an injectable ``sleep``.
 Failures become one ``SlackUnavailable`` (RetryLater) or ``SlackRejected`` (GiveUp)
 line naming the setting to fix, never the token nor the webhook URL's path.
+
+Never twice: Slack's chat.postMessage has no idempotency key, so a post is retried only
+when it cannot have reached Slack (urllib raises ``URLError`` while connecting or
+sending) or when Slack answered that it did not take it (429, 5xx). A connection that
+times out, resets or closes *after* the request went out may have posted it: that is
+``SlackUncertain``, never retried automatically (the ledger keeps it in its "may have
+been sent" state, as for an SMTP connection lost after DATA). Once the message itself is
+posted, a failed thread reply or chart upload is reported (``Posted.incomplete``) but
+does not fail the delivery: retrying it would post the message again.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from http.client import HTTPException
 from typing import Any, Protocol, TypeVar
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
@@ -84,6 +95,18 @@ class SlackRejected(GiveUp):
     """Slack refused us for a reason a person has to fix (token, scope, channel, webhook)."""
 
 
+class SlackUncertain(GiveUp):
+    """The connection failed after the post was sent: it may be in the channel already."""
+
+
+@dataclass(frozen=True)
+class Posted:
+    """The posted message's ``ts``; ``incomplete`` names what did not follow it."""
+
+    ts: str
+    incomplete: str | None = None
+
+
 class _ImageNotReady(SlackRejected):
     """Slack refused the ``slack_file`` image block, most likely because the upload is
     still being processed; raised only for the message that carries the chart."""
@@ -104,8 +127,8 @@ class _Transient(Exception):
 def send_slack_web(
     config: SlackConfig, message: dict[str, Any], thread: dict[str, Any] | None,
     chart_png: bytes | None, *, sleep: Sleep = time.sleep,
-) -> str:
-    """Post ``message`` to SLACK_CHANNEL showing the chart, ``thread`` in its thread; return its ts."""
+) -> Posted:
+    """Post ``message`` to SLACK_CHANNEL showing the chart, ``thread`` in its thread."""
     if config.slack_bot_token is None:
         raise ConfigError("SLACK_BOT_TOKEN is not set; set it (xoxb-…) or use SLACK_WEBHOOK_URL")
     channel = config.slack_channel
@@ -117,14 +140,25 @@ def send_slack_web(
     )
     fail = _web_failure(channel)
 
+    missing: list[str] = []
     if chart_png is None:
         posted = _post(client, channel, message, sleep, fail)
     else:
-        posted = _post_with_chart(client, channel, message, chart_png, sleep, fail)
+        posted = _post_with_chart(client, channel, message, chart_png, sleep, fail, missing)
     ts, channel_id = str(posted["ts"]), str(posted.get("channel") or channel)
     if thread is not None:
-        _post(client, channel_id, thread, sleep, fail, thread_ts=ts, what="chat.postMessage (thread)")
-    return ts
+        _after_post(missing, "the top-movers reply", lambda: _post(
+            client, channel_id, thread, sleep, fail, thread_ts=ts, what="chat.postMessage (thread)"))
+    return Posted(ts, "; ".join(missing) or None)
+
+
+def _after_post(missing: list[str], what: str, send: Callable[[], object]) -> None:
+    """Send a part that follows the posted message; a failure is noted, not raised."""
+    try:
+        send()
+    except (SlackUnavailable, SlackRejected, SlackUncertain) as exc:
+        log.warning("slack.part_not_posted", part=what, reason=str(exc))
+        missing.append(f"{what} was not posted ({exc})")
 
 
 def _post(
@@ -132,17 +166,40 @@ def _post(
     classify: Callable[[str, Exception], Exception], *, thread_ts: str | None = None,
     what: str = "chat.postMessage",
 ) -> Any:
-    return _with_retries(what, sleep, classify, lambda: client.chat_postMessage(
+    return _with_retries(what, sleep, _unless_maybe_posted(what, classify), lambda: client.chat_postMessage(
         channel=channel, thread_ts=thread_ts, text=payload.get("text", ""),
         blocks=payload.get("blocks")))
 
 
+def _maybe_posted(exc: Exception) -> bool:
+    """True when the request may have reached Slack before the connection failed.
+
+    urllib wraps every failure while connecting or sending the request in ``URLError``;
+    what escapes unwrapped (a read timeout, a reset or a close while waiting for the
+    answer, a truncated answer) happened after the request was out.
+    """
+    return not isinstance(exc, URLError) and isinstance(exc, (OSError, HTTPException))
+
+
+def _unless_maybe_posted(
+    what: str, classify: Callable[[str, Exception], Exception],
+) -> Callable[[str, Exception], Exception]:
+    def checked(name: str, exc: Exception) -> Exception:
+        if _maybe_posted(exc):
+            return SlackUncertain(f"the connection to Slack failed after {what} was sent ({_reason(exc)}); "
+                                  "it may have been posted")
+        return classify(name, exc)
+
+    return checked
+
+
 def _post_with_chart(
     client: WebClient, channel: str, message: dict[str, Any], chart_png: bytes, sleep: Sleep,
-    fail: Callable[[str, Exception], Exception],
+    fail: Callable[[str, Exception], Exception], missing: list[str],
 ) -> Any:
     """Upload the chart privately, then post the message showing it. If Slack keeps refusing
-    the image block, post the message alone and upload the chart into its thread."""
+    the image block, post the message alone and upload the chart into its thread (a
+    failure of that upload is added to ``missing``)."""
 
     def upload(channel_id: str | None = None, thread_ts: str | None = None) -> Any:
         # Retrying the whole upload is safe: an unfinished upload is never shared.
@@ -166,7 +223,7 @@ def _post_with_chart(
     log.warning("slack.chart_in_thread", reason=refused,
                 attempts=IMAGE_ATTEMPTS if file_id is not None else 0)
     posted = _post(client, channel, message, sleep, fail)
-    upload(str(posted.get("channel") or channel), str(posted["ts"]))
+    _after_post(missing, "the chart", lambda: upload(str(posted.get("channel") or channel), str(posted["ts"])))
     return posted
 
 
@@ -210,7 +267,7 @@ def _web_failure(channel: str) -> Callable[[str, Exception], Exception]:
                 return _Transient(f"HTTP {exc.code}", _retry_after(exc.headers))
             return SlackRejected(f"Slack refused the chart upload with HTTP {exc.code}; "
                                  "check the bot token has the files:write scope")
-        if isinstance(exc, (URLError, OSError, SlackClientError)):
+        if isinstance(exc, (URLError, OSError, HTTPException, SlackClientError)):
             return _Transient(_reason(exc))
         raise exc
 
@@ -269,11 +326,12 @@ def send_slack_webhook(
         raise SlackRejected(_webhook_hint(response.status_code, code, host))
 
     def classify(_what: str, exc: Exception) -> Exception:
-        if isinstance(exc, (URLError, OSError, SlackClientError)):
+        if isinstance(exc, (URLError, OSError, HTTPException, SlackClientError)):
             return _Transient(_reason(exc))
         raise exc
 
-    _with_retries(f"webhook on {host}", sleep, classify, attempt)
+    what = f"webhook on {host}"
+    _with_retries(what, sleep, _unless_maybe_posted(what, classify), attempt)
 
 
 def _webhook_hint(status: int, code: str, host: str) -> str:

@@ -38,7 +38,7 @@ from syncer.db.deliveries import FAILED, SENDING, SENT, Delivery, list_deliverie
 from syncer.db.engine import create_db_engine
 from syncer.db.migrate import upgrade_db
 from syncer.db.store import Store
-from syncer.deliver.ledger import STALE_AFTER_SECONDS, claim
+from syncer.deliver.ledger import STALE_AFTER_SECONDS, claim, retry_wait
 from syncer.deliver.slack import MAX_ATTEMPTS
 from syncer.reporting import normalize_account, platform_account
 from syncer.sandbox.fake_stripe import FakeStripe
@@ -55,7 +55,7 @@ from tests.e2e.test_exactly_once import (  # noqa: F401  (cli_logging_undone is 
     Smtp,
     cli_logging_undone,
 )
-from tests.syncer.test_slack import TOKEN, FakeSlack, Request, Sleeps
+from tests.syncer.test_slack import DROP, TOKEN, FakeSlack, Request, Sleeps
 
 MONTH = "2026-10"  # due since 4 November; the daemon's clock says 18 November
 SEND_AT = NOW + 3600
@@ -211,19 +211,26 @@ def test_smtp_down_fails_the_delivery_not_the_daemon_then_sends_once(
     fake: FakeStripe, store: Store, database_url: str, tls: Tls
 ) -> None:
     port = free_port()  # nothing listens here yet
-    daemon = Daemon(email_settings(fake, database_url, port), store, clock=Clock(SEND_AT), interval_seconds=1,
+    clock = Clock(SEND_AT)
+    daemon = Daemon(email_settings(fake, database_url, port), store, clock=clock, interval_seconds=1,
                     leader_poll_seconds=0.1, deliver_options=tls.options())
     thread = run_in_thread(daemon)
     inbox = SlowInbox()
     try:
-        wait_for(lambda: daemon.ticks >= 2 and [s for _, s, _, _ in states(store)] == [FAILED, FAILED]
-                 and rows(store)[0].attempts >= 2, timeout=30, what="two ticks failing to reach SMTP")
+        wait_for(lambda: [s for _, s, _, _ in states(store)] == [FAILED, FAILED], timeout=30,
+                 what="a tick failing to reach SMTP")
+        ticks = daemon.ticks
+        wait_for(lambda: daemon.ticks >= ticks + 2, timeout=30, what="two more ticks")
+        assert [d.attempts for d in rows(store)] == [1, 1]  # backing off, not retried every tick
+        clock.now += retry_wait(1)
+        wait_for(lambda: [d.attempts for d in rows(store)] == [2, 2], timeout=30, what="the retry after the backoff")
         assert thread.is_alive()
         assert "success" in {r["status"] for r in store.recent_runs(10)}  # the sync itself went fine
         for reason in one_line_reasons(store):
             assert f"SMTP_HOST {HOST}:{port}" in reason and "cannot reach" in reason, reason
 
         with smtp_server(inbox, tls, port):  # the server is back
+            clock.now += retry_wait(2)
             wait_for(lambda: len(inbox.messages) == 2, timeout=30, what="the report once the server is back")
             ticks = daemon.ticks
             wait_for(lambda: daemon.ticks >= ticks + 2, timeout=30, what="two more ticks")
@@ -399,6 +406,12 @@ def test_slack_500_is_bounded_failed_then_posted_once_on_the_next_tick(
     assert TOKEN not in reason
 
     clock.now += 60
+    with capture_logs() as logs:
+        daemon.tick("sync")  # within the backoff: not retried
+    assert len(slack.calls(MAIN_POST)) == MAX_ATTEMPTS
+    (skipped,) = deliveries_logged(logs)
+    assert skipped["status"] == "skipped" and "next try in 4 min" in skipped["detail"]
+    clock.now += retry_wait(1)
     daemon.tick("sync")
     clock.now += 60
     daemon.tick("sync")
@@ -440,6 +453,27 @@ def test_slack_invalid_auth_fails_without_retrying_then_posts_once_with_a_good_t
     assert accepted_main_posts(slack, answers) == 1
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in slack.requests[1:] if r.path.startswith("/api/"))
     assert states(store, "slack") == [(CHANNEL, SENT, 1, 2)] and sleeps == []
+
+
+def test_slack_connection_lost_after_the_post_is_never_reposted_automatically(
+    fake: FakeStripe, store: Store, database_url: str, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = record_answers(slack, monkeypatch)
+    slack.queue(MAIN_POST, DROP, "")  # Slack took the post; the answer never came back
+    clock = Clock(SEND_AT)
+    daemon = Daemon(slack_settings(fake, database_url, slack), store, clock=clock, interval_seconds=60,
+                    deliver_options={"slack": {"sleep": Sleeps()}})
+    with capture_logs() as logs:
+        daemon.tick("sync")
+    (event,) = deliveries_logged(logs)
+    assert event["status"] == "failed" and "may have been posted" in event["detail"]
+    assert "--send slack --force" in event["detail"] and TOKEN not in str(logs)
+    assert states(store, "slack") == [(CHANNEL, SENDING, 1, 1)]  # "may have been sent"
+    for later in (60, STALE_AFTER_SECONDS - 1, STALE_AFTER_SECONDS, 6 * 3600):
+        clock.now = SEND_AT + later
+        daemon.tick("sync")
+    assert len(slack.calls(MAIN_POST)) == 1 and accepted_main_posts(slack, answers) == 0
+    assert states(store, "slack") == [(CHANNEL, SENDING, 1, 1)]
 
 
 # ----------------------------------------------------------------------------- processes

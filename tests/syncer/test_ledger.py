@@ -23,6 +23,8 @@ from syncer.deliver.ledger import (
     mark_failed,
     mark_sent,
     one_line_error,
+    retry_wait,
+    skip_reason,
 )
 from syncer.logging import register_secret
 from tests.conftest import POSTGRES_URL, postgres_url_for_test
@@ -78,6 +80,30 @@ def test_retry_after_failure_sends_the_frozen_snapshot(store: Store) -> None:
     assert (retry.snapshot_json, retry.generation, retry.attempt) == ('{"mrr": 100}', 1, 2)
     assert mark_sent(store, retry, now=T0 + 3601)
     assert _row(store).snapshot == '{"mrr": 100}'
+
+
+def test_the_daemon_backs_off_after_a_failure_doubling_to_a_ceiling(store: Store) -> None:
+    started = T0 - 10  # the daemon's start: failures since then wait their backoff
+    assert [retry_wait(n) for n in (1, 2, 3)] == [300, 600, 1200] and retry_wait(99) == 6 * 3600
+    c = _claim(store)
+    assert c is not None and mark_failed(store, c, "Slack says invalid_auth for SLACK_BOT_TOKEN", now=T0)
+    assert claim(store, **KEY, snapshot_json="{}", now=T0 + 299, backoff_since=started) is None
+    reason = skip_reason(store, **KEY, now=T0 + 60)
+    assert reason.startswith("failed 1 time(s), last: Slack says invalid_auth") and "next try in 4 min" in reason
+    again = claim(store, **KEY, snapshot_json="{}", now=T0 + 300, backoff_since=started)
+    assert again is not None and again.attempt == 2
+    assert mark_failed(store, again, "still refused", now=T0 + 300)
+    assert claim(store, **KEY, snapshot_json="{}", now=T0 + 899, backoff_since=started) is None  # 600 s now
+    # A manual send, a --force, or a daemon started after the failure: at once.
+    assert claim(store, **KEY, snapshot_json="{}", now=T0 + 301, backoff_since=T0 + 301) is not None
+
+
+def test_skip_reasons_say_why_nothing_was_sent(store: Store) -> None:
+    c = _claim(store)
+    assert c is not None
+    assert skip_reason(store, **KEY, now=T0) == "being sent by another process"
+    assert mark_sent(store, c, now=T0)
+    assert skip_reason(store, **KEY, now=T0).startswith("already sent")
 
 
 def test_force_resends_a_sent_report_as_a_new_generation(store: Store) -> None:

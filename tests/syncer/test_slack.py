@@ -26,6 +26,7 @@ from syncer.deliver.slack import (
     MAX_ATTEMPTS,
     SlackRejected,
     SlackUnavailable,
+    SlackUncertain,
     send_slack_web,
     send_slack_webhook,
 )
@@ -33,6 +34,7 @@ from syncer.errors import GiveUp, RetryLater
 
 TOKEN = "xoxb-1111111111-2222222222-abcdefghijklmnopqrstuvwx"
 HOOK_PATH = "/services/T0000/B0000/secretsecretsecret"
+DROP = 0  # a scripted "status" that closes the connection after reading the request
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 MESSAGE = {"text": "Acme: NRR 104.2%", "blocks": [
     {"type": "header", "text": {"type": "plain_text", "text": "Acme: revenue retention"}},
@@ -120,6 +122,9 @@ def slack() -> Iterator[FakeSlack]:
                               {k.lower(): v for k, v in self.headers.items()},
                               self.rfile.read(length))
             status, headers, body = fake.answer(request)
+            if status == DROP:  # the request arrived; the answer never leaves
+                self.close_connection = True
+                return
             self.send_response(status)
             headers = {"Content-Type": "application/json", **headers}
             for name, value in headers.items():
@@ -163,7 +168,7 @@ def _image(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_posts_message_chart_and_thread(slack: FakeSlack) -> None:
     sleeps = Sleeps()
-    ts = send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps)
+    ts = send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps).ts
 
     # the order: private chart upload, the message showing it, the thread reply
     assert [r.path for r in slack.requests] == [
@@ -197,7 +202,7 @@ def test_image_not_ready_is_retried_then_posted_with_the_image(slack: FakeSlack,
     for _ in range(2):
         slack.queue("/api/chat.postMessage", 200, {"ok": False, "error": code})
     sleeps = Sleeps()
-    ts = send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps)
+    ts = send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps).ts
 
     posts = slack.calls("/api/chat.postMessage")
     assert len(posts) == 4  # refused twice, then the message, then the thread reply
@@ -212,7 +217,7 @@ def test_image_never_ready_falls_back_to_the_chart_in_the_thread(slack: FakeSlac
         slack.queue("/api/chat.postMessage", 200, {"ok": False, "error": "invalid_blocks"})
     sleeps = Sleeps()
     with capture_logs() as logs:
-        ts = send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps)
+        ts = send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps).ts
 
     upload = ["/api/files.getUploadURLExternal", "/upload/F1", "/api/files.completeUploadExternal"]
     assert [r.path for r in slack.requests] == (
@@ -234,13 +239,59 @@ def test_image_never_ready_falls_back_to_the_chart_in_the_thread(slack: FakeSlac
 
 
 def test_image_not_ready_code_only_counts_for_the_image_message(slack: FakeSlack) -> None:
-    # The thread reply carries no image: invalid_blocks there is a plain refusal.
+    # The thread reply carries no image: invalid_blocks there is a plain refusal, noted
+    # (the message itself is posted, so the delivery stands).
     slack.queue("/api/chat.postMessage", 200, {"ok": True, "channel": "C123", "ts": "1.1"})
     slack.queue("/api/chat.postMessage", 200, {"ok": False, "error": "invalid_blocks"})
     sleeps = Sleeps()
-    with pytest.raises(SlackRejected, match="invalid_blocks"):
-        send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps)
+    with capture_logs() as logs:
+        posted = send_slack_web(Config(slack.base), MESSAGE, THREAD, PNG, sleep=sleeps)
+    assert posted.ts == "1.1"
+    assert posted.incomplete is not None and "top-movers reply was not posted" in posted.incomplete
+    assert "invalid_blocks" in posted.incomplete
     assert sleeps == [] and len(slack.calls("/api/chat.postMessage")) == 2
+    assert [e["part"] for e in logs if e["event"] == "slack.part_not_posted"] == ["the top-movers reply"]
+
+
+def test_a_connection_lost_after_the_post_is_uncertain_and_not_retried(slack: FakeSlack) -> None:
+    # chat.postMessage has no idempotency key: a retry could post the report twice.
+    slack.queue("/api/chat.postMessage", DROP, "")
+    sleeps = Sleeps()
+    with pytest.raises(SlackUncertain) as info:
+        send_slack_web(Config(slack.base), MESSAGE, THREAD, None, sleep=sleeps)
+    assert isinstance(info.value, GiveUp) and "may have been posted" in str(info.value)
+    assert len(slack.calls("/api/chat.postMessage")) == 1 and sleeps == []
+    assert TOKEN not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_failed_thread_reply_never_reposts_the_message(slack: FakeSlack) -> None:
+    slack.queue("/api/chat.postMessage", 200, {"ok": True, "channel": "C123", "ts": "1.1"})
+    for _ in range(MAX_ATTEMPTS):
+        slack.queue("/api/chat.postMessage", 503, "unavailable")
+    posted = send_slack_web(Config(slack.base), MESSAGE, THREAD, None, sleep=Sleeps())
+    posts = slack.calls("/api/chat.postMessage")
+    assert len([p for p in posts if "thread_ts" not in p.params]) == 1  # the message, once
+    assert len(posts) == 1 + MAX_ATTEMPTS  # the reply, retried within its bound
+    assert posted.ts == "1.1" and posted.incomplete and "503" in posted.incomplete
+
+
+def test_a_failed_chart_upload_into_the_thread_is_noted(slack: FakeSlack) -> None:
+    for _ in range(IMAGE_ATTEMPTS):
+        slack.queue("/api/chat.postMessage", 200, {"ok": False, "error": "invalid_blocks"})
+    slack.queue("/api/chat.postMessage", 200, {"ok": True, "channel": "C123", "ts": "2.2"})
+    slack.queue("/api/files.getUploadURLExternal", 200, {"ok": True, "file_id": "F1",
+                "upload_url": f"http://127.0.0.1:{slack.port}/upload/F1"})
+    slack.queue("/api/files.getUploadURLExternal", 200, {"ok": False, "error": "missing_scope"})
+    posted = send_slack_web(Config(slack.base), MESSAGE, None, PNG, sleep=Sleeps())
+    assert posted.ts == "2.2" and posted.incomplete and posted.incomplete.startswith("the chart was not posted")
+    assert len([p for p in slack.calls("/api/chat.postMessage") if "blocks" in p.params]) == IMAGE_ATTEMPTS + 1
+
+
+def test_webhook_connection_lost_after_the_post_is_uncertain(slack: FakeSlack) -> None:
+    slack.queue(HOOK_PATH, DROP, "")
+    with pytest.raises(SlackUncertain):
+        send_slack_webhook(slack.hook, MESSAGE, sleep=Sleeps())
+    assert len(slack.calls(HOOK_PATH)) == 1
 
 
 def test_without_chart_or_thread_posts_only_the_message(slack: FakeSlack) -> None:
@@ -252,7 +303,7 @@ def test_429_honours_retry_after(slack: FakeSlack) -> None:
     slack.queue("/api/chat.postMessage", 429, {"ok": False, "error": "ratelimited"},
                 {"Retry-After": "7"})
     sleeps = Sleeps()
-    ts = send_slack_web(Config(slack.base), MESSAGE, None, None, sleep=sleeps)
+    ts = send_slack_web(Config(slack.base), MESSAGE, None, None, sleep=sleeps).ts
     assert ts
     assert len(slack.calls("/api/chat.postMessage")) == 2
     assert len(sleeps) == 1 and sleeps[0] >= 7

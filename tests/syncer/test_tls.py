@@ -159,7 +159,7 @@ def test_slack_untrusted_certificate_fails_with_one_line(
 
 def test_slack_with_the_ca_trusted_works(slack_tls: TlsProxy, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(slack_tls.ca_file))
-    ts = send_slack_web(_slack_settings(slack_tls.url), MESSAGE, None, None, sleep=lambda _s: None)
+    ts = send_slack_web(_slack_settings(slack_tls.url), MESSAGE, None, None, sleep=lambda _s: None).ts
     assert ts == "1700000000.000100"
 
 
