@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import ssl
 import threading
@@ -141,6 +142,11 @@ class _GetOnlyHTTPXClient(stripe.HTTPXClient):
     signatures, which already differ from its base class's (hence the ignores).
     """
 
+    def __init__(self, *, trust: ssl.SSLContext | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if trust is not None:  # instead of the SDK's own CA bundle (stripe.ca_bundle_path)
+            self._client = self.httpx.Client(verify=trust)
+
     def request(  # type: ignore[override]
         self,
         method: str,
@@ -165,6 +171,15 @@ class _GetOnlyHTTPXClient(stripe.HTTPXClient):
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
     ) -> Any:
         raise RuntimeError("stripe-nrr talks to Stripe synchronously only")
+
+
+def operator_trust(environ: Mapping[str, str]) -> ssl.SSLContext | None:
+    """The system's trust store when the operator points SSL_CERT_FILE or SSL_CERT_DIR at
+    their own CAs (a TLS-inspecting proxy), as SMTP and Slack already honour; else None,
+    and the Stripe SDK verifies against the CA bundle it ships."""
+    if environ.get("SSL_CERT_FILE") or environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context()  # OpenSSL reads both variables
+    return None
 
 
 def _refuse_unless_get(method: str) -> None:
@@ -201,7 +216,8 @@ class StripeApi:
         self._budget = retry_budget_seconds
         self._sleep = sleep
         self._clock = clock
-        self._http = _GetOnlyHTTPXClient(allow_sync_methods=True, timeout=timeout)
+        self._http = _GetOnlyHTTPXClient(allow_sync_methods=True, timeout=timeout,
+                                         trust=operator_trust(os.environ))
         self._client = stripe.StripeClient(
             api_key,
             stripe_account=account,

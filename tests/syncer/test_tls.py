@@ -27,7 +27,7 @@ from syncer.errors import NrrError
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
 from syncer.settings import load_settings
-from syncer.stripe_api import StripeApi
+from syncer.stripe_api import StripeApi, operator_trust
 from tests.e2e.harness import KEY, NOW
 
 HOST = "127.0.0.1"
@@ -99,6 +99,7 @@ def test_stripe_untrusted_certificate_fails_at_once_with_one_line(
     stripe_tls: TlsProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     api = _api(stripe_tls.url)
     with pytest.raises(NrrError) as err:
         api.fetch_list_page("/v1/customers", {"limit": 1}, resource="customers")
@@ -110,11 +111,23 @@ def test_stripe_untrusted_certificate_fails_at_once_with_one_line(
 
 
 def test_stripe_with_the_ca_trusted_works(stripe_tls: TlsProxy, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The stripe SDK verifies against its own CA bundle (stripe.ca_bundle_path), not
-    # SSL_CERT_FILE: trusting the test CA there is the only way in.
+    # Without SSL_CERT_FILE the stripe SDK verifies against its own CA bundle.
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     monkeypatch.setattr(stripe, "ca_bundle_path", str(stripe_tls.ca_file))
     page = _api(stripe_tls.url).fetch_list_page("/v1/customers", {"limit": 1}, resource="customers")
     assert len(page.data) == 1 and page.data[0]["object"] == "customer"
+
+
+def test_stripe_honours_ssl_cert_file_like_smtp_and_slack(
+    stripe_tls: TlsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An operator behind a TLS-inspecting proxy trusts its CA once, for every connection.
+    monkeypatch.setenv("SSL_CERT_FILE", str(stripe_tls.ca_file))
+    page = _api(stripe_tls.url).fetch_list_page("/v1/customers", {"limit": 1}, resource="customers")
+    assert len(page.data) == 1 and page.data[0]["object"] == "customer"
+    assert operator_trust({}) is None  # unset: the SDK's bundle, not the system store
+    assert operator_trust({"SSL_CERT_DIR": "/etc/ssl/certs"}) is not None
 
 
 class _SlackOk(BaseHTTPRequestHandler):
@@ -148,6 +161,7 @@ def test_slack_untrusted_certificate_fails_with_one_line(
     slack_tls: TlsProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     sleeps: list[float] = []
     with pytest.raises(SlackUnavailable) as err:
         send_slack_web(_slack_settings(slack_tls.url), MESSAGE, None, None, sleep=sleeps.append)
@@ -172,6 +186,7 @@ def test_nrr_sync_against_an_untrusted_certificate_is_one_line(
 
     monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     for name, value in {"STRIPE_API_KEY": KEY, "STRIPE_API_BASE": stripe_tls.url, "LOG_FORMAT": "json",
                         "DATABASE_URL": f"sqlite:///{tmp_path / 'nrr.db'}"}.items():
         monkeypatch.setenv(name, value)
@@ -180,3 +195,7 @@ def test_nrr_sync_against_an_untrusted_certificate_is_one_line(
     assert result.exit_code == 75, result.output
     assert len(errors) == 1 and "TLS certificate" in errors[0], result.output
     assert "Traceback" not in result.output and KEY not in result.output
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(stripe_tls.ca_file))  # the operator trusts the CA
+    trusted = CliRunner().invoke(app, ["sync"])
+    assert trusted.exit_code == 0, trusted.output
