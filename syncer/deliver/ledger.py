@@ -189,6 +189,14 @@ def mark_failed(store: Store, claim: Claim, error: BaseException | str, *, now: 
         )
 
 
+def mark_uncertain(store: Store, claim: Claim, error: BaseException | str) -> bool:
+    """Record why the claimed send may or may not have gone out. The row stays ``sending``
+    with its claim time, so it is never retried by itself (see the module docstring)."""
+    with store.transaction() as conn:
+        return finish(conn, row_id=claim.id, generation=claim.generation,
+                      values={"last_error": one_line_error(f"may have been sent: {error}")})
+
+
 def one_line_error(error: BaseException | str) -> str:
     """An error as one bounded line with registered secrets scrubbed."""
     text = error if isinstance(error, str) else (str(error) or type(error).__name__)
@@ -202,6 +210,8 @@ def skip_reason(store: Store, *, account: str, month: str, channel: str, target:
     if row is None or row.state == SENT:
         return "already sent (use --force to send again)"
     if row.state == SENDING:
+        if row.last_error:  # mark_uncertain: a person decides
+            return f"{row.last_error}; check whether it arrived, then use --force"
         return "being sent by another process"
     if row.state == FAILED:
         wait = max(0, row.updated_at + retry_wait(row.attempts) - now)

@@ -29,6 +29,7 @@ from syncer.deliver.ledger import (
     delivery_key,
     mark_failed,
     mark_sent,
+    mark_uncertain,
     skip_reason,
 )
 from syncer.errors import ConfigError, NrrError
@@ -110,6 +111,7 @@ def deliver_email(
             # Not mark_failed: a failed row is retried by the next tick, and this mail may
             # have been delivered. The row stays ``sending``, the ledger's "may have been
             # sent" state: skipped while fresh, then DeliveryUncertain until --force.
+            mark_uncertain(store, got, exc)
             again = f"nrr report --month {reports[-1].month} --send email --force" if edition == "final" else "--force"
             outcomes.append(Outcome(recipient, "failed", (
                 f"{exc}; not retried automatically: after {STALE_AFTER_SECONDS // 60} minutes, {again} sends it again"

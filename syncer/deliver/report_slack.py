@@ -22,6 +22,7 @@ from syncer.deliver.ledger import (
     delivery_key,
     mark_failed,
     mark_sent,
+    mark_uncertain,
     skip_reason,
 )
 from syncer.deliver.report_email import Outcome
@@ -82,6 +83,7 @@ def deliver_slack(
         # Not mark_failed: a failed row is retried by the next tick, and this post may be
         # in the channel. The row stays ``sending``: skipped while fresh, then
         # DeliveryUncertain until a person checks the channel and uses --force.
+        mark_uncertain(store, got, exc)
         again = f"nrr report --month {reports[-1].month} --send slack --force" if edition == "final" else "--force"
         return [Outcome(target, "failed", (
             f"{exc}; not retried automatically: check the channel; after {STALE_AFTER_SECONDS // 60} minutes, "

@@ -285,6 +285,7 @@ def test_smtp_drop_after_data_is_never_resent_automatically_only_with_force(
         # The server took both messages and hung up before saying so.
         assert inbox.recipients() == sorted(RECIPIENTS)
         assert [(s, g, a) for _, s, g, a in states(store)] == [(SENDING, 1, 1)] * 2  # "may have been sent"
+        assert all(r.startswith("may have been sent: ") for r in one_line_reasons(store))
         for event in deliveries_logged(logs):
             assert event["status"] == "failed"
             assert "may have been delivered" in event["detail"] and "--force" in event["detail"]
@@ -469,6 +470,8 @@ def test_slack_connection_lost_after_the_post_is_never_reposted_automatically(
     assert event["status"] == "failed" and "may have been posted" in event["detail"]
     assert "--send slack --force" in event["detail"] and TOKEN not in str(logs)
     assert states(store, "slack") == [(CHANNEL, SENDING, 1, 1)]  # "may have been sent"
+    (reason,) = one_line_reasons(store, "slack")
+    assert reason.startswith("may have been sent: the connection to Slack failed after chat.postMessage")
     for later in (60, STALE_AFTER_SECONDS - 1, STALE_AFTER_SECONDS, 6 * 3600):
         clock.now = SEND_AT + later
         daemon.tick("sync")

@@ -22,6 +22,7 @@ from syncer.deliver.ledger import (
     delivery_status,
     mark_failed,
     mark_sent,
+    mark_uncertain,
     one_line_error,
     retry_wait,
     skip_reason,
@@ -102,6 +103,10 @@ def test_skip_reasons_say_why_nothing_was_sent(store: Store) -> None:
     c = _claim(store)
     assert c is not None
     assert skip_reason(store, **KEY, now=T0) == "being sent by another process"
+    assert mark_uncertain(store, c, "the connection was lost after DATA")
+    assert _row(store).state == SENDING and _row(store).updated_at == T0  # still never retried by itself
+    assert skip_reason(store, **KEY, now=T0) == ("may have been sent: the connection was lost after DATA; "
+                                                 "check whether it arrived, then use --force")
     assert mark_sent(store, c, now=T0)
     assert skip_reason(store, **KEY, now=T0).startswith("already sent")
 
