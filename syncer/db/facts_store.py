@@ -27,7 +27,7 @@ from syncer.db.derived import (
     PaymentFailureRow,
     RevenueLineRow,
 )
-from syncer.db.raw_loader import collector_paused
+from syncer.db.raw_loader import collector_paused, stream_rows
 from syncer.db.store import Store, table
 
 SPANS: Table = MrrSpanRow.__table__  # type: ignore[attr-defined]
@@ -152,10 +152,17 @@ def load_facts(
                 .where(customers_t.c.account == account, customers_t.c.livemode == livemode)
             )
         )
+        # Plain tuples, unpacked, and enum members looked up in a dict: at tens of
+        # thousands of spans, Row attribute access and Enum() calls were most of a report.
+        causes = {str(c): c for c in Cause}
+        sp = SPANS.c
         spans = tuple(
-            MrrSpan(customer=r.customer, subscription=r.subscription, item=r.item, price=r.price, currency=r.currency,
-                    start=r.start, end=r.end, mrr=r.mrr, contract_mrr=r.contract_mrr, cause=Cause(r.cause))
-            for r in conn.execute(where(SPANS).order_by(SPANS.c.customer, SPANS.c.start))
+            MrrSpan(customer, subscription, item, price, currency, start, end, mrr, contract_mrr, causes[cause])
+            for customer, subscription, item, price, currency, start, end, mrr, contract_mrr, cause in stream_rows(
+                conn, select(sp.customer, sp.subscription, sp.item, sp.price, sp.currency, sp.start, sp.end, sp.mrr,
+                             sp.contract_mrr, sp.cause)
+                .where(sp.account == account, sp.livemode == livemode).order_by(sp.customer, sp.start)
+            )
         )
         churns = tuple(
             ChurnEvent(customer=r.customer, subscription=r.subscription, at=r.at, requested_at=r.requested_at,
@@ -195,8 +202,9 @@ def _load_revenue(
         RevenueLine(at=at, customer=names.setdefault(customer, customer), source=source, kind=kinds[kind],
                     amount=int(amount), currency=names.setdefault(currency, currency))
         for q in queries
-        for at, customer, source, kind, amount, currency in conn.execute(q)
+        for at, customer, source, kind, amount, currency in stream_rows(conn, q)
     )
+
 
 
 def _load_plans(conn: Any, account: str, livemode: bool) -> tuple[Plan, ...]:
