@@ -36,7 +36,7 @@ from syncer.db.facts_store import (
     record_normalization,
 )
 from syncer.db.meta import StripeAccount
-from syncer.db.raw_loader import collector_paused, customer_ranges, load_shared, read_ahead
+from syncer.db.raw_loader import collector_paused, customer_ranges, fetch_batch, load_shared
 from syncer.db.store import Store, table
 from syncer.errors import ConfigError, GiveUp, NrrError
 from syncer.normalize import normalize
@@ -115,18 +115,17 @@ def normalize_account(settings: Settings, store: Store, *, now: int) -> FactCoun
     as_of = data_as_of(store) or now
     norm = normalize_settings(settings)
     counts = FactCounts()
-    # The collector stays paused throughout (see collector_paused): the reading thread
-    # and this one would otherwise turn it on and off under each other.
-    with store.transaction() as conn, collector_paused():
+    with store.transaction() as conn:
         shared = load_shared(conn, ref.account, ref.livemode)
         currency = ref.default_currency or _guess_currency(conn, ref)
         clear_facts(conn, ref.account, ref.livemode)
-        ranges = customer_ranges(conn, ref.account, ref.livemode)
-        for batch in read_ahead(store, conn, ref.account, ref.livemode, ranges):
-            facts = normalize(RawAccount(**batch, **shared, default_currency=currency, account_name=ref.name),
-                              norm, now=as_of)
-            del batch
-            insert_facts(conn, ref.account, ref.livemode, facts)
+        for rng in customer_ranges(conn, ref.account, ref.livemode):
+            with collector_paused():
+                batch = fetch_batch(conn, ref.account, ref.livemode, rng)
+                facts = normalize(RawAccount(**batch, **shared, default_currency=currency, account_name=ref.name),
+                                  norm, now=as_of)
+                del batch
+                insert_facts(conn, ref.account, ref.livemode, facts)
             counts.add(facts)
         record_normalization(conn, ref.account, ref.livemode, counts, data_as_of=as_of, now=now)
     return counts

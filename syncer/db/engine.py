@@ -63,9 +63,6 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any, *, busy_timeout_ms: int = 
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-    # Sorts (a batch's objects in id order for normalization) stay in memory: they are a
-    # batch at most, and a temporary file per query costs more than the sort.
-    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
 
@@ -93,14 +90,6 @@ def create_db_engine(
         max_overflow=pool_size,
         connect_args={"connect_timeout": 10},
     )
-
-
-def is_memory_db(engine: Engine) -> bool:
-    """An in-memory SQLite database: every connection would see a database of its own."""
-    url = engine.url
-    path = url.database or ""
-    return url.get_backend_name() == "sqlite" and (
-        not path or path == ":memory:" or "mode=memory" in path or url.query.get("mode") == "memory")
 
 
 def is_sqlite(engine: Engine) -> bool:

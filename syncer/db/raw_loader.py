@@ -17,10 +17,8 @@ shares them (``load_shared``).
 from __future__ import annotations
 
 import gc
-import queue
-import threading
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +27,6 @@ import orjson
 from sqlalchemy import ColumnElement, Select, Table, and_, select
 from sqlalchemy.engine import Connection
 
-from syncer.db.engine import is_memory_db
 from syncer.db.store import Store, table
 
 CHILDREN = {
@@ -47,8 +44,6 @@ SUBSCRIPTION_EVENTS = "customer.subscription.%"
 # About 1 MB of parsed objects per customer (3 years of monthly invoices): a batch
 # of 50 stays near 50 MB; more customers per batch save little time.
 BATCH_CUSTOMERS = 50
-# Batches read ahead of the one being normalized (each about 50 MB, see above).
-READ_AHEAD = 1
 
 
 def load_raw(store: Store, account: str, livemode: bool) -> dict[str, Any]:
@@ -112,57 +107,6 @@ def customer_ranges(conn: Connection, account: str, livemode: bool, size: int | 
 def fetch_batch(conn: Connection, account: str, livemode: bool, rng: CustomerRange) -> dict[str, Any]:
     with collector_paused():
         return _fetch_batch(conn, account, livemode, rng)
-
-
-def read_ahead(
-    store: Store, conn: Connection, account: str, livemode: bool, ranges: Sequence[CustomerRange],
-) -> Iterator[dict[str, Any]]:
-    """``fetch_batch`` of each range in order, the next one read while the caller works on
-    this one: a thread on its own connection (in one read transaction) reads it, so the
-    database's part of reading (SQLite's page reads and sorting run without the GIL)
-    overlaps the caller's normalizing. At most ``READ_AHEAD`` batches wait, so memory
-    stays flat. An in-memory SQLite database has no second connection: ``conn`` reads,
-    in turn."""
-    if is_memory_db(store.engine):
-        for rng in ranges:
-            yield fetch_batch(conn, account, livemode, rng)
-        return
-    waiting: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=READ_AHEAD)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                waiting.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def reader() -> None:
-        try:
-            with store.reading() as own, own.begin():
-                for rng in ranges:
-                    if not put(("batch", fetch_batch(own, account, livemode, rng))):
-                        return
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            put(("error", exc))
-            return
-        put(("done", None))
-
-    thread = threading.Thread(target=reader, name="nrr-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = waiting.get()
-            if kind == "error":
-                raise value
-            if kind == "done":
-                return
-            yield value
-    finally:
-        stop.set()
-        thread.join()
 
 
 @contextmanager

@@ -3,18 +3,17 @@ whole account normalized at once, and replaces the stored facts atomically."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
 from reports.facts import Facts
 from syncer import reporting
 from syncer.db import raw_loader
 from syncer.db.facts_store import last_normalization, load_facts
-from syncer.db.store import Store
-from syncer.errors import DatabaseUnavailable
+from syncer.db.store import Store, table
 from syncer.normalize import RawAccount, normalize
 from syncer.reporting import AccountRef, normalize_account, normalize_settings, platform_account
 from syncer.sandbox.fake_stripe import FakeStripe
@@ -105,58 +104,18 @@ def test_a_failed_normalization_keeps_the_previous_facts(
     assert last_normalization(store, ref.account, ref.livemode) == run_before
 
 
-def test_read_ahead_gives_the_batches_in_order_from_its_own_connection(
-    synced: tuple[Settings, Store, AccountRef],
+@pytest.mark.parametrize("size", [6, 1000])  # several ranges, and one range for every customer
+def test_an_object_of_no_customer_is_in_exactly_one_batch(
+    synced: tuple[Settings, Store, AccountRef], size: int
 ) -> None:
     _, store, ref = synced
+    charges = table("charges")
+    with store.transaction() as conn:
+        guest = conn.execute(select(charges.c.id).limit(1)).scalar_one()
+        conn.execute(update(charges).where(charges.c.id == guest).values(customer=None))
     with store.reading() as conn:
-        ranges = raw_loader.customer_ranges(conn, ref.account, ref.livemode, size=6)
-        one_by_one = [raw_loader.fetch_batch(conn, ref.account, ref.livemode, rng) for rng in ranges]
-        ahead = list(raw_loader.read_ahead(store, conn, ref.account, ref.livemode, ranges))
-    assert ahead == one_by_one and len(ahead) == len(ranges)
-    assert not [t for t in threading.enumerate() if t.name == "nrr-read-ahead"]
-
-
-def test_read_ahead_hands_a_failure_to_the_caller_and_stops_when_the_caller_does(
-    synced: tuple[Settings, Store, AccountRef], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _, store, ref = synced
-    fetch = raw_loader.fetch_batch
-    calls: list[raw_loader.CustomerRange] = []
-
-    def failing_third(conn: Any, account: str, livemode: bool, rng: raw_loader.CustomerRange) -> dict[str, Any]:
-        calls.append(rng)
-        if len(calls) == 3:
-            raise DatabaseUnavailable("the database went away")
-        return fetch(conn, account, livemode, rng)
-
-    monkeypatch.setattr(raw_loader, "fetch_batch", failing_third)
-    with store.reading() as conn:
-        ranges = raw_loader.customer_ranges(conn, ref.account, ref.livemode, size=4)
-        got = []
-        with pytest.raises(DatabaseUnavailable, match="went away"):
-            for batch in raw_loader.read_ahead(store, conn, ref.account, ref.livemode, ranges):
-                got.append(batch)  # noqa: PERF402 - the loop is cut by the error
-        assert len(got) == 2 and len(calls) == 3
-        # A caller that stops early (its own error, or a break) ends the reading thread.
-        monkeypatch.setattr(raw_loader, "fetch_batch", fetch)
-        for _ in raw_loader.read_ahead(store, conn, ref.account, ref.livemode, ranges):
-            break
-    assert not [t for t in threading.enumerate() if t.name == "nrr-read-ahead"]
-
-
-def test_read_ahead_on_an_in_memory_database_reads_with_the_callers_connection() -> None:
-    from syncer.db.engine import create_db_engine, is_memory_db
-    from syncer.db.migrate import upgrade_db
-
-    engine = create_db_engine("sqlite://")
-    try:
-        upgrade_db(engine)
-        store = Store(engine)
-        assert is_memory_db(engine)
-        with store.reading() as conn:
-            ranges = raw_loader.customer_ranges(conn, "acct_1", False)
-            batches = list(raw_loader.read_ahead(store, conn, "acct_1", False, ranges))
-            assert len(batches) == len(ranges) and batches[-1]["customers"] == []
-    finally:
-        engine.dispose()
+        ranges = raw_loader.customer_ranges(conn, ref.account, ref.livemode, size=size)
+        seen = [c["id"] for rng in ranges
+                for c in raw_loader.fetch_batch(conn, ref.account, ref.livemode, rng)["charges"]]
+    assert seen.count(guest) == 1
+    assert sorted(seen) == sorted(c["id"] for c in raw_loader.load_raw(store, ref.account, ref.livemode)["charges"])
