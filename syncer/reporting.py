@@ -36,7 +36,13 @@ from syncer.db.facts_store import (
     record_normalization,
 )
 from syncer.db.meta import StripeAccount
-from syncer.db.raw_loader import collector_paused, customer_ranges, fetch_batch, load_shared
+from syncer.db.raw_loader import (
+    collector_paused,
+    customer_ranges,
+    fetch_batch,
+    load_shared,
+    stream_rows,
+)
 from syncer.db.store import Store, table
 from syncer.errors import ConfigError, GiveUp, NrrError
 from syncer.normalize import normalize
@@ -147,8 +153,8 @@ def fx_table(settings: Settings, store: Store, ref: AccountRef, currency: str) -
     with store.reading() as conn:
         observed = [
             (cur, at, Decimal(str(rate)))
-            for cur, at, rate in conn.execute(
-                select(ch.c.currency, ch.c.created, ch.c.exchange_rate).where(
+            for cur, at, rate in stream_rows(
+                conn, select(ch.c.currency, ch.c.created, ch.c.exchange_rate).where(
                     ch.c.account == ref.account, ch.c.livemode == ref.livemode,
                     ch.c.exchange_rate.is_not(None), ch.c.bt_currency == currency,
                     ch.c.currency.is_not(None), ch.c.created.is_not(None),

@@ -147,8 +147,8 @@ def load_facts(
     with store.reading() as conn, collector_paused():
         customers = tuple(
             Customer(id=r.id, name=r.name, currency=r.currency, deleted=r.deleted_at is not None)
-            for r in conn.execute(
-                select(customers_t.c.id, customers_t.c.name, customers_t.c.currency, customers_t.c.deleted_at)
+            for r in stream_rows(
+                conn, select(customers_t.c.id, customers_t.c.name, customers_t.c.currency, customers_t.c.deleted_at)
                 .where(customers_t.c.account == account, customers_t.c.livemode == livemode)
             )
         )
@@ -168,14 +168,14 @@ def load_facts(
             ChurnEvent(customer=r.customer, subscription=r.subscription, at=r.at, requested_at=r.requested_at,
                        kind=ChurnKind(r.kind), rule=r.rule, derived=bool(r.derived), reason=r.reason,
                        feedback=r.feedback, comment=r.comment)
-            for r in conn.execute(where(CHURNS))
+            for r in stream_rows(conn, where(CHURNS))
         )
         revenue = _load_revenue(conn, account, livemode, revenue_between, revenue_summed_in)
         failures = tuple(
             PaymentFailure(invoice=r.invoice, customer=r.customer, subscription=r.subscription, currency=r.currency,
                            amount=r.amount, first_failed_at=r.first_failed_at, attempts=r.attempts,
                            recovered_at=r.recovered_at, closed_at=r.closed_at)
-            for r in conn.execute(where(FAILURES))
+            for r in stream_rows(conn, where(FAILURES))
         )
         plans = _load_plans(conn, account, livemode)
     return Facts(customers=customers, spans=spans, churns=churns, revenue=revenue, failures=failures,
