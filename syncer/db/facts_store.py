@@ -206,7 +206,6 @@ def _load_revenue(
     )
 
 
-
 def _load_plans(conn: Any, account: str, livemode: bool) -> tuple[Plan, ...]:
     """Each synced price labelled with its product's name (prices of unnamed products are left
     out: the movers then show the price id)."""

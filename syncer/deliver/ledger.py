@@ -21,8 +21,10 @@ never a recomputed one. The daemon retries a failed row with backoff (``backoff_
 ``retry_wait`` after the last attempt, doubling up to six hours), so a refusal that only
 a person can fix (a wrong SMTP password, a revoked Slack token) is not hammered every
 tick. A failure recorded before the daemon started is retried at once (a restart is how
-a fixed setting arrives), and so is any by a manual ``nrr report --send``. ``--force`` on a ``sent`` (or failed) row is a deliberate new
-send: generation + 1, the caller's fresh snapshot, ``forced`` recorded.
+a fixed setting arrives), and a manual ``nrr report --send`` always retries at once.
+
+``--force`` on a ``sent`` (or failed) row is a deliberate new send: generation + 1, the
+caller's fresh snapshot, ``forced`` recorded.
 """
 
 from __future__ import annotations
