@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from syncer.sandbox.fake_stripe import FakeStripe
+from syncer.sandbox.generator import Account
+from tests.e2e.harness import KEY
+
 POSTGRES_URL = os.environ.get("NRR_TEST_POSTGRES_URL")
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -76,3 +80,11 @@ def store(database_url: str):  # type: ignore[no-untyped-def]
     upgrade_db(engine)
     yield Store(engine)
     engine.dispose()
+
+
+@pytest.fixture
+def fake(account: Account) -> Iterator[FakeStripe]:
+    """The module's (or the e2e conftest's) ``account`` served by the fake Stripe on loopback."""
+    with FakeStripe(account, api_key=KEY) as server:
+        server.start()
+        yield server

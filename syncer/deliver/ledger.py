@@ -199,6 +199,13 @@ def mark_uncertain(store: Store, claim: Claim, error: BaseException | str) -> bo
                       values={"last_error": one_line_error(f"may have been sent: {error}")})
 
 
+def uncertain_detail(error: BaseException | str, *, month: str, channel: str, edition: str) -> str:
+    """What to tell a person about a send left "may have been sent" by ``mark_uncertain``."""
+    again = f"nrr report --month {month} --send {channel} --force" if edition == "final" else "--force"
+    return (f"{error}; not retried automatically: check whether it arrived; after "
+            f"{STALE_AFTER_SECONDS // 60} minutes, {again} sends it again")
+
+
 def one_line_error(error: BaseException | str) -> str:
     """An error as one bounded line with registered secrets scrubbed."""
     text = error if isinstance(error, str) else (str(error) or type(error).__name__)

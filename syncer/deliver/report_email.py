@@ -23,7 +23,6 @@ from reports.render.jsonout import render_json
 from syncer.db.store import Store
 from syncer.deliver.email import SmtpUncertain, build_message, message_id_for, send_email
 from syncer.deliver.ledger import (
-    STALE_AFTER_SECONDS,
     DeliveryUncertain,
     claim,
     delivery_key,
@@ -31,6 +30,7 @@ from syncer.deliver.ledger import (
     mark_sent,
     mark_uncertain,
     skip_reason,
+    uncertain_detail,
 )
 from syncer.errors import ConfigError, NrrError
 from syncer.settings import Settings
@@ -112,10 +112,8 @@ def deliver_email(
             # have been delivered. The row stays ``sending``, the ledger's "may have been
             # sent" state: skipped while fresh, then DeliveryUncertain until --force.
             mark_uncertain(store, got, exc)
-            again = f"nrr report --month {reports[-1].month} --send email --force" if edition == "final" else "--force"
-            outcomes.append(Outcome(recipient, "failed", (
-                f"{exc}; not retried automatically: after {STALE_AFTER_SECONDS // 60} minutes, {again} sends it again"
-            )))
+            outcomes.append(Outcome(recipient, "failed", uncertain_detail(
+                exc, month=reports[-1].month, channel=CHANNEL, edition=edition)))
             continue
         except NrrError as exc:
             mark_failed(store, got, exc, now=now)

@@ -17,13 +17,13 @@ from reports.render.chart import render_chart_png
 from reports.render.slack import render_slack_blocks, render_slack_thread
 from syncer.db.store import Store
 from syncer.deliver.ledger import (
-    STALE_AFTER_SECONDS,
     claim,
     delivery_key,
     mark_failed,
     mark_sent,
     mark_uncertain,
     skip_reason,
+    uncertain_detail,
 )
 from syncer.deliver.report_email import Outcome
 from syncer.deliver.slack import SlackUncertain, send_slack_web, send_slack_webhook
@@ -84,11 +84,8 @@ def deliver_slack(
         # in the channel. The row stays ``sending``: skipped while fresh, then
         # DeliveryUncertain until a person checks the channel and uses --force.
         mark_uncertain(store, got, exc)
-        again = f"nrr report --month {reports[-1].month} --send slack --force" if edition == "final" else "--force"
-        return [Outcome(target, "failed", (
-            f"{exc}; not retried automatically: check the channel; after {STALE_AFTER_SECONDS // 60} minutes, "
-            f"{again} posts it again"
-        ))]
+        return [Outcome(target, "failed", uncertain_detail(
+            exc, month=reports[-1].month, channel=CHANNEL, edition=edition))]
     except NrrError as exc:
         mark_failed(store, got, exc, now=now)
         return [Outcome(target, "failed", str(exc))]

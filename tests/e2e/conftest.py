@@ -1,12 +1,9 @@
 """Fixtures shared by the end-to-end tests."""
 
-from collections.abc import Iterator
-
 import pytest
 
-from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
-from tests.e2e.harness import KEY, NOW
+from tests.e2e.harness import NOW
 from tests.e2e.test_exactly_once import smtp  # noqa: F401  (aiosmtpd on loopback, STARTTLS with a test CA)
 from tests.syncer.test_slack import slack  # noqa: F401  (the loopback Slack Web API and webhook)
 
@@ -15,11 +12,3 @@ from tests.syncer.test_slack import slack  # noqa: F401  (the loopback Slack Web
 def account() -> Account:
     """A small generated account (modules that need another define their own)."""
     return generate_account(customers=12, seed=21, now=NOW)
-
-
-@pytest.fixture
-def fake(account: Account) -> Iterator[FakeStripe]:
-    """``account`` served by the fake Stripe on loopback."""
-    with FakeStripe(account, api_key=KEY) as server:
-        server.start()
-        yield server

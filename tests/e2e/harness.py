@@ -41,6 +41,12 @@ def settings_for(fake: FakeStripe, database_url: str, **more: Any) -> Settings:
     )
 
 
+def use_stripe(monkeypatch: Any, server: FakeStripe, key: str = KEY) -> None:
+    """Point the CLI's STRIPE_API_KEY and STRIPE_API_BASE at ``server``."""
+    monkeypatch.setenv("STRIPE_API_KEY", key)
+    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+
+
 def sync(settings: Settings, store: Store, clock: float | None = None, **kw: Any) -> SyncOutcome:
     if clock is not None:
         kw["clock"] = lambda: clock

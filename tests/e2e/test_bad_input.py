@@ -27,7 +27,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from syncer.db.objects import OBJECT_TABLES
 from syncer.resources import BY_NAME
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import JSON, Account, generate_account
-from tests.e2e.harness import KEY, NOW
+from tests.e2e.harness import KEY, NOW, use_stripe
 
 LIVE_KEY = "sk_live_51SandboxE2eLiveKey00000000000000"
 REVOKED_KEY = "sk_test_51RevokedKeyNobodyKnows000000000"
@@ -113,16 +112,6 @@ def account() -> Account:
     return generate_account(customers=10, seed=3, now=NOW)
 
 
-@pytest.fixture
-def fake(account: Account) -> Iterator[FakeStripe]:
-    with FakeStripe(account, api_key=KEY) as server:
-        server.start()
-        yield server
-
-
-def use(monkeypatch: pytest.MonkeyPatch, fake: FakeStripe, key: str = KEY) -> None:
-    monkeypatch.setenv("STRIPE_API_KEY", key)
-    monkeypatch.setenv("STRIPE_API_BASE", fake.base_url)
 
 
 def _closed_port() -> int:
@@ -195,7 +184,7 @@ def test_a_missing_key_stores_nothing_and_records_no_run(env: Path) -> None:
 def test_bad_month_is_refused_before_anything_is_sent(
     env: Path, fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use(monkeypatch, fake)
+    use_stripe(monkeypatch, fake)
     assert nrr(env, "sync").code == 0
     with socket.socket() as smtp:  # an SMTP server that only counts who knocks
         smtp.bind(("127.0.0.1", 0))
@@ -225,7 +214,7 @@ def test_a_key_stripe_does_not_know_is_exit_2_and_stores_nothing(
 ) -> None:
     # The fake serves a test-mode account and knows one key: a live key of the same
     # account, like a revoked or another account's key, is answered 401.
-    use(monkeypatch, fake, key)
+    use_stripe(monkeypatch, fake, key)
     ran = nrr(env, "sync")
     assert_one_line_error(ran, 2, "401", "STRIPE_API_KEY", secrets=(key, key[8:]))
     counts = db_counts(env / "stripe-nrr.db")
@@ -237,7 +226,7 @@ def test_a_restricted_key_lacking_one_permission_names_it_and_normalizes_nothing
     env: Path, fake: FakeStripe, account: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake.restricted_denied = {"invoices"}
-    use(monkeypatch, fake)
+    use_stripe(monkeypatch, fake)
     ran = nrr(env, "sync")
     assert_one_line_error(ran, 2, "invoices", "'Invoices: Read'", secrets=(KEY,))
     counts = db_counts(env / "stripe-nrr.db")
@@ -253,7 +242,7 @@ def test_no_report_from_a_database_that_never_synced_successfully(
     env: Path, fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake.restricted_denied = {"invoices"}
-    use(monkeypatch, fake)
+    use_stripe(monkeypatch, fake)
     assert nrr(env, "sync").code == 2
     report = nrr(env, "report", "--month", LAST_MONTH)
     assert_one_line_error(report, 2, "nrr sync")
@@ -280,7 +269,7 @@ def test_the_database_down_is_retry_later_without_the_password(env: Path, monkey
 def test_a_connected_account_the_key_cannot_reach_is_one_line_naming_stripe_accounts(
     env: Path, fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use(monkeypatch, fake)
+    use_stripe(monkeypatch, fake)
     monkeypatch.setenv("STRIPE_ACCOUNTS", "acct_1LiveOnlyConnected")
     ran = nrr(env, "sync")
     line = assert_one_line_error(ran, 2, "STRIPE_ACCOUNTS", "acct_1LiveOnlyConnected", secrets=(KEY,))
@@ -292,11 +281,11 @@ def test_test_and_live_rows_never_mix(env: Path, account: Account, monkeypatch: 
     live = generate_account(customers=6, seed=11, now=NOW, livemode=True)
     with FakeStripe(account, api_key=KEY) as test_fake:
         test_fake.start()
-        use(monkeypatch, test_fake)
+        use_stripe(monkeypatch, test_fake)
         assert nrr(env, "sync").code == 0
     with FakeStripe(live, api_key=LIVE_KEY) as live_fake:
         live_fake.start()
-        use(monkeypatch, live_fake, LIVE_KEY)
+        use_stripe(monkeypatch, live_fake, LIVE_KEY)
         ran = nrr(env, "sync")
         assert ran.code == 0, ran.output
     with sqlite3.connect(env / "stripe-nrr.db") as conn:
@@ -381,7 +370,7 @@ def test_unknown_enum_values_new_fields_and_dangling_ids_are_stored_and_reported
 
     with FakeStripe(account, api_key=KEY) as fake:
         fake.start()
-        use(monkeypatch, fake)
+        use_stripe(monkeypatch, fake)
         ran = nrr(env, "sync")
         assert ran.code == 0, ran.output
         assert "Traceback" not in ran.output
@@ -420,7 +409,7 @@ def test_a_customer_deleted_after_it_churned_keeps_its_churn(
     customer, month = sub["customer"], _month_of(sub["ended_at"])
     with FakeStripe(account, api_key=KEY) as fake:
         fake.start()
-        use(monkeypatch, fake)
+        use_stripe(monkeypatch, fake)
         if when == "between syncs":
             assert nrr(env, "sync").code == 0
             before = _report(env, month)

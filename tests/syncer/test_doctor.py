@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from syncer.resources import RESOURCES
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
 from syncer.settings import load_settings
-from tests.e2e.harness import KEY, NOW
+from tests.e2e.harness import NOW, use_stripe
 from tests.syncer import test_email, test_slack
 from tests.syncer.test_email import (
     HOST,
@@ -57,16 +56,6 @@ def account() -> Account:
     return generate_account(customers=8, seed=3, now=NOW)
 
 
-@pytest.fixture
-def fake(account: Account) -> Iterator[FakeStripe]:
-    with FakeStripe(account, api_key=KEY) as server:
-        server.start()
-        yield server
-
-
-def use_stripe(monkeypatch: pytest.MonkeyPatch, server: FakeStripe, key: str = KEY) -> None:
-    monkeypatch.setenv("STRIPE_API_KEY", key)
-    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
 
 
 def synced(monkeypatch: pytest.MonkeyPatch, server: FakeStripe) -> None:
