@@ -37,7 +37,6 @@ from syncer.db.facts_store import (
 )
 from syncer.db.meta import StripeAccount
 from syncer.db.raw_loader import (
-    collector_paused,
     customer_ranges,
     fetch_batch,
     load_shared,
@@ -45,6 +44,7 @@ from syncer.db.raw_loader import (
 )
 from syncer.db.store import Store, table
 from syncer.errors import ConfigError, GiveUp, NrrError
+from syncer.gc_tuning import collector_paused
 from syncer.normalize import normalize
 from syncer.normalize.model import (
     ChurnRecognition,

@@ -155,7 +155,22 @@ class _GetOnlyHTTPXClient(stripe.HTTPXClient):
         post_data: Any = None,
     ) -> tuple[bytes, int, Mapping[str, str]]:
         _refuse_unless_get(method)
-        return super().request(method, url, headers, post_data)
+        # HTTPXClient.request, but letting go of the response: httpx's response and its
+        # stream refer to each other, so each page's body (half a megabyte of invoices)
+        # would otherwise wait for the cycle collector rather than go with its last use.
+        client = self._client
+        if client is None:  # only without allow_sync_methods, which StripeApi always sets
+            raise RuntimeError("stripe-nrr talks to Stripe synchronously only")
+        args, kwargs = self._get_request_args_kwargs(method, url, headers, post_data)
+        try:
+            response = client.request(*args, **kwargs)
+        except Exception as exc:
+            self._handle_request_error(exc)
+            raise  # not reached: the SDK raises
+        try:
+            return response.content, response.status_code, response.headers
+        finally:
+            response.stream = self.httpx.ByteStream(b"")  # read and closed: drop the loop
 
     def request_stream(  # type: ignore[override]
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None

@@ -18,6 +18,8 @@ from sqlmodel import create_engine
 
 from syncer.errors import ConfigError, DatabaseUnavailable
 
+SQLITE_CACHE_KIB = 32 * 1024  # per connection; a sync uses two or three
+SQLITE_CHECKPOINT_PAGES = 10_000  # of 4 KiB: the WAL is copied back at about 40 MB
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -62,6 +64,12 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any, *, busy_timeout_ms: int = 
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # Measured on a backfill of size M (make bench): with SQLite's 2 MB page cache every
+    # insert re-reads index pages from the OS and every 4 MB of WAL is copied back into
+    # the database, rewriting the same hot pages each time; 32 MB of cache and a
+    # checkpoint every 40 MB of WAL took a fifth off the backfill's system time.
+    cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
     cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cur.close()
 

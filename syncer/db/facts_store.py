@@ -27,8 +27,9 @@ from syncer.db.derived import (
     PaymentFailureRow,
     RevenueLineRow,
 )
-from syncer.db.raw_loader import collector_paused, stream_rows
+from syncer.db.raw_loader import stream_rows
 from syncer.db.store import Store, table
+from syncer.gc_tuning import collector_paused
 
 SPANS: Table = MrrSpanRow.__table__  # type: ignore[attr-defined]
 CHURNS: Table = ChurnEventRow.__table__  # type: ignore[attr-defined]

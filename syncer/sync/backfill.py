@@ -31,6 +31,7 @@ from syncer.errors import (
     StripeRequestError,
     StripeUnavailable,
 )
+from syncer.gc_tuning import collector_relaxed
 from syncer.logging import get_logger
 from syncer.resources import EVENTS, Resource
 from syncer.sync.collect import Collected, collect
@@ -130,7 +131,7 @@ def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
     queue: deque[tuple[Job, BackfillWindow]] = deque()
     writes: deque[tuple[Job, Future[Any]]] = deque()
     running: dict[Future[tuple[list[BackfillWindow], int]], tuple[Job, BackfillWindow]] = {}
-    with GroupWriter(ctx.store) as writer, \
+    with collector_relaxed(), GroupWriter(ctx.store) as writer, \
             ThreadPoolExecutor(max_workers=ctx.concurrency, thread_name_prefix="backfill") as pool:
         for job in jobs:
             with ctx.store.reading() as conn:
@@ -178,13 +179,15 @@ def _next_window(
     queue: deque[tuple[Job, BackfillWindow]], per_resource: int | None
 ) -> tuple[Job, BackfillWindow] | None:
     """The first queued window whose resource is under its in-flight cap (others keep
-    their place); windows of failed resources are dropped."""
+    their place); windows of failed resources are dropped. A resource whose pages also
+    page truncated child lists (an invoice's lines: another endpoint, with a budget of its
+    own) spends part of each task on those, so it gets a cap per endpoint it uses."""
     for _ in range(len(queue)):
         job, window = queue[0]
         if job.failed:
             queue.popleft()
             continue
-        if per_resource is None or job.in_flight < per_resource:
+        if per_resource is None or job.in_flight < per_resource * (1 + len(job.resource.children)):
             queue.popleft()
             return job, window
         queue.rotate(-1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -10,6 +11,12 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
+from syncer.db.engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    SQLITE_CACHE_KIB,
+    SQLITE_CHECKPOINT_PAGES,
+    create_db_engine,
+)
 from syncer.db.migrate import current_revision, head_revision, upgrade_db
 from syncer.db.store import Store, table
 from syncer.projection import RowContext, project
@@ -82,3 +89,16 @@ def test_missing_children_are_marked_deleted(store: Store) -> None:
     with store.reading() as conn:
         rows = dict(conn.execute(select(t.c.id, t.c.deleted_at)).all())
     assert rows == {"si_a": None, "si_b": 11}
+
+
+def test_sqlite_connections_get_a_page_cache_and_checkpoint_sized_for_a_backfill(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'nrr.db'}")
+    try:
+        with engine.connect() as conn:
+            pragma = lambda name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+            assert pragma("journal_mode") == "wal"
+            assert pragma("cache_size") == -SQLITE_CACHE_KIB
+            assert pragma("wal_autocheckpoint") == SQLITE_CHECKPOINT_PAGES
+            assert pragma("busy_timeout") == SQLITE_BUSY_TIMEOUT_MS
+    finally:
+        engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from collections.abc import Iterator
@@ -161,6 +162,28 @@ def test_list_page_sends_pagination_params_and_parses_plain_json(
     assert page.data == [invoice]
     assert type(page.data[0]) is dict
     assert not any(isinstance(v, Decimal) for v in _walk(page.data))
+
+
+def test_a_page_is_freed_with_its_last_use_not_by_the_cycle_collector(
+    api: StripeApi, mock: respx.MockRouter
+) -> None:
+    # httpx's response and its stream refer to each other; left so, every page body
+    # would live until the next cycle collection (hundreds of megabytes in a backfill).
+    mock.get("/v1/invoices").mock(return_value=ok(list_body([stripe_object("invoice")])))
+    gc.collect()
+    gc.disable()
+    try:
+        before = _responses_alive()
+        api.fetch_list_page("/v1/invoices", {"limit": 100}, resource="invoices")
+        mock.reset()  # respx's own record of the call
+        after = _responses_alive()
+    finally:
+        gc.enable()
+    assert after == before
+
+
+def _responses_alive() -> set[int]:
+    return {id(o) for o in gc.get_objects() if isinstance(o, httpx.Response)}
 
 
 def _walk(value: Any) -> Iterator[Any]:
