@@ -119,3 +119,19 @@ def test_an_object_of_no_customer_is_in_exactly_one_batch(
                 for c in raw_loader.fetch_batch(conn, ref.account, ref.livemode, rng)["charges"]]
     assert seen.count(guest) == 1
     assert sorted(seen) == sorted(c["id"] for c in raw_loader.load_raw(store, ref.account, ref.livemode)["charges"])
+
+
+def test_customers_only_referenced_are_batched_too(synced: tuple[Settings, Store, AccountRef]) -> None:
+    # ``nrr sync --resource invoices`` lists no customer: the batches still hold a few
+    # customers' invoices each, not the whole account in one.
+    _, store, ref = synced
+    raw = raw_loader.load_raw(store, ref.account, ref.livemode)
+    with store.transaction() as conn:
+        conn.execute(table("customers").delete())
+    with store.reading() as conn:
+        ranges = raw_loader.customer_ranges(conn, ref.account, ref.livemode, size=6)
+        batches = [raw_loader.fetch_batch(conn, ref.account, ref.livemode, rng)["invoices"] for rng in ranges]
+    owners = [{i["customer"] for i in batch} for batch in batches]
+    assert len(ranges) >= len(raw["customers"]) // 6
+    assert max(map(len, owners)) <= 6
+    assert sorted(i["id"] for batch in batches for i in batch) == sorted(i["id"] for i in raw["invoices"])
