@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, CompoundSelect, Select, Table, and_, select, union
+from sqlalchemy import ColumnElement, CompoundSelect, Select, Table, and_, func, select, union
 from sqlalchemy.engine import Connection
 
 from syncer.db.store import Store, table
@@ -80,14 +80,20 @@ class CustomerRange:
     def holds(self, column: Any) -> ColumnElement[bool]:
         if self.none:
             return column.is_(None)
-        # Always bounded below: ``>= ''`` keeps objects of no customer out of the first
-        # range (they have their own), and SQLite's planner, which has no statistics,
-        # takes a two-sided range for a selective one and reads it through the customer
-        # index (one-sided, it scanned a whole table per query).
-        conds = [column > self.lo if self.lo is not None else column >= ""]
-        if self.hi is not None:
-            conds.append(column <= self.hi)
-        return and_(*conds)
+        # Always two-sided: SQLite's planner, which has no statistics, takes a two-sided
+        # range for a selective one and reads it through the customer index (one-sided,
+        # it scanned a whole table per query: seconds each at size M). Below, ``>= ''``
+        # also keeps objects of no customer out of the first range (they have their own);
+        # above, the open end is the column's largest value, one lookup in that index.
+        low = column > self.lo if self.lo is not None else column >= ""
+        return and_(low, column <= (self.hi if self.hi is not None else _largest(column)))
+
+
+def _largest(column: Any) -> Any:
+    """``max(column)`` of the column's table, as a subquery of its own (not correlated
+    with the query it bounds, which reads the same table)."""
+    other = column.table.alias()
+    return select(func.max(other.c[column.key])).scalar_subquery()
 
 
 def customer_ranges(conn: Connection, account: str, livemode: bool, size: int | None = None) -> list[CustomerRange]:
@@ -165,11 +171,17 @@ def _same_row(parent: Table, t: Table, column: str) -> ColumnElement[bool]:
 
 def _via_parent(name: str, column: str, parent_name: str, account: str, livemode: bool, rng: CustomerRange) -> Select[Any]:
     """Rows of ``name`` whose ``column`` parent belongs to the range; in the range of no
-    customer, also those whose parent is not stored (an outer join only there: it scans)."""
+    customer, also those whose parent is not stored (only there does it read the whole
+    table: against two lists of the account's parents, read from indexes, it is twice
+    as fast as an outer join)."""
     t, parent = table(name), table(parent_name)
     q = _owned(name, account, livemode, by_customer=True)
     if rng.none:
-        return q.outerjoin(parent, _same_row(parent, t, column)).where(parent.c.customer.is_(None))
+        stored = select(parent.c.id).where(parent.c.account == account, parent.c.livemode == livemode)
+        of_no_customer = select(parent.c.id).where(_of_account(parent, account, livemode, True),
+                                                   parent.c.customer.is_(None))
+        ref = t.c[column]
+        return q.where(ref.is_(None) | ref.not_in(stored) | ref.in_(of_no_customer))
     return q.join(parent, _same_row(parent, t, column)).where(rng.holds(parent.c.customer))
 
 

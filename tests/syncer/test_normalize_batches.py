@@ -135,3 +135,21 @@ def test_customers_only_referenced_are_batched_too(synced: tuple[Settings, Store
     assert len(ranges) >= len(raw["customers"]) // 6
     assert max(map(len, owners)) <= 6
     assert sorted(i["id"] for batch in batches for i in batch) == sorted(i["id"] for i in raw["invoices"])
+
+
+@pytest.mark.parametrize("size", [6, 1000])
+def test_a_payment_whose_invoice_is_missing_or_of_no_customer_is_in_exactly_one_batch(
+    synced: tuple[Settings, Store, AccountRef], size: int
+) -> None:
+    _, store, ref = synced
+    invoices, payments = table("invoices"), table("invoice_payments")
+    with store.transaction() as conn:
+        orphan, guest = conn.execute(select(payments.c.id, payments.c.invoice).limit(2)).all()
+        conn.execute(invoices.delete().where(invoices.c.id == orphan.invoice))
+        conn.execute(update(invoices).where(invoices.c.id == guest.invoice).values(customer=None))
+    with store.reading() as conn:
+        ranges = raw_loader.customer_ranges(conn, ref.account, ref.livemode, size=size)
+        batches = [raw_loader.fetch_batch(conn, ref.account, ref.livemode, rng)["invoice_payments"] for rng in ranges]
+    seen = [p["id"] for batch in batches for p in batch]
+    assert {p["id"] for p in batches[-1]} >= {orphan.id, guest.id}  # the range of no customer
+    assert sorted(seen) == sorted(p["id"] for p in raw_loader.load_raw(store, ref.account, ref.livemode)["invoice_payments"])
