@@ -67,9 +67,10 @@ class FxTable:
         self.currency = currency.lower()
         self._explicit = {k.lower(): Decimal(v) for k, v in (explicit or {}).items()}
         series: dict[str, list[tuple[int, Decimal]]] = {}
-        for cur, at, rate in observed:
-            if Decimal(rate) > 0:  # a zero or negative rate is noise, not a conversion
-                series.setdefault(cur.lower(), []).append((at, Decimal(rate)))
+        for cur, at, observed_rate in observed:
+            rate = Decimal(observed_rate)
+            if rate > 0:  # a zero or negative rate is noise, not a conversion
+                series.setdefault(cur.lower(), []).append((at, rate))
         self._times: dict[str, list[int]] = {}
         self._rates: dict[str, list[Decimal]] = {}
         for cur, points in series.items():

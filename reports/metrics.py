@@ -194,7 +194,15 @@ def _convert(native: dict[str, int], fx: FxTable, at: int) -> int:
     # currency, and the roll-forward adds exactly the integers it reports.
     if not native:
         return 0
-    return sum(amount if cur == fx.currency else fx.convert(amount, cur, at) for cur, amount in native.items())
+    return sum(amount if cur == fx.currency else _convert_mrr(amount, cur, fx, at) for cur, amount in native.items())
+
+
+def _convert_mrr(amount: int, currency: str, fx: FxTable, at: int) -> int:
+    """A positive MRR never rounds to nothing: whether a customer pays decides the customer
+    counts, and a tiny MRR (one yen) that rounded to 0 at one month-end rate and to 1 cent
+    at the next would leave a month ending with a customer fewer than the next began."""
+    converted = fx.convert(amount, currency, at)
+    return 1 if amount > 0 and converted < 1 else converted
 
 
 # --------------------------------------------------------------------------- the report
@@ -331,6 +339,12 @@ def _plan_label(main: str, others: int) -> str:
     return f"{main} + {others} more" if others else main
 
 
+# How far back _Index keeps every customer's MRR at an instant: the twelve month-ends a
+# trailing-twelve-month figure reaches back, with room for long months and time zones.
+_MRR_KEPT_SECONDS = 400 * 86400
+_NO_MRR: dict[str, int] = {}  # shared, never written to
+
+
 class _Index:
     """Facts grouped once per customer, so that many months cost linear time."""
 
@@ -359,6 +373,8 @@ class _Index:
         # Revenue lines by instant: a month reads only its own slice (bisect).
         self.revenue = sorted(facts.revenue, key=lambda r: r.at)
         self.revenue_at = [r.at for r in self.revenue]
+        self.currencies = {s.currency for s in facts.spans}
+        self._mrr_at: dict[int, dict[str, dict[str, int]]] = {}
 
     def revenue_during(self, start: int, end: int) -> list[RevenueLine]:
         """Revenue lines with ``start <= at < end``."""
@@ -366,6 +382,20 @@ class _Index:
 
     def mrr(self, customer: str, at: int) -> dict[str, int]:
         return _sum_in_force(self.spans.get(customer, ()), at, sorted_by_start=True)
+
+    def mrr_of_everyone(self, at: int) -> dict[str, dict[str, int]]:
+        """Every customer's MRR at ``at`` (an empty dict for most churned customers), kept
+        while the instants asked for stay within a year and a month: in a history each
+        month's opening is the last month's closing and the trailing twelve months read
+        the closing of a year before (at size M, a fifth of a 36-month history)."""
+        cached = self._mrr_at.get(at)
+        if cached is None:
+            cached = {cus: _sum_in_force(spans, at, sorted_by_start=True) or _NO_MRR for cus, spans in self.spans.items()}
+            self._mrr_at[at] = cached
+            newest = max(self._mrr_at)
+            for old in [k for k in self._mrr_at if k < newest - _MRR_KEPT_SECONDS]:
+                del self._mrr_at[old]
+        return cached
 
     def plan(self, customer: str, at: int) -> tuple[str, int] | None:
         """The customer's main plan at ``at`` (the product bringing the most MRR) and how
@@ -507,8 +537,9 @@ def _compute(
     tally = _Tally()
     movements: list[Movement] = []
     broken: list[str] = []
+    at_opening, at_closing = index.mrr_of_everyone(opening), index.mrr_of_everyone(closing)
     for cus in sorted(index.spans):
-        a_native, b_native = index.mrr(cus, opening), index.mrr(cus, closing)
+        a_native, b_native = at_opening[cus], at_closing[cus]
         a_start = _convert(a_native, fx, opening)
         a, b = _convert(a_native, fx, closing), _convert(b_native, fx, closing)
         tally.start += a_start
@@ -533,7 +564,7 @@ def _compute(
     pending, pending_mrr = _pending_churn(index, fx, start, end)
     r12 = _trailing_12m(index, month, settings, fx, closing)
     ordered = tuple(sorted(movements, key=lambda m: (_MOVEMENT_ORDER[m.movement], -abs(m.delta), m.customer)))
-    currencies = sorted({s.currency for spans in index.spans.values() for s in spans} - {fx.currency})
+    currencies = sorted(index.currencies - {fx.currency})
     return MonthReport(
         month=month,
         currency=fx.currency,
@@ -700,11 +731,12 @@ def _trailing_12m(index: _Index, month: str, settings: MetricSettings, fx: FxTab
     """
     first, _ = month_bounds(add_months(month, -11), settings.timezone)
     customers = start_sum = end_sum = gross = 0
+    at_first, at_closing = index.mrr_of_everyone(first - 1), index.mrr_of_everyone(closing)
     for cus in index.spans:
-        then = _convert(index.mrr(cus, first - 1), fx, closing)
+        then = _convert(at_first[cus], fx, closing)
         if then <= 0:
             continue
-        now = _convert(index.mrr(cus, closing), fx, closing)
+        now = _convert(at_closing[cus], fx, closing)
         customers += 1
         start_sum += then
         end_sum += now

@@ -167,11 +167,6 @@ def fx_table(settings: Settings, store: Store, ref: AccountRef, currency: str) -
     return FxTable(currency, dict(settings.fx_rates), observed)
 
 
-def _window(months: list[str], settings: Settings) -> tuple[int, int]:
-    """From the start of the first month to the end of the last."""
-    return month_bounds(months[0], settings.report_timezone)[0], month_bounds(months[-1], settings.report_timezone)[1]
-
-
 def report_calendar(settings: Settings, year: int) -> tuple[Due, frozenset[date]]:
     """REPORT_SCHEDULE and the REPORT_HOLIDAYS_COUNTRY holidays around ``year``."""
     schedule = settings.report_schedule
@@ -205,7 +200,7 @@ def report_months(
         if last_normalization(store, ref.account, ref.livemode) is None:
             normalize_account(settings, store, now=now)
         facts = load_facts(store, ref.account, ref.livemode, default_currency=ref.default_currency or currency,
-                           account_name=ref.name, revenue_between=_window(month_range(wanted, count), settings),
+                           account_name=ref.name, revenue_months=[month_bounds(m, settings.report_timezone) for m in month_range(wanted, count)],
                            revenue_summed_in=currency)
         if not facts.spans:
             raise NoData("no subscription has ever had MRR in the synced data; nothing to report")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, case, delete, func, null, select
 from sqlalchemy.engine import Connection
 
 from reports.facts import (
@@ -131,16 +132,17 @@ def last_normalization(store: Store, account: str, livemode: bool) -> dict[str, 
 
 def load_facts(
     store: Store, account: str, livemode: bool, *, default_currency: str, account_name: str | None,
-    revenue_between: tuple[int, int] | None = None, revenue_summed_in: str | None = None,
+    revenue_months: Sequence[tuple[int, int]] | None = None, revenue_summed_in: str | None = None,
 ) -> Facts:
     """The stored facts of one account, as the pure metrics take them.
 
-    Revenue lines are by far the most numerous facts, so a report can ask for fewer:
-    ``revenue_between`` (start, end) keeps those with ``start <= at < end`` (a month reads
-    only its own); ``revenue_summed_in`` (the report currency) sums the lines in that
-    currency of one instant, customer and kind into one (named after the first source):
-    a month's revenue adds them up unconverted. Lines in other currencies stay apart, as
-    each is converted and rounded on its own."""
+    Revenue lines are by far the most numerous facts, and a report only adds them up by
+    month and kind, so it can ask for fewer: ``revenue_months``, the (start, end) of the
+    consecutive months reported, keeps the lines with an instant in them; with
+    ``revenue_summed_in`` (the report currency) too, the lines in that currency of one
+    month and kind come summed in the database, as one line at the month's start of no
+    customer (named after the first source): their sum needs no conversion. Lines in other
+    currencies stay apart, as each is converted at its own instant and rounded on its own."""
     def where(t: Table) -> Any:
         return select(t).where(t.c.account == account, t.c.livemode == livemode)
 
@@ -171,7 +173,7 @@ def load_facts(
                        feedback=r.feedback, comment=r.comment)
             for r in stream_rows(conn, where(CHURNS))
         )
-        revenue = _load_revenue(conn, account, livemode, revenue_between, revenue_summed_in)
+        revenue = _load_revenue(conn, account, livemode, revenue_months, revenue_summed_in)
         failures = tuple(
             PaymentFailure(invoice=r.invoice, customer=r.customer, subscription=r.subscription, currency=r.currency,
                            amount=r.amount, first_failed_at=r.first_failed_at, attempts=r.attempts,
@@ -184,18 +186,19 @@ def load_facts(
 
 
 def _load_revenue(
-    conn: Any, account: str, livemode: bool, between: tuple[int, int] | None, summed_in: str | None
+    conn: Any, account: str, livemode: bool, months: Sequence[tuple[int, int]] | None, summed_in: str | None
 ) -> tuple[RevenueLine, ...]:
     r = REVENUE.c
     where = [r.account == account, r.livemode == livemode]
-    if between is not None:
-        where += [r.at >= between[0], r.at < between[1]]
+    if months:
+        where += [r.at >= months[0][0], r.at < months[-1][1]]
     queries = [select(r.at, r.customer, r.source, r.kind, r.amount, r.currency).where(*where)]
-    if summed_in is not None:
+    if summed_in is not None and months:
+        month_start = case(*((r.at < end, start) for start, end in months)).label("month_start")
         queries = [
             queries[0].where(r.currency != summed_in),
-            select(r.at, r.customer, func.min(r.source), r.kind, func.sum(r.amount), r.currency)
-            .where(*where, r.currency == summed_in).group_by(r.at, r.customer, r.kind, r.currency),
+            select(month_start, null(), func.min(r.source), r.kind, func.sum(r.amount), r.currency)
+            .where(*where, r.currency == summed_in).group_by(month_start, r.kind, r.currency),
         ]
     kinds = {str(k): k for k in RevenueKind}
     names: dict[Any, Any] = {}  # one string object per customer and currency, not per line

@@ -234,8 +234,12 @@ class InvoicePayment(_StripeObject, table=True):
 class Charge(_StripeObject, table=True):
     __tablename__ = "charges"
     # The report's FX table reads the rates of charges settled in the reporting currency;
-    # without this, every report scanned every charge of the account.
-    __table_args__ = (Index("ix_charges_fx", "account", "livemode", "bt_currency"),)
+    # without this, every report scanned every charge of the account. The index holds
+    # what it reads, too: from the rows, each behind its raw JSON, 18,000 rates took a
+    # quarter of a second at size M; from the index alone, a fortieth.
+    __table_args__ = (
+        Index("ix_charges_fx", "account", "livemode", "bt_currency", "currency", "created", "exchange_rate"),
+    )
 
     customer: str | None = _ref()
     invoice: str | None = _ref()  # legacy only

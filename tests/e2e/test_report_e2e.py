@@ -61,3 +61,28 @@ def test_every_month_reconciles(synced: tuple[Account, Store, object]) -> None:
         report = report_month(settings, store, month, now=NOW)  # type: ignore[arg-type]
         m = report.mrr
         assert m.end == m.start + m.new + m.reactivation + m.expansion - m.contraction - m.churn + m.fx_impact
+
+
+def test_a_trend_sums_revenue_in_the_database_to_the_same_cents_as_line_by_line(
+    synced: tuple[Account, Store, object]
+) -> None:
+    _, store, settings = synced
+    from reports.facts import RevenueKind
+    from syncer.db.facts_store import load_facts
+    from syncer.reporting import fx_table, report_months
+
+    ref = platform_account(store)
+    lines = load_facts(store, ref.account, ref.livemode, default_currency="usd", account_name=None).revenue
+    fx = fx_table(settings, store, ref, "usd")  # type: ignore[arg-type]
+    assert {line.currency for line in lines} - {"usd"}, "the account bills in more than one currency"
+    reports = report_months(settings, store, LAST_MONTH, now=NOW, count=12)  # type: ignore[arg-type]
+    assert [r.month for r in reports] == month_range(LAST_MONTH, 12)
+    for report in reports:
+        start, end = month_bounds(report.month, "UTC")
+        by_kind = {kind: sum(fx.convert(x.amount, x.currency, x.at) for x in lines if start <= x.at < end and x.kind == kind)
+                   for kind in RevenueKind}
+        v = report.revenue
+        assert (v.recurring, v.usage, v.one_time, v.refunds, v.credit_notes) == (
+            by_kind[RevenueKind.RECURRING], by_kind[RevenueKind.USAGE], by_kind[RevenueKind.ONE_TIME],
+            by_kind[RevenueKind.REFUND], by_kind[RevenueKind.CREDIT_NOTE])
+    assert any(r.revenue.recurring for r in reports)

@@ -91,6 +91,17 @@ def test_each_month_starts_where_the_last_ended(facts: Facts, fx: FxTable, tz: s
         assert before.customers.end == after.customers.start
 
 
+def test_a_tiny_foreign_mrr_keeps_its_customer_counted_whatever_the_rate() -> None:
+    # Found by the property above: 1 yen a month is 0.1 cent at one month-end rate and
+    # 0.51 cent at the next; rounded to 0 then to 1, the first month ended with no
+    # customer and the next began with one.
+    facts = make_facts([MrrSpan("cus_0", "sub_0", "si_0", None, "jpy", ORIGIN, None, 1, 1, Cause.NEW_ITEM)], [])
+    fx = FxTable("usd", observed=[("jpy", ORIGIN, Decimal("0.0010")), ("jpy", ts(2025, 11, 15), Decimal("0.0051"))])
+    october, november = history(facts, ["2025-10", "2025-11"], MetricSettings(), fx)
+    assert (october.customers.end, november.customers.start) == (1, 1)
+    assert (october.mrr.end, november.mrr.start) == (1, 1)
+
+
 @settings(max_examples=100, deadline=None)
 @given(histories(), st.integers(ORIGIN, ORIGIN + 400 * DAY))
 def test_customer_mrr_agrees_with_mrr_by_customer(facts: Facts, at: int) -> None:
