@@ -28,7 +28,9 @@ class Cause(StrEnum):
     STATUS = "status"  # any other status change (incomplete → active, …)
 
 
-@dataclass(frozen=True)
+# Facts have slots: a report holds every span of the account (260,000 at size L), and
+# without a __dict__ each takes less than half the memory.
+@dataclass(frozen=True, slots=True)
 class MrrSpan:
     """The MRR of one subscription item, in force over ``[start, end)``.
 
@@ -54,7 +56,7 @@ class ChurnKind(StrEnum):
     INVOLUNTARY = "involuntary"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChurnEvent:
     """A subscription that ended (or fell to 0 by the past-due rule), and why (§3)."""
 
@@ -81,7 +83,7 @@ class RevenueKind(StrEnum):
     CREDIT_NOTE = "credit_note"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RevenueLine:
     """Money billed (or given back) at an instant (§4); tax excluded, after discounts."""
 
@@ -93,7 +95,7 @@ class RevenueLine:
     currency: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PaymentFailure:
     """One invoice whose payment failed at least once (§3)."""
 
@@ -108,7 +110,7 @@ class PaymentFailure:
     closed_at: int | None  # voided or marked uncollectible without payment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Customer:
     id: str
     name: str | None
@@ -116,7 +118,7 @@ class Customer:
     deleted: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What a reader calls a price: its product's name (``price`` is the price id)."""
 

@@ -339,9 +339,9 @@ def _plan_label(main: str, others: int) -> str:
     return f"{main} + {others} more" if others else main
 
 
-# How far back _Index keeps every customer's MRR at an instant: the twelve month-ends a
-# trailing-twelve-month figure reaches back, with room for long months and time zones.
-_MRR_KEPT_SECONDS = 400 * 86400
+# Instants at which _Index keeps everyone's MRR: in a history, a month's closing (the
+# next month's opening) and the closing a year before it (its trailing twelve months).
+_MRR_INSTANTS_KEPT = 2
 _NO_MRR: dict[str, int] = {}  # shared, never written to
 
 
@@ -384,17 +384,16 @@ class _Index:
         return _sum_in_force(self.spans.get(customer, ()), at, sorted_by_start=True)
 
     def mrr_of_everyone(self, at: int) -> dict[str, dict[str, int]]:
-        """Every customer's MRR at ``at`` (an empty dict for most churned customers), kept
-        while the instants asked for stay within a year and a month: in a history each
-        month's opening is the last month's closing and the trailing twelve months read
-        the closing of a year before (at size M, a fifth of a 36-month history)."""
+        """The MRR at ``at`` of every customer who has some, kept for the next calls: in a
+        history each month's opening is the last month's closing (half the MRR sums of a
+        history). Only two instants are kept, memory being what grows with the
+        account (the trailing twelve months read a year back, computed afresh)."""
         cached = self._mrr_at.get(at)
         if cached is None:
-            cached = {cus: _sum_in_force(spans, at, sorted_by_start=True) or _NO_MRR for cus, spans in self.spans.items()}
+            cached = {cus: mrr for cus, spans in self.spans.items() if (mrr := _sum_in_force(spans, at, sorted_by_start=True))}
+            if len(self._mrr_at) >= _MRR_INSTANTS_KEPT:
+                del self._mrr_at[next(iter(self._mrr_at))]  # the one computed first
             self._mrr_at[at] = cached
-            newest = max(self._mrr_at)
-            for old in [k for k in self._mrr_at if k < newest - _MRR_KEPT_SECONDS]:
-                del self._mrr_at[old]
         return cached
 
     def plan(self, customer: str, at: int) -> tuple[str, int] | None:
@@ -539,7 +538,7 @@ def _compute(
     broken: list[str] = []
     at_opening, at_closing = index.mrr_of_everyone(opening), index.mrr_of_everyone(closing)
     for cus in sorted(index.spans):
-        a_native, b_native = at_opening[cus], at_closing[cus]
+        a_native, b_native = at_opening.get(cus, _NO_MRR), at_closing.get(cus, _NO_MRR)
         a_start = _convert(a_native, fx, opening)
         a, b = _convert(a_native, fx, closing), _convert(b_native, fx, closing)
         tally.start += a_start
@@ -733,10 +732,10 @@ def _trailing_12m(index: _Index, month: str, settings: MetricSettings, fx: FxTab
     customers = start_sum = end_sum = gross = 0
     at_first, at_closing = index.mrr_of_everyone(first - 1), index.mrr_of_everyone(closing)
     for cus in index.spans:
-        then = _convert(at_first[cus], fx, closing)
+        then = _convert(at_first.get(cus, _NO_MRR), fx, closing)
         if then <= 0:
             continue
-        now = _convert(at_closing[cus], fx, closing)
+        now = _convert(at_closing.get(cus, _NO_MRR), fx, closing)
         customers += 1
         start_sum += then
         end_sum += now
