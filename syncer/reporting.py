@@ -199,16 +199,13 @@ def report_months(
         wanted = parse_month(month) if month else last_complete_month(now, settings.report_timezone)
         if last_normalization(store, ref.account, ref.livemode) is None:
             normalize_account(settings, store, now=now)
+        asked = {m: month_bounds(m, settings.report_timezone) for m in month_range(wanted, count)}
         facts = load_facts(store, ref.account, ref.livemode, default_currency=ref.default_currency or currency,
-                           account_name=ref.name, revenue_months=[month_bounds(m, settings.report_timezone) for m in month_range(wanted, count)],
-                           revenue_summed_in=currency)
+                           account_name=ref.name, revenue_months=list(asked.values()), revenue_summed_in=currency)
         if not facts.spans:
             raise NoData("no subscription has ever had MRR in the synced data; nothing to report")
         first = min(s.start for s in facts.spans)
-        months = [
-            m for m in month_range(wanted, count)
-            if m == wanted or month_bounds(m, settings.report_timezone)[1] > first
-        ]
+        months = [m for m, (_, m_end) in asked.items() if m == wanted or m_end > first]
         _, end = month_bounds(wanted, settings.report_timezone)
         if end <= first:
             raise NoData(f"no data for {wanted}: the first MRR in this account starts later")
