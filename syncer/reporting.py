@@ -26,6 +26,7 @@ from reports.metrics import (
     parse_month,
 )
 from reports.schedule import Due, report_status
+from syncer.batch_normalize import BatchJob, iter_batch_facts
 from syncer.calendar import holidays_for
 from syncer.db.facts_store import (
     FactCounts,
@@ -36,21 +37,14 @@ from syncer.db.facts_store import (
     record_normalization,
 )
 from syncer.db.meta import StripeAccount
-from syncer.db.raw_loader import (
-    customer_ranges,
-    fetch_batch,
-    load_shared,
-    stream_rows,
-)
+from syncer.db.raw_loader import customer_ranges, stream_rows
 from syncer.db.store import Store, table
 from syncer.errors import ConfigError, GiveUp, NrrError
 from syncer.gc_tuning import collector_paused
-from syncer.normalize import normalize
 from syncer.normalize.model import (
     ChurnRecognition,
     DiscountMode,
     NormalizeSettings,
-    RawAccount,
     UsageInMrr,
 )
 from syncer.settings import Settings
@@ -112,7 +106,8 @@ def normalize_account(settings: Settings, store: Store, *, now: int) -> FactCoun
     """Rebuild the facts of the platform account from its raw rows; idempotent.
 
     Streams: a batch of customers' raw objects is read, normalized and written, then
-    dropped, so memory stays flat however large the account. All batches and the run
+    dropped, so memory stays flat however large the account; on a large account a second
+    process normalizes every other batch (``batch_normalize``). All batches and the run
     row are one transaction: a report never sees half-written facts. Returns how many
     facts were written (the facts themselves would grow with the account; reports read
     them back with ``load_facts``).
@@ -122,15 +117,11 @@ def normalize_account(settings: Settings, store: Store, *, now: int) -> FactCoun
     norm = normalize_settings(settings)
     counts = FactCounts()
     with store.transaction() as conn:
-        shared = load_shared(conn, ref.account, ref.livemode)
-        currency = ref.default_currency or _guess_currency(conn, ref)
+        job = BatchJob(ref.account, ref.livemode, ref.default_currency or _guess_currency(conn, ref), ref.name,
+                       norm, as_of)
         clear_facts(conn, ref.account, ref.livemode)
-        for rng in customer_ranges(conn, ref.account, ref.livemode):
+        for facts in iter_batch_facts(store, conn, job, customer_ranges(conn, ref.account, ref.livemode)):
             with collector_paused():
-                batch = fetch_batch(conn, ref.account, ref.livemode, rng)
-                facts = normalize(RawAccount(**batch, **shared, default_currency=currency, account_name=ref.name),
-                                  norm, now=as_of)
-                del batch
                 insert_facts(conn, ref.account, ref.livemode, facts)
             counts.add(facts)
         record_normalization(conn, ref.account, ref.livemode, counts, data_as_of=as_of, now=now)

@@ -26,7 +26,7 @@ def ref(value: Any) -> str | None:
     """The id of a field that is either a string id or an expanded object."""
     if isinstance(value, str):
         return value or None
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         inner = value.get("id")
         return inner if isinstance(inner, str) and inner else None
     return None

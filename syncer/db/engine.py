@@ -7,12 +7,14 @@ connect" into a one-line ``DatabaseUnavailable`` / ``ConfigError``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlmodel import create_engine
 
@@ -58,7 +60,9 @@ def _prepare_sqlite_file(url: URL) -> None:
         os.close(fd)
 
 
-def _on_sqlite_connect(dbapi_conn: Any, _record: Any, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
+def _on_sqlite_connect(
+    dbapi_conn: Any, _record: Any, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, cache_kib: int = SQLITE_CACHE_KIB
+) -> None:
     # WAL lets readers (nrr status, reports) run while a sync writes; NORMAL is durable
     # across process crashes in WAL mode, which is the failure we care about.
     cur = dbapi_conn.cursor()
@@ -68,18 +72,21 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any, *, busy_timeout_ms: int = 
     # insert re-reads index pages from the OS and every 4 MB of WAL is copied back into
     # the database, rewriting the same hot pages each time; 32 MB of cache and a
     # checkpoint every 40 MB of WAL took a fifth off the backfill's system time.
-    cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cur.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
     cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
     cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cur.close()
 
 
 def create_db_engine(
-    database_url: str, *, pool_size: int = 8, busy_timeout_ms: int | None = None
+    database_url: str, *, pool_size: int = 8, busy_timeout_ms: int | None = None,
+    sqlite_cache_kib: int = SQLITE_CACHE_KIB,
 ) -> Engine:
     """An engine for ``database_url``; does not connect yet. ``busy_timeout_ms`` is how
     long SQLite waits for another process's lock, ``SQLITE_BUSY_TIMEOUT_MS`` unless given
-    (fault tests shorten it, by this or by patching the constant; not a user setting)."""
+    (fault tests shorten it, by this or by patching the constant; not a user setting).
+    ``sqlite_cache_kib``: each connection's page cache (a reader that reads each page
+    once, like a normalization worker, gains nothing from a large one)."""
     url = parse_url(database_url)
     if url.get_backend_name() == "sqlite":
         if busy_timeout_ms is None:
@@ -89,7 +96,8 @@ def create_db_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
         )
-        event.listen(engine, "connect", partial(_on_sqlite_connect, busy_timeout_ms=busy_timeout_ms))
+        event.listen(engine, "connect", partial(_on_sqlite_connect, busy_timeout_ms=busy_timeout_ms,
+                                                cache_kib=sqlite_cache_kib))
         return engine
     return create_engine(
         url,
@@ -98,6 +106,25 @@ def create_db_engine(
         max_overflow=pool_size,
         connect_args={"connect_timeout": 10},
     )
+
+
+@contextmanager
+def page_cache_of(conn: Connection, kib: int) -> Iterator[None]:
+    """SQLite: ``conn``'s page cache at most ``kib`` inside, as before after (the pool
+    keeps the connection). A cache is only memory held once it fills: a whole-database
+    read through the 32 MB cache that suits a sync holds 32 MB for nothing."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{int(kib)}")
+    try:
+        yield
+    finally:
+        try:
+            conn.exec_driver_sql(f"PRAGMA cache_size={int(before or 0)}")
+        except SQLAlchemyError:  # a failed connection: the error that failed it matters
+            pass
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -79,11 +79,15 @@ def clear_facts(conn: Connection, account: str, livemode: bool) -> None:
 
 def insert_facts(conn: Connection, account: str, livemode: bool, facts: Facts) -> None:
     """Add facts (all of an account, or those of a batch of its customers)."""
-    key = {"account": account, "livemode": livemode}
-    _insert(conn, SPANS, [{**key, **_span_row(s)} for s in facts.spans])
-    _insert(conn, CHURNS, [{**key, **_churn_row(c)} for c in facts.churns])
-    _insert(conn, REVENUE, [{**key, **_revenue_row(r)} for r in facts.revenue])
-    _insert(conn, FAILURES, [{**key, **_failure_row(f)} for f in facts.failures])
+    a, lm = account, livemode
+    _insert(conn, SPANS, [(a, lm, s.customer, s.subscription, s.item, s.price, s.currency, s.start, s.end, s.mrr,
+                           s.contract_mrr, str(s.cause)) for s in facts.spans])
+    _insert(conn, CHURNS, [(a, lm, c.customer, c.subscription, c.at, c.requested_at, str(c.kind), c.rule, c.derived,
+                            c.reason, c.feedback, c.comment) for c in facts.churns])
+    _insert(conn, REVENUE, [(a, lm, r.at, r.customer, r.source, str(r.kind), r.amount, r.currency)
+                            for r in facts.revenue])
+    _insert(conn, FAILURES, [(a, lm, f.invoice, f.customer, f.subscription, f.currency, f.amount, f.first_failed_at,
+                              f.attempts, f.recovered_at, f.closed_at) for f in facts.failures])
 
 
 def record_normalization(
@@ -96,30 +100,21 @@ def record_normalization(
     ))
 
 
-def _insert(conn: Any, t: Table, rows: list[dict[str, Any]]) -> None:
+def _insert(conn: Connection, t: Table, rows: list[tuple[Any, ...]]) -> None:
+    """``rows``: values of every column but the id, in the table's order. Sent as plain
+    DB-API ``executemany`` of tuples: SQLAlchemy's ``insert()`` builds and binds a dict
+    per row, a sixth of normalization's time in the writing process at size M."""
+    if not rows:
+        return
+    columns = [c.name for c in t.columns if c.name != "id"]
+    if len(rows[0]) != len(columns):
+        raise ValueError(f"{t.name}: {len(rows[0])} values for {len(columns)} columns")
+    quote = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"  # sqlite3 | psycopg
+    sql = (f"INSERT INTO {quote(t.name)} ({', '.join(map(quote, columns))}) "
+           f"VALUES ({', '.join([mark] * len(columns))})")
     for i in range(0, len(rows), 5000):
-        conn.execute(t.insert(), rows[i : i + 5000])
-
-
-def _span_row(s: MrrSpan) -> dict[str, Any]:
-    return {"customer": s.customer, "subscription": s.subscription, "item": s.item, "price": s.price, "currency": s.currency,
-                "start": s.start, "end": s.end, "mrr": s.mrr, "contract_mrr": s.contract_mrr, "cause": str(s.cause)}
-
-
-def _churn_row(c: ChurnEvent) -> dict[str, Any]:
-    return {"customer": c.customer, "subscription": c.subscription, "at": c.at, "requested_at": c.requested_at,
-                "kind": str(c.kind), "rule": c.rule, "derived": c.derived, "reason": c.reason, "feedback": c.feedback,
-                "comment": c.comment}
-
-
-def _revenue_row(r: RevenueLine) -> dict[str, Any]:
-    return {"at": r.at, "customer": r.customer, "source": r.source, "kind": str(r.kind), "amount": r.amount, "currency": r.currency}
-
-
-def _failure_row(f: PaymentFailure) -> dict[str, Any]:
-    return {"invoice": f.invoice, "customer": f.customer, "subscription": f.subscription, "currency": f.currency,
-                "amount": f.amount, "first_failed_at": f.first_failed_at, "attempts": f.attempts,
-                "recovered_at": f.recovered_at, "closed_at": f.closed_at}
+        conn.exec_driver_sql(sql, rows[i : i + 5000])
 
 
 def last_normalization(store: Store, account: str, livemode: bool) -> dict[str, Any] | None:

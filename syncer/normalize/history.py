@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncer.normalize.model import Index, sub_items, transition
+from syncer.normalize.model import Index, LineView, line_price_id, sub_items, transition
 from syncer.normalize.rules import (
     Obj,
     add_months,
@@ -33,7 +33,6 @@ from syncer.normalize.rules import (
     is_metered,
     ref,
 )
-from syncer.shapes import line_details
 
 CYCLE, PRORATION, EVENT, CURRENT = 0, 1, 2, 3
 ELIGIBLE = ("active", "past_due")
@@ -75,25 +74,6 @@ class Timeline:
 
 
 
-def line_price_id(line: Obj) -> str | None:
-    return ref(first(get(line, "pricing", "price_details", "price"), line.get("price"),
-                     line.get("plan")))
-
-
-def line_item(line: Obj) -> str | None:
-    details, _ = line_details(line)
-    return ref(first(details.get("subscription_item"), line.get("subscription_item")))
-
-
-def line_proration(line: Obj) -> bool:
-    details, _ = line_details(line)
-    return first(details.get("proration"), line.get("proration")) is True
-
-
-def line_period(line: Obj) -> tuple[int | None, int | None]:
-    return as_int(get(line, "period", "start")), as_int(get(line, "period", "end"))
-
-
 @dataclass
 class SubHistory:
     """Everything rebuilt about one subscription."""
@@ -105,8 +85,8 @@ class SubHistory:
     cycle_starts: list[int]  # starts of the periods billed by cycle invoices
 
 
-def _licensed(ix: Index, line: Obj, embedded: Mapping[str, Obj]) -> bool:
-    price_id = line_price_id(line)
+def _licensed(ix: Index, line: Obj, view: LineView, embedded: Mapping[str, Obj]) -> bool:
+    price_id = view.price_id
     price = ix.price(price_id, embedded.get(price_id or "") or line.get("price"))
     return price is None or not is_metered(price)
 
@@ -132,19 +112,17 @@ def _cycle_observations(ix: Index, sub_id: str, embedded: Mapping[str, Obj],
     starts: list[int] = []
     billed: list[tuple[int, set[str]]] = []
     for inv in ix.invoices_by_sub.get(sub_id, ()):
-        lines = [ln for ln in data_list(inv.get("lines"))
-                 if line_details(ln)[1] == "subscription" and not line_proration(ln)]
         present: set[str] = set()
         period_start = None
-        for ln in lines:
-            item, (start, _) = line_item(ln), line_period(ln)
-            if item is None or start is None:
+        for ln in data_list(inv.get("lines")):
+            view = ix.line(ln)
+            item, start = view.item, view.start
+            if not view.cycle or item is None or start is None:
                 continue
-            if _licensed(ix, ln, embedded):
+            if _licensed(ix, ln, view, embedded):
                 period_start = start if period_start is None else min(period_start, start)
                 present.add(item)
-            items[item].add(start, CYCLE, ItemState(line_price_id(ln),
-                                                    as_int(ln.get("quantity")) or 0))
+            items[item].add(start, CYCLE, ItemState(view.price_id, as_int(ln.get("quantity")) or 0))
         if period_start is not None:
             starts.append(period_start)
             billed.append((period_start, present))
@@ -165,16 +143,16 @@ def _proration_observations(ix: Index, sub_id: str, items: dict[str, Timeline]) 
     seen_ii: set[str] = set()
     for inv in ix.invoices_by_sub.get(sub_id, ()):
         for ln in data_list(inv.get("lines")):
-            details, kind = line_details(ln)
-            if kind != "subscription" or not line_proration(ln):
+            view = ix.line(ln)
+            if view.kind != "subscription" or not view.proration:
                 continue
-            item, (start, _) = line_item(ln), line_period(ln)
-            ii_id = ref(details.get("invoice_item"))
+            item, start = view.item, view.start
+            ii_id = ref(view.details.get("invoice_item"))
             if ii_id is not None:
                 seen_ii.add(ii_id)
             if item is None or start is None:
                 continue
-            state = ItemState(line_price_id(ln), as_int(ln.get("quantity")) or 0)
+            state = ItemState(view.price_id, as_int(ln.get("quantity")) or 0)
             groups[(item, start)].append((as_int(ln.get("amount")) or 0, state))
     for ii in ix.pending_by_sub.get(sub_id, ()):  # pending prorations, not invoiced yet
         item = ref(first(get(ii, "parent", "subscription_details", "subscription_item"),
@@ -389,7 +367,7 @@ def pause_intervals(ix: Index, hist: SubHistory) -> list[tuple[int, int | None]]
     ended = as_int(sub.get("ended_at")) is not None
     # A draft still to be finalized says nothing yet of how its period is billed.
     cycle = [(s, inv) for inv in ix.invoices_by_sub.get(sub_id, ())
-             if (s := _cycle_start(inv)) is not None
+             if (s := _cycle_start(ix, inv)) is not None
              and (inv.get("status") != "draft" or _paused_billed(inv))]
     cycle.sort(key=lambda c: c[0])
     out: list[tuple[int, int | None]] = []
@@ -426,11 +404,10 @@ def pause_intervals(ix: Index, hist: SubHistory) -> list[tuple[int, int | None]]
     return sorted(out, key=lambda iv: iv[0])
 
 
-def _cycle_start(inv: Obj) -> int | None:
+def _cycle_start(ix: Index, inv: Obj) -> int | None:
     if inv.get("billing_reason") not in ("subscription_cycle", "subscription_create"):
         return None
-    starts = [line_period(ln)[0] for ln in data_list(inv.get("lines"))
-              if line_details(ln)[1] == "subscription" and not line_proration(ln)]
+    starts = [view.start for ln in data_list(inv.get("lines")) if (view := ix.line(ln)).cycle]
     known = [s for s in starts if s is not None]
     # Usage lines bill the previous period: the licensed lines start latest.
     return max(known) if known else as_int(inv.get("period_end"))
@@ -461,8 +438,7 @@ def _once_end(ix: Index, hist: SubHistory, discount_id: str, start: int) -> int 
     invoice that lists it, else the billing period that contains its start."""
     for inv in ix.invoices_by_sub.get(str(hist.sub.get("id")), ()):
         if discount_id in _discount_ids(inv) and (as_int(inv.get("created")) or 0) >= start - DAY:
-            ends = [line_period(ln)[1] for ln in data_list(inv.get("lines"))
-                    if line_details(ln)[1] == "subscription" and not line_proration(ln)]
+            ends = [view.end for ln in data_list(inv.get("lines")) if (view := ix.line(ln)).cycle]
             known = [e for e in ends if e is not None]
             if known:
                 return max(known)
@@ -481,7 +457,7 @@ def _removed_at(ix: Index, hist: SubHistory, discount_id: str, start: int) -> in
         if t > start and discount_id not in _discount_ids(get(event, "data", "object")):
             return t
     for inv in ix.invoices_by_sub.get(str(hist.sub.get("id")), ()):
-        s = _cycle_start(inv)
+        s = _cycle_start(ix, inv)
         if s is not None and s > start and discount_id not in _discount_ids(inv):
             return s
     return ix.now

@@ -28,9 +28,6 @@ from syncer.normalize.history import (
     Timeline,
     current_period_end,
     discount_windows,
-    line_details,
-    line_item,
-    line_proration,
     pause_intervals,
     status_timeline,
     sub_history,
@@ -196,12 +193,14 @@ class _Sub:
         for item, amount in contracts.items():
             price = self.price(states[item]) or {}
             if is_metered(price):  # usage lines already carry their discounts
-                amount = self.usage_net(item, t)
-                pct = Fraction(0)
-            else:
-                pct = sum((_percent(w.coupon) for w in windows if w.item in (None, item)),
-                          Fraction(0))
-            values[item] = round_half_even(amount * max(Fraction(0), 1 - min(pct, Fraction(100)) / 100))
+                values[item] = round_half_even(self.usage_net(item, t))
+                continue
+            pct = sum((_percent(w.coupon) for w in windows if w.item in (None, item)), _ZERO)
+            # Most items have no percent off: no exact arithmetic for them (it was a
+            # sixth of normalization).
+            if pct:
+                amount = amount * max(_ZERO, 1 - min(pct, _HUNDRED) / 100)
+            values[item] = round_half_even(amount)
         for w in windows:
             off = as_int(w.coupon.get("amount_off"))
             coupon_currency = as_str(w.coupon.get("currency"))
@@ -219,6 +218,9 @@ class _Sub:
             if interval is not None:
                 return monthly_factor(*interval)
         return Fraction(1)
+
+
+_ZERO, _HUNDRED = Fraction(0), Fraction(100)
 
 
 def _percent(coupon: Obj) -> Fraction:
@@ -253,8 +255,9 @@ def _usage_lines(ix: Index, sub_id: str) -> dict[str, list[tuple[int, int, int]]
         if inv.get("status") not in ("open", "paid", "uncollectible") or finalized is None:
             continue
         for ln in data_list(inv.get("lines")):
-            item = line_item(ln)
-            if item is None or line_details(ln)[1] != "subscription" or line_proration(ln):
+            view = ix.line(ln)
+            item = view.item
+            if item is None or not view.cycle:
                 continue
             price = ix.price(ref(first(get(ln, "pricing", "price_details", "price"),
                                        ln.get("price"))), ln.get("price"))

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 from reports.facts import RevenueKind, RevenueLine
-from syncer.normalize.history import line_details, line_price_id, line_proration
 from syncer.normalize.model import Index, transition
 from syncer.normalize.rules import (
     Obj,
@@ -53,14 +52,14 @@ def line_net(line: Obj) -> int:
 
 
 def line_kind(ix: Index, line: Obj) -> RevenueKind:
-    details, kind = line_details(line)
-    price = ix.price(line_price_id(line), line.get("price"))
+    view = ix.line(line)
+    price = ix.price(view.price_id, line.get("price"))
     if price is not None and is_metered(price):
         return RevenueKind.USAGE
-    if kind == "subscription":
+    if view.kind == "subscription":
         return RevenueKind.RECURRING
-    subscription = ref(first(details.get("subscription"), line.get("subscription")))
-    if line_proration(line) and subscription is not None:
+    subscription = ref(first(view.details.get("subscription"), line.get("subscription")))
+    if view.proration and subscription is not None:
         return RevenueKind.RECURRING
     return RevenueKind.ONE_TIME
 

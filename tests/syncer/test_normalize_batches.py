@@ -3,16 +3,20 @@ whole account normalized at once, and replaces the stored facts atomically."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import create_engine, select, update
+from structlog.testing import capture_logs
 
 from reports.facts import Facts
-from syncer import reporting
+from syncer import batch_normalize
 from syncer.db import raw_loader
-from syncer.db.facts_store import last_normalization, load_facts
+from syncer.db.facts_store import CHURNS, FAILURES, REVENUE, SPANS, last_normalization, load_facts
 from syncer.db.store import Store, table
 from syncer.normalize import RawAccount, normalize
 from syncer.reporting import AccountRef, normalize_account, normalize_settings, platform_account
@@ -97,7 +101,7 @@ def test_a_failed_normalization_keeps_the_previous_facts(
             raise RuntimeError("boom")
         return normalize(raw, *args, **kwargs)
 
-    monkeypatch.setattr(reporting, "normalize", failing)
+    monkeypatch.setattr(batch_normalize, "normalize", failing)
     with pytest.raises(RuntimeError, match="boom"):
         normalize_account(settings, store, now=NOW + 60)
     assert _as_sets(_stored(store, ref)) == before
@@ -153,3 +157,79 @@ def test_a_payment_whose_invoice_is_missing_or_of_no_customer_is_in_exactly_one_
     seen = [p["id"] for batch in batches for p in batch]
     assert {p["id"] for p in batches[-1]} >= {orphan.id, guest.id}  # the range of no customer
     assert sorted(seen) == sorted(p["id"] for p in raw_loader.load_raw(store, ref.account, ref.livemode)["invoice_payments"])
+
+
+# ---- a worker process beside this one (syncer.batch_normalize) ----------------------------------
+
+
+def _rows_in_order(store: Store, ref: AccountRef) -> dict[str, list[tuple[Any, ...]]]:
+    """Every stored fact row of the account, in the order it was written."""
+    out = {}
+    with store.reading() as conn:
+        for t in (SPANS, CHURNS, REVENUE, FAILURES):
+            columns = [c for c in t.columns if c.name != "id"]
+            out[t.name] = [tuple(r) for r in conn.execute(
+                select(*columns).where(t.c.account == ref.account, t.c.livemode == ref.livemode).order_by(t.c.id))]
+    return out
+
+
+@pytest.fixture
+def in_two_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 3 customers, a worker from the second batch on."""
+    monkeypatch.setattr(raw_loader, "BATCH_CUSTOMERS", 3)
+    monkeypatch.setattr(batch_normalize, "WORKERS", 1)
+    monkeypatch.setattr(batch_normalize, "PARALLEL_FROM_BATCHES", 2)
+
+
+def test_a_worker_process_stores_the_facts_of_a_serial_run_row_for_row(
+    synced: tuple[Settings, Store, AccountRef], in_two_processes: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, store, ref = synced
+    with monkeypatch.context() as serially:
+        serially.setattr(batch_normalize, "WORKERS", 0)
+        with capture_logs() as logs:
+            serial_counts = normalize_account(settings, store, now=NOW)
+        assert not [e for e in logs if e["event"] == "normalize.batches"]  # no worker
+    serial = _rows_in_order(store, ref)
+    with capture_logs() as logs:
+        counts = normalize_account(settings, store, now=NOW)
+    (tally,) = [e for e in logs if e["event"] == "normalize.batches"]
+    assert tally["workers"] >= 1 and tally["here"] + tally["workers"] == tally["batches"] >= 14
+    assert all(serial.values())
+    assert _rows_in_order(store, ref) == serial
+    assert counts == serial_counts
+
+
+def test_a_worker_that_dies_fails_the_run_and_the_previous_facts_stay(
+    synced: tuple[Settings, Store, AccountRef], in_two_processes: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, store, ref = synced
+    normalize_account(settings, store, now=NOW)
+    before, run_before = _rows_in_order(store, ref), last_normalization(store, ref.account, ref.livemode)
+    normalize_here = batch_normalize.normalize_range
+
+    def kill_the_worker_then_normalize(*args: Any) -> Facts:
+        for child in multiprocessing.active_children():
+            os.kill(child.pid or 0, signal.SIGKILL)
+        return normalize_here(*args)
+
+    monkeypatch.setattr(batch_normalize, "normalize_range", kill_the_worker_then_normalize)
+    with pytest.raises(batch_normalize.WorkerFailed) as failed:
+        normalize_account(settings, store, now=NOW + 60)
+    assert "\n" not in str(failed.value) and "run it again" in str(failed.value)
+    assert failed.value.exit_code == 75  # RetryLater: the daemon tries again on its next tick
+    assert _rows_in_order(store, ref) == before
+    assert last_normalization(store, ref.account, ref.livemode) == run_before
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize(("url", "worker_url"), [
+    ("sqlite://", None),  # in memory: another process cannot see it
+    ("sqlite:///:memory:", None),
+    ("sqlite:////data/nrr.db", "sqlite:////data/nrr.db"),
+    # The worker needs the password; it travels through the worker's pipe, not argv.
+    ("postgresql+psycopg://nrr:s3cret@db:5432/nrr", "postgresql+psycopg://nrr:s3cret@db:5432/nrr"),
+])
+def test_a_worker_connects_only_to_a_database_it_can_see(url: str, worker_url: str | None) -> None:
+    engine = create_engine(url)
+    assert batch_normalize._worker_url(Store(engine)) == worker_url

@@ -16,6 +16,7 @@ from syncer.db.engine import (
     SQLITE_CACHE_KIB,
     SQLITE_CHECKPOINT_PAGES,
     create_db_engine,
+    page_cache_of,
 )
 from syncer.db.migrate import current_revision, head_revision, upgrade_db
 from syncer.db.store import Store, table
@@ -100,5 +101,20 @@ def test_sqlite_connections_get_a_page_cache_and_checkpoint_sized_for_a_backfill
             assert pragma("cache_size") == -SQLITE_CACHE_KIB
             assert pragma("wal_autocheckpoint") == SQLITE_CHECKPOINT_PAGES
             assert pragma("busy_timeout") == SQLITE_BUSY_TIMEOUT_MS
+    finally:
+        engine.dispose()
+
+
+def test_a_whole_database_read_borrows_a_small_page_cache_and_gives_it_back(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'nrr.db'}", pool_size=1)
+    try:
+        with engine.connect() as conn:
+            cache = lambda: conn.exec_driver_sql("PRAGMA cache_size").scalar()
+            with page_cache_of(conn, 2048):
+                assert cache() == -2048
+            assert cache() == -SQLITE_CACHE_KIB  # the pool hands this connection to the next sync
+            with pytest.raises(RuntimeError), page_cache_of(conn, 1024):
+                raise RuntimeError("a failed normalization")
+            assert cache() == -SQLITE_CACHE_KIB
     finally:
         engine.dispose()
