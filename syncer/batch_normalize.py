@@ -7,7 +7,7 @@ normalizes others and writes every batch's facts in its one transaction. Facts c
 in range order, so what is stored is row for row what a serial run stores.
 
 Why one worker and not one per CPU: each process holds its own interpreter, libraries
-and batch (about 100 MB); two halve the time on the two CPUs of a small server and stay
+and batch (100-125 MB at size M); two halve the time on the two CPUs of a small server and stay
 within the memory the README promises. The worker only reads raw tables, which the
 transaction here does not write (it replaces facts); on SQLite (WAL) it reads beside
 the writer without waiting.
@@ -104,6 +104,13 @@ def _with_workers(
     # forked child would inherit their locks and this process's open connections.
     pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_worker, initargs=(url, job))
+    try:
+        pool.submit(int)  # starts the workers now, before any batch is handed out
+    except OSError as exc:  # no process to be had (a process limit, no memory): alone then
+        pool.shutdown(wait=False, cancel_futures=True)
+        log.warning("normalize.no_worker", reason=str(exc), why="normalizing in this process alone")
+        yield from map(here, ranges)
+        return
     done: Counter[str] = Counter()
     try:
         yield from _interleaved(pool.submit, here, ranges, queued=WORKERS * QUEUED_PER_WORKER, done=done)

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
@@ -233,3 +234,23 @@ def test_a_worker_that_dies_fails_the_run_and_the_previous_facts_stay(
 def test_a_worker_connects_only_to_a_database_it_can_see(url: str, worker_url: str | None) -> None:
     engine = create_engine(url)
     assert batch_normalize._worker_url(Store(engine)) == worker_url
+
+
+def test_where_no_process_can_be_started_the_account_is_normalized_here_alone(
+    synced: tuple[Settings, Store, AccountRef], in_two_processes: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, store, ref = synced
+    with monkeypatch.context() as serially:
+        serially.setattr(batch_normalize, "WORKERS", 0)
+        normalize_account(settings, store, now=NOW)
+    serial = _rows_in_order(store, ref)
+
+    class NoProcesses(ProcessPoolExecutor):
+        def submit(self, *args: Any, **kwargs: Any) -> Any:
+            raise BlockingIOError(11, "Resource temporarily unavailable")  # fork/spawn at RLIMIT_NPROC
+
+    monkeypatch.setattr(batch_normalize, "ProcessPoolExecutor", NoProcesses)
+    with capture_logs() as logs:
+        normalize_account(settings, store, now=NOW)
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["normalize.no_worker"]
+    assert _rows_in_order(store, ref) == serial
