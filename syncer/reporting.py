@@ -107,7 +107,7 @@ def normalize_account(settings: Settings, store: Store, *, now: int) -> FactCoun
 
     Streams: a batch of customers' raw objects is read, normalized and written, then
     dropped, so memory stays flat however large the account; on a large account a second
-    process normalizes every other batch (``batch_normalize``). All batches and the run
+    process normalizes about half of the batches (``batch_normalize``). All batches and the run
     row are one transaction: a report never sees half-written facts. Returns how many
     facts were written (the facts themselves would grow with the account; reports read
     them back with ``load_facts``).

@@ -102,8 +102,9 @@ def record_normalization(
 
 def _insert(conn: Connection, t: Table, rows: list[tuple[Any, ...]]) -> None:
     """``rows``: values of every column but the id, in the table's order. Sent as plain
-    DB-API ``executemany`` of tuples: SQLAlchemy's ``insert()`` builds and binds a dict
-    per row, a sixth of normalization's time in the writing process at size M."""
+    DB-API ``executemany`` of tuples: with SQLAlchemy's ``insert()``, which builds and
+    binds a dict per row, writing took twice as long (6.3 s of the writing process's
+    36 s at size M)."""
     if not rows:
         return
     columns = [c.name for c in t.columns if c.name != "id"]

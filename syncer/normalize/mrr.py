@@ -196,8 +196,8 @@ class _Sub:
                 values[item] = round_half_even(self.usage_net(item, t))
                 continue
             pct = sum((_percent(w.coupon) for w in windows if w.item in (None, item)), _ZERO)
-            # Most items have no percent off: no exact arithmetic for them (it was a
-            # sixth of normalization).
+            # Most items have no percent off: no exact arithmetic for them (at every
+            # item and instant it cost several percent of normalization).
             if pct:
                 amount = amount * max(_ZERO, 1 - min(pct, _HUNDRED) / 100)
             values[item] = round_half_even(amount)
