@@ -197,7 +197,7 @@ def report_months(
             raise NoData("no subscription has ever had MRR in the synced data; nothing to report")
         first = min(s.start for s in facts.spans)
         months = [m for m, (_, m_end) in asked.items() if m == wanted or m_end > first]
-        _, end = month_bounds(wanted, settings.report_timezone)
+        _, end = asked[wanted]
         if end <= first:
             raise NoData(f"no data for {wanted}: the first MRR in this account starts later")
         as_of = data_as_of(store)

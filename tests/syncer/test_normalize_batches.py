@@ -17,7 +17,15 @@ from structlog.testing import capture_logs
 from reports.facts import Facts
 from syncer import batch_normalize
 from syncer.db import raw_loader
-from syncer.db.facts_store import CHURNS, FAILURES, REVENUE, SPANS, last_normalization, load_facts
+from syncer.db.facts_store import (
+    CHURNS,
+    FAILURES,
+    REVENUE,
+    SPANS,
+    FactCounts,
+    last_normalization,
+    load_facts,
+)
 from syncer.db.store import Store, table
 from syncer.normalize import RawAccount, normalize
 from syncer.reporting import AccountRef, normalize_account, normalize_settings, platform_account
@@ -182,16 +190,22 @@ def in_two_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(batch_normalize, "PARALLEL_FROM_BATCHES", 2)
 
 
+def _normalized_serially(
+    settings: Settings, store: Store, ref: AccountRef, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, list[tuple[Any, ...]]], FactCounts]:
+    """The rows and counts of a run without a worker: what a run with one must store."""
+    with monkeypatch.context() as serially, capture_logs() as logs:
+        serially.setattr(batch_normalize, "WORKERS", 0)
+        counts = normalize_account(settings, store, now=NOW)
+    assert not [e for e in logs if e["event"] == "normalize.batches"]  # no worker
+    return _rows_in_order(store, ref), counts
+
+
 def test_a_worker_process_stores_the_facts_of_a_serial_run_row_for_row(
     synced: tuple[Settings, Store, AccountRef], in_two_processes: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings, store, ref = synced
-    with monkeypatch.context() as serially:
-        serially.setattr(batch_normalize, "WORKERS", 0)
-        with capture_logs() as logs:
-            serial_counts = normalize_account(settings, store, now=NOW)
-        assert not [e for e in logs if e["event"] == "normalize.batches"]  # no worker
-    serial = _rows_in_order(store, ref)
+    serial, serial_counts = _normalized_serially(settings, store, ref, monkeypatch)
     with capture_logs() as logs:
         counts = normalize_account(settings, store, now=NOW)
     (tally,) = [e for e in logs if e["event"] == "normalize.batches"]
@@ -240,10 +254,7 @@ def test_where_no_process_can_be_started_the_account_is_normalized_here_alone(
     synced: tuple[Settings, Store, AccountRef], in_two_processes: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings, store, ref = synced
-    with monkeypatch.context() as serially:
-        serially.setattr(batch_normalize, "WORKERS", 0)
-        normalize_account(settings, store, now=NOW)
-    serial = _rows_in_order(store, ref)
+    serial, _ = _normalized_serially(settings, store, ref, monkeypatch)
 
     class NoProcesses(ProcessPoolExecutor):
         def submit(self, *args: Any, **kwargs: Any) -> Any:
