@@ -14,12 +14,13 @@ end of one month is exactly the start of the next, and a subscription starting a
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reports.errors import BadMonth, BadSetting, ReconciliationError
@@ -27,9 +28,11 @@ from reports.facts import (
     Cause,
     ChurnEvent,
     ChurnKind,
+    CustomerFacts,
     Facts,
     MrrSpan,
     PaymentFailure,
+    Plan,
     RevenueKind,
     RevenueLine,
 )
@@ -280,7 +283,7 @@ class Collections:
     recovered_invoices: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mover:
     customer: str
     name: str | None
@@ -291,7 +294,8 @@ class Mover:
     plan: str | None = None  # "Starter → Pro", or "Pro" when the plans did not change
 
 
-@dataclass(frozen=True)
+# Slots: a report keeps every month's movements (tens of thousands in 36 months at size L).
+@dataclass(frozen=True, slots=True)
 class Movement:
     """One customer's net movement in the month, for drill-down and the CSV."""
 
@@ -346,15 +350,16 @@ _NO_MRR: dict[str, int] = {}  # shared, never written to
 
 
 class _Index:
-    """Facts grouped once per customer, so that many months cost linear time."""
+    """The facts of a batch of customers grouped once per customer, so that many months
+    cost linear time."""
 
-    def __init__(self, facts: Facts) -> None:
-        self.facts = facts
-        self.names = {c.id: c.name for c in facts.customers}
-        self.plan_names = {p.price: p.name for p in facts.plans}
+    def __init__(self, batch: CustomerFacts, plan_names: Mapping[str, str]) -> None:
+        self.batch = batch
+        self.names = {c.id: c.name for c in batch.customers}
+        self.plan_names = plan_names
         self.spans: dict[str, list[MrrSpan]] = {}
         self.by_subscription: dict[str, list[MrrSpan]] = {}
-        for s in facts.spans:
+        for s in batch.spans:
             self.spans.setdefault(s.customer, []).append(s)
             self.by_subscription.setdefault(s.subscription, []).append(s)
         for spans in self.spans.values():
@@ -366,19 +371,12 @@ class _Index:
             if starts:
                 self.first_positive[cus] = min(starts)
         self.churns: dict[str, list[ChurnEvent]] = {}
-        for c in facts.churns:
+        for c in batch.churns:
             self.churns.setdefault(c.customer, []).append(c)
         for events in self.churns.values():
             events.sort(key=lambda c: (c.at, c.subscription))
-        # Revenue lines by instant: a month reads only its own slice (bisect).
-        self.revenue = sorted(facts.revenue, key=lambda r: r.at)
-        self.revenue_at = [r.at for r in self.revenue]
-        self.currencies = {s.currency for s in facts.spans}
+        self.currencies = {s.currency for s in batch.spans}
         self._mrr_at: dict[int, dict[str, dict[str, int]]] = {}
-
-    def revenue_during(self, start: int, end: int) -> list[RevenueLine]:
-        """Revenue lines with ``start <= at < end``."""
-        return self.revenue[bisect_left(self.revenue_at, start):bisect_left(self.revenue_at, end)]
 
     def mrr(self, customer: str, at: int) -> dict[str, int]:
         return _sum_in_force(self.spans.get(customer, ()), at, sorted_by_start=True)
@@ -386,8 +384,9 @@ class _Index:
     def mrr_of_everyone(self, at: int) -> dict[str, dict[str, int]]:
         """The MRR at ``at`` of every customer who has some, kept for the next calls: in a
         history each month's opening is the last month's closing (half the MRR sums of a
-        history). Only two instants are kept, memory being what grows with the
-        account (the trailing twelve months read a year back, computed afresh)."""
+        history). Only two instants are kept: an index may hold the whole account
+        (``history``), and each instant kept is a dict of every customer (the trailing
+        twelve months read a year back, computed afresh)."""
         cached = self._mrr_at.get(at)
         if cached is None:
             cached = {cus: mrr for cus, spans in self.spans.items() if (mrr := _sum_in_force(spans, at, sorted_by_start=True))}
@@ -465,7 +464,7 @@ def _cause_word(cause: Cause) -> str:
     return {Cause.PAUSE: "paused", Cause.RESUME: "resumed"}.get(cause, str(cause))
 
 
-# --------------------------------------------------------------------------- computing a month
+# --------------------------------------------------------------------------- computing months
 
 
 def compute_month(
@@ -482,7 +481,7 @@ def compute_month(
     Raises ``ReconciliationError`` if the roll-forward does not add up to the cent, and
     ``MissingRate`` if a currency in play has no rate.
     """
-    return _compute(_Index(facts), parse_month(month), settings, fx, status, data_as_of)
+    return history(facts, [month], settings, fx, status=status, data_as_of=data_as_of)[0]
 
 
 def history(
@@ -495,8 +494,42 @@ def history(
     data_as_of: int | None = None,
 ) -> list[MonthReport]:
     """One report per month (a 13-month trend), sharing one index of the facts."""
-    index = _Index(facts)
-    return [_compute(index, parse_month(m), settings, fx, status, data_as_of) for m in months]
+    return compute_months([facts.of_customers()], [(m, status) for m in months], settings, fx,
+                          revenue=facts.revenue, plans=facts.plans, account_name=facts.account_name,
+                          data_as_of=data_as_of)
+
+
+def compute_months(
+    batches: Iterable[CustomerFacts],
+    months: Sequence[tuple[str, str]],
+    settings: MetricSettings,
+    fx: FxTable,
+    *,
+    revenue: Iterable[RevenueLine],
+    plans: Iterable[Plan],
+    account_name: str | None,
+    data_as_of: int | None,
+) -> list[MonthReport]:
+    """A report for each ``(month, status)``, from the facts a batch of customers at a time.
+
+    Every number of a month is a sum over customers, and each customer's part needs only
+    that customer's facts (its whole history: new or reactivated, days since churn, the
+    trailing twelve months); so each batch is read once, added to every month, and
+    dropped: memory holds one batch and what the reports keep (their movements), however
+    large the account. The batches must hold each customer's facts whole, in one batch;
+    the result does not depend on how customers are split (tested). ``revenue`` and
+    ``plans`` are account-wide.
+    """
+    work = [_Month(parse_month(m), status, settings) for m, status in months]
+    plan_names = {p.price: p.name for p in plans}
+    currencies: set[str] = set()
+    for batch in batches:
+        index = _Index(batch, plan_names)
+        currencies |= index.currencies
+        for month in work:
+            month.add(index, fx)
+    billed = _billed(revenue, work, fx)
+    return [month.report(billed[month.month], fx, currencies, account_name, data_as_of) for month in work]
 
 
 @dataclass
@@ -526,75 +559,120 @@ class _Tally:
         self.counts[key] = self.counts.get(key, 0) + 1
 
 
-def _compute(
-    index: _Index, month: str, settings: MetricSettings, fx: FxTable, status: str, data_as_of: int | None
-) -> MonthReport:
-    if status not in ("final", "preliminary"):
-        raise ValueError(f"status must be final or preliminary, got {status!r}")
-    start, end = month_bounds(month, settings.timezone)
-    opening, closing = start - 1, end - 1
-    tally = _Tally()
-    movements: list[Movement] = []
-    broken: list[str] = []
-    at_opening, at_closing = index.mrr_of_everyone(opening), index.mrr_of_everyone(closing)
-    for cus in sorted(index.spans):
-        a_native, b_native = at_opening.get(cus, _NO_MRR), at_closing.get(cus, _NO_MRR)
-        a_start = _convert(a_native, fx, opening)
-        a, b = _convert(a_native, fx, closing), _convert(b_native, fx, closing)
-        tally.start += a_start
-        tally.end += b
-        tally.fx_impact += a - a_start
-        movement = _classify(index, cus, a, b, start, end)
-        before = tally.net()
-        if movement is not None:
-            movements.append(movement)
-            _add(tally, movement)
-        if a > 0:
-            tally.cohort += 1
-            tally.cohort_start += a
-            tally.cohort_end += b
-            tally.cohort_gross += min(a, b)
-            tally.cohort_kept += b > 0
-        tally.end_customers += b > 0
-        # Per customer, what the buckets received must explain the whole change.
-        if b != a_start + (tally.net() - before) + (a - a_start):
-            broken.append(cus)
-    _reconcile(month, tally, broken)
-    pending, pending_mrr = _pending_churn(index, fx, start, end)
-    r12 = _trailing_12m(index, month, settings, fx, closing)
-    ordered = tuple(sorted(movements, key=lambda m: (_MOVEMENT_ORDER[m.movement], -abs(m.delta), m.customer)))
-    currencies = sorted(index.currencies - {fx.currency})
-    return MonthReport(
-        month=month,
-        currency=fx.currency,
-        timezone=settings.timezone,
-        status=status,
-        data_as_of=data_as_of,
-        account_name=index.facts.account_name,
-        period_start=start,
-        period_end=end,
-        mrr=MrrRollForward(
-            start=tally.start, new=tally.new, reactivation=tally.reactivation, expansion=tally.expansion,
-            contraction=tally.contraction, churn=tally.churn, churn_voluntary=tally.churn_voluntary,
-            churn_involuntary=tally.churn_involuntary, fx_impact=tally.fx_impact, end=tally.end,
-        ),
-        arr=Arr(start=tally.start * 12, end=tally.end * 12),
-        customers=CustomerCounts(
-            start=tally.cohort, new=tally.counts.get(NEW, 0), reactivated=tally.counts.get(REACTIVATION, 0),
-            expanded=tally.counts.get(EXPANSION, 0), contracted=tally.counts.get(CONTRACTION, 0),
-            churned=tally.counts.get(CHURN, 0), churned_voluntary=tally.counts.get("churn_voluntary", 0),
-            churned_involuntary=tally.counts.get("churn_involuntary", 0), end=tally.end_customers,
-            same_month_start_and_cancel=tally.counts.get(SAME_MONTH, 0), pending_churn=pending,
-        ),
-        retention=_retention(tally, r12),
-        revenue=_revenue(index, fx, start, end),
-        collections=_collections(index, fx, start, end),
-        top_movers=_top_movers(index, ordered, tally.start, opening, closing),
-        movements=ordered,
-        settings=settings,
-        pending_churn_mrr=pending_mrr,
-        fx_rates=tuple((c, _rate_or_zero(fx, c, opening), _rate_or_zero(fx, c, closing)) for c in currencies),
-    )
+_Summable = TypeVar("_Summable", "Collections", "_Trailing")
+
+
+def _plus(a: _Summable, b: _Summable) -> _Summable:
+    """Two tallies of integers added field by field."""
+    return replace(a, **{f.name: getattr(a, f.name) + getattr(b, f.name) for f in fields(a)})
+
+
+class _Month:
+    """One month being computed: what the batches of customers add up to, then its report."""
+
+    def __init__(self, month: str, status: str, settings: MetricSettings) -> None:
+        if status not in ("final", "preliminary"):
+            raise ValueError(f"status must be final or preliminary, got {status!r}")
+        self.month, self.status, self.settings = month, status, settings
+        self.start, self.end = month_bounds(month, settings.timezone)
+        self.opening, self.closing = self.start - 1, self.end - 1
+        # The trailing twelve months start at the opening of M-11 (§6).
+        self.year_ago = month_bounds(add_months(month, -11), settings.timezone)[0] - 1
+        self.tally = _Tally()
+        self.movements: list[Movement] = []
+        self.broken: list[str] = []
+        self.pending_customers = self.pending_mrr = 0
+        self.r12 = _Trailing(0, 0, 0, 0)
+        self.collections = Collections(0, 0, 0, 0, 0)
+        # The batches' largest movements, for the top movers: the 0.5 % threshold needs
+        # the whole month's start MRR, known only once every batch is in.
+        self.ups: list[Mover] = []
+        self.downs: list[Mover] = []
+
+    def add(self, index: _Index, fx: FxTable) -> None:
+        """Add one batch of customers."""
+        movements = self._add_customers(index, fx)
+        customers, mrr = _pending_churn(index, fx, self.start, self.end)
+        self.pending_customers += customers
+        self.pending_mrr += mrr
+        self.r12 = _plus(self.r12, _trailing_12m(index, fx, self.year_ago, self.closing))
+        self.collections = _plus(self.collections, _collections(index, fx, self.start, self.end))
+        ups, downs = _largest_moves(movements)
+        self.ups = sorted([*self.ups, *(self._mover(index, m) for m in ups)], key=_UP)[:TOP_MOVERS]
+        self.downs = sorted([*self.downs, *(self._mover(index, m) for m in downs)], key=_DOWN)[:TOP_MOVERS]
+        self.movements += movements
+
+    def _add_customers(self, index: _Index, fx: FxTable) -> list[Movement]:
+        """The §2 roll-forward of the batch's customers; returns their movements."""
+        tally, start, end, opening, closing = self.tally, self.start, self.end, self.opening, self.closing
+        movements: list[Movement] = []
+        at_opening, at_closing = index.mrr_of_everyone(opening), index.mrr_of_everyone(closing)
+        for cus in sorted(index.spans):
+            a_native, b_native = at_opening.get(cus, _NO_MRR), at_closing.get(cus, _NO_MRR)
+            a_start = _convert(a_native, fx, opening)
+            a, b = _convert(a_native, fx, closing), _convert(b_native, fx, closing)
+            tally.start += a_start
+            tally.end += b
+            tally.fx_impact += a - a_start
+            movement = _classify(index, cus, a, b, start, end)
+            before = tally.net()
+            if movement is not None:
+                movements.append(movement)
+                _add(tally, movement)
+            if a > 0:
+                tally.cohort += 1
+                tally.cohort_start += a
+                tally.cohort_end += b
+                tally.cohort_gross += min(a, b)
+                tally.cohort_kept += b > 0
+            tally.end_customers += b > 0
+            # Per customer, what the buckets received must explain the whole change.
+            if b != a_start + (tally.net() - before) + (a - a_start):
+                self.broken.append(cus)
+        return movements
+
+    def _mover(self, index: _Index, m: Movement) -> Mover:
+        return Mover(m.customer, m.name, m.movement, m.from_mrr, m.to_mrr, m.delta,
+                     plan=index.plan_change(m.customer, self.opening, self.closing))
+
+    def report(
+        self, billed: Revenue, fx: FxTable, currencies: set[str], account_name: str | None, data_as_of: int | None
+    ) -> MonthReport:
+        tally, opening, closing = self.tally, self.opening, self.closing
+        _reconcile(self.month, tally, sorted(self.broken))
+        ordered = tuple(sorted(self.movements, key=lambda m: (_MOVEMENT_ORDER[m.movement], -abs(m.delta), m.customer)))
+        return MonthReport(
+            month=self.month,
+            currency=fx.currency,
+            timezone=self.settings.timezone,
+            status=self.status,
+            data_as_of=data_as_of,
+            account_name=account_name,
+            period_start=self.start,
+            period_end=self.end,
+            mrr=MrrRollForward(
+                start=tally.start, new=tally.new, reactivation=tally.reactivation, expansion=tally.expansion,
+                contraction=tally.contraction, churn=tally.churn, churn_voluntary=tally.churn_voluntary,
+                churn_involuntary=tally.churn_involuntary, fx_impact=tally.fx_impact, end=tally.end,
+            ),
+            arr=Arr(start=tally.start * 12, end=tally.end * 12),
+            customers=CustomerCounts(
+                start=tally.cohort, new=tally.counts.get(NEW, 0), reactivated=tally.counts.get(REACTIVATION, 0),
+                expanded=tally.counts.get(EXPANSION, 0), contracted=tally.counts.get(CONTRACTION, 0),
+                churned=tally.counts.get(CHURN, 0), churned_voluntary=tally.counts.get("churn_voluntary", 0),
+                churned_involuntary=tally.counts.get("churn_involuntary", 0), end=tally.end_customers,
+                same_month_start_and_cancel=tally.counts.get(SAME_MONTH, 0), pending_churn=self.pending_customers,
+            ),
+            retention=_retention(tally, self.r12),
+            revenue=billed,
+            collections=self.collections,
+            top_movers=_top_movers(self.ups, self.downs, tally.start),
+            movements=ordered,
+            settings=self.settings,
+            pending_churn_mrr=self.pending_mrr,
+            fx_rates=tuple((c, _rate_or_zero(fx, c, opening), _rate_or_zero(fx, c, closing))
+                           for c in sorted(currencies - {fx.currency})),
+        )
 
 
 def _rate_or_zero(fx: FxTable, currency: str, at: int) -> Decimal:
@@ -722,15 +800,15 @@ class _Trailing:
     gross: int
 
 
-def _trailing_12m(index: _Index, month: str, settings: MetricSettings, fx: FxTable, closing: int) -> _Trailing:
-    """§6: customers with MRR at the start of M-11, their MRR then vs at the end of M.
+def _trailing_12m(index: _Index, fx: FxTable, year_ago: int, closing: int) -> _Trailing:
+    """§6: customers with MRR at the start of M-11 (``year_ago``, the instant before it),
+    their MRR then vs at the end of M.
 
     Both ends at the month-end rate of M (constant currency); churned customers count 0
     and a customer who left and came back counts at its current MRR.
     """
-    first, _ = month_bounds(add_months(month, -11), settings.timezone)
     customers = start_sum = end_sum = gross = 0
-    at_first, at_closing = index.mrr_of_everyone(first - 1), index.mrr_of_everyone(closing)
+    at_first, at_closing = index.mrr_of_everyone(year_ago), index.mrr_of_everyone(closing)
     for cus in index.spans:
         then = _convert(at_first.get(cus, _NO_MRR), fx, closing)
         if then <= 0:
@@ -769,15 +847,24 @@ def _retention(t: _Tally, r12: _Trailing) -> Retention:
 # --------------------------------------------------------------------------- revenue, collections, movers
 
 
-def _revenue(index: _Index, fx: FxTable, start: int, end: int) -> Revenue:
-    """§4, billed basis: lines bucketed by their instant, each at its own instant's rate."""
-    sums = {k: 0 for k in RevenueKind}
-    for line in index.revenue_during(start, end):
-        sums[line.kind] += fx.convert(line.amount, line.currency, line.at)
-    return Revenue(
-        recurring=sums[RevenueKind.RECURRING], usage=sums[RevenueKind.USAGE], one_time=sums[RevenueKind.ONE_TIME],
-        refunds=sums[RevenueKind.REFUND], credit_notes=sums[RevenueKind.CREDIT_NOTE],
-    )
+def _billed(lines: Iterable[RevenueLine], months: Sequence[_Month], fx: FxTable) -> dict[str, Revenue]:
+    """§4, billed basis: each month's lines (``start <= at < end``) by kind, each at its
+    own instant's rate. One pass over the lines, in any order, holding none of them: at
+    size L, the lines in a foreign currency alone are 150,000 (those in the report's
+    currency come summed by the database)."""
+    bounds = sorted({(m.start, m.end, m.month) for m in months})
+    starts = [start for start, _, _ in bounds]
+    sums: dict[str, dict[RevenueKind, int]] = {month: dict.fromkeys(RevenueKind, 0) for _, _, month in bounds}
+    for line in lines:
+        i = bisect_right(starts, line.at) - 1
+        if i >= 0 and line.at < bounds[i][1]:
+            sums[bounds[i][2]][line.kind] += fx.convert(line.amount, line.currency, line.at)
+    return {
+        month: Revenue(recurring=k[RevenueKind.RECURRING], usage=k[RevenueKind.USAGE],
+                       one_time=k[RevenueKind.ONE_TIME], refunds=k[RevenueKind.REFUND],
+                       credit_notes=k[RevenueKind.CREDIT_NOTE])
+        for month, k in sums.items()
+    }
 
 
 def _open_at(f: PaymentFailure, at: int) -> bool:
@@ -791,7 +878,7 @@ def _collections(index: _Index, fx: FxTable, start: int, end: int) -> Collection
     closing = end - 1
     failed = failed_amount = recovered = recovered_amount = 0
     past_due_subs: set[str] = set()
-    for f in index.facts.failures:
+    for f in index.batch.failures:
         if start <= f.first_failed_at < end:
             failed += 1
             failed_amount += fx.convert(f.amount, f.currency, f.first_failed_at)
@@ -807,23 +894,32 @@ def _collections(index: _Index, fx: FxTable, start: int, end: int) -> Collection
                        past_due_mrr=past_due, recovered_invoices=recovered)
 
 
-def _top_movers(
-    index: _Index, movements: Sequence[Movement], start_mrr: int, opening: int, closing: int
-) -> tuple[Mover, ...]:
-    """The 5 largest expansions, then the 5 largest contractions or churns (by |delta|),
-    leaving out changes under 0.5 % of the month's start MRR."""
+def _UP(m: Movement | Mover) -> tuple[int, str]:
+    return -m.delta, m.customer
 
-    def visible(m: Movement) -> bool:
+
+def _DOWN(m: Movement | Mover) -> tuple[int, str]:
+    return m.delta, m.customer
+
+
+def _largest_moves(movements: Sequence[Movement]) -> tuple[list[Movement], list[Movement]]:
+    """A batch's 5 largest expansions and 5 largest contractions or churns."""
+    ups = sorted((m for m in movements if m.movement == EXPANSION), key=_UP)
+    downs = sorted((m for m in movements if m.movement in (CONTRACTION, CHURN)), key=_DOWN)
+    return ups[:TOP_MOVERS], downs[:TOP_MOVERS]
+
+
+def _top_movers(ups: Sequence[Mover], downs: Sequence[Mover], start_mrr: int) -> tuple[Mover, ...]:
+    """The 5 largest expansions, then the 5 largest contractions or churns (by |delta|),
+    leaving out changes under 0.5 % of the month's start MRR.
+
+    ``ups`` and ``downs`` are the month's 5 largest, in order: the changes left out are
+    the smallest, so the largest 5 of those kept are among them."""
+
+    def visible(m: Mover) -> bool:
         return abs(m.delta) >= MOVER_THRESHOLD * start_mrr
 
-    def mover(m: Movement) -> Mover:
-        return Mover(m.customer, m.name, m.movement, m.from_mrr, m.to_mrr, m.delta,
-                     plan=index.plan_change(m.customer, opening, closing))
-
-    ups = sorted((m for m in movements if m.movement == EXPANSION and visible(m)), key=lambda m: (-m.delta, m.customer))
-    downs = sorted((m for m in movements if m.movement in (CONTRACTION, CHURN) and visible(m)),
-                   key=lambda m: (m.delta, m.customer))
-    return tuple(mover(m) for m in [*ups[:TOP_MOVERS], *downs[:TOP_MOVERS]])
+    return tuple(m for m in [*ups, *downs] if visible(m))
 
 
 # --------------------------------------------------------------------------- signup cohorts
@@ -848,7 +944,7 @@ def cohorts(facts: Facts, months: Sequence[str], settings: MetricSettings, fx: F
     if not months:
         return []
     ordered = sorted(parse_month(m) for m in months)
-    index = _Index(facts)
+    index = _Index(facts.of_customers(), {})
     last = ordered[-1]
     rate_at = month_bounds(last, settings.timezone)[1] - 1
     by_month: dict[str, list[str]] = {}

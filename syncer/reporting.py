@@ -18,8 +18,7 @@ from reports.fx import FxTable
 from reports.metrics import (
     MetricSettings,
     MonthReport,
-    compute_month,
-    history,
+    compute_months,
     last_complete_month,
     month_bounds,
     month_range,
@@ -31,9 +30,12 @@ from syncer.calendar import holidays_for
 from syncer.db.facts_store import (
     FactCounts,
     clear_facts,
+    first_mrr_instant,
     insert_facts,
+    iter_customer_facts,
+    iter_revenue_lines,
     last_normalization,
-    load_facts,
+    load_plans,
     record_normalization,
 )
 from syncer.db.meta import StripeAccount
@@ -191,21 +193,25 @@ def report_months(
         if last_normalization(store, ref.account, ref.livemode) is None:
             normalize_account(settings, store, now=now)
         asked = {m: month_bounds(m, settings.report_timezone) for m in month_range(wanted, count)}
-        facts = load_facts(store, ref.account, ref.livemode, default_currency=ref.default_currency or currency,
-                           account_name=ref.name, revenue_months=list(asked.values()), revenue_summed_in=currency)
-        if not facts.spans:
-            raise NoData("no subscription has ever had MRR in the synced data; nothing to report")
-        first = min(s.start for s in facts.spans)
-        months = [m for m, (_, m_end) in asked.items() if m == wanted or m_end > first]
-        _, end = asked[wanted]
-        if end <= first:
-            raise NoData(f"no data for {wanted}: the first MRR in this account starts later")
         as_of = data_as_of(store)
         due, holidays = report_calendar(settings, int(wanted[:4]))
         status = report_status(wanted, as_of, due, settings.report_timezone, holidays)
         fx = fx_table(settings, store, ref, currency)
-        reports = history(facts, months[:-1], metric_settings, fx, status="final", data_as_of=as_of)
-        # Only the asked month can still be preliminary; earlier ones are history.
-        return [*reports, compute_month(facts, wanted, metric_settings, fx, status=status, data_as_of=as_of)]
+        with store.reading() as conn:
+            first = first_mrr_instant(conn, ref.account, ref.livemode)
+            if first is None:
+                raise NoData("no subscription has ever had MRR in the synced data; nothing to report")
+            if asked[wanted][1] <= first:
+                raise NoData(f"no data for {wanted}: the first MRR in this account starts later")
+            months = [m for m, (_, m_end) in asked.items() if m == wanted or m_end > first]
+            # Only the asked month can still be preliminary; earlier ones are history.
+            statuses = [(m, status if m == wanted else "final") for m in months]
+            # The facts come a batch of customers at a time and the revenue lines streamed:
+            # a report's memory does not grow with the account.
+            return compute_months(
+                iter_customer_facts(conn, ref.account, ref.livemode), statuses, metric_settings, fx,
+                revenue=iter_revenue_lines(conn, ref.account, ref.livemode, list(asked.values()), currency),
+                plans=load_plans(conn, ref.account, ref.livemode), account_name=ref.name, data_as_of=as_of,
+            )
     except ReportError as exc:
         raise as_nrr_error(exc) from None

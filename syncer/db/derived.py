@@ -31,9 +31,11 @@ class MrrSpanRow(SQLModel, table=True):
 
 class ChurnEventRow(SQLModel, table=True):
     __tablename__ = "churn_events"
+    # A report reads the facts a range of customers at a time.
+    __table_args__ = (Index("ix_churn_events_customer", "account", "livemode", "customer"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    account: str = Field(index=True)
+    account: str
     livemode: bool
     customer: str
     subscription: str
@@ -67,9 +69,10 @@ class RevenueLineRow(SQLModel, table=True):
 
 class PaymentFailureRow(SQLModel, table=True):
     __tablename__ = "payment_failures"
+    __table_args__ = (Index("ix_payment_failures_customer", "account", "livemode", "customer"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    account: str = Field(index=True)
+    account: str
     livemode: bool
     invoice: str
     customer: str

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, case, delete, func, null, select
+from sqlalchemy import Select, Table, case, delete, func, null, select
 from sqlalchemy.engine import Connection
 
 from reports.facts import (
@@ -14,6 +14,7 @@ from reports.facts import (
     ChurnEvent,
     ChurnKind,
     Customer,
+    CustomerFacts,
     Facts,
     MrrSpan,
     PaymentFailure,
@@ -28,7 +29,7 @@ from syncer.db.derived import (
     PaymentFailureRow,
     RevenueLineRow,
 )
-from syncer.db.raw_loader import stream_rows
+from syncer.db.raw_loader import CustomerRange, stream_rows
 from syncer.db.store import Store, table
 from syncer.gc_tuning import collector_paused
 
@@ -130,60 +131,109 @@ def load_facts(
     store: Store, account: str, livemode: bool, *, default_currency: str, account_name: str | None,
     revenue_months: Sequence[tuple[int, int]] | None = None, revenue_summed_in: str | None = None,
 ) -> Facts:
-    """The stored facts of one account, as the pure metrics take them.
+    """The stored facts of one account, as the pure metrics take them, all in memory (a
+    report reads them a batch of customers at a time: ``iter_customer_facts``).
 
-    Revenue lines are by far the most numerous facts, and a report only adds them up by
-    month and kind, so it can ask for fewer: ``revenue_months``, the (start, end) of the
-    consecutive months reported, keeps the lines with an instant in them; with
-    ``revenue_summed_in`` (the report currency) too, the lines in that currency of one
-    month and kind come summed in the database, as one line at the month's start of no
-    customer (named after the first source): their sum needs no conversion. Lines in other
-    currencies stay apart, as each is converted at its own instant and rounded on its own."""
-    def where(t: Table) -> Any:
-        return select(t).where(t.c.account == account, t.c.livemode == livemode)
+    ``revenue_months`` and ``revenue_summed_in`` as for ``iter_revenue_lines``."""
+    with store.reading() as conn, collector_paused():
+        every = _customer_facts(conn, account, livemode, None)
+        revenue = tuple(iter_revenue_lines(conn, account, livemode, revenue_months, revenue_summed_in))
+        plans = load_plans(conn, account, livemode)
+    return Facts(customers=every.customers, spans=every.spans, churns=every.churns, revenue=revenue,
+                 failures=every.failures, default_currency=default_currency, account_name=account_name,
+                 plans=plans)
+
+
+# Customers whose facts a report holds at once. Each brings a few spans (five at size L):
+# a batch is a few megabytes, and 50 batches at size L cost four indexed queries each.
+REPORT_BATCH_CUSTOMERS = 1000
+
+
+def iter_customer_facts(
+    conn: Connection, account: str, livemode: bool, size: int | None = None
+) -> Iterator[CustomerFacts]:
+    """The account's facts a batch of ``size`` (default ``REPORT_BATCH_CUSTOMERS``)
+    customers at a time, each customer whole in one batch, read in one transaction
+    (``conn``'s): a report's memory then holds one batch, not the account."""
+    for rng in _fact_ranges(conn, account, livemode, size or REPORT_BATCH_CUSTOMERS):
+        with collector_paused():
+            batch = _customer_facts(conn, account, livemode, rng)
+        yield batch
+
+
+def _fact_ranges(conn: Connection, account: str, livemode: bool, size: int) -> list[CustomerRange]:
+    """Ranges of ``size`` customers with spans that together cover every customer id (a
+    customer with churns or failures and no span falls in one too). Only the bounds are
+    kept: the ids come streamed from the spans' customer index."""
+    sp = SPANS.c
+    ids = stream_rows(conn, select(sp.customer).distinct()
+                      .where(sp.account == account, sp.livemode == livemode).order_by(sp.customer))
+    bounds = [str(row[0]) for i, row in enumerate(ids, 1) if i % size == 0]
+    return [CustomerRange(lo, hi) for lo, hi in zip([None, *bounds], [*bounds, None], strict=True)]
+
+
+def _customer_facts(conn: Connection, account: str, livemode: bool, rng: CustomerRange | None) -> CustomerFacts:
+    """The customers, spans, churn events and payment failures of the customers in ``rng``
+    (all of the account's when None)."""
+    def where(t: Table, column: Any) -> Select[Any]:
+        query = select(t).where(t.c.account == account, t.c.livemode == livemode)
+        return query if rng is None else query.where(rng.holds(column))
 
     customers_t = table("customers")
-    with store.reading() as conn, collector_paused():
-        customers = tuple(
-            Customer(id=r.id, name=r.name, currency=r.currency, deleted=r.deleted_at is not None)
-            for r in stream_rows(
-                conn, select(customers_t.c.id, customers_t.c.name, customers_t.c.currency, customers_t.c.deleted_at)
-                .where(customers_t.c.account == account, customers_t.c.livemode == livemode)
-            )
+    customers = tuple(
+        Customer(id=r.id, name=r.name, currency=r.currency, deleted=r.deleted_at is not None)
+        for r in stream_rows(
+            conn, where(customers_t, customers_t.c.id)
+            .with_only_columns(customers_t.c.id, customers_t.c.name, customers_t.c.currency, customers_t.c.deleted_at)
         )
-        # Plain tuples, unpacked, and enum members looked up in a dict: at tens of
-        # thousands of spans, Row attribute access and Enum() calls were most of a report.
-        causes = {str(c): c for c in Cause}
-        sp = SPANS.c
-        spans = tuple(
-            MrrSpan(customer, subscription, item, price, currency, start, end, mrr, contract_mrr, causes[cause])
-            for customer, subscription, item, price, currency, start, end, mrr, contract_mrr, cause in stream_rows(
-                conn, select(sp.customer, sp.subscription, sp.item, sp.price, sp.currency, sp.start, sp.end, sp.mrr,
-                             sp.contract_mrr, sp.cause)
-                .where(sp.account == account, sp.livemode == livemode).order_by(sp.customer, sp.start)
-            )
+    )
+    # Plain tuples, unpacked, and enum members looked up in a dict: at tens of thousands
+    # of spans, Row attribute access and Enum() calls were most of a report.
+    causes = {str(c): c for c in Cause}
+    sp = SPANS.c
+    spans = tuple(
+        MrrSpan(customer, subscription, item, price, currency, start, end, mrr, contract_mrr, causes[cause])
+        for customer, subscription, item, price, currency, start, end, mrr, contract_mrr, cause in stream_rows(
+            conn, where(SPANS, sp.customer)
+            .with_only_columns(sp.customer, sp.subscription, sp.item, sp.price, sp.currency, sp.start, sp.end, sp.mrr,
+                               sp.contract_mrr, sp.cause)
+            .order_by(sp.customer, sp.start)
         )
-        churns = tuple(
-            ChurnEvent(customer=r.customer, subscription=r.subscription, at=r.at, requested_at=r.requested_at,
-                       kind=ChurnKind(r.kind), rule=r.rule, derived=bool(r.derived), reason=r.reason,
-                       feedback=r.feedback, comment=r.comment)
-            for r in stream_rows(conn, where(CHURNS))
-        )
-        revenue = _load_revenue(conn, account, livemode, revenue_months, revenue_summed_in)
-        failures = tuple(
-            PaymentFailure(invoice=r.invoice, customer=r.customer, subscription=r.subscription, currency=r.currency,
-                           amount=r.amount, first_failed_at=r.first_failed_at, attempts=r.attempts,
-                           recovered_at=r.recovered_at, closed_at=r.closed_at)
-            for r in stream_rows(conn, where(FAILURES))
-        )
-        plans = _load_plans(conn, account, livemode)
-    return Facts(customers=customers, spans=spans, churns=churns, revenue=revenue, failures=failures,
-                 default_currency=default_currency, account_name=account_name, plans=plans)
+    )
+    churns = tuple(
+        ChurnEvent(customer=r.customer, subscription=r.subscription, at=r.at, requested_at=r.requested_at,
+                   kind=ChurnKind(r.kind), rule=r.rule, derived=bool(r.derived), reason=r.reason,
+                   feedback=r.feedback, comment=r.comment)
+        for r in stream_rows(conn, where(CHURNS, CHURNS.c.customer))
+    )
+    failures = tuple(
+        PaymentFailure(invoice=r.invoice, customer=r.customer, subscription=r.subscription, currency=r.currency,
+                       amount=r.amount, first_failed_at=r.first_failed_at, attempts=r.attempts,
+                       recovered_at=r.recovered_at, closed_at=r.closed_at)
+        for r in stream_rows(conn, where(FAILURES, FAILURES.c.customer))
+    )
+    return CustomerFacts(customers, spans, churns, failures)
 
 
-def _load_revenue(
+def first_mrr_instant(conn: Connection, account: str, livemode: bool) -> int | None:
+    """When the account's first span starts; None without spans."""
+    sp = SPANS.c
+    first = conn.execute(select(func.min(sp.start)).where(sp.account == account, sp.livemode == livemode)).scalar()
+    return None if first is None else int(first)
+
+
+def iter_revenue_lines(
     conn: Any, account: str, livemode: bool, months: Sequence[tuple[int, int]] | None, summed_in: str | None
-) -> tuple[RevenueLine, ...]:
+) -> Iterator[RevenueLine]:
+    """The account's revenue lines, streamed.
+
+    Revenue lines are by far the most numerous facts, and a report only adds them up by
+    month and kind, so it can ask for fewer: ``months``, the (start, end) of the
+    consecutive months reported, keeps the lines with an instant in them; with
+    ``summed_in`` (the report currency) too, the lines in that currency of one month and
+    kind come summed in the database, as one line at the month's start of no customer
+    (named after the first source): their sum needs no conversion. Lines in other
+    currencies stay apart, as each is converted at its own instant and rounded on its own."""
     r = REVENUE.c
     where = [r.account == account, r.livemode == livemode]
     if months:
@@ -198,15 +248,13 @@ def _load_revenue(
         ]
     kinds = {str(k): k for k in RevenueKind}
     names: dict[Any, Any] = {}  # one string object per customer and currency, not per line
-    return tuple(
-        RevenueLine(at=at, customer=names.setdefault(customer, customer), source=source, kind=kinds[kind],
-                    amount=int(amount), currency=names.setdefault(currency, currency))
-        for q in queries
-        for at, customer, source, kind, amount, currency in stream_rows(conn, q)
-    )
+    for q in queries:
+        for at, customer, source, kind, amount, currency in stream_rows(conn, q):
+            yield RevenueLine(at=at, customer=names.setdefault(customer, customer), source=source, kind=kinds[kind],
+                              amount=int(amount), currency=names.setdefault(currency, currency))
 
 
-def _load_plans(conn: Any, account: str, livemode: bool) -> tuple[Plan, ...]:
+def load_plans(conn: Any, account: str, livemode: bool) -> tuple[Plan, ...]:
     """Each synced price labelled with its product's name (prices of unnamed products are left
     out: the movers then show the price id)."""
     prices, products = table("prices"), table("products")

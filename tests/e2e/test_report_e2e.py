@@ -86,3 +86,32 @@ def test_a_trend_sums_revenue_in_the_database_to_the_same_cents_as_line_by_line(
             by_kind[RevenueKind.RECURRING], by_kind[RevenueKind.USAGE], by_kind[RevenueKind.ONE_TIME],
             by_kind[RevenueKind.REFUND], by_kind[RevenueKind.CREDIT_NOTE])
     assert any(r.revenue.recurring for r in reports)
+
+
+def test_a_report_read_a_few_customers_at_a_time_equals_one_from_every_fact_at_once(
+    synced: tuple[Account, Store, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `nrr report` streams the facts in batches of customers (flat memory); the same
+    # months computed from all the facts in memory must come out identical, field for field.
+    _, store, settings = synced
+    from reports.metrics import MetricSettings, compute_month, history
+    from syncer.db import facts_store
+    from syncer.reporting import fx_table, report_months
+
+    monkeypatch.setattr(facts_store, "REPORT_BATCH_CUSTOMERS", 7)
+    streamed = report_months(settings, store, LAST_MONTH, now=NOW, count=13)  # type: ignore[arg-type]
+    ref = platform_account(store)
+    with store.reading() as conn:
+        batches = list(facts_store.iter_customer_facts(conn, ref.account, ref.livemode))
+    assert len(batches) >= 7  # 50 customers, 7 at a time
+
+    months = month_range(LAST_MONTH, 13)
+    facts = facts_store.load_facts(store, ref.account, ref.livemode, default_currency="usd", account_name=ref.name,
+                                   revenue_months=[month_bounds(m, "UTC") for m in months], revenue_summed_in="usd")
+    fx = fx_table(settings, store, ref, "usd")  # type: ignore[arg-type]
+    ms = MetricSettings(timezone="UTC")
+    last = streamed[-1]
+    whole = [*history(facts, months[:-1], ms, fx, data_as_of=last.data_as_of),
+             compute_month(facts, LAST_MONTH, ms, fx, status=last.status, data_as_of=last.data_as_of)]
+    assert streamed == whole
+    assert sum(len(r.movements) for r in streamed) > 13 and any(r.top_movers for r in streamed)

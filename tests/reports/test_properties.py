@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 from itertools import pairwise
@@ -9,12 +10,23 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reports.facts import Cause, ChurnEvent, ChurnKind, Facts, MrrSpan
+from reports.facts import (
+    Cause,
+    ChurnEvent,
+    ChurnKind,
+    Customer,
+    CustomerFacts,
+    Facts,
+    MrrSpan,
+    PaymentFailure,
+    Plan,
+)
 from reports.fx import FxTable
 from reports.metrics import (
     MetricSettings,
     add_months,
     compute_month,
+    compute_months,
     customer_mrr,
     history,
     mrr_by_customer,
@@ -108,3 +120,54 @@ def test_customer_mrr_agrees_with_mrr_by_customer(facts: Facts, at: int) -> None
     everyone = mrr_by_customer(facts, at)
     for cus in {s.customer for s in facts.spans}:
         assert customer_mrr(facts, cus, at) == everyone.get(cus, {})
+
+
+@st.composite
+def accounts(draw: st.DrawFn) -> Facts:
+    """A span history with what else a report reads per customer: names, plans, payment
+    failures (some recovered, some of no subscription, some of a customer with no span)."""
+    facts = draw(histories())
+    customers = sorted({s.customer for s in facts.spans} | {"cus_nospan"})
+    subs = sorted({(s.customer, s.subscription) for s in facts.spans})
+    failures = []
+    for k in range(draw(st.integers(0, 6))):
+        cus, sub = draw(st.sampled_from([*subs, ("cus_nospan", None)]))
+        failed = ORIGIN + draw(st.integers(0, 330 * DAY))
+        recovered = draw(st.one_of(st.none(), st.integers(failed, failed + 60 * DAY)))
+        failures.append(PaymentFailure(f"in_{k}", cus, draw(st.sampled_from([sub, None])), "usd",
+                                       draw(st.integers(1, 50_000)), failed, 1, recovered, None))
+    # Prices named so that movers show plans (including one plan change per customer).
+    spans = tuple(replace(s, price=draw(st.sampled_from(["price_a", "price_b", None]))) for s in facts.spans)
+    return replace(facts, spans=spans, failures=tuple(failures),
+                   customers=tuple(Customer(c, f"Name {c}", None) for c in customers),
+                   plans=(Plan("price_a", "Starter"), Plan("price_b", "Pro")))
+
+
+def _split(facts: Facts, cuts: list[int]) -> list[CustomerFacts]:
+    """The facts cut into batches of whole customers at the given places of the sorted ids."""
+    ids = sorted({c.id for c in facts.customers} | {s.customer for s in facts.spans})
+    groups: list[set[str]] = [set()]
+    for i, cus in enumerate(ids):
+        if i in cuts:
+            groups.append(set())
+        groups[-1].add(cus)
+    return [CustomerFacts(tuple(c for c in facts.customers if c.id in g), tuple(s for s in facts.spans if s.customer in g),
+                          tuple(c for c in facts.churns if c.customer in g),
+                          tuple(f for f in facts.failures if f.customer in g)) for g in groups]
+
+
+@settings(max_examples=150, deadline=None)
+@given(accounts(), fx_tables(), st.sampled_from(ZONES), st.lists(st.integers(1, 8), max_size=8))
+def test_batches_of_customers_give_the_reports_of_the_whole_account(
+    facts: Facts, fx: FxTable, tz: str, cuts: list[int]
+) -> None:
+    # A report streams the account a batch of customers at a time: however the
+    # customers are cut, every figure, movement and top mover must be the same.
+    settings_ = MetricSettings(timezone=tz)
+    months = [(m, "final") for m in MONTHS[:-1]] + [(MONTHS[-1], "preliminary")]
+    whole = history(facts, MONTHS[:-1], settings_, fx) + [
+        compute_month(facts, MONTHS[-1], settings_, fx, status="preliminary")]
+    batches = _split(facts, cuts)
+    streamed = compute_months(iter(batches), months, settings_, fx, revenue=facts.revenue, plans=facts.plans,
+                              account_name=facts.account_name, data_as_of=None)
+    assert streamed == whole

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from reports.facts import (
     Cause,
     ChurnEvent,
@@ -12,7 +14,13 @@ from reports.facts import (
     RevenueKind,
     RevenueLine,
 )
-from syncer.db.facts_store import last_normalization, load_facts, replace_facts
+from syncer.db.facts_store import (
+    first_mrr_instant,
+    iter_customer_facts,
+    last_normalization,
+    load_facts,
+    replace_facts,
+)
 from syncer.db.store import Store
 from syncer.projection import RowContext, project
 
@@ -64,3 +72,35 @@ def test_plans_are_prices_labelled_with_their_product_name(store: Store) -> None
                                                    "created": 1}, RowContext("acct_2", False, "v", 1)))
     loaded = load_facts(store, "acct_1", False, default_currency="usd", account_name=None)
     assert sorted((p.price, p.name) for p in loaded.plans) == [("price_pro_m", "Pro"), ("price_pro_y", "Pro")]
+
+
+def test_customer_batches_hold_each_customer_whole_and_cover_the_account(store: Store) -> None:
+    # A report reads the facts a batch of customers at a time: every fact of a customer
+    # in one batch, every fact in some batch (a customer with a failure and no span too),
+    # no fact of another account.
+    def span(cus: str, k: int) -> MrrSpan:
+        return MrrSpan(cus, f"sub_{cus}", f"si_{cus}_{k}", None, "usd", 100 * k, None, 1000, 1000, Cause.NEW_ITEM)
+
+    with_spans = [f"cus_{i}" for i in (1, 2, 3, 5, 7, 8, 9)]
+    spans = tuple(span(c, k) for c in with_spans for k in (1, 2))
+    churns = tuple(replace(CHURN, customer=c, subscription=f"sub_{c}") for c in ("cus_2", "cus_9"))
+    failures = tuple(replace(FAIL, invoice=f"in_{c}", customer=c) for c in ("cus_0", "cus_1", "cus_4", "cus_99"))
+    with store.transaction() as conn:
+        for c in ("cus_1", "cus_4", "cus_8"):
+            store.upsert_rows(conn, project("customers", {"id": c, "object": "customer", "name": c.upper(),
+                                                          "created": 1}, RowContext("acct_1", False, "v", 1)))
+    replace_facts(store, "acct_1", False, Facts((), spans, churns, (), failures, "usd"), data_as_of=1, now=1)
+    replace_facts(store, "acct_2", False, Facts((), (span("cus_3", 9),), (), (), (FAIL,), "usd"), data_as_of=1, now=1)
+
+    with store.reading() as conn:
+        batches = list(iter_customer_facts(conn, "acct_1", False, size=3))
+    assert len(batches) == 3  # 7 customers with spans, 3 at a time
+    owners = [{f.customer for f in (*b.spans, *b.churns, *b.failures)} | {c.id for c in b.customers} for b in batches]
+    assert all(not (a & b) for i, a in enumerate(owners) for b in owners[i + 1:])
+    assert sorted((s for b in batches for s in b.spans), key=repr) == sorted(spans, key=repr)
+    assert sorted(c.customer for b in batches for c in b.churns) == ["cus_2", "cus_9"]
+    assert sorted(f.customer for b in batches for f in b.failures) == ["cus_0", "cus_1", "cus_4", "cus_99"]
+    assert sorted(c.name or "" for b in batches for c in b.customers) == ["CUS_1", "CUS_4", "CUS_8"]
+    with store.reading() as conn:
+        assert first_mrr_instant(conn, "acct_1", False) == 100
+        assert first_mrr_instant(conn, "acct_3", False) is None
