@@ -112,7 +112,7 @@ def normalize_account(settings: Settings, store: Store, *, now: int) -> FactCoun
     process normalizes about half of the batches (``batch_normalize``). All batches and the run
     row are one transaction: a report never sees half-written facts. Returns how many
     facts were written (the facts themselves would grow with the account; reports read
-    them back with ``load_facts``).
+    them back a batch of customers at a time, ``iter_customer_facts``).
     """
     ref = platform_account(store)
     as_of = data_as_of(store) or now
@@ -197,7 +197,7 @@ def report_months(
         due, holidays = report_calendar(settings, int(wanted[:4]))
         status = report_status(wanted, as_of, due, settings.report_timezone, holidays)
         fx = fx_table(settings, store, ref, currency)
-        with store.reading() as conn:
+        with store.snapshot() as conn:
             first = first_mrr_instant(conn, ref.account, ref.livemode)
             if first is None:
                 raise NoData("no subscription has ever had MRR in the synced data; nothing to report")
@@ -207,7 +207,7 @@ def report_months(
             # Only the asked month can still be preliminary; earlier ones are history.
             statuses = [(m, status if m == wanted else "final") for m in months]
             # The facts come a batch of customers at a time and the revenue lines streamed:
-            # a report's memory does not grow with the account.
+            # a report holds one batch of facts, never the whole account's.
             return compute_months(
                 iter_customer_facts(conn, ref.account, ref.livemode), statuses, metric_settings, fx,
                 revenue=iter_revenue_lines(conn, ref.account, ref.livemode, list(asked.values()), currency),

@@ -135,7 +135,7 @@ def load_facts(
     report reads them a batch of customers at a time: ``iter_customer_facts``).
 
     ``revenue_months`` and ``revenue_summed_in`` as for ``iter_revenue_lines``."""
-    with store.reading() as conn, collector_paused():
+    with store.snapshot() as conn, collector_paused():
         every = _customer_facts(conn, account, livemode, None)
         revenue = tuple(iter_revenue_lines(conn, account, livemode, revenue_months, revenue_summed_in))
         plans = load_plans(conn, account, livemode)
@@ -153,8 +153,9 @@ def iter_customer_facts(
     conn: Connection, account: str, livemode: bool, size: int | None = None
 ) -> Iterator[CustomerFacts]:
     """The account's facts a batch of ``size`` (default ``REPORT_BATCH_CUSTOMERS``)
-    customers at a time, each customer whole in one batch, read in one transaction
-    (``conn``'s): a report's memory then holds one batch, not the account."""
+    customers at a time, each customer whole in one batch: a report's memory then holds
+    one batch, not the account. Give it a ``Store.snapshot`` connection, so that every
+    batch is read from the same normalization."""
     for rng in _fact_ranges(conn, account, livemode, size or REPORT_BATCH_CUSTOMERS):
         with collector_paused():
             batch = _customer_facts(conn, account, livemode, rng)

@@ -65,6 +65,24 @@ class Store:
         except SQLAlchemyError as exc:
             raise database_error(self.engine, exc) from None
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A connection whose every query sees the same committed state: a report read a
+        batch of customers at a time never mixes the facts of two normalizations.
+
+        SQLite's Python driver opens no transaction for a SELECT (each query would read
+        the latest commit), so one is begun by hand; PostgreSQL's default, READ
+        COMMITTED, takes a new snapshot per statement, so this one is REPEATABLE READ."""
+        with self.reading() as conn:
+            try:
+                if is_sqlite(self.engine):
+                    conn.exec_driver_sql("BEGIN")
+                else:
+                    conn.execution_options(isolation_level="REPEATABLE READ")
+            except SQLAlchemyError as exc:
+                raise database_error(self.engine, exc) from None
+            yield conn
+
     # ---- objects -------------------------------------------------------------------
 
     def upsert_rows(self, conn: Connection, rows: Rows) -> int:

@@ -104,3 +104,22 @@ def test_customer_batches_hold_each_customer_whole_and_cover_the_account(store: 
     with store.reading() as conn:
         assert first_mrr_instant(conn, "acct_1", False) == 100
         assert first_mrr_instant(conn, "acct_3", False) is None
+
+
+def test_a_snapshot_reads_every_batch_from_one_normalization(store: Store) -> None:
+    # A normalization committing while a report reads its batches must not show in the
+    # later batches: the report would mix two sets of facts.
+    def spans(mrr: int) -> tuple[MrrSpan, ...]:
+        return tuple(MrrSpan(f"cus_{i}", f"sub_{i}", f"si_{i}", None, "usd", 100, None, mrr, mrr, Cause.NEW_ITEM)
+                     for i in range(6))
+
+    replace_facts(store, "acct_1", False, Facts((), spans(1000), (), (), (), "usd"), data_as_of=1, now=1)
+    with store.snapshot() as conn:
+        batches = iter_customer_facts(conn, "acct_1", False, size=2)
+        first = next(batches)
+        replace_facts(store, "acct_1", False, Facts((), spans(2000), (), (), (), "usd"), data_as_of=2, now=2)
+        rest = list(batches)
+    assert {s.mrr for b in (first, *rest) for s in b.spans} == {1000}
+    assert sum(len(b.spans) for b in (first, *rest)) == 6
+    with store.snapshot() as conn:
+        assert {s.mrr for b in iter_customer_facts(conn, "acct_1", False) for s in b.spans} == {2000}
