@@ -294,7 +294,7 @@ class Mover:
     plan: str | None = None  # "Starter → Pro", or "Pro" when the plans did not change
 
 
-# Slots: a report keeps every month's movements (tens of thousands in 36 months at size L).
+# Slots: a report keeps every month's movements (180,000 in 36 months at size L).
 @dataclass(frozen=True, slots=True)
 class Movement:
     """One customer's net movement in the month, for drill-down and the CSV."""
@@ -598,8 +598,8 @@ class _Month:
         self.r12 = _plus(self.r12, _trailing_12m(index, fx, self.year_ago, self.closing))
         self.collections = _plus(self.collections, _collections(index, fx, self.start, self.end))
         ups, downs = _largest_moves(movements)
-        self.ups = sorted([*self.ups, *(self._mover(index, m) for m in ups)], key=_UP)[:TOP_MOVERS]
-        self.downs = sorted([*self.downs, *(self._mover(index, m) for m in downs)], key=_DOWN)[:TOP_MOVERS]
+        self.ups = sorted([*self.ups, *(self._mover(index, m) for m in ups)], key=_largest_up)[:TOP_MOVERS]
+        self.downs = sorted([*self.downs, *(self._mover(index, m) for m in downs)], key=_largest_down)[:TOP_MOVERS]
         self.movements += movements
 
     def _add_customers(self, index: _Index, fx: FxTable) -> list[Movement]:
@@ -894,18 +894,20 @@ def _collections(index: _Index, fx: FxTable, start: int, end: int) -> Collection
                        past_due_mrr=past_due, recovered_invoices=recovered)
 
 
-def _UP(m: Movement | Mover) -> tuple[int, str]:
+def _largest_up(m: Movement | Mover) -> tuple[int, str]:
+    """Sort key: the largest expansion first (ties by customer id)."""
     return -m.delta, m.customer
 
 
-def _DOWN(m: Movement | Mover) -> tuple[int, str]:
+def _largest_down(m: Movement | Mover) -> tuple[int, str]:
+    """Sort key: the largest drop first (deltas are negative; ties by customer id)."""
     return m.delta, m.customer
 
 
 def _largest_moves(movements: Sequence[Movement]) -> tuple[list[Movement], list[Movement]]:
     """A batch's 5 largest expansions and 5 largest contractions or churns."""
-    ups = sorted((m for m in movements if m.movement == EXPANSION), key=_UP)
-    downs = sorted((m for m in movements if m.movement in (CONTRACTION, CHURN)), key=_DOWN)
+    ups = sorted((m for m in movements if m.movement == EXPANSION), key=_largest_up)
+    downs = sorted((m for m in movements if m.movement in (CONTRACTION, CHURN)), key=_largest_down)
     return ups[:TOP_MOVERS], downs[:TOP_MOVERS]
 
 
