@@ -136,7 +136,7 @@ def accounts(draw: st.DrawFn) -> Facts:
         recovered = draw(st.one_of(st.none(), st.integers(failed, failed + 60 * DAY)))
         failures.append(PaymentFailure(f"in_{k}", cus, draw(st.sampled_from([sub, None])), "usd",
                                        draw(st.integers(1, 50_000)), failed, 1, recovered, None))
-    # Prices named so that movers show plans (including one plan change per customer).
+    # A price per span, named or not, so that movers show plans and plan changes.
     spans = tuple(replace(s, price=draw(st.sampled_from(["price_a", "price_b", None]))) for s in facts.spans)
     return replace(facts, spans=spans, failures=tuple(failures),
                    customers=tuple(Customer(c, f"Name {c}", None) for c in customers),
