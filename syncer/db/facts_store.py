@@ -29,7 +29,7 @@ from syncer.db.derived import (
     PaymentFailureRow,
     RevenueLineRow,
 )
-from syncer.db.raw_loader import CustomerRange, stream_rows
+from syncer.db.raw_loader import CustomerRange, ranges_covering, stream_rows
 from syncer.db.store import Store, table
 from syncer.gc_tuning import collector_paused
 
@@ -164,13 +164,12 @@ def iter_customer_facts(
 
 def _fact_ranges(conn: Connection, account: str, livemode: bool, size: int) -> list[CustomerRange]:
     """Ranges of ``size`` customers with spans that together cover every customer id (a
-    customer with churns or failures and no span falls in one too). Only the bounds are
-    kept: the ids come streamed from the spans' customer index."""
+    customer with churns or failures and no span falls in one too); the ids come
+    streamed from the spans' customer index."""
     sp = SPANS.c
     ids = stream_rows(conn, select(sp.customer).distinct()
                       .where(sp.account == account, sp.livemode == livemode).order_by(sp.customer))
-    bounds = [str(row[0]) for i, row in enumerate(ids, 1) if i % size == 0]
-    return [CustomerRange(lo, hi) for lo, hi in zip([None, *bounds], [*bounds, None], strict=True)]
+    return ranges_covering((row[0] for row in ids), size)
 
 
 def _customer_facts(conn: Connection, account: str, livemode: bool, rng: CustomerRange | None) -> CustomerFacts:

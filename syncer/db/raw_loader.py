@@ -17,7 +17,7 @@ shares them (``load_shared``).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,11 +100,16 @@ def _largest(column: Any) -> Any:
 def customer_ranges(conn: Connection, account: str, livemode: bool, size: int | None = None) -> list[CustomerRange]:
     """Ranges of ``size`` (default ``BATCH_CUSTOMERS``) listed customers covering every
     customer id (listed or only referenced), then the range of objects with no customer."""
-    size = size or BATCH_CUSTOMERS
-    ids = conn.execute(_customer_ids(account, livemode)).scalars().all()
-    bounds = [str(i) for i in ids[size - 1 :: size]]
-    ranges = [CustomerRange(lo, hi) for lo, hi in zip([None, *bounds], [*bounds, None], strict=True)]
-    return [*ranges, CustomerRange(none=True)]
+    ids = conn.execute(_customer_ids(account, livemode)).scalars()
+    return [*ranges_covering(ids, size or BATCH_CUSTOMERS), CustomerRange(none=True)]
+
+
+def ranges_covering(ids: Iterable[Any], size: int) -> list[CustomerRange]:
+    """Ranges of ``size`` of ``ids`` (in the database's order), open at both ends so that
+    together they cover every id, listed or not. Only the bounds are kept: ``ids`` may
+    be streamed."""
+    bounds = [str(i) for n, i in enumerate(ids, 1) if n % size == 0]
+    return [CustomerRange(lo, hi) for lo, hi in zip([None, *bounds], [*bounds, None], strict=True)]
 
 
 def _customer_ids(account: str, livemode: bool) -> CompoundSelect:
