@@ -114,6 +114,9 @@ def normalize_account(settings: Settings, store: Store, *, now: int) -> FactCoun
     facts were written (the facts themselves would grow with the account; reports read
     them back a batch of customers at a time, ``iter_customer_facts``).
     """
+    # Normally a no-op; after a first backfill that was stopped or crashed, the indexes it
+    # deferred: without them the reads below would each scan a whole table.
+    store.build_deferred_indexes()
     ref = platform_account(store)
     as_of = data_as_of(store) or now
     norm = normalize_settings(settings)

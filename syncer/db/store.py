@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
+from syncer.db import deferred_indexes
 from syncer.db.engine import database_error, is_sqlite
 from syncer.db.meta import BackfillWindow, EventCursor, StripeAccount, SyncRun, SyncState
 
@@ -82,6 +83,21 @@ class Store:
             except SQLAlchemyError as exc:
                 raise database_error(self.engine, exc) from None
             yield conn
+
+    # ---- indexes a first backfill builds at its end (deferred_indexes.py) -----------
+
+    def defer_indexes(self) -> list[str]:
+        """Drop the deferrable indexes if no object is stored yet; the names dropped."""
+        with self.transaction() as conn:
+            return deferred_indexes.drop_if_first_backfill(conn)
+
+    def build_deferred_indexes(self) -> list[str]:
+        """Build whichever deferrable indexes are missing; the names built (usually none)."""
+        with self.reading() as conn:
+            if not deferred_indexes.missing_indexes(conn):
+                return []
+        with self.transaction() as conn:
+            return deferred_indexes.build_missing(conn)
 
     # ---- objects -------------------------------------------------------------------
 

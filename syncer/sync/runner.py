@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.db.store import RunStats
 from syncer.errors import EventsExpired, NrrError, StripeAccountInaccessible, StripeAuthError
+from syncer.logging import get_logger
 from syncer.resources import EVENTS, RESOURCES, Resource
 from syncer.sync.backfill import STRIPE_EPOCH, prepare_jobs, run_backfill
 from syncer.sync.context import SyncContext, Target
 from syncer.sync.events import cursor_expired, sync_events
 
 ACCOUNT_REFRESH_SECONDS = 86400
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -63,6 +67,10 @@ def run_sync(
     run_id = ctx.store.begin_run("full" if full else "sync", [r.name for r in resources], ctx.now(), os.getpid())
     result = SyncResult(run_id=run_id, status="running")
     try:
+        dropped = ctx.store.defer_indexes()
+        if dropped:
+            log.info("sync.indexes_deferred", count=len(dropped),
+                     why="a first backfill writes faster without them; they are built when the run ends")
         # Resolving targets reads each account, so a bad key already fails the run here.
         for target in targets() if callable(targets) else targets:
             if ctx.stop.is_set():
@@ -72,6 +80,10 @@ def run_sync(
                 break
     except NrrError as exc:
         result.errors.append(exc)
+    if not ctx.stop.is_set():
+        # A stopped run leaves them to the next one: building takes seconds to minutes,
+        # more than a stop should wait, and the resumed backfill is faster without them.
+        _build_deferred_indexes(ctx, result)
     if result.errors:
         result.status = "failed"
     elif ctx.stop.is_set():
@@ -85,6 +97,17 @@ def run_sync(
         stats.rate_limited = stats_source.rate_limited
     ctx.store.finish_run(run_id, status=result.status, now=ctx.now(), stats=stats)
     return result
+
+
+def _build_deferred_indexes(ctx: SyncContext, result: SyncResult) -> None:
+    started = time.monotonic()
+    try:
+        built = ctx.store.build_deferred_indexes()
+    except NrrError as exc:
+        result.errors.append(exc)
+        return
+    if built:
+        log.info("sync.indexes_built", count=len(built), seconds=round(time.monotonic() - started, 1))
 
 
 def _sync_target(

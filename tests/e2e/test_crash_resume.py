@@ -10,6 +10,7 @@ import os
 import random
 from pathlib import Path
 
+from syncer.db.deferred_indexes import missing_indexes
 from syncer.db.engine import create_db_engine
 from syncer.db.store import Store
 from syncer.sandbox.fake_stripe import FakeStripe
@@ -37,6 +38,9 @@ def test_kill_9_at_random_moments_then_resume(database_url: str, tmp_path: Path)
         try:
             store = Store(engine)
             assert_matches_truth(store, account, fake)
+            with store.reading() as conn:
+                # The first backfill deferred its indexes; the run that finished it built them.
+                assert missing_indexes(conn) == []
             statuses = [r["status"] for r in store.recent_runs(KILLS + 1)]
         finally:
             engine.dispose()

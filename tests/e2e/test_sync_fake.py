@@ -3,13 +3,19 @@ Stripe, synced into SQLite and into the real PostgreSQL, compared with the truth
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
+from sqlmodel import SQLModel
 
+from syncer.db.deferred_indexes import deferrable_indexes, missing_indexes
 from syncer.db.store import Store, table
 from syncer.errors import StripeAuthError, StripePermissionError
+from syncer.reporting import normalize_account
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
 from tests.e2e.harness import KEY, NOW, assert_matches_truth, settings_for, stored, sync
@@ -152,3 +158,73 @@ def test_relisting_one_resource_keeps_the_events_of_the_others(
     assert sync(settings, store, clock=NOW + 300).result.ok
     served = next(s for s in account.subscriptions if s["id"] == sub["id"])
     assert stored(store, "subscriptions")[sub["id"]]["items"]["data"][0]["quantity"] == served["items"]["data"][0]["quantity"]
+
+
+class _StopAfterPages:
+    """A progress display that notes which indexes exist while pages are written, and
+    stops the sync after a few pages."""
+
+    def __init__(self, store: Store, stop: threading.Event, pages: int) -> None:
+        self.store, self.stop, self.pages = store, stop, pages
+        self.seen = 0
+        self.missing_while_paging: set[str] = set()
+
+    def page(self, resource: str, objects: int, reached: int | None) -> None:
+        self.seen += 1
+        with self.store.reading() as conn:
+            self.missing_while_paging |= {str(ix.name) for ix in missing_indexes(conn)}
+        if self.seen >= self.pages:
+            self.stop.set()
+
+    def resource_done(self, resource: str) -> None:
+        pass
+
+
+def _missing(store: Store) -> set[str]:
+    with store.reading() as conn:
+        return {str(ix.name) for ix in missing_indexes(conn)}
+
+
+def _schema_diff(store: Store) -> list[object]:
+    with store.engine.connect() as conn:
+        return list(compare_metadata(MigrationContext.configure(conn), SQLModel.metadata))
+
+
+def _stopped_first_sync(fake: FakeStripe, store: Store, database_url: str) -> _StopAfterPages:
+    watch = _StopAfterPages(store, threading.Event(), pages=4)
+    outcome = sync(settings_for(fake, database_url), store, clock=NOW, stop=watch.stop, progress=lambda _: watch)
+    assert outcome.result.status == "interrupted", outcome.result.errors
+    return watch
+
+
+def test_a_first_backfill_writes_without_secondary_indexes_and_builds_them_at_the_end(
+    fake: FakeStripe, account: Account, store: Store, database_url: str
+) -> None:
+    deferred = {str(ix.name) for ix in deferrable_indexes()}
+    watch = _stopped_first_sync(fake, store, database_url)
+    assert watch.missing_while_paging == deferred
+    # A stopped run leaves them to the next one, which resumes the backfill without them.
+    assert _missing(store) == deferred
+    watch = _StopAfterPages(store, threading.Event(), pages=10**9)
+    outcome = sync(settings_for(fake, database_url), store, clock=NOW, progress=lambda _: watch)
+    assert outcome.result.ok, outcome.result.errors
+    assert watch.missing_while_paging == deferred
+    assert_matches_truth(store, account, fake)
+    assert _missing(store) == set()
+    assert _schema_diff(store) == []
+    # A later backfill (here a full relist) finds objects stored: it keeps every index.
+    watch = _StopAfterPages(store, threading.Event(), pages=10**9)
+    again = sync(settings_for(fake, database_url), store, clock=NOW + 600, full=True, progress=lambda _: watch)
+    assert again.result.ok, again.result.errors
+    assert watch.seen > 0
+    assert watch.missing_while_paging == set()
+
+
+def test_normalizing_after_a_stopped_first_backfill_builds_the_indexes_it_deferred(
+    fake: FakeStripe, store: Store, database_url: str
+) -> None:
+    _stopped_first_sync(fake, store, database_url)
+    assert _missing(store)
+    normalize_account(settings_for(fake, database_url), store, now=NOW)
+    assert _missing(store) == set()
+    assert _schema_diff(store) == []

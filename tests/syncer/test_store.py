@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
+from syncer.db.deferred_indexes import deferrable_indexes, missing_indexes
 from syncer.db.engine import (
     SQLITE_BUSY_TIMEOUT_MS,
     SQLITE_CACHE_KIB,
@@ -19,6 +20,7 @@ from syncer.db.engine import (
     page_cache_of,
 )
 from syncer.db.migrate import current_revision, head_revision, upgrade_db
+from syncer.db.objects import OBJECT_TABLES
 from syncer.db.store import Store, table
 from syncer.projection import RowContext, project
 
@@ -118,3 +120,37 @@ def test_a_whole_database_read_borrows_a_small_page_cache_and_gives_it_back(tmp_
             assert cache() == -SQLITE_CACHE_KIB
     finally:
         engine.dispose()
+
+
+def _schema_diff(store: Store) -> list[object]:
+    with store.engine.connect() as conn:
+        return list(compare_metadata(MigrationContext.configure(conn), SQLModel.metadata))
+
+
+def test_a_first_backfill_drops_the_secondary_indexes_and_they_are_built_back(store: Store) -> None:
+    deferrable = {str(ix.name) for ix in deferrable_indexes()}
+    # The writer reads a parent's children on every page: those indexes always stay.
+    assert not deferrable & {"ix_invoice_lines_invoice", "ix_subscription_items_subscription",
+                             "ix_credit_note_lines_credit_note"}
+    assert {"ix_charges_customer", "ix_invoices_subscription", "ix_charges_fx"} <= deferrable
+    every = {str(ix.name) for t in OBJECT_TABLES.values() for ix in t.__table__.indexes}  # type: ignore[attr-defined]
+    assert len(every - deferrable) == 3
+
+    assert set(store.defer_indexes()) == deferrable
+    with store.reading() as conn:
+        assert {str(ix.name) for ix in missing_indexes(conn)} == deferrable
+    with store.transaction() as conn:
+        store.upsert_rows(conn, project("customers", CUSTOMER, ctx(1)))
+    # Once anything is stored there is no first backfill to speed up.
+    assert store.defer_indexes() == []
+
+    assert set(store.build_deferred_indexes()) == deferrable
+    assert _schema_diff(store) == []
+    assert store.build_deferred_indexes() == []
+
+
+def test_a_database_with_objects_keeps_its_indexes(store: Store) -> None:
+    with store.transaction() as conn:
+        store.upsert_rows(conn, project("customers", CUSTOMER, ctx(1)))
+    assert store.defer_indexes() == []
+    assert _schema_diff(store) == []
