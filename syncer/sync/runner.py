@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.db.store import RunStats
-from syncer.errors import EventsExpired, NrrError, StripeAccountInaccessible, StripeAuthError
+from syncer.errors import (
+    DatabaseUnavailable,
+    EventsExpired,
+    NrrError,
+    StripeAccountInaccessible,
+    StripeAuthError,
+)
 from syncer.logging import get_logger
 from syncer.resources import EVENTS, RESOURCES, Resource
 from syncer.sync.backfill import STRIPE_EPOCH, prepare_jobs, run_backfill
@@ -80,9 +86,10 @@ def run_sync(
                 break
     except NrrError as exc:
         result.errors.append(exc)
-    if not ctx.stop.is_set():
+    if not ctx.stop.is_set() and not any(isinstance(e, DatabaseUnavailable) for e in result.errors):
         # A stopped run leaves them to the next one: building takes seconds to minutes,
         # more than a stop should wait, and the resumed backfill is faster without them.
+        # So does a run the database failed: trying again would only repeat its error.
         _build_deferred_indexes(ctx, result)
     if result.errors:
         result.status = "failed"
