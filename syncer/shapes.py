@@ -38,6 +38,16 @@ def ref(value: Any) -> str | None:
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
+def customer_of(obj: Any) -> str | None:
+    """Who an object belongs to: its ``customer``, else its ``customer_account``.
+
+    An Accounts v2 account can be billed as a customer: its subscriptions and invoices
+    carry ``customer_account`` (``acct_…``) and a null ``customer``. That id is the
+    customer unit of the metrics, as a ``cus_…`` id is for everyone else.
+    """
+    return ref(get(obj, "customer")) or as_str(get(obj, "customer_account")) or None
+
+
 def as_int(value: Any) -> int | None:
     # bool is an int subclass; a boolean where a number belongs is not a number.
     if isinstance(value, int) and not isinstance(value, bool) and _INT64_MIN <= value <= _INT64_MAX:

@@ -199,6 +199,9 @@ class Account:
     disputes: list[JSON] = field(default_factory=list)
     events: list[JSON] = field(default_factory=list)
     discounts: dict[str, JSON] = field(default_factory=dict)
+    # Test mode only: the test clocks some customers are attached to. Stripe leaves those
+    # customers and their subscriptions out of the lists unless ``test_clock`` is given.
+    test_clocks: list[JSON] = field(default_factory=list)
     balance_transactions: dict[str, JSON] = field(default_factory=dict)
     timeline: list[MrrChange] = field(default_factory=list)
     # resource -> id -> the object as it was when deleted (retrieve answers a tombstone)
