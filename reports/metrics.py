@@ -705,9 +705,13 @@ def _classify(index: _Index, cus: str, a: int, b: int, start: int, end: int) -> 
         return Movement(cus, name, CHURN, a, 0, -a, churn_kind=str(event.kind), reason=event.rule,
                         derived=event.derived)
     # No churn event: the drop came from the spans themselves (past-due rule, pause,
-    # 100 % discount, $0 plan). Rule 3 of §3 makes past due involuntary; anything else
-    # falls to rule 6 (involuntary, derived).
+    # 100 % discount, $0 plan). Rule 0 of §3 makes a pause voluntary (nobody failed to
+    # pay); rule 3 makes past due involuntary; anything else falls to rule 6
+    # (involuntary, derived).
     cause = index.last_zero_cause(cus, start, end)
+    if cause == Cause.PAUSE:
+        return Movement(cus, name, CHURN, a, 0, -a, churn_kind=str(ChurnKind.VOLUNTARY),
+                        reason=_ZERO_REASONS[cause])
     reason = "unknown" if cause is None else _ZERO_REASONS.get(cause, str(cause))
     return Movement(cus, name, CHURN, a, 0, -a, churn_kind=str(ChurnKind.INVOLUNTARY), reason=reason,
                     derived=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from reports.facts import ChurnEvent, ChurnKind, PaymentFailure
 from syncer.normalize.model import Index, invoice_subscription, transition
 from syncer.normalize.rules import Obj, as_int, as_str, get, ref
+from syncer.shapes import customer_of
 
 
 def _failed_charges(ix: Index, invoice: Obj) -> tuple[list[int], int]:
@@ -53,7 +54,7 @@ def payment_failure(ix: Index, invoice: Obj) -> PaymentFailure | None:
         closed = transition(invoice, "voided_at") or transition(invoice, "marked_uncollectible_at")
     return PaymentFailure(
         invoice=str(invoice.get("id")),
-        customer=ref(invoice.get("customer")) or "",
+        customer=customer_of(invoice) or "",
         subscription=invoice_subscription(invoice),
         currency=as_str(invoice.get("currency")) or ix.raw.default_currency,
         amount=as_int(invoice.get("amount_due")) or 0,
@@ -115,7 +116,7 @@ def churn_event(ix: Index, sub: Obj, at: int, state: EndState) -> ChurnEvent:
     kind, rule, derived = classify(ix, sub, state, at)
     details = sub.get("cancellation_details")
     return ChurnEvent(
-        customer=ref(sub.get("customer")) or "",
+        customer=customer_of(sub) or "",
         subscription=str(sub.get("id")),
         at=at,
         requested_at=as_int(sub.get("canceled_at")),
@@ -131,7 +132,7 @@ def churn_event(ix: Index, sub: Obj, at: int, state: EndState) -> ChurnEvent:
 def status_churn(sub: Obj, at: int, rule: str) -> ChurnEvent:
     """A churn decided by payment state alone (past-due grace rule, or turning unpaid)."""
     return ChurnEvent(
-        customer=ref(sub.get("customer")) or "",
+        customer=customer_of(sub) or "",
         subscription=str(sub.get("id")),
         at=at,
         requested_at=None,

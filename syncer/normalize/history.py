@@ -17,10 +17,18 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Any
 
-from syncer.normalize.model import Index, LineView, line_price_id, sub_items, transition
+from syncer.normalize.model import (
+    Index,
+    LineView,
+    line_price_id,
+    line_quantity,
+    sub_items,
+    transition,
+)
 from syncer.normalize.rules import (
     Obj,
     add_months,
@@ -33,6 +41,7 @@ from syncer.normalize.rules import (
     is_metered,
     ref,
 )
+from syncer.shapes import customer_of
 
 CYCLE, PRORATION, EVENT, CURRENT = 0, 1, 2, 3
 ELIGIBLE = ("active", "past_due")
@@ -42,7 +51,7 @@ DAY = 86400
 @dataclass(frozen=True)
 class ItemState:
     price_id: str | None
-    quantity: int
+    quantity: int | Fraction  # a fraction only from a line's ``quantity_decimal``
 
 
 @dataclass
@@ -83,6 +92,7 @@ class SubHistory:
     items: dict[str, Timeline]  # item id -> ItemState | None (absent)
     embedded: dict[str, Obj]  # price id -> price embedded in items (ad-hoc prices)
     cycle_starts: list[int]  # starts of the periods billed by cycle invoices
+    snapshots: list[Obj]  # the subscription as its events showed it, oldest first
 
 
 def _licensed(ix: Index, line: Obj, view: LineView, embedded: Mapping[str, Obj]) -> bool:
@@ -107,10 +117,12 @@ def _embedded_prices(sub: Obj, events: list[Obj]) -> dict[str, Obj]:
 
 
 def _cycle_observations(ix: Index, sub_id: str, embedded: Mapping[str, Obj],
-                        items: dict[str, Timeline]) -> list[int]:
+                        items: dict[str, Timeline], flexible: bool) -> list[int]:
     """Rank-0 points from cycle lines; returns the billed period starts."""
-    starts: list[int] = []
-    billed: list[tuple[int, set[str]]] = []
+    # Billed items by period start, over all invoices: in flexible billing mode items
+    # whose periods diverge are billed on separate invoices starting at the same instant.
+    billed: dict[int, set[str]] = defaultdict(set)
+    paid_until: dict[str, list[tuple[int, int]]] = defaultdict(list)  # item -> (start, end)
     for inv in ix.invoices_by_sub.get(sub_id, ()):
         present: set[str] = set()
         period_start = None
@@ -122,19 +134,28 @@ def _cycle_observations(ix: Index, sub_id: str, embedded: Mapping[str, Obj],
             if _licensed(ix, ln, view, embedded):
                 period_start = start if period_start is None else min(period_start, start)
                 present.add(item)
-            items[item].add(start, CYCLE, ItemState(view.price_id, as_int(ln.get("quantity")) or 0))
+                paid_until[item].append((start, view.end if view.end is not None else start))
+            items[item].add(start, CYCLE, ItemState(view.price_id, line_quantity(ln)))
         if period_start is not None:
-            starts.append(period_start)
-            billed.append((period_start, present))
+            billed[period_start] |= present
     # An item billed before and missing from a later cycle invoice ended at its start.
-    seen: dict[str, int] = {}
-    for start, present in sorted(billed, key=lambda b: b[0]):
-        for item, first_seen in seen.items():
-            if item not in present and first_seen < start:
-                items[item].add(start, CYCLE, None)
-        for item in present:
-            seen.setdefault(item, start)
-    return sorted(set(starts))
+    # In flexible billing mode only once its own period is over: a yearly item missing
+    # from the monthly renewals of a mixed-interval subscription still counts (§1.12).
+    # (In classic mode every item shares one period, and a new billing anchor can cut a
+    # period short: there the first invoice without the item decides.)
+    starts = sorted(billed)
+    for item, periods in paid_until.items():
+        periods.sort()
+        own = {s for s, _ in periods}
+        i, paid_to = 0, None
+        for start in starts:
+            while i < len(periods) and periods[i][0] < start:
+                paid_to = periods[i][1] if paid_to is None else max(paid_to, periods[i][1])
+                i += 1
+            if paid_to is None or start in own or (flexible and paid_to > start):
+                continue
+            items[item].add(start, CYCLE, None)
+    return sorted(billed)
 
 
 def _proration_observations(ix: Index, sub_id: str, items: dict[str, Timeline]) -> None:
@@ -152,7 +173,7 @@ def _proration_observations(ix: Index, sub_id: str, items: dict[str, Timeline]) 
                 seen_ii.add(ii_id)
             if item is None or start is None:
                 continue
-            state = ItemState(view.price_id, as_int(ln.get("quantity")) or 0)
+            state = ItemState(view.price_id, line_quantity(ln))
             groups[(item, start)].append((as_int(ln.get("amount")) or 0, state))
     for ii in ix.pending_by_sub.get(sub_id, ()):  # pending prorations, not invoiced yet
         item = ref(first(get(ii, "parent", "subscription_details", "subscription_item"),
@@ -160,7 +181,7 @@ def _proration_observations(ix: Index, sub_id: str, items: dict[str, Timeline]) 
         start = as_int(get(ii, "period", "start"))
         if ii.get("id") in seen_ii or item is None or start is None:
             continue
-        state = ItemState(line_price_id(ii), as_int(ii.get("quantity")) or 0)
+        state = ItemState(line_price_id(ii), line_quantity(ii))
         groups[(item, start)].append((as_int(ii.get("amount")) or 0, state))
     for (item, start), parts in groups.items():
         charges = [state for amount, state in parts if amount >= 0]
@@ -224,7 +245,8 @@ def sub_history(ix: Index, sub: Obj) -> SubHistory:
     start = as_int(first(sub.get("start_date"), sub.get("created"))) or 0
     embedded = _embedded_prices(sub, events)
     items: dict[str, Timeline] = defaultdict(Timeline)
-    cycle_starts = _cycle_observations(ix, sub_id, embedded, items)
+    flexible = get(sub, "billing_mode", "type") == "flexible"
+    cycle_starts = _cycle_observations(ix, sub_id, embedded, items, flexible)
     _proration_observations(ix, sub_id, items)
     _event_observations(events, items)
     ended = as_int(sub.get("ended_at")) is not None
@@ -233,7 +255,21 @@ def sub_history(ix: Index, sub: Obj) -> SubHistory:
     for timeline in items.values():
         timeline.points = [p for p in timeline.points if p[0] <= ix.now]
         timeline.freeze()
-    return SubHistory(sub, start, dict(items), embedded, cycle_starts)
+    snapshots = [snap for e in events if isinstance(snap := get(e, "data", "object"), Mapping)]
+    return SubHistory(sub, start, dict(items), embedded, cycle_starts, snapshots)
+
+
+def item_trials(hist: SubHistory) -> dict[str, list[tuple[int, int | None]]]:
+    """Each item's own trials (``current_trial``, §1.12) seen in the subscription's
+    current state and its event snapshots: the item counts 0 inside them."""
+    out: dict[str, set[tuple[int, int | None]]] = defaultdict(set)
+    for snap in (*hist.snapshots, hist.sub):
+        for item in sub_items(snap):
+            trial = item.get("current_trial")
+            start = as_int(get(trial, "start_date"))
+            if isinstance(item.get("id"), str) and start is not None:
+                out[item["id"]].add((start, as_int(get(trial, "end_date"))))
+    return {item: sorted(trials) for item, trials in out.items()}
 
 
 # ---- status ---------------------------------------------------------------------------------
@@ -352,10 +388,15 @@ def _event_pause_windows(events: list[Obj]) -> list[tuple[int | None, int | None
 
 
 def current_period_end(snap: Any) -> int | None:
-    """End of the current period: the legacy subscription field, else its first item's."""
+    """End of the current period: the legacy subscription field, else the earliest of
+    its items' (in flexible billing mode each item has its own period: the next one to
+    renew is the subscription's next billing)."""
+    legacy = as_int(get(snap, "current_period_end"))
+    if legacy is not None:
+        return legacy
     items = sub_items(snap) if isinstance(snap, Mapping) else []
-    return as_int(first(get(snap, "current_period_end"),
-                        items[0].get("current_period_end") if items else None))
+    ends = [e for item in items if (e := as_int(item.get("current_period_end"))) is not None]
+    return min(ends) if ends else None
 
 
 def pause_intervals(ix: Index, hist: SubHistory) -> list[tuple[int, int | None]]:
@@ -423,13 +464,20 @@ class DiscountWindow:
     start: int
     end: int | None
     item: str | None  # a subscription item's own discount, else the whole subscription
+    customer: bool = False  # the customer's discount: only where the subscription has none
 
 
 def _discount_ids(snap: Any) -> set[str]:
+    """Discounts a subscription or invoice names at any level: its own list (or legacy
+    single discount), its items' lists and its lines' lists (§1.6)."""
     ids = {d for x in (get(snap, "discounts") or []) if (d := ref(x)) is not None}
     legacy = ref(get(snap, "discount"))
     if legacy is not None:
         ids.add(legacy)
+    for child in (*sub_items(snap), *data_list(get(snap, "lines"))):
+        discounts = child.get("discounts")
+        if isinstance(discounts, list):
+            ids.update(d for x in discounts if (d := ref(x)) is not None)
     return ids
 
 
@@ -445,8 +493,16 @@ def _once_end(ix: Index, hist: SubHistory, discount_id: str, start: int) -> int 
     later = [s for s in hist.cycle_starts if s > start]
     if later:
         return later[0]
-    items = sub_items(hist.sub)
-    return as_int(items[0].get("current_period_end")) if items else None
+    return current_period_end(hist.sub)
+
+
+def _dropped_from_invoices(ix: Index, hist: SubHistory, discount_id: str, start: int) -> int | None:
+    """The start of the first cycle invoice after ``start`` that does not list the discount."""
+    for inv in ix.invoices_by_sub.get(str(hist.sub.get("id")), ()):
+        s = _cycle_start(ix, inv)
+        if s is not None and s > start and discount_id not in _discount_ids(inv):
+            return s
+    return None
 
 
 def _removed_at(ix: Index, hist: SubHistory, discount_id: str, start: int) -> int:
@@ -456,16 +512,30 @@ def _removed_at(ix: Index, hist: SubHistory, discount_id: str, start: int) -> in
         t = as_int(event.get("created")) or 0
         if t > start and discount_id not in _discount_ids(get(event, "data", "object")):
             return t
-    for inv in ix.invoices_by_sub.get(str(hist.sub.get("id")), ()):
-        s = _cycle_start(ix, inv)
-        if s is not None and s > start and discount_id not in _discount_ids(inv):
-            return s
-    return ix.now
+    dropped = _dropped_from_invoices(ix, hist, discount_id, start)
+    return ix.now if dropped is None else dropped
 
 
-def discount_windows(ix: Index, hist: SubHistory) -> list[DiscountWindow]:
+def _window(ix: Index, hist: SubHistory, d_id: str, d: Obj) -> DiscountWindow | None:
+    """A discount's window by its coupon's duration (removals are the caller's)."""
+    coupon = coupon_of(d, ix.coupons)
+    start = as_int(d.get("start"))
+    if coupon is None or start is None:
+        return None
+    duration = coupon.get("duration")
+    end: int | None = None
+    if duration == "repeating":
+        months = as_int(coupon.get("duration_in_months")) or 0
+        end = as_int(d.get("end")) or add_months(start, months)
+    elif duration == "once":
+        end = _once_end(ix, hist, d_id, start)
+    return DiscountWindow(d_id, coupon, start, end, ref(d.get("subscription_item")))
+
+
+def _own_discount_windows(ix: Index, hist: SubHistory) -> list[DiscountWindow]:
+    """The subscription's and its items' discounts."""
     sub = hist.sub
-    sub_id, customer = str(sub.get("id")), ref(sub.get("customer"))
+    sub_id = str(sub.get("id"))
     current = _discount_ids(sub)
     ended = as_int(sub.get("ended_at")) is not None
     candidates: dict[str, Obj] = {}
@@ -475,26 +545,50 @@ def discount_windows(ix: Index, hist: SubHistory) -> list[DiscountWindow]:
     for value in embedded:
         if isinstance(value, Mapping) and isinstance(value.get("id"), str):
             candidates[value["id"]] = value
-    own = [*ix.discounts_by_sub.get(sub_id, ()), *current,
-           *(ix.discounts_by_customer.get(customer, ()) if customer else ())]
-    for d_id in own:
+    for d_id in (*ix.discounts_by_sub.get(sub_id, ()), *current):
         if d_id in ix.raw.discounts:
             candidates[d_id] = ix.raw.discounts[d_id]
     out: list[DiscountWindow] = []
     for d_id, d in candidates.items():
-        coupon = coupon_of(d, ix.coupons)
-        start = as_int(d.get("start"))
-        if coupon is None or start is None:
+        w = _window(ix, hist, d_id, d)
+        if w is None:
             continue
-        duration = coupon.get("duration")
-        end: int | None = None
-        if duration == "repeating":
-            months = as_int(coupon.get("duration_in_months")) or 0
-            end = as_int(d.get("end")) or add_months(start, months)
-        elif duration == "once":
-            end = _once_end(ix, hist, d_id, start)
-        if d_id not in current and not ended and (end is None or end > ix.now):
-            removed = _removed_at(ix, hist, d_id, start)
-            end = removed if end is None else min(end, removed)
-        out.append(DiscountWindow(d_id, coupon, start, end, ref(d.get("subscription_item"))))
+        if d_id not in current and not ended and (w.end is None or w.end > ix.now):
+            removed = _removed_at(ix, hist, d_id, w.start)
+            w = replace(w, end=removed if w.end is None else min(w.end, removed))
+        out.append(w)
+    return out
+
+
+def _customer_discount_windows(ix: Index, hist: SubHistory) -> list[DiscountWindow]:
+    """The customer's discounts (``customer.discount``): the subscription's own history
+    says nothing of them, so one that is no longer the customer's ended with the first
+    cycle invoice that stopped listing it, else (no such invoice yet) now."""
+    customer_id = customer_of(hist.sub)
+    if customer_id is None:
+        return []
+    customer = ix.customers.get(customer_id, {})
+    current = ref(customer.get("discount"))
+    candidates = {d_id: ix.raw.discounts[d_id]
+                  for d_id in ix.discounts_by_customer.get(customer_id, ())
+                  if d_id in ix.raw.discounts}
+    if isinstance(customer.get("discount"), Mapping) and current is not None:
+        candidates.setdefault(current, customer["discount"])
+    out: list[DiscountWindow] = []
+    for d_id, d in candidates.items():
+        w = _window(ix, hist, d_id, d)
+        if w is None:
+            continue
+        if d_id != current and (w.end is None or w.end > ix.now):
+            dropped = _dropped_from_invoices(ix, hist, d_id, w.start)
+            removed = ix.now if dropped is None else dropped
+            w = replace(w, end=removed if w.end is None else min(w.end, removed))
+        out.append(replace(w, item=None, customer=True))
+    return out
+
+
+def discount_windows(ix: Index, hist: SubHistory) -> list[DiscountWindow]:
+    """Every discount that may apply to the subscription, at the three levels of §1.6:
+    its items' own, its own, and its customer's (which apply only while it has none)."""
+    out = _own_discount_windows(ix, hist) + _customer_discount_windows(ix, hist)
     return sorted(out, key=lambda w: (w.start, w.id))

@@ -15,8 +15,9 @@ percent discounts add up (capped at 100%).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Any
 
 from reports.facts import Cause, ChurnEvent, MrrSpan, PaymentFailure
 from syncer.normalize.churn import EndState, churn_event, status_churn
@@ -28,6 +29,7 @@ from syncer.normalize.history import (
     Timeline,
     current_period_end,
     discount_windows,
+    item_trials,
     pause_intervals,
     status_timeline,
     sub_history,
@@ -55,6 +57,7 @@ from syncer.normalize.rules import (
     round_half_even,
     sum_amounts,
 )
+from syncer.shapes import customer_of
 
 DAY = 86400
 Interval = tuple[int, int | None]
@@ -128,6 +131,7 @@ class _Sub:
     past_due: list[tuple[int, int | None, bool]]
     discounts: list[DiscountWindow]
     usage: dict[str, list[tuple[int, int, int]]]  # item -> (finalized, net, gross)
+    item_trials: dict[str, list[Interval]]  # item -> its own trials (``current_trial``)
 
     @property
     def trial_end(self) -> int | None:
@@ -135,8 +139,10 @@ class _Sub:
 
     def context(self, t: int) -> Context:
         trial_end = self.trial_end
-        active = frozenset(w.id for w in self.discounts
-                           if w.start <= t and (w.end is None or t < w.end))
+        in_force = [w for w in self.discounts if w.start <= t and (w.end is None or t < w.end)]
+        # §1.6: the customer's discount applies only while the subscription has none.
+        own = [w for w in in_force if not w.customer]
+        active = frozenset(w.id for w in (own or in_force))
         return Context(
             trial=trial_end is not None and t < trial_end,
             status_ok=self.status.at(t) in ELIGIBLE,
@@ -174,11 +180,16 @@ class _Sub:
             amount = self.contract(item, state, t)
             if amount is not None:
                 contracts[item] = amount
+        # An item in its own trial contributes 0 and takes no share of an amount off (§1.12).
+        trialing = {item for item in contracts if _inside(self.item_trials.get(item, ()), t)}
         windows = [w for w in self.discounts if w.id in ctx.discounts]
-        after = self._after_discounts(t, states, contracts, windows)
+        paying = {i: a for i, a in contracts.items() if i not in trialing}
+        after = self._after_discounts(t, states, paying, windows)
         out: dict[str, Value] = {}
         for item, amount in contracts.items():
-            if ctx.eligible:
+            if item in trialing:
+                out[item] = Value(states[item], 0, 0, replace(ctx, trial=True))
+            elif ctx.eligible:
                 out[item] = Value(states[item], after[item], round_half_even(amount), ctx)
             else:
                 out[item] = Value(states[item], 0, 0, ctx)
@@ -187,20 +198,43 @@ class _Sub:
     def _after_discounts(self, t: int, states: dict[str, ItemState],
                          contracts: dict[str, Fraction],
                          windows: list[DiscountWindow]) -> dict[str, int]:
-        """Item MRR after the discounts in force: percents, then amounts off."""
-        currency = as_str(self.hist.sub.get("currency"))
+        """Item MRR after the discounts in force. As Stripe applies them (§1.6): each
+        item's own discounts first, then the subscription's (or customer's) on what is
+        left; at each level, percents (added up, capped at 100%), then amounts off."""
         values: dict[str, int] = {}
+        exact: dict[str, Fraction] = {}
         for item, amount in contracts.items():
             price = self.price(states[item]) or {}
             if is_metered(price):  # usage lines already carry their discounts
                 values[item] = round_half_even(self.usage_net(item, t))
-                continue
-            pct = sum((_percent(w.coupon) for w in windows if w.item in (None, item)), _ZERO)
-            # Most items have no percent off: no exact arithmetic for them (at every
-            # item and instant it cost several percent of normalization).
-            if pct:
-                amount = amount * max(_ZERO, 1 - min(pct, _HUNDRED) / 100)
-            values[item] = round_half_even(amount)
+            else:
+                exact[item] = amount
+        item_level = [w for w in windows if w.item is not None]
+        whole = [w for w in windows if w.item is None]
+        if item_level:
+            for item, amount in exact.items():
+                own = [w for w in item_level if w.item == item]
+                if own:
+                    exact[item] = self._percents_off(amount, own)
+            self._amounts_off(states, exact, item_level)
+        for item, amount in exact.items():
+            values[item] = round_half_even(self._percents_off(amount, whole))
+        self._amounts_off(states, values, whole)
+        return values
+
+    @staticmethod
+    def _percents_off(amount: Fraction, windows: list[DiscountWindow]) -> Fraction:
+        pct = sum((_percent(w.coupon) for w in windows), _ZERO)
+        # Most items have no percent off: no exact arithmetic for them (at every
+        # item and instant it cost several percent of normalization).
+        if pct:
+            return amount * max(_ZERO, 1 - min(pct, _HUNDRED) / 100)
+        return amount
+
+    def _amounts_off(self, states: dict[str, ItemState], values: dict[str, Any],
+                     windows: list[DiscountWindow]) -> None:
+        """Subtract each window's amount off, monthly-normalised, from its items."""
+        currency = as_str(self.hist.sub.get("currency"))
         for w in windows:
             off = as_int(w.coupon.get("amount_off"))
             coupon_currency = as_str(w.coupon.get("currency"))
@@ -209,7 +243,6 @@ class _Sub:
             targets = [i for i in values if w.item in (None, i) and values[i] > 0]
             factor = self._interval_factor(states, targets)
             _spread(values, targets, round_half_even(off * factor))
-        return values
 
     def _interval_factor(self, states: dict[str, ItemState], targets: list[str]) -> Fraction:
         for item in targets:
@@ -309,6 +342,9 @@ def _breakpoints(s: _Sub, start: int, end: int | None, now: int) -> list[int]:
         times.update(x for x in (a, b2) if x is not None)
     for w in s.discounts:
         times.update(x for x in (w.start, w.end) if x is not None)
+    for trials in s.item_trials.values():
+        for a, b in trials:
+            times.update(x for x in (a, b) if x is not None)
     for lines in s.usage.values():
         for f, _, _ in lines:
             times.update((f, add_months(f, 3)))
@@ -318,7 +354,7 @@ def _breakpoints(s: _Sub, start: int, end: int | None, now: int) -> list[int]:
 
 def _spans(s: _Sub, end: int | None, now: int) -> list[MrrSpan]:
     sub = s.hist.sub
-    customer, sub_id = ref(sub.get("customer")) or "", str(sub.get("id"))
+    customer, sub_id = customer_of(sub) or "", str(sub.get("id"))
     currency = as_str(sub.get("currency"))
     open_spans: dict[str, tuple[int, Value, Cause]] = {}
     last: dict[str, Value] = {}
@@ -407,6 +443,7 @@ def subscription_facts(ix: Index, sub: Obj, settings: NormalizeSettings,
         discounts=discounts,
         usage=_usage_lines(ix, sub_id)
         if settings.usage_in_mrr == UsageInMrr.TRAILING_3M_AVERAGE else {},
+        item_trials=item_trials(hist),
     )
     end = end_time(sub, settings, ix.now)
     spans = _spans(s, end, ix.now)

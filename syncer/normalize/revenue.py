@@ -30,6 +30,7 @@ from syncer.normalize.rules import (
     ref,
     sum_amounts,
 )
+from syncer.shapes import customer_of
 
 BILLED = ("open", "paid", "uncollectible")
 
@@ -69,7 +70,7 @@ def invoice_lines(ix: Index, invoice: Obj) -> list[RevenueLine]:
     if invoice.get("status") not in BILLED or finalized is None or finalized > ix.now:
         return []
     currency = as_str(invoice.get("currency")) or ix.raw.default_currency
-    customer = ref(invoice.get("customer"))
+    customer = customer_of(invoice)
     out: list[RevenueLine] = []
     for line in data_list(invoice.get("lines")):
         amount = line_net(line)
@@ -91,7 +92,7 @@ def standalone_charges(ix: Index) -> list[RevenueLine]:
         captured = as_int(ch.get("amount_captured"))
         amount = captured if captured else as_int(ch.get("amount")) or 0
         if amount:
-            out.append(RevenueLine(created, ref(ch.get("customer")), str(ch.get("id")),
+            out.append(RevenueLine(created, customer_of(ch), str(ch.get("id")),
                                    RevenueKind.ONE_TIME, amount,
                                    as_str(ch.get("currency")) or ix.raw.default_currency))
     return out
@@ -132,7 +133,7 @@ def credit_notes(ix: Index) -> list[RevenueLine]:
             continue
         amount = credit_note_amount(cn)
         if amount:
-            out.append(RevenueLine(at, ref(cn.get("customer")), str(cn.get("id")),
+            out.append(RevenueLine(at, customer_of(cn), str(cn.get("id")),
                                    RevenueKind.CREDIT_NOTE, amount,
                                    as_str(cn.get("currency")) or ix.raw.default_currency))
     return out

@@ -92,7 +92,7 @@ def _decimal(value: Any, decimal: Any) -> Fraction | None:
     return None
 
 
-def _transformed(price: Obj, quantity: int) -> int:
+def _transformed(price: Obj, quantity: int | Fraction) -> int | Fraction:
     """The billed quantity after ``transform_quantity`` (packages: ceil or floor of q/n)."""
     divide_by = as_int(get(price, "transform_quantity", "divide_by"))
     if not divide_by or divide_by <= 0:
@@ -102,13 +102,13 @@ def _transformed(price: Obj, quantity: int) -> int:
     return -(-quantity // divide_by)
 
 
-def _tier_amount(tier: Obj, units: int) -> Fraction:
+def _tier_amount(tier: Obj, units: int | Fraction) -> Fraction:
     flat = _decimal(tier.get("flat_amount"), tier.get("flat_amount_decimal")) or Fraction(0)
     unit = _decimal(tier.get("unit_amount"), tier.get("unit_amount_decimal")) or Fraction(0)
     return flat + unit * units
 
 
-def _tiered(tiers: Sequence[Obj], mode: Any, quantity: int) -> Fraction:
+def _tiered(tiers: Sequence[Obj], mode: Any, quantity: int | Fraction) -> Fraction:
     """A tiered price at ``quantity``: ``volume`` prices all units at the reached tier;
     ``graduated`` prices each tier's units at its rate; flat amounts apply per tier reached."""
     if mode == "volume":
@@ -117,7 +117,8 @@ def _tiered(tiers: Sequence[Obj], mode: Any, quantity: int) -> Fraction:
             if up_to is None or quantity <= up_to:
                 return _tier_amount(tier, quantity)
         return Fraction(0)
-    total, below = Fraction(0), 0
+    total = Fraction(0)
+    below: int | Fraction = 0
     for tier in tiers:
         if quantity <= below:
             break
@@ -128,7 +129,7 @@ def _tiered(tiers: Sequence[Obj], mode: Any, quantity: int) -> Fraction:
     return total
 
 
-def period_amount(price: Obj, quantity: int) -> Fraction | None:
+def period_amount(price: Obj, quantity: int | Fraction) -> Fraction | None:
     """What one period of ``quantity`` units of a licensed price costs (None: unknown).
 
     Tiers come with the price when it was expanded (``tiers``); a tiered price without
@@ -148,7 +149,7 @@ def period_amount(price: Obj, quantity: int) -> Fraction | None:
     return unit * _transformed(price, quantity)
 
 
-def item_contract(price: Obj, quantity: int) -> Fraction | None:
+def item_contract(price: Obj, quantity: int | Fraction) -> Fraction | None:
     """Exact monthly amount of a licensed item before discounts (None: not MRR)."""
     interval = interval_of(price)
     if interval is None or is_metered(price):

@@ -142,7 +142,7 @@ CASES = [
                                             span("c", 0, ts(2026, 4, 9), cause=Cause.PAST_DUE)), (),
          "churn", -1000, "involuntary", "past_due"),
     Case("pause", (span("c", 1000, MAR, ts(2026, 4, 9)), span("c", 0, ts(2026, 4, 9), cause=Cause.PAUSE)), (),
-         "churn", -1000, "involuntary", "paused"),
+         "churn", -1000, "voluntary", "paused"),
     Case("100% discount", (span("c", 1000, MAR, ts(2026, 4, 9)),
                            span("c", 0, ts(2026, 4, 9), cause=Cause.DISCOUNT_START)), (),
          "churn", -1000, "involuntary", "discount"),
