@@ -117,6 +117,14 @@ class Customer:
     currency: str | None
     deleted: bool = False
 
+    @property
+    def label(self) -> str | None:
+        """The name a report shows: a customer deleted in Stripe is said to be, since its
+        past MRR still counts and Stripe keeps no name for it."""
+        if not self.deleted:
+            return self.name
+        return f"{self.name} (deleted)" if self.name else "(deleted customer)"
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:

@@ -355,7 +355,7 @@ class _Index:
 
     def __init__(self, batch: CustomerFacts, plan_names: Mapping[str, str]) -> None:
         self.batch = batch
-        self.names = {c.id: c.name for c in batch.customers}
+        self.names = {c.id: c.label for c in batch.customers}
         self.plan_names = plan_names
         self.spans: dict[str, list[MrrSpan]] = {}
         self.by_subscription: dict[str, list[MrrSpan]] = {}

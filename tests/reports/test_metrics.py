@@ -575,3 +575,12 @@ def test_history_matches_single_months() -> None:
     assert reports == [compute_month(facts, m, SETTINGS, USD, status="preliminary", data_as_of=123) for m in months]
     for before, after in pairwise(reports):
         assert before.mrr.end == after.mrr.start
+
+
+def test_a_deleted_customer_is_named_as_deleted() -> None:
+    spans = (span("c", 1000, MAR, ts(2026, 4, 20)), span("d", 500, MAR, ts(2026, 4, 20)))
+    facts = make_facts(spans, (churn("c", ts(2026, 4, 20)), churn("d", ts(2026, 4, 20))))
+    facts = replace(facts, customers=(Customer("c", "Gone Ltd", "usd", deleted=True),
+                                      Customer("d", None, "usd", deleted=True)))
+    assert sorted(m.name or "" for m in april(facts).movements) == [
+        "(deleted customer)", "Gone Ltd (deleted)"]
