@@ -63,14 +63,16 @@ NOT_ALWAYS_RETURNED: dict[type[StripeObject], frozenset[str]] = {
     stripe.Plan: frozenset({"tiers"}),
     stripe.Coupon: frozenset({"applies_to", "currency_options"}),
     stripe.Subscription: frozenset({"presentment_details", "status_details"}),
-    stripe.SubscriptionItem: frozenset({"billed_until", "current_trial"}),
+    # a metered item has no quantity
+    stripe.SubscriptionItem: frozenset({"billed_until", "current_trial", "quantity"}),
     stripe.Invoice: frozenset({
         "amount_paid_off_stripe", "confirmation_secret", "payments", "status_details",
         "threshold_reason",
     }),
     stripe.InvoiceItem: frozenset({"frozen_fields", "invoicing_rules", "proration_details"}),
-    stripe.Charge: frozenset({
-        "authorization_code", "level3", "presentment_details", "radar_options", "transfer",
+    stripe.Charge: frozenset({  # refunds: includable since API version 2022-11-15
+        "authorization_code", "level3", "presentment_details", "radar_options", "refunds",
+        "transfer",
     }),
     stripe.Refund: frozenset({
         "description", "failure_balance_transaction", "failure_reason",

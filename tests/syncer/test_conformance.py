@@ -18,7 +18,18 @@ import pytest
 import stripe
 
 from syncer.sandbox.conformance import class_for, problems
-from syncer.sandbox.generator import RESOURCE_NAMES, Account, generate_account
+from syncer.sandbox.generator import (
+    DAY,
+    RESOURCE_NAMES,
+    Account,
+    add_customer,
+    add_subscription,
+    cancel_subscription,
+    change_subscription,
+    delete_customer,
+    generate_account,
+    update_customer,
+)
 
 NOW = int(datetime(2026, 7, 15, 12, tzinfo=UTC).timestamp())
 # Test and live mode; 40 customers: the 27 scripted stories and random ones after them.
@@ -34,8 +45,26 @@ KINDS = (
 
 @cache
 def _accounts() -> tuple[Account, ...]:
-    return tuple(generate_account(customers=CUSTOMERS, seed=seed, now=NOW, livemode=live)
-                 for seed, live in ACCOUNTS)
+    made = [generate_account(customers=CUSTOMERS, seed=seed, now=NOW, livemode=live)
+            for seed, live in ACCOUNTS]
+    return (*made, _edited_account())
+
+
+def _edited_account() -> Account:
+    """An account after each edit the fake server's mutation helpers make."""
+    acct = generate_account(customers=6, seed=4, now=NOW)
+    t = NOW + DAY
+    price = next(p for p in acct.prices if p["lookup_key"] == "pro_m")
+    seat = next(p for p in acct.prices if p["lookup_key"] == "seat_m")
+    cus = add_customer(acct, now=t, name="Edited Ltd", metadata={"company_id": "co_9"})
+    sub = add_subscription(acct, cus["id"], now=t + 1, price=price["id"], quantity=2)
+    change_subscription(acct, sub["id"], now=t + 2, quantity=3)
+    change_subscription(acct, sub["id"], now=t + 3, price=seat["id"])
+    change_subscription(acct, sub["id"], now=t + 4, cancel_at_period_end=True)
+    cancel_subscription(acct, sub["id"], now=t + 5, feedback="unused")
+    update_customer(acct, cus["id"], now=t + 6, email="ops@edited.example.com")
+    delete_customer(acct, acct.customers[0]["id"], now=t + 7)
+    return acct
 
 
 @cache
