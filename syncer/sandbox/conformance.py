@@ -113,6 +113,11 @@ def problems(obj: Any, cls: type[StripeObject], *, partial: bool = False) -> lis
     return _check_object(obj, cls, str(root or cls.__qualname__), partial)
 
 
+def list_problems(page: Any, item: type[StripeObject]) -> list[str]:
+    """What in a list answer (``{"object": "list", "data": [...], ...}``) differs."""
+    return _check_list_object(page, item, "list", item, partial=False)
+
+
 # ---- objects --------------------------------------------------------------------------
 
 

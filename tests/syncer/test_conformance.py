@@ -7,6 +7,7 @@ objects have it (list indexes folded to ``[*]``).
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -16,8 +17,11 @@ from typing import Any
 
 import pytest
 import stripe
+from stripe._error_object import ErrorObject
 
-from syncer.sandbox.conformance import class_for, problems
+from syncer.resources import EVENTS, RESOURCES
+from syncer.sandbox.conformance import class_for, list_problems, problems
+from syncer.sandbox.fake_stripe import DEFAULT_API_KEY, FakeStripe
 from syncer.sandbox.generator import (
     DAY,
     RESOURCE_NAMES,
@@ -140,6 +144,44 @@ def test_the_accounts_hold_every_kind_of_object_checked() -> None:
     assert {e["data"]["object"]["object"] for a in _accounts() for e in a.events} >= {
         "customer", "subscription", "invoice", "charge", "invoiceitem", "invoice_payment"}
     assert any("previous_attributes" in e["data"] for a in _accounts() for e in a.events)
+
+
+def _fake_answers() -> Iterator[tuple[str, int, Any]]:
+    """(request, status, JSON) of what the sync asks the fake server, first pages only."""
+    acct = _accounts()[0]
+    fake = FakeStripe(acct)
+    auth = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+    big = next(i for i in acct.invoices if len(i["lines"]["data"]) > 10)
+    gone = next(iter(acct.deleted["customers"]))
+    targets = [
+        *(r.path + "?" + "&".join(["limit=100", *(f"{k}={v}" for k, v in r.params.items()),
+                                   *(f"expand[]={e}" for e in r.expand)])
+          for r in (*RESOURCES, EVENTS)),
+        f"/v1/invoices/{big['id']}/lines?limit=100&expand[]=data.discounts",
+        f"/v1/subscription_items?subscription={acct.subscriptions[0]['id']}&limit=100",
+        "/v1/account", f"/v1/customers/{gone}", "/v1/customers/cus_missing",
+        "/v1/customers?limit=1000",
+    ]
+    for target in targets:
+        resp = fake.handle("GET", target, auth)
+        yield target, resp.status, json.loads(resp.body)
+
+
+def test_what_the_fake_server_answers_has_stripe_pythons_shape() -> None:
+    found: dict[str, list[str]] = {}
+    for target, status, doc in _fake_answers():
+        if status != 200:
+            got = problems(doc["error"], ErrorObject) + [
+                f"error.{k}: not a field of the error envelope" for k in doc if k != "error"]
+        elif doc["object"] == "list":
+            item = class_for(doc["data"][0]["object"]) if doc["data"] else None
+            got = [f"{target}: empty page"] if item is None else list_problems(doc, item)
+        else:
+            cls = class_for(doc["object"])
+            got = [f"no class for {doc['object']}"] if cls is None else problems(doc, cls)
+        if got:
+            found[target] = sorted({re.sub(r"\[\d+\]", "[*]", p) for p in got})
+    assert found == {}
 
 
 # ---- the checker itself -----------------------------------------------------------------
