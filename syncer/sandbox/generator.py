@@ -656,9 +656,13 @@ def _account_object(acct_id: str, currency: str, created: int) -> JSON:
         "id": acct_id,
         "object": "account",
         "business_profile": {
+            "annual_revenue": None,
+            "estimated_worker_count": None,
             "mcc": "5734",
+            "minority_owned_business_designation": None,
             "name": name,
             "product_description": "Project analytics software",
+            "support_address": None,
             "support_email": "support@example.com",
             "support_phone": None,
             "support_url": None,
@@ -687,12 +691,34 @@ def _account_object(acct_id: str, currency: str, created: int) -> JSON:
                               "statement_descriptor_prefix_kana": None,
                               "statement_descriptor_prefix_kanji": None},
             "dashboard": {"display_name": "Northwind", "timezone": "Etc/UTC"},
-            "payments": {"statement_descriptor": "NORTHWIND"},
+            "invoices": {"default_account_tax_ids": None, "hosted_payment_method_save": "offer"},
+            "payments": {"statement_descriptor": "NORTHWIND", "statement_descriptor_kana": None,
+                         "statement_descriptor_kanji": None,
+                         "statement_descriptor_prefix_kana": None,
+                         "statement_descriptor_prefix_kanji": None},
+            "payouts": {"debit_negative_balances": True,
+                        "schedule": {"delay_days": 2, "interval": "daily"},
+                        "statement_descriptor": None},
         },
         "tos_acceptance": {"date": created, "ip": "192.0.2.10", "user_agent": None},
         "type": "standard",
     }
 
+
+# What a card charge's ``payment_method_details.card`` says beyond the card itself: a
+# plain online payment (no mandate, no installments, no extended or incremental auth).
+_CARD_CHARGE_DETAILS: JSON = {
+    "authorization_code": None,
+    "extended_authorization": {"status": "disabled"},
+    "incremental_authorization": {"status": "unavailable"},
+    "installments": None,
+    "mandate": None,
+    "multicapture": {"status": "unavailable"},
+    "network_token": {"used": False},
+    "network_transaction_id": None,
+    "regulated_status": "unregulated",
+    "transaction_link_id": None,
+}
 
 # A fully verified account: nothing due now or later.
 _NO_REQUIREMENTS: JSON = {
@@ -1265,6 +1291,7 @@ class _Sim:
                 "network": brand,
                 "three_d_secure": None,
                 "wallet": None,
+                **_CARD_CHARGE_DETAILS,
             },
             "type": "card",
         }
@@ -1293,9 +1320,14 @@ class _Sim:
         obj = dict(obj)
         currency = obj["currency"] or self.currency
         pm = obj["invoice_settings"]["default_payment_method"] or self.ids.long("pm")
-        pm_details = {"card": {"brand": "visa", "country": "US", "exp_month": 12,
-                               "exp_year": 2030, "funding": "credit", "last4": "4242",
-                               "network": "visa"}, "type": "card"}
+        pm_details = {"card": {"amount_authorized": None, "brand": "visa",
+                               "checks": {"address_line1_check": None,
+                                          "address_postal_code_check": None,
+                                          "cvc_check": "pass"},
+                               "country": "US", "exp_month": 12, "exp_year": 2030,
+                               "fingerprint": "Xt5EWLLDS7FJjR1c", "funding": "credit",
+                               "last4": "4242", "network": "visa", "three_d_secure": None,
+                               "wallet": None, **_CARD_CHARGE_DETAILS}, "type": "card"}
         billing = {"address": obj["address"], "email": obj["email"], "name": obj["name"],
                    "phone": None, "tax_id": None}
         return _Cust(-1, obj["id"], obj, currency, pm, pm_details, billing,
@@ -1551,7 +1583,9 @@ class _Sim:
             "description": None,
             "discounts": [d.id for d in sub.discounts],
             "ended_at": sub.ended_at,
-            "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+            "invoice_settings": {"account_tax_ids": None, "custom_fields": None,
+                                 "description": None, "footer": None,
+                                 "issuer": {"type": "self"}},
             "items": {
                 "object": "list",
                 "data": [self._item_object(sub, it) for it in sub.items],
