@@ -18,7 +18,8 @@ A deleted object (``{"id", "object", "deleted": true}``) is checked as Stripe's 
 in this stripe-python the ``Deleted…`` classes are folded into the class itself, as its
 ``deleted: Optional[Literal[True]]`` field, so a type can be deleted iff it has that field.
 
-Pure: no I/O; reads nothing but the imported stripe package.
+Pure: no network, no clock. The only thing read is stripe-python's own source, once per
+module, for the names its annotations import under ``if TYPE_CHECKING``.
 """
 
 from __future__ import annotations

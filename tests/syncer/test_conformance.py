@@ -80,6 +80,8 @@ def _drift() -> dict[str, Counter[str]]:
             cls = class_for(obj["object"])
             found = [f"{obj['object']}: no stripe-python class"] if cls is None else (
                 problems(obj, cls))
+            if kind == "events":  # which object's events drifted
+                found = [f"({obj['data']['object']['object']}) {p}" for p in found]
             out[kind].update({re.sub(r"\[\d+\]", "[*]", p) for p in found})
     return out
 
