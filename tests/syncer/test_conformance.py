@@ -240,6 +240,13 @@ def test_a_value_of_the_wrong_type_is_reported() -> None:
     assert problems(_coupon(valid=1), stripe.Coupon) == ["coupon.valid: int, expected bool"]
 
 
+def test_metadata_is_a_map_of_strings() -> None:
+    assert problems(_coupon(metadata={"plan": 3}), stripe.Coupon) == [
+        "coupon.metadata.plan: int, expected str"]
+    assert problems(_coupon(metadata=[]), stripe.Coupon) == [
+        "coupon.metadata: list, expected a map"]
+
+
 def test_a_null_where_stripe_never_sends_one_is_reported() -> None:
     assert problems(_coupon(created=None), stripe.Coupon) == [
         "coupon.created: null, but int is not nullable"]
@@ -264,6 +271,9 @@ def test_nested_classes_expandable_fields_and_lists_are_followed() -> None:
     wrong = {**discount, "source": {"coupon": "LAUNCH20", "type": "promotion"}}
     assert problems(wrong, stripe.Discount) == [
         "discount.source.type: 'promotion' is not one of ['coupon']"]
+    # in a nested hash only the fields stripe-python does not mark Optional are required
+    assert problems({**discount, "source": {}}, stripe.Discount) == [
+        "discount.source.type: missing (Union[Literal['coupon'], str])"]
 
 
 def test_an_embedded_list_must_be_a_list_object() -> None:
