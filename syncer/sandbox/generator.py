@@ -31,6 +31,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from heapq import heappop, heappush
 from typing import Any
 
@@ -636,6 +637,18 @@ def _plan_of(price: JSON) -> JSON:
     }
 
 
+@lru_cache(maxsize=4096)
+def _decimal(quantity: int) -> str:
+    """A quantity as a ``decimal_string`` field holds it (shared: lines are millions)."""
+    return str(quantity)
+
+
+def _line_subscription(parent: JSON) -> str | None:
+    """An invoice line's top-level ``subscription``: the one its parent details name."""
+    details = parent["subscription_item_details"] or parent["invoice_item_details"]
+    return None if details is None else details["subscription"]
+
+
 def _account_object(acct_id: str, currency: str, created: int) -> JSON:
     """The ``/v1/account`` object."""
     name = "Northwind Cloud (sandbox)"
@@ -643,9 +656,13 @@ def _account_object(acct_id: str, currency: str, created: int) -> JSON:
         "id": acct_id,
         "object": "account",
         "business_profile": {
+            "annual_revenue": None,
+            "estimated_worker_count": None,
             "mcc": "5734",
+            "minority_owned_business_designation": None,
             "name": name,
             "product_description": "Project analytics software",
+            "support_address": None,
             "support_email": "support@example.com",
             "support_phone": None,
             "support_url": None,
@@ -660,14 +677,54 @@ def _account_object(acct_id: str, currency: str, created: int) -> JSON:
         "default_currency": currency,
         "details_submitted": True,
         "email": "billing@example.com",
+        "external_accounts": {"object": "list", "data": [], "has_more": False,
+                              "url": f"/v1/accounts/{acct_id}/external_accounts"},
+        "future_requirements": _NO_REQUIREMENTS,
         "metadata": {},
         "payouts_enabled": True,
+        "requirements": _NO_REQUIREMENTS,
         "settings": {
+            "branding": {"icon": None, "logo": None, "primary_color": None,
+                         "secondary_color": None},
+            "card_payments": {"decline_on": {"avs_failure": False, "cvc_failure": True},
+                              "statement_descriptor_prefix": None,
+                              "statement_descriptor_prefix_kana": None,
+                              "statement_descriptor_prefix_kanji": None},
             "dashboard": {"display_name": "Northwind", "timezone": "Etc/UTC"},
-            "payments": {"statement_descriptor": "NORTHWIND"},
+            "invoices": {"default_account_tax_ids": None, "hosted_payment_method_save": "offer"},
+            "payments": {"statement_descriptor": "NORTHWIND", "statement_descriptor_kana": None,
+                         "statement_descriptor_kanji": None,
+                         "statement_descriptor_prefix_kana": None,
+                         "statement_descriptor_prefix_kanji": None},
+            "payouts": {"debit_negative_balances": True,
+                        "schedule": {"delay_days": 2, "interval": "daily"},
+                        "statement_descriptor": None},
         },
+        "tos_acceptance": {"date": created, "ip": "192.0.2.10", "user_agent": None},
         "type": "standard",
     }
+
+
+# What a card charge's ``payment_method_details.card`` says beyond the card itself: a
+# plain online payment (no mandate, no installments, no extended or incremental auth).
+_CARD_CHARGE_DETAILS: JSON = {
+    "authorization_code": None,
+    "extended_authorization": {"status": "disabled"},
+    "incremental_authorization": {"status": "unavailable"},
+    "installments": None,
+    "mandate": None,
+    "multicapture": {"status": "unavailable"},
+    "network_token": {"used": False},
+    "network_transaction_id": None,
+    "regulated_status": "unregulated",
+    "transaction_link_id": None,
+}
+
+# A fully verified account: nothing due now or later.
+_NO_REQUIREMENTS: JSON = {
+    "alternatives": [], "current_deadline": None, "currently_due": [], "disabled_reason": None,
+    "errors": [], "eventually_due": [], "past_due": [], "pending_verification": [],
+}
 
 
 class _Sim:
@@ -1234,6 +1291,7 @@ class _Sim:
                 "network": brand,
                 "three_d_secure": None,
                 "wallet": None,
+                **_CARD_CHARGE_DETAILS,
             },
             "type": "card",
         }
@@ -1262,9 +1320,14 @@ class _Sim:
         obj = dict(obj)
         currency = obj["currency"] or self.currency
         pm = obj["invoice_settings"]["default_payment_method"] or self.ids.long("pm")
-        pm_details = {"card": {"brand": "visa", "country": "US", "exp_month": 12,
-                               "exp_year": 2030, "funding": "credit", "last4": "4242",
-                               "network": "visa"}, "type": "card"}
+        pm_details = {"card": {"amount_authorized": None, "brand": "visa",
+                               "checks": {"address_line1_check": None,
+                                          "address_postal_code_check": None,
+                                          "cvc_check": "pass"},
+                               "country": "US", "exp_month": 12, "exp_year": 2030,
+                               "fingerprint": "Xt5EWLLDS7FJjR1c", "funding": "credit",
+                               "last4": "4242", "network": "visa", "three_d_secure": None,
+                               "wallet": None, **_CARD_CHARGE_DETAILS}, "type": "card"}
         billing = {"address": obj["address"], "email": obj["email"], "name": obj["name"],
                    "phone": None, "tax_id": None}
         return _Cust(-1, obj["id"], obj, currency, pm, pm_details, billing,
@@ -1502,6 +1565,7 @@ class _Sim:
             "billing_cycle_anchor": sub.anchor,
             "billing_cycle_anchor_config": None,
             "billing_mode": {"flexible": None, "type": "classic"},
+            "billing_schedules": _EMPTY_LIST,
             "billing_thresholds": None,
             "cancel_at": sub.cancel_at,
             "cancel_at_period_end": sub.cancel_at_period_end,
@@ -1519,7 +1583,9 @@ class _Sim:
             "description": None,
             "discounts": [d.id for d in sub.discounts],
             "ended_at": sub.ended_at,
-            "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+            "invoice_settings": {"account_tax_ids": None, "custom_fields": None,
+                                 "description": None, "footer": None,
+                                 "issuer": {"type": "self"}},
             "items": {
                 "object": "list",
                 "data": [self._item_object(sub, it) for it in sub.items],
@@ -1528,6 +1594,7 @@ class _Sim:
             },
             "latest_invoice": sub.latest_invoice,
             "livemode": self.livemode,
+            "managed_payments": None,
             "metadata": {},
             "next_pending_invoice_item_invoice": None,
             "on_behalf_of": None,
@@ -1900,6 +1967,8 @@ class _Sim:
             "pretax_credit_amounts": _EMPTY_LIST,
             "pricing": price.pricing,
             "quantity": qty,
+            "quantity_decimal": _decimal(qty),
+            "subscription": _line_subscription(parent),
             "subtotal": amount,
             "taxes": _EMPTY_LIST,
         }
@@ -2329,6 +2398,7 @@ class _Sim:
             "refunded": False,
             "review": None,
             "shipping": None,
+            "source": None,  # paid through a PaymentIntent, not a legacy source
             "source_transfer": None,
             "statement_descriptor": None,
             "statement_descriptor_suffix": None,
@@ -2427,13 +2497,16 @@ class _Sim:
             "evidence": _EMPTY_EVIDENCE,
             "evidence_details": {"due_by": t + 21 * DAY, "enhanced_eligibility": {},
                                  "has_evidence": status != "needs_response",
-                                 "past_due": False, "submission_count": int(status != "needs_response")},
+                                 "past_due": False, "submission_count": int(status != "needs_response"),
+                                 "submission_method": "not_submitted" if status == "needs_response"
+                                 else "manual"},
             "is_charge_refundable": False,
             "livemode": self.livemode,
             "metadata": {},
             "payment_intent": ch["payment_intent"],
             "payment_method_details": {"card": {"brand": ch["payment_method_details"]["card"]["brand"],
                                                 "case_type": "chargeback",
+                                                "network": ch["payment_method_details"]["card"]["network"],
                                                 "network_reason_code": "10.4"}, "type": "card"},
             "reason": "fraudulent",
             "status": status,
@@ -2597,7 +2670,7 @@ _OUTCOME_FAILED: JSON = {
     "seller_message": "The bank returned the decline code `insufficient_funds`.",
     "type": "issuer_declined",
 }
-_EMPTY_EVIDENCE: JSON = {
+_EMPTY_EVIDENCE: JSON = {"enhanced_evidence": {}} | {
     key: None
     for key in (
         "access_activity_log", "billing_address", "cancellation_policy",

@@ -119,11 +119,12 @@ def test_objects_have_the_current_api_shape(account: Account) -> None:
     for inv in account.invoices:
         assert "subscription" not in inv
         for line in inv["lines"]["data"]:
-            assert "subscription" not in line
             assert line["pricing"]["price_details"]["price"].startswith("price_")
             kind = line["parent"]["type"]
             assert kind in ("subscription_item_details", "invoice_item_details")
             assert line["parent"][kind] is not None
+            # a line keeps a top-level ``subscription`` (an invoice does not)
+            assert line["subscription"] == line["parent"][kind]["subscription"]
     sub_invoices = [i for i in account.invoices if i["parent"]]
     assert sub_invoices
     assert all(
