@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from syncer.resources import BY_OBJECT, EVENTS, RESOURCES, Resource, endpoint_of
+from syncer.resources import BY_NAME, BY_OBJECT, EVENTS, RESOURCES, Resource, endpoint_of
 from syncer.sandbox import expansion, generator
 from syncer.sandbox.expansion import NO_PLAN, ExpandError, Plan, plan_for
 from syncer.sandbox.generator import EMBEDDED_LIST_LIMIT, JSON, RESOURCE_NAMES, Account
@@ -762,6 +762,12 @@ class FakeStripe:
                         store.serialized(res.name, obj, plan)
                         count += 1
         return count
+
+    def render_listed(self, name: str, obj: JSON, expand: Iterable[str] | None = None) -> JSON:
+        """``obj`` as a list of ``name`` answers it with ``expand[]`` (by default the
+        registry's, what the sync asks for): what a synced row should hold."""
+        paths = BY_NAME[name].expand if expand is None else tuple(expand)
+        return self._store.render(name, obj, plan_for(OBJECT_OF[name], paths, listed=True))
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in a background thread; returns the base URL (``http://127.0.0.1:PORT``)."""
