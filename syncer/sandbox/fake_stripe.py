@@ -3,9 +3,11 @@
 Pure stdlib (``http.server.ThreadingHTTPServer``, HTTP/1.1 keep-alive). It answers the
 GET endpoints stripe-nrr reads, the way Stripe does: lists sorted by ``created`` then
 ``id`` (newest first) with ``limit``/``starting_after``/``ending_before``/``created[…]``,
-embedded child lists truncated to 10 with ``has_more``, ``expand[]``, Stripe's error
-envelope, Bearer auth, restricted-key 403s, and ``/v1/subscriptions`` hiding canceled
-subscriptions unless ``status=all``.
+embedded child lists truncated to 10 with ``has_more``, ``expand[]`` as Stripe accepts it
+(see ``expansion``), Stripe's error envelope, Bearer auth, restricted-key 403s,
+``/v1/subscriptions`` hiding canceled subscriptions unless ``status=all``, test clocks (in
+test mode) with the customers and subscriptions on them left out of the lists unless
+asked for, and deleted coupons gone from the API but still expanded from discounts.
 
 For tests and benchmarks it can add latency, enforce a rate limit (429 like Stripe's
 global limiter) and inject faults with a seeded RNG: 5xx, 429 (plain, or carrying each
