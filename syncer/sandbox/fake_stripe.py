@@ -84,8 +84,9 @@ RAK_PERMISSIONS: dict[str, str] = {
     "test_clocks": "rak_test_clock_read",
 }
 
-# Stripe's ``object`` of what the fake serves besides the registry's resources; what
-# ``expand[]`` accepts on each is read from that object's type (see ``expansion``).
+# Stripe's ``object`` of each list the fake serves (the registry's resources, child lists,
+# events, test clocks); what ``expand[]`` accepts on each is read from that object's type
+# (see ``expansion``).
 OBJECT_OF: dict[str, str] = {
     **{r.name: r.object for r in RESOURCES},
     "events": "event",
