@@ -13,6 +13,7 @@ import stripe
 from syncer.sandbox.expansion import field_type, object_class
 from syncer.sandbox.fake_stripe import DEFAULT_API_KEY, FakeStripe
 from syncer.sandbox.generator import JSON, Account, generate_account
+from syncer.sandbox.pages import minimal_pages_by_endpoint
 
 NOW = 1_784_000_000  # 2026-07-14T03:33:20Z
 AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
@@ -360,6 +361,35 @@ def test_a_customers_test_clock_expands(client: httpx.Client, account: Account) 
     clocked = _clocked_customer(account)
     got = _ok(client.get(f"/v1/customers/{clocked['id']}", params={"expand[]": "test_clock"}))
     assert got["test_clock"] == _clock()
+
+
+def test_subscriptions_filter_on_their_accounts_v2_customer(client: httpx.Client,
+                                                             account: Account,
+                                                             fake: FakeStripe) -> None:
+    sub = next(s for s in account.subscriptions if not s.get("test_clock"))
+    with fake._store.lock:
+        sub["customer_account"] = "acct_1CustomerAccountV2"
+        fake._store.reset()
+    try:
+        got = _all(client, "/v1/subscriptions", status="all",
+                   customer_account="acct_1CustomerAccountV2")
+        assert [s["id"] for s in got] == [sub["id"]]
+    finally:
+        with fake._store.lock:
+            sub["customer_account"] = None
+            fake._store.reset()
+
+
+def test_the_page_floor_lists_each_test_clocks_customers_and_subscriptions(
+        account: Account) -> None:
+    pages = minimal_pages_by_endpoint(account)
+    unclocked = sum(1 for c in account.customers if not c.get("test_clock"))
+    assert unclocked <= 100  # one page without the clock, one for it
+    assert pages["/v1/customers"] == 2 and pages["/v1/subscriptions"] == 2
+    assert pages["/v1/test_helpers/test_clocks"] == 1
+    live = generate_account(customers=5, seed=1, now=NOW, months=3, livemode=True)
+    assert "/v1/test_helpers/test_clocks" not in minimal_pages_by_endpoint(live)
+    assert minimal_pages_by_endpoint(live)["/v1/customers"] == 1
 
 
 def test_a_live_mode_key_cannot_use_test_clocks(account: Account) -> None:
