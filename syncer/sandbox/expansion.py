@@ -35,8 +35,9 @@ JSON = dict[str, Any]
 MAX_DEPTH = 4  # Stripe refuses paths of more segments, ``data`` segments included
 
 # Fields a path may name at its end although they are not ExpandableFields: "includable"
-# fields, left out of an answer unless asked for. stripe-python's types do not mark them,
-# so they are listed here; the fake only serves prices' ``tiers`` this way.
+# fields, left out of an answer unless asked for. stripe-python's types do not mark them
+# (a price's ``tiers`` is a plain ``List[Tier]`` there), so they are listed by hand; the
+# fake serves only prices' ``tiers`` this way, which tiered MRR needs.
 INCLUDABLE: dict[str, frozenset[str]] = {"price": frozenset({"tiers"})}
 
 
