@@ -28,7 +28,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from syncer.sandbox.fake_stripe import EXPANDABLE, FakeStripe, Response, _list_param
+from syncer.sandbox.expansion import ExpandError, Plan, plan_for
+from syncer.sandbox.fake_stripe import OBJECT_OF, FakeStripe, Response, _list_param
 from syncer.sandbox.generator import generate_account
 from syncer.sandbox.pages import minimal_pages
 
@@ -79,13 +80,11 @@ class CountingFake(FakeStripe):
         if not self.lenient:
             FakeStripe._only(params, allowed)
 
-    def _expand(self, params: Mapping[str, Any], name: str, *, listed: bool) -> tuple[str, ...]:  # type: ignore[override]
+    def _expand(self, params: Mapping[str, Any], name: str, *, listed: bool) -> Plan:  # type: ignore[override]
         if not self.lenient or "expand" not in params:
             return FakeStripe._expand(params, name, listed=listed)
-        allowed = EXPANDABLE.get(name, frozenset())
-        fields = [p[5:] if listed and p.startswith("data.") else p
-                  for p in _list_param(params["expand"], "expand")]
-        return tuple(sorted({f for f in fields if f in allowed}))
+        return plan_for(OBJECT_OF[name], [p for p in _list_param(params["expand"], "expand")
+                                          if _accepted(OBJECT_OF[name], p, listed)], listed=listed)
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -98,6 +97,14 @@ class CountingFake(FakeStripe):
                 "last_request_at": self.last,
                 "max_in_flight": self.max_in_flight,
             }
+
+
+def _accepted(object_name: str, path: str, listed: bool) -> bool:
+    try:
+        plan_for(object_name, [path], listed=listed)
+    except ExpandError:
+        return False
+    return True
 
 
 def main() -> int:

@@ -3,9 +3,11 @@
 Pure stdlib (``http.server.ThreadingHTTPServer``, HTTP/1.1 keep-alive). It answers the
 GET endpoints stripe-nrr reads, the way Stripe does: lists sorted by ``created`` then
 ``id`` (newest first) with ``limit``/``starting_after``/``ending_before``/``created[…]``,
-embedded child lists truncated to 10 with ``has_more``, ``expand[]``, Stripe's error
-envelope, Bearer auth, restricted-key 403s, and ``/v1/subscriptions`` hiding canceled
-subscriptions unless ``status=all``.
+embedded child lists truncated to 10 with ``has_more``, ``expand[]`` as Stripe accepts it
+(see ``expansion``), Stripe's error envelope, Bearer auth, restricted-key 403s,
+``/v1/subscriptions`` hiding canceled subscriptions unless ``status=all``, test clocks (in
+test mode) with the customers and subscriptions on them left out of the lists unless
+asked for, and deleted coupons gone from the API but still expanded from discounts.
 
 For tests and benchmarks it can add latency, enforce a rate limit (429 like Stripe's
 global limiter) and inject faults with a seeded RNG: 5xx, 429 (plain, or carrying each
@@ -39,8 +41,9 @@ from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from syncer.resources import BY_NAME, BY_OBJECT, EVENTS, RESOURCES, Resource, endpoint_of
-from syncer.sandbox import generator
-from syncer.sandbox.generator import EMBEDDED_LIST_LIMIT, JSON, Account
+from syncer.sandbox import expansion, generator
+from syncer.sandbox.expansion import NO_PLAN, ExpandError, Plan, plan_for
+from syncer.sandbox.generator import EMBEDDED_LIST_LIMIT, JSON, RESOURCE_NAMES, Account
 
 # The default mix: each one fails fast and a retry gets the real answer.
 FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "429", "truncated", "reset")
@@ -76,20 +79,25 @@ RAK_PERMISSIONS: dict[str, str] = {
     "disputes": "rak_dispute_read",
     "events": "rak_event_read",
     "balance_transactions": "rak_balance_transaction_source_read",
+    # Stripe's dashboard lists test clocks under Billing; the permission's API name is not
+    # published, so this one is named after the others.
+    "test_clocks": "rak_test_clock_read",
 }
 
-# Fields each resource can expand (what the fake implements; anything else is a 400).
-EXPANDABLE: dict[str, frozenset[str]] = {
-    "subscriptions": frozenset({"discounts"}),
-    "invoices": frozenset({"discounts"}),
-    "invoice_items": frozenset({"discounts"}),
-    "charges": frozenset({"balance_transaction"}),
-    "refunds": frozenset({"balance_transaction"}),
-    "prices": frozenset({"tiers"}),
-    "invoice_lines": frozenset({"discounts"}),
-    "credit_note_lines": frozenset(),
-    "subscription_items": frozenset({"discounts"}),
+# Stripe's ``object`` of each list the fake serves (the registry's resources, child lists,
+# events, test clocks); what ``expand[]`` accepts on each is read from that object's type
+# (see ``expansion``).
+OBJECT_OF: dict[str, str] = {
+    **{r.name: r.object for r in RESOURCES},
+    "events": "event",
+    "invoice_lines": "line_item",
+    "credit_note_lines": "credit_note_line_item",
+    "subscription_items": "subscription_item",
+    "test_clocks": "test_helpers.test_clock",
 }
+# Deleted objects Stripe forgets: retrieving one is a 404 (a deleted customer answers a
+# ``deleted: true`` stub instead), though a discount still expands its deleted coupon.
+FORGOTTEN_WHEN_DELETED = frozenset({"coupons"})
 
 # Embedded child list of each parent resource.
 CHILD_FIELD: dict[str, str] = {"invoices": "lines", "credit_notes": "lines", "subscriptions": "items"}
@@ -415,7 +423,7 @@ def _ignored(value: Any, name: str) -> Predicate:
 
 
 FILTERS: dict[str, dict[str, Callable[[Any, str], Predicate]]] = {
-    "customers": {"email": _eq("email")},
+    "customers": {"email": _eq("email"), "test_clock": _eq("test_clock")},
     "products": {"active": _bool_eq("active")},
     "prices": {"active": _bool_eq("active"), "product": _eq("product"), "type": _eq("type"),
                "currency": _eq("currency"), "lookup_keys": _lookup_keys},
@@ -423,7 +431,9 @@ FILTERS: dict[str, dict[str, Callable[[Any, str], Predicate]]] = {
     "promotion_codes": {"active": _bool_eq("active"), "code": _eq("code"),
                         "coupon": _promo_coupon, "customer": _eq("customer")},
     "subscriptions": {"status": _subscription_status, "customer": _eq("customer"),
-                      "price": _subscription_price},
+                      "price": _subscription_price, "test_clock": _eq("test_clock"),
+                      "customer_account": _eq("customer_account"),
+                      "collection_method": _eq("collection_method")},
     "invoices": {"customer": _eq("customer"), "status": _invoice_status,
                  "subscription": _invoice_subscription},
     "invoice_items": {"customer": _eq("customer"), "invoice": _eq("invoice"),
@@ -435,6 +445,24 @@ FILTERS: dict[str, dict[str, Callable[[Any, str], Predicate]]] = {
     "disputes": {"charge": _eq("charge"), "payment_intent": _eq("payment_intent")},
     "events": {"type": _event_type, "types": _event_types, "delivery_success": _ignored},
 }
+
+
+def _not_on_a_test_clock(obj: JSON) -> bool:
+    return not obj.get("test_clock")
+
+
+def _hidden_by_default(name: str, params: Mapping[str, Any]) -> list[Predicate]:
+    """What a list leaves out unless a filter asks for it: ended subscriptions (unless
+    ``status``), and customers and subscriptions on a test clock (unless ``test_clock``,
+    or for subscriptions ``customer``)."""
+    hidden: list[Predicate] = []
+    if name == "subscriptions" and "status" not in params:
+        hidden.append(lambda o: o["status"] not in _ENDED)
+    if name == "customers" and "test_clock" not in params:
+        hidden.append(_not_on_a_test_clock)
+    if name == "subscriptions" and "test_clock" not in params and "customer" not in params:
+        hidden.append(_not_on_a_test_clock)
+    return hidden
 
 
 # ---- the store: indexes and serialised objects ----------------------------------------
@@ -478,7 +506,7 @@ class _Store:
         self.cache_limit = cache_limit
         self.cache_bytes = 0
         self._indexes: dict[str, _Index] = {}
-        self._cache: dict[tuple[str, str, tuple[str, ...]], bytes] = {}
+        self._cache: dict[tuple[str, str, tuple[str, ...]], bytes] = {}  # by expansion keys
         self._item_owner: dict[str, str] | None = None
 
     def reset(self) -> None:
@@ -498,6 +526,8 @@ class _Store:
                 if idx is None:
                     if name == "events":
                         idx = _Index.build(self.account.events, ())
+                    elif name == "test_clocks":
+                        idx = _Index.build(self.account.test_clocks, ())
                     else:
                         idx = _Index.build(self.account.objects(name),
                                            self.account.deleted.get(name, {}).values())
@@ -513,15 +543,14 @@ class _Store:
                 self._item_owner = owners
         return owners.get(item_id)
 
-    def serialized(self, name: str, obj: JSON, expand: tuple[str, ...]) -> bytes:
+    def serialized(self, name: str, obj: JSON, plan: Plan) -> bytes:
         """The object's JSON, dumped once and then served from the cache."""
-        if expand:  # share one entry when the expansion changes nothing for this object
-            expand = tuple(e for e in expand if _expands(obj, e))
-        key = (name, obj["id"], expand)
+        # Objects an expansion leaves as they are (no discounts to expand) share one entry.
+        key = (name, obj["id"], plan.key_for(obj) if plan.steps else ())
         data = self._cache.get(key)
         if data is None:
             version = self.version
-            data = json.dumps(self.render(name, obj, expand), separators=(",", ":")).encode()
+            data = json.dumps(self.render(name, obj, plan), separators=(",", ":")).encode()
             with self.lock:
                 fits = self.cache_limit is None or self.cache_bytes < self.cache_limit
                 if version == self.version and fits:  # not replaced by an edit meanwhile
@@ -529,17 +558,11 @@ class _Store:
                     self.cache_bytes += len(data)
         return data
 
-    def render_child(self, entry: JSON, expand: tuple[str, ...]) -> JSON:
-        """A child list entry (line, item) with its discounts expanded when asked."""
-        if "discounts" in expand and entry.get("discounts"):
-            return {**entry, "discounts": self._discounts(entry["discounts"])}
-        return entry
+    def render_child(self, entry: JSON, plan: Plan) -> JSON:
+        """A child list entry (line, item) with the plan's expansions applied."""
+        return expansion.apply(entry, plan.steps, self.resolve)
 
-    def _discounts(self, ids: list[Any]) -> list[Any]:
-        found = self.account.discounts
-        return [found.get(d, d) if isinstance(d, str) else d for d in ids]
-
-    def render(self, name: str, obj: JSON, expand: tuple[str, ...] = ()) -> JSON:
+    def render(self, name: str, obj: JSON, plan: Plan = NO_PLAN) -> JSON:
         """The object as Stripe returns it: child lists truncated, expansions applied."""
         out = obj
         if name == "events":
@@ -553,23 +576,55 @@ class _Store:
             lst = obj[child]
             out = {**out, child: {**lst, "data": lst["data"][:EMBEDDED_LIST_LIMIT],
                                   "has_more": True}}
-        if name == "prices" and "tiers" in obj and "tiers" not in expand:
+        if name == "prices" and "tiers" in obj and not plan.includes("tiers"):
             out = {k: v for k, v in out.items() if k != "tiers"}
-        if "discounts" in expand and obj.get("discounts"):
-            out = {**out, "discounts": self._discounts(obj["discounts"])}
-        if "balance_transaction" in expand and isinstance(obj.get("balance_transaction"), str):
-            txn = self.account.balance_transactions.get(obj["balance_transaction"])
-            out = {**out, "balance_transaction": txn}
-        return out
+        return expansion.apply(out, plan.steps, self.resolve) if plan.steps else out
+
+    def resolve(self, object_names: tuple[str, ...], obj_id: str,
+                inside: tuple[expansion.Step, ...]) -> JSON | None:
+        """The object an expanded id names, rendered with what to expand inside it."""
+        for object_name in object_names:
+            found = self._find(object_name, obj_id)
+            if found is None:
+                continue
+            name, obj = found
+            if name is None:
+                return expansion.apply(obj, inside, self.resolve)
+            if obj_id in self.index(name).deleted and name not in FORGOTTEN_WHEN_DELETED:
+                return {"id": obj_id, "object": object_name, "deleted": True}
+            return self.render(name, obj, Plan(inside))
+        return None
+
+    def _find(self, object_name: str, obj_id: str) -> tuple[str | None, JSON] | None:
+        """Where the account keeps an object: (its resource, if listed; the object)."""
+        if object_name == "discount":
+            discount = self.account.discounts.get(obj_id)
+            return None if discount is None else (None, discount)
+        if object_name == "balance_transaction":
+            txn = self.account.balance_transactions.get(obj_id)
+            return None if txn is None else (None, txn)
+        if object_name == "subscription_item":
+            item = self.subscription_item(obj_id)
+            return None if item is None else (None, item)
+        name = _RESOURCE_OF.get(object_name)
+        if name is None:
+            return None
+        idx = self.index(name)
+        pos = idx.pos.get(obj_id)
+        return None if pos is None else (name, idx.objs[pos])
+
+    def subscription_item(self, item_id: str) -> JSON | None:
+        sub_id = self.item_owner(item_id)
+        if sub_id is None:
+            return None
+        subs = self.index("subscriptions")
+        return next(i for i in subs.objs[subs.pos[sub_id]]["items"]["data"] if i["id"] == item_id)
 
 
-def _expands(obj: JSON, fieldname: str) -> bool:
-    """Whether expanding ``fieldname`` changes how ``obj`` is rendered."""
-    if fieldname == "discounts":
-        return bool(obj.get("discounts"))
-    if fieldname == "balance_transaction":
-        return isinstance(obj.get("balance_transaction"), str)
-    return fieldname in obj  # tiers: only tiered prices have them
+# Which served list holds objects of each ``object`` (an expanded id is looked up there).
+_RESOURCE_OF: dict[str, str] = {
+    obj: name for name, obj in OBJECT_OF.items() if name in RESOURCE_NAMES or name == "test_clocks"
+}
 
 
 # ---- rate limiting ---------------------------------------------------------------------
@@ -705,13 +760,19 @@ class FakeStripe:
             for res in (*RESOURCES, EVENTS):
                 if wanted is not None and res.name not in wanted:
                     continue
-                expand = tuple(sorted(e.removeprefix("data.") for e in res.expand))
+                plan = plan_for(OBJECT_OF[res.name], res.expand, listed=True)
                 idx = store.index(res.name)
                 for obj in idx.objs:
                     if obj["id"] not in idx.deleted:
-                        store.serialized(res.name, obj, expand)
+                        store.serialized(res.name, obj, plan)
                         count += 1
         return count
+
+    def render_listed(self, name: str, obj: JSON, expand: Iterable[str] | None = None) -> JSON:
+        """``obj`` as a list of ``name`` answers it with ``expand[]`` (by default the
+        registry's, what the sync asks for): what a synced row should hold."""
+        paths = BY_NAME[name].expand if expand is None else tuple(expand)
+        return self._store.render(name, obj, plan_for(OBJECT_OF[name], paths, listed=True))
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in a background thread; returns the base URL (``http://127.0.0.1:PORT``)."""
@@ -975,6 +1036,12 @@ class FakeStripe:
             if txn is None:
                 raise _missing("balance_transaction", rest[0])
             return self._json(txn)
+        if base == "/v1/test_helpers" and rest and rest[0] == "test_clocks" and len(rest) <= 2:
+            self._deny("test_clocks", key, store)
+            self._test_mode_only(key, "Test clocks")
+            if len(rest) == 1:
+                return self._list(store, "test_clocks", path.rstrip("/"), params, windowed=False)
+            return self._retrieve(store, "test_clocks", "test_helpers.test_clock", rest[1], params)
         if base == "/v1/subscription_items":
             self._deny("subscriptions", key, store)
             if not rest:
@@ -995,6 +1062,12 @@ class FakeStripe:
         raise self._unknown_url(path)
 
     @staticmethod
+    def _test_mode_only(key: str, what: str) -> None:
+        # Test helpers exist in test mode only; a live key is refused.
+        if re.match(r"(?:sk|rk)_live_", key):
+            raise _invalid(f"{what} are only available in test mode: use a test mode API key.")
+
+    @staticmethod
     def _unknown_url(path: str) -> StripeError:
         return _invalid(f"Unrecognized request URL (GET: {path}). Please see "
                         "https://stripe.com/docs or we can help at https://support.stripe.com/.",
@@ -1012,19 +1085,15 @@ class FakeStripe:
                                code="parameter_unknown")
 
     @staticmethod
-    def _expand(params: Mapping[str, Any], name: str, *, listed: bool) -> tuple[str, ...]:
+    def _expand(params: Mapping[str, Any], name: str, *, listed: bool) -> Plan:
+        """The request's ``expand[]`` on objects of ``name`` (each entry, on a list)."""
         if "expand" not in params:
-            return ()
-        allowed = EXPANDABLE.get(name, frozenset())
-        out = []
-        for i, path in enumerate(_list_param(params["expand"], "expand")):
-            fieldname = path[5:] if listed and path.startswith("data.") else (
-                None if listed else path)
-            if fieldname is None or fieldname not in allowed:
-                raise _invalid(f"This property cannot be expanded ({path}).",
-                               param=f"expand[{i}]")
-            out.append(fieldname)
-        return tuple(sorted(set(out)))
+            return NO_PLAN
+        try:
+            return plan_for(OBJECT_OF[name], _list_param(params["expand"], "expand"),
+                            listed=listed)
+        except ExpandError as err:
+            raise _invalid(err.message, param=err.param, code=err.code) from None
 
     @staticmethod
     def _limit(params: Mapping[str, Any]) -> int:
@@ -1056,10 +1125,9 @@ class FakeStripe:
         self._only(params, allowed)
         limit = self._limit(params)
         after, before = self._cursor(params)
-        expand = self._expand(params, name, listed=True)
+        plan = self._expand(params, name, listed=True)
         preds = [build(params[p], p) for p, build in filters.items() if p in params]
-        if name == "subscriptions" and "status" not in params:
-            preds.append(lambda o: o["status"] not in _ENDED)  # Stripe hides ended ones
+        preds += _hidden_by_default(name, params)
         idx = store.index(name)
         lo, hi = 0, len(idx.objs)
         if "created" in params:
@@ -1073,7 +1141,7 @@ class FakeStripe:
             obj = idx.objs[i]
             return obj["id"] not in idx.deleted and all(p(obj) for p in preds)
 
-        object_name = "event" if name == "events" else BY_NAME[name].object
+        object_name = OBJECT_OF[name]
         found: list[int] = []
         if before is not None:
             end = idx.pos.get(before)
@@ -1100,7 +1168,7 @@ class FakeStripe:
                 i += 1
             has_more = len(found) > limit
             found = found[:limit]
-        parts = [store.serialized(name, idx.objs[i], expand) for i in found]
+        parts = [store.serialized(name, idx.objs[i], plan) for i in found]
         return self._list_response(parts, has_more, url)
 
     @staticmethod
@@ -1114,21 +1182,21 @@ class FakeStripe:
     def _retrieve(self, store: _Store, name: str, object_name: str, obj_id: str,
                   params: Mapping[str, Any]) -> Response:
         self._only(params, {"expand"})
-        expand = self._expand(params, name, listed=False)
+        plan = self._expand(params, name, listed=False)
         idx = store.index(name)
         pos = idx.pos.get(obj_id)
-        if pos is None:
+        if pos is None or (obj_id in idx.deleted and name in FORGOTTEN_WHEN_DELETED):
             raise _missing(object_name, obj_id)
         if obj_id in idx.deleted:
             return self._json({"id": obj_id, "object": object_name, "deleted": True})
-        return Response(200, store.serialized(name, idx.objs[pos], expand))
+        return Response(200, store.serialized(name, idx.objs[pos], plan))
 
     def _page(self, store: _Store, entries: list[JSON], params: Mapping[str, Any], url: str,
               object_name: str, name: str) -> Response:
         """Page an in-order child list (invoice lines, items, credit note lines)."""
         limit = self._limit(params)
         after, before = self._cursor(params)
-        expand = self._expand(params, name, listed=True)
+        plan = self._expand(params, name, listed=True)
         ids = [e["id"] for e in entries]
         if before is not None:
             if before not in ids:
@@ -1142,7 +1210,7 @@ class FakeStripe:
                     raise _missing(object_name, after, param="starting_after", status=400)
                 start = ids.index(after) + 1
             chunk, has_more = entries[start:start + limit], start + limit < len(entries)
-        parts = [json.dumps(store.render_child(e, expand), separators=(",", ":")).encode()
+        parts = [json.dumps(store.render_child(e, plan), separators=(",", ":")).encode()
                  for e in chunk]
         return self._list_response(parts, has_more, url)
 
@@ -1176,13 +1244,11 @@ class FakeStripe:
     def _subscription_item(self, store: _Store, item_id: str,
                            params: Mapping[str, Any]) -> Response:
         self._only(params, {"expand"})
-        expand = self._expand(params, "subscription_items", listed=False)
-        sub_id = store.item_owner(item_id)
-        if sub_id is None:
+        plan = self._expand(params, "subscription_items", listed=False)
+        item = store.subscription_item(item_id)
+        if item is None:
             raise _missing("subscription_item", item_id)
-        sub = store.index("subscriptions").objs[store.index("subscriptions").pos[sub_id]]
-        item = next(i for i in sub["items"]["data"] if i["id"] == item_id)
-        return self._json(store.render_child(item, expand))
+        return self._json(store.render_child(item, plan))
 
 
 def _misshapen(body: bytes) -> bytes:
