@@ -56,8 +56,10 @@ def test_only_the_client_module_imports_stripe() -> None:
         for p in [*(ROOT / "syncer").rglob("*.py"), *(ROOT / "reports").rglob("*.py")]
         if "stripe" in _imports(ast.parse(p.read_text()))
     ]
-    # the sandbox's conformance check reads stripe-python's typed classes, never the network
-    assert sorted(importers) == ["syncer/sandbox/conformance.py", "syncer/stripe_api.py"]
+    # The sandbox reads stripe-python's typed classes (its conformance check and its
+    # expand[] rules), never the network.
+    assert sorted(importers) == ["syncer/sandbox/conformance.py", "syncer/sandbox/expansion.py",
+                                 "syncer/sandbox/stripe_types.py", "syncer/stripe_api.py"]
 
 
 def test_reports_never_imports_syncer() -> None:

@@ -24,22 +24,18 @@ module, for the names its annotations import under ``if TYPE_CHECKING``.
 
 from __future__ import annotations
 
-import ast
-import inspect
 import re
-import sys
 import types
 import typing
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from functools import cache
-from importlib import import_module
-from typing import Any, ForwardRef, Literal, Union
+from typing import Any, Literal, Union
 
 import stripe
 from stripe._list_object import ListObject
-from stripe._object_classes import get_object_class
 from stripe._stripe_object import StripeObject, UntypedStripeObject
+
+from syncer.sandbox.stripe_types import class_for, resolve
 
 # stripe-python writes "nullable" and "not always in the response" the same way
 # (``Optional``), so which fields Stripe always returns has to come from elsewhere:
@@ -93,16 +89,6 @@ _PARTIAL_OF: dict[tuple[type[StripeObject], str], str] = {
 _TOMBSTONE_FIELDS = ("id", "object", "deleted")
 _LIST_FIELDS = ("object", "data", "has_more", "url")
 _NONE = type(None)
-
-
-def class_for(object_name: str) -> type[StripeObject] | None:
-    """stripe-python's class for a value of Stripe's ``object`` field (None if unknown).
-
-    The mapping is the one stripe-python itself deserializes responses with; it has no
-    public alias.
-    """
-    cls = get_object_class("V1", object_name)
-    return None if cls is StripeObject else cls
 
 
 def problems(obj: Any, cls: type[StripeObject], *, partial: bool = False) -> list[str]:
@@ -331,35 +317,10 @@ def _declared_fields(cls: type) -> dict[str, Any]:
 
 def _resolve(tp: Any, owner: type) -> Any:
     """A forward reference (``"Discount"``) as the class it names."""
-    if isinstance(tp, str):
-        tp = ForwardRef(tp)
-    if isinstance(tp, ForwardRef):  # always a bare class name in stripe-python
-        name = tp.__forward_arg__
-        found = vars(owner).get(name) or _namespace(owner.__module__).get(name)
-        if found is None:
-            raise LookupError(f"{owner.__qualname__}: cannot resolve {name!r}")
-        return found
-    return tp
-
-
-@cache
-def _namespace(module_name: str) -> dict[str, Any]:
-    """The module's globals plus what it imports only for type checking.
-
-    stripe-python imports the classes its annotations name under ``if TYPE_CHECKING``,
-    so the names are not bound at run time; the imports are read from the source.
-    """
-    module = sys.modules[module_name]
-    ns = dict(vars(module))
-    tree = ast.parse(inspect.getsource(module))
-    for node in tree.body:
-        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
-            for stmt in node.body:
-                if isinstance(stmt, ast.ImportFrom) and stmt.module:
-                    imported = import_module(stmt.module)
-                    for alias in stmt.names:
-                        ns[alias.asname or alias.name] = getattr(imported, alias.name)
-    return ns
+    found = resolve(tp, owner)
+    if found is None:
+        raise LookupError(f"{owner.__qualname__}: cannot resolve {tp!r}")
+    return found
 
 
 def _is_subclass(tp: Any, base: type) -> bool:

@@ -15,20 +15,17 @@ rendering a plan walks the object and asks a resolver for each id it expands.
 
 from __future__ import annotations
 
-import ast
 import functools
-import importlib
 import inspect
-import sys
 import types
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
 from stripe import ListObject, StripeObject
-from stripe._object_classes import get_object_class
+
+from syncer.sandbox.stripe_types import class_for, resolve
 
 JSON = dict[str, Any]
 
@@ -71,59 +68,30 @@ class FieldType:
     shape: Shape  # what the value is once expanded (or stepped into)
 
 
-@functools.cache
-def _namespace(module_name: str) -> dict[str, Any]:
-    """The names a stripe module's annotations use: its globals and the classes it imports
-    under ``if TYPE_CHECKING:`` (string annotations such as ``ExpandableField["Coupon"]``
-    refer to those, and they are not imported at run time)."""
-    module = sys.modules[module_name]
-    names = dict(vars(module))
-    source = Path(module.__file__ or "").read_text(encoding="utf-8")
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) \
-                and node.test.id == "TYPE_CHECKING":
-            for imp in node.body:
-                if isinstance(imp, ast.ImportFrom) and imp.module:
-                    imported = importlib.import_module(imp.module)
-                    for alias in imp.names:
-                        found = getattr(imported, alias.name, None)
-                        if found is not None:
-                            names[alias.asname or alias.name] = found
-    return names
-
-
-def _resolve(annotation: Any, module_name: str) -> Any:
-    if isinstance(annotation, typing.ForwardRef):
-        return _namespace(module_name).get(annotation.__forward_arg__)
-    if isinstance(annotation, str):
-        return _namespace(module_name).get(annotation)
-    return annotation
-
-
 def _is_object_class(value: Any) -> TypeGuard[type]:
     return isinstance(value, type) and issubclass(value, StripeObject)
 
 
-def _field_type(annotation: Any, module_name: str) -> FieldType | None:
+def _field_type(annotation: Any, owner: type) -> FieldType | None:
     """Classify one annotation; None for scalars, hashes and anything not walkable."""
-    annotation = _resolve(annotation, module_name)
+    annotation = resolve(annotation, owner)
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         members = [a for a in args if a is not type(None)]
         if str in members:  # ExpandableField[X] is Union[str, X]
-            targets = tuple(_resolve(a, module_name) for a in members if a is not str)
+            targets = tuple(resolve(a, owner) for a in members if a is not str)
             classes = tuple(t for t in targets if _is_object_class(t))
             return FieldType("expand", classes) if classes else None
         if len(members) == 1:
-            return _field_type(members[0], module_name)
-        classes = tuple(c for c in (_resolve(a, module_name) for a in members)
+            return _field_type(members[0], owner)
+        classes = tuple(c for c in (resolve(a, owner) for a in members)
                         if _is_object_class(c))
         return FieldType("walk", classes) if classes else None
     if origin is list:
-        return _field_type(args[0], module_name) if args else None
+        return _field_type(args[0], owner) if args else None
     if isinstance(origin, type) and issubclass(origin, ListObject):
-        entry = _resolve(args[0], module_name) if args else None
+        entry = resolve(args[0], owner) if args else None
         entries: tuple[type, ...] = (entry,) if _is_object_class(entry) else ()
         return FieldType("walk", (_ListOf(entries),))
     if _is_object_class(annotation):
@@ -142,14 +110,14 @@ def field_type(cls: type | _ListOf, name: str) -> FieldType | None:
     for klass in cls.__mro__:
         own = inspect.get_annotations(klass)
         if name in own and not name.startswith("_"):
-            return _field_type(own[name], klass.__module__)
+            return _field_type(own[name], klass)
     return None
 
 
 def object_class(object_name: str) -> type:
     """The stripe-python class of an ``object`` value (``"subscription"``)."""
-    cls = get_object_class("V1", object_name)
-    if cls is StripeObject:
+    cls = class_for(object_name)
+    if cls is None:
         raise KeyError(object_name)
     return cls
 

@@ -1,0 +1,63 @@
+"""Stripe's published types, as stripe-python's typed classes declare them.
+
+The sandbox's fake answers and generated objects are checked against these classes
+(``conformance``) and its ``expand[]`` rules are read from them (``expansion``): Stripe
+is the truth, not our fake. This module is the one place that turns an ``object`` value
+into its class and an annotation into what it names. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+from functools import cache
+from importlib import import_module
+from typing import Any, ForwardRef
+
+from stripe import StripeObject
+from stripe._object_classes import get_object_class
+
+
+def class_for(object_name: str) -> type[StripeObject] | None:
+    """stripe-python's class for a value of Stripe's ``object`` field (None if unknown).
+
+    The mapping is the one stripe-python itself deserializes responses with; it has no
+    public alias.
+    """
+    cls = get_object_class("V1", object_name)
+    return None if cls is StripeObject else cls
+
+
+@cache
+def namespace(module_name: str) -> dict[str, Any]:
+    """The module's globals plus what it imports only for type checking.
+
+    stripe-python imports the classes its annotations name under ``if TYPE_CHECKING``
+    (``ExpandableField["Coupon"]``), so the names are not bound at run time; the imports
+    are read from the module's source, once.
+    """
+    module = sys.modules[module_name]
+    ns = dict(vars(module))
+    for node in ast.parse(inspect.getsource(module)).body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for stmt in node.body:
+                if isinstance(stmt, ast.ImportFrom) and stmt.module:
+                    imported = import_module(stmt.module)
+                    for alias in stmt.names:
+                        found = getattr(imported, alias.name, None)
+                        if found is not None:
+                            ns[alias.asname or alias.name] = found
+    return ns
+
+
+def resolve(annotation: Any, owner: type) -> Any:
+    """A forward reference in ``owner``'s annotations (``"Discount"``, always a bare class
+    name in stripe-python) as the class it names, None when it names nothing; any other
+    annotation as it is."""
+    if isinstance(annotation, str):
+        annotation = ForwardRef(annotation)
+    if isinstance(annotation, ForwardRef):
+        name = annotation.__forward_arg__
+        return vars(owner).get(name) or namespace(owner.__module__).get(name)
+    return annotation
