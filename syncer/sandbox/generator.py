@@ -1138,7 +1138,7 @@ class _Sim:
         return [
             # 27: monthly plan and seats, a yearly platform fee added later (mixed intervals)
             _Profile(27, T(0.2), c, items=[("pro_m", 1), ("seat_m", 5)], random=False,
-                     script=[(T(0.3), "add_yearly_fee", None)]),
+                     script=[(max(T(0.3), FLEXIBLE_SINCE + 5 * DAY), "add_yearly_fee", None)]),
             # 28: 10% off the seat item only (item-level discount)
             _Profile(28, T(0.15), c, items=[("pro_m", 1), ("seat_m", 10)], random=False,
                      setups=_Setups(item_discount="SEATS10")),
@@ -1210,7 +1210,8 @@ class _Sim:
         s = _Setups()
         keys = [k for k, _ in p.items]
         if keys[0] in ("pro_m", "business_m") and rng.random() < P_YEARLY_FEE:
-            p.script.append((p.signup + rng.randint(5, 300) * DAY, "add_yearly_fee", None))
+            t = max(p.signup, FLEXIBLE_SINCE) + rng.randint(5, 300) * DAY
+            p.script.append((t, "add_yearly_fee", None))
         if p.coupon is None and rng.random() < P_ITEM_DISCOUNT:
             if "seat_m" in keys or "seat_y" in keys:
                 s.item_discount = "SEATS10"
@@ -2205,7 +2206,7 @@ class _Sim:
 
     def _on_add_yearly_fee(self, sub: _Sub, t: int, _: Any) -> None:
         """Flexible billing mode: a yearly item on a monthly subscription, billed apart."""
-        if (not self._changeable(sub, t) or sub.interval_months != 1
+        if (not self._changeable(sub, t) or sub.interval_months != 1 or t < FLEXIBLE_SINCE
                 or sub.currency != self.currency or any(it.period for it in sub.items)):
             return
         if sub.billing_mode["type"] != "flexible":  # migrated: mixed intervals need it

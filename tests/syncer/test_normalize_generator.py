@@ -16,7 +16,6 @@ import pytest
 
 from reports.facts import Cause, ChurnKind, Facts
 from syncer.normalize import NormalizeSettings, RawAccount, normalize
-from syncer.shapes import customer_of
 from syncer.sandbox.generator import (
     EVENT_RETENTION,
     Account,
@@ -25,6 +24,7 @@ from syncer.sandbox.generator import (
     month_floor,
     truth_mrr,
 )
+from syncer.shapes import customer_of
 
 NOW = int(datetime(2026, 7, 15, 12, tzinfo=UTC).timestamp())
 
