@@ -1311,7 +1311,6 @@ class _Sim:
 
     def _simulate(self, p: _Profile) -> None:
         cust = self._customer(p)
-        self._start_customer_discount(cust, p)
         end = self.now
         sub = None
         if p.subscriber:
@@ -1427,7 +1426,7 @@ class _Sim:
                    "tax_id": None}
         cust = _Cust(p.idx, cid, obj, p.currency, pm, pm_details, billing,
                      taxed=p.currency != self.currency)
-        self._attach_setups(cust, setups, p.signup)
+        self._attach_setups(cust, setups)
         if cust.customer is None:  # an Accounts v2 account: no Customer object
             return cust
         self.acct.customers.append(obj)
@@ -1438,6 +1437,8 @@ class _Sim:
         if cust.customer is None:
             return
         obj = cust.obj
+        if cust.discount is not None:
+            obj["discount"] = cust.discount.obj if cust.discount.active(self.now) else None
         obj["balance"] = cust.balance
         obj["delinquent"] = cust.open_failed > 0
         obj["next_invoice_sequence"] = cust.seq + 1
@@ -2073,8 +2074,10 @@ class _Sim:
 
     # ---- the setups of real accounts (issue 17) -------------------------------------------
 
-    def _attach_setups(self, cust: _Cust, setups: _Setups, t: int) -> None:
-        """Customer-level setups: a test clock, no payment method yet."""
+    def _attach_setups(self, cust: _Cust, setups: _Setups) -> None:
+        """Customer-level setups: a test clock, no payment method yet, a discount."""
+        if setups.customer_discount is not None and cust.customer is not None:
+            self._start_customer_discount(cust, *setups.customer_discount)
         if setups.test_clock and not self.livemode:
             cust.clock = self._test_clock()
             cust.obj["test_clock"] = cust.clock
@@ -2099,12 +2102,14 @@ class _Sim:
         self.acct.test_clocks.append(clock)
         return str(clock["id"])
 
-    def _start_customer_discount(self, cust: _Cust, p: _Profile) -> None:
-        """``customer.discount``: applies to its subscriptions that have no discount."""
-        spec = p.setups.customer_discount if p.setups is not None else None
-        if spec is None or cust.customer is None or spec[1] > self.now:
+    def _start_customer_discount(self, cust: _Cust, coupon_id: str, start: int,
+                                 removed: int | None) -> None:
+        """``customer.discount``: applies to its subscriptions that have no discount.
+
+        One given when the customer is created is in its ``customer.created`` event.
+        """
+        if start > self.now:
             return
-        coupon_id, start, removed = spec
         coupon = self.coupons[coupon_id]
         end = None
         if coupon["duration"] == "repeating":
@@ -2114,12 +2119,13 @@ class _Sim:
         coupon["times_redeemed"] += 1
         cust.discount = _Disc(obj["id"], coupon, start, stops, obj)
         self.emit(start, "customer.discount.created", obj)
-        self.emit(start, "customer.updated", cust.obj, {"discount": None}, discount=obj)
+        if start <= cust.obj["created"]:
+            cust.obj["discount"] = obj
+        else:
+            self.emit(start, "customer.updated", cust.obj, {"discount": None}, discount=obj)
         if stops is not None and stops <= self.now:  # it ended, or was removed
             self.emit(stops, "customer.discount.deleted", obj)
             self.emit(stops, "customer.updated", cust.obj, {"discount": obj}, discount=None)
-        else:
-            cust.obj["discount"] = obj
 
     def _delete_coupon(self, coupon_id: str, t: int) -> None:
         """Delete a coupon: its discounts keep applying (they carry its terms)."""
