@@ -9,9 +9,15 @@ months ending at ``now``: a small SaaS catalogue (flat, per-seat, tiered, metere
 one-time prices; quarterly and annual plans; coupons), customers signing up over time,
 trials, plan and seat changes with prorations, cancellations at period end and at once,
 failed payments (recovered, or ending in an involuntary churn), pauses, reactivations,
-one-off invoices, standalone charges, refunds, credit notes and disputes. The first
-customers follow fixed scripts so that even a small account holds every case the tests
-rely on (an invoice with more than 10 lines, a subscription with more than 10 items, ...).
+one-off invoices, standalone charges, refunds, credit notes and disputes. A few percent
+of the customers each have a setup real accounts have and simple ones lack: flexible
+billing mode mixing a monthly and a yearly item, item-level and customer-level discounts,
+coupons deleted after use, add-ons with their own trial, trials pausing without a payment
+method, ``unpaid`` subscriptions, every ``pause_collection.behavior``, fractional
+quantities, churned customers deleted later, test clocks (test mode) and Accounts v2
+accounts billed as customers. The first customers follow fixed scripts so that even a
+small account holds every case the tests rely on (an invoice with more than 10 lines, a
+subscription with more than 10 items, one of each setup, ...).
 
 Objects are plain JSON-able dicts in Stripe's current API shape (2026). They carry
 complete embedded lists (every invoice line, every subscription item); the fake server
@@ -780,6 +786,7 @@ class _Sim:
         self._cn_count: dict[str, int] = {}  # invoice id -> credit notes issued
         self._ii_item: dict[str, str] = {}  # proration invoice item -> subscription item
         self._descriptions: dict[tuple[str, int], str] = {}
+        self._charge_accounts: dict[str, str] = {}  # Accounts v2 customer of each charge
         self.coupon_deleted_at = self.at(0.45)  # when FOUNDERS25 is deleted
         self.trial_offer = self.ids.long("trlo")  # the offer of the add-ons' own trials
 
@@ -2884,6 +2891,8 @@ class _Sim:
             "transfer_group": None,
         }
         self.acct.charges.append(ch)
+        if cust.customer_account is not None:  # a charge has no field for it; its refunds do
+            self._charge_accounts[ch_id] = cust.customer_account
         self.emit(t, "charge.failed" if failed else "charge.succeeded", ch)
         return ch
 
@@ -2932,7 +2941,7 @@ class _Sim:
             "created": t,
             "currency": ch["currency"],
             "customer": ch["customer"],
-            "customer_account": None,
+            "customer_account": self._charge_accounts.get(ch["id"]),
             "destination_details": {"card": {"reference": None, "reference_status": "pending",
                                              "reference_type": "acquirer_reference_number",
                                              "type": "refund"}, "type": "card"},
