@@ -659,7 +659,7 @@ P_FLEXIBLE_OPT_IN = 0.25  # created while it had to be asked for
 P_YEARLY_FEE = 0.1  # of monthly plans: a yearly platform fee added (mixed intervals)
 P_ITEM_DISCOUNT = 0.06  # of subscriptions with seats or add-ons and no coupon
 P_CUSTOMER_DISCOUNT = 0.04  # of subscribers without a coupon of their own
-P_ITEM_TRIAL = 0.3  # of add-ons added to a live subscription
+P_ITEM_TRIAL = 0.4  # of add-ons added to a live subscription once flexible mode exists
 P_NO_PAYMENT_METHOD = 0.1  # of trials: it ends without one, the subscription pauses
 P_UNPAID = 0.3  # of failures never recovered: the subscription stays ``unpaid``
 P_DELETE_CHURNED = 0.15  # of churned customers: deleted later
@@ -788,7 +788,7 @@ class _Sim:
         self._descriptions: dict[tuple[str, int], str] = {}
         self._charge_accounts: dict[str, str] = {}  # Accounts v2 customer of each charge
         self.coupon_deleted_at = self.at(0.45)  # when FOUNDERS25 is deleted
-        self.trial_offer = self.ids.long("trlo")  # the offer of the add-ons' own trials
+        self.trial_offer = self.ids.long("to")  # the trial offer of the add-ons' own trials
 
     @classmethod
     def attach(cls, acct: Account, now: int) -> _Sim:
@@ -1973,9 +1973,13 @@ class _Sim:
             return
         it = _Item(self.ids.short("si"), self.prices[self.rng.choice(free)], 1, t)
         sub.items.append(it)
-        trial = arg == "trial" or (sub.random and self.rng.random() < P_ITEM_TRIAL)
+        trial = arg == "trial" or (
+            sub.random and t >= FLEXIBLE_SINCE and self.rng.random() < P_ITEM_TRIAL)
         if trial and sub.period_end - t > ITEM_TRIAL + DAY:
-            # Its own trial: nothing billed until it ends, within this period.
+            # Its own trial (a trial offer): nothing billed until it ends, within this
+            # period. Item trials need flexible billing mode: a classic one migrates.
+            if sub.billing_mode["type"] != "flexible":
+                sub.billing_mode = _flexible(t)
             it.trial = (t, t + ITEM_TRIAL, self.trial_offer)
             self._push(sub, t + ITEM_TRIAL, 1, "item_trial_end", it)
         else:

@@ -226,7 +226,8 @@ def test_an_add_on_in_its_own_trial_counts_nothing_yet(acct: Account) -> None:
     trial = addon["current_trial"]
     assert set(trial) == {"end_date", "start_date", "trial_offer"}
     assert (trial["start_date"], trial["end_date"]) == (NOW - 5 * DAY, NOW - 5 * DAY + ITEM_TRIAL)
-    assert trial["trial_offer"].startswith("trlo_")
+    assert trial["trial_offer"].startswith("to_")
+    assert sub["billing_mode"]["type"] == "flexible"
     assert truth_mrr(acct, cus["id"], NOW) == PRO_M
 
 
