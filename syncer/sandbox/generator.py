@@ -272,6 +272,7 @@ class Account:
             discounts=self.discounts,
             balance_transactions=self.balance_transactions,
             deleted=self.deleted,
+            test_clocks=self.test_clocks,
             timeline=[list(_timeline_tuple(c)) for c in self.timeline],
         )
         return json.dumps(doc, sort_keys=True)
