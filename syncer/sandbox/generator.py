@@ -510,15 +510,15 @@ class _Cust:
     open_failed: int = 0  # invoices currently failing (for ``delinquent``)
     clock: str | None = None  # the test clock it is attached to (test mode)
     discount: _Disc | None = None  # its customer-level discount (``customer.discount``)
+    # Its ``customer`` and ``customer_account`` fields: an Accounts v2 account billed as a
+    # customer (``acct_…``) has the latter only. Fields, not properties: they are hot.
+    customer: str | None = field(init=False)
+    customer_account: str | None = field(init=False)
 
-    @property
-    def customer(self) -> str | None:
-        """Its ``customer`` field: null for an Accounts v2 account billed as a customer."""
-        return None if self.id.startswith("acct_") else self.id
-
-    @property
-    def customer_account(self) -> str | None:
-        return self.id if self.id.startswith("acct_") else None
+    def __post_init__(self) -> None:
+        v2 = self.id.startswith("acct_")
+        self.customer = None if v2 else self.id
+        self.customer_account = self.id if v2 else None
 
 
 @dataclass(slots=True)
@@ -583,6 +583,7 @@ class _Sub:
     queue: list[tuple[int, int, int, str, Any]] = field(default_factory=list)
     seq: int = 0
     billing_mode: JSON = field(default_factory=lambda: _CLASSIC)
+    item_discounts: bool = False  # some item has (or had) its own discounts
     no_payment_method: bool = False  # its customer has none (yet)
     trial_end_pause: bool = False  # ``trial_settings``: pause when the trial ends without one
 
@@ -1648,10 +1649,14 @@ class _Sim:
     @staticmethod
     def _sub_discounts(sub: _Sub, t: int) -> list[_Disc]:
         """The subscription's discounts; its customer's when it has none of its own."""
-        if sub.discounts or any(it.discounts for it in sub.items):
+        if sub.discounts:
             return sub.discounts
         d = sub.cust.discount
-        return [d] if d is not None and d.active(t) else []
+        if d is None or not d.active(t):
+            return sub.discounts  # none
+        if sub.item_discounts and any(it.discounts for it in sub.items):
+            return sub.discounts
+        return [d]
 
     @staticmethod
     def _discounted_item_mrr(it: _Item, pct: float) -> int:
@@ -1693,6 +1698,7 @@ class _Sim:
             promo["times_redeemed"] += 1
         (sub.discounts if item is None else item.discounts).append(
             _Disc(obj["id"], coupon, t, end, obj))
+        sub.item_discounts = sub.item_discounts or item is not None
 
     def _discount_object(self, cust: _Cust, coupon_id: str, t: int, end: int | None, *,
                          sub: str | None, item: str | None, promo: str | None) -> JSON:
@@ -2326,15 +2332,13 @@ class _Sim:
     def _invoice_discounts(self, cust: _Cust, sub: _Sub | None, t: int) -> list[_Disc]:
         """Invoice-level discounts: the subscription's, else the customer's."""
         if sub is not None:
-            return list(self._sub_discounts(sub, t))
+            return self._sub_discounts(sub, t)
         d = cust.discount
         return [d] if d is not None and d.active(t) else []
 
-    def _apply_item_discounts(self, lines: list[JSON], sub: _Sub | None) -> dict[str, int]:
+    def _apply_item_discounts(self, lines: list[JSON], sub: _Sub) -> dict[str, int]:
         """Each item's own discounts on its lines (an amount off once, on its period line)."""
         totals: dict[str, int] = {}
-        if sub is None:
-            return totals
         by_item = {it.id: it.discounts for it in sub.items if it.discounts}
         if not by_item:
             return totals
@@ -2576,8 +2580,8 @@ class _Sim:
         lines = lines + [self._ii_line(inv_id, ii) for ii in pending]
         if sub is not None and items is None:
             sub.pending = []
+        total_disc = self._apply_item_discounts(lines, sub) if sub and sub.item_discounts else {}
         discounts = self._invoice_discounts(cust, sub, t)
-        total_disc = self._apply_item_discounts(lines, sub)
         for di, amount in self._apply_discounts(lines, discounts).items():
             total_disc[di] = total_disc.get(di, 0) + amount
         tax_total = 0
