@@ -155,6 +155,22 @@ def test_an_item_discount_reduces_only_that_item(acct: Account) -> None:
     assert len(item_level) >= 3
 
 
+def test_an_amount_off_on_an_add_on_lowers_it_for_the_coupons_months(acct: Account) -> None:
+    discounts = [d for d in acct.discounts.values() if d["source"]["coupon"] == "ADDON5"]
+    assert discounts
+    for d in discounts:
+        assert d["end"] == add_months(d["start"], 6)
+        ends = [c for c in acct.timeline
+                if c.item == d["subscription_item"] and c.kind == "discount_end"]
+        if d["end"] <= NOW:  # 5.00 a month off the add-on (a monthly item) until then
+            assert [(c.time, c.new_mrr - c.old_mrr) for c in ends] == [(d["end"], 500)]
+        lines = [ln for inv in acct.invoices for ln in inv["lines"]["data"]
+                 if d["id"] in ln["discounts"]]
+        assert lines and all(ln["discount_amounts"] == [{"amount": 500, "discount": d["id"]}]
+                             for ln in lines if ln["amount"] > 0
+                             and not ln["parent"]["subscription_item_details"]["proration"])
+
+
 # ---- 3. customer-level discounts -------------------------------------------------------
 
 
