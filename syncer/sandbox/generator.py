@@ -9,9 +9,15 @@ months ending at ``now``: a small SaaS catalogue (flat, per-seat, tiered, metere
 one-time prices; quarterly and annual plans; coupons), customers signing up over time,
 trials, plan and seat changes with prorations, cancellations at period end and at once,
 failed payments (recovered, or ending in an involuntary churn), pauses, reactivations,
-one-off invoices, standalone charges, refunds, credit notes and disputes. The first
-customers follow fixed scripts so that even a small account holds every case the tests
-rely on (an invoice with more than 10 lines, a subscription with more than 10 items, ...).
+one-off invoices, standalone charges, refunds, credit notes and disputes. A few percent
+of the customers each have a setup real accounts have and simple ones lack: flexible
+billing mode mixing a monthly and a yearly item, item-level and customer-level discounts,
+coupons deleted after use, add-ons with their own trial, trials pausing without a payment
+method, ``unpaid`` subscriptions, every ``pause_collection.behavior``, fractional
+quantities, churned customers deleted later, test clocks (test mode) and Accounts v2
+accounts billed as customers. The first customers follow fixed scripts so that even a
+small account holds every case the tests rely on (an invoice with more than 10 lines, a
+subscription with more than 10 items, one of each setup, ...).
 
 Objects are plain JSON-able dicts in Stripe's current API shape (2026). They carry
 complete embedded lists (every invoice line, every subscription item); the fake server
@@ -267,6 +273,7 @@ class Account:
             discounts=self.discounts,
             balance_transactions=self.balance_transactions,
             deleted=self.deleted,
+            test_clocks=self.test_clocks,
             timeline=[list(_timeline_tuple(c)) for c in self.timeline],
         )
         return json.dumps(doc, sort_keys=True)
@@ -393,6 +400,7 @@ _PLAN_PRICES: tuple[tuple[str, str, str, int, str, int], ...] = (
     ("seat_m", "seats", "Seat monthly", 1500, "month", 1),
     ("seat_y", "seats", "Seat annual", 18000, "year", 1),
     ("support_m", "support", "Priority support", 4900, "month", 1),
+    ("platform_y", "platform", "Platform fee (annual)", 120000, "year", 1),
 )
 _ADDONS: tuple[tuple[str, int], ...] = (
     ("SSO", 2500),
@@ -424,6 +432,7 @@ _PRODUCTS: tuple[tuple[str, str, str | None], ...] = (
     ("api", "API requests", "request"),
     ("onboarding", "Onboarding", None),
     ("consulting", "Consulting", "hour"),
+    ("platform", "Platform", None),
 )
 _FEEDBACK = (
     "too_expensive",
@@ -500,6 +509,17 @@ class _Cust:
     balance: int = 0
     seq: int = 0
     open_failed: int = 0  # invoices currently failing (for ``delinquent``)
+    clock: str | None = None  # the test clock it is attached to (test mode)
+    discount: _Disc | None = None  # its customer-level discount (``customer.discount``)
+    # Its ``customer`` and ``customer_account`` fields: an Accounts v2 account billed as a
+    # customer (``acct_…``) has the latter only. Fields, not properties: they are hot.
+    customer: str | None = field(init=False)
+    customer_account: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        v2 = self.id.startswith("acct_")
+        self.customer = None if v2 else self.id
+        self.customer_account = self.id if v2 else None
 
 
 @dataclass(slots=True)
@@ -509,6 +529,11 @@ class _Item:
     quantity: int
     created: int
     parent: JSON | None = None  # the ``parent`` of its invoice lines (shared)
+    # Flexible billing mode: an item with another interval than the subscription's keeps
+    # its own period (None: the subscription's), renewed on its own invoices.
+    period: tuple[int, int] | None = None
+    trial: tuple[int, int, str] | None = None  # its own trial: start, end, trial offer
+    discounts: list[_Disc] = field(default_factory=list)  # its own (item-level) discounts
 
 
 @dataclass(slots=True)
@@ -518,6 +543,9 @@ class _Disc:
     start: int
     end: int | None  # None: forever, or "once" (ends at the first period end)
     obj: JSON
+
+    def active(self, t: int) -> bool:
+        return self.start <= t and (self.end is None or t < self.end)
 
 
 @dataclass
@@ -555,6 +583,10 @@ class _Sub:
     last_paid_invoice: JSON | None = None
     queue: list[tuple[int, int, int, str, Any]] = field(default_factory=list)
     seq: int = 0
+    billing_mode: JSON = field(default_factory=lambda: _CLASSIC)
+    item_discounts: bool = False  # some item has (or had) its own discounts
+    no_payment_method: bool = False  # its customer has none (yet)
+    trial_end_pause: bool = False  # ``trial_settings``: pause when the trial ends without one
 
     @property
     def ended(self) -> bool:
@@ -580,6 +612,27 @@ class _Profile:
     extras: list[tuple[int, str, Any]] = field(default_factory=list)  # one-offs, charges
     metadata: JSON = field(default_factory=dict)
     delete_at: int | None = None
+    setups: _Setups | None = None  # the rarer real-account setups this customer has
+
+
+@dataclass
+class _Setups:
+    """A customer's share of the setups real accounts have and the others rarely do."""
+
+    flexible: bool = False  # the subscription is in flexible billing mode
+    yearly_fee_at: int | None = None  # a yearly platform fee added to a monthly plan
+    item_discount: str | None = None  # coupon on the seat item (or an add-on)
+    customer_discount: tuple[str, int, int | None] | None = None  # coupon, start, removed
+    item_trial_at: int | None = None  # an add-on added with its own 14-day trial
+    no_payment_method: bool = False  # trial ends without one: ``paused``
+    resume_paused_at: int | None = None
+    pause_behavior: str | None = None  # a scripted ``pause_collection.behavior``
+    unpaid: bool = False  # the last retry fails and the subscription stays ``unpaid``
+    test_clock: bool = False
+    account_v2: bool = False  # billed as an Accounts v2 account (``customer_account``)
+
+
+_NO_SETUPS = _Setups()
 
 
 # Monthly probabilities of the random behaviour.
@@ -602,6 +655,40 @@ P_CREDIT_NOTE = 0.008
 P_DISPUTE = 0.0008
 P_REACTIVATE = 0.25
 TAX_PERCENT = 20  # VAT on foreign-currency customers, exclusive
+
+# The setups of real accounts (issue 17), each for a few percent of the customers.
+P_FLEXIBLE_DEFAULT = 0.9  # created once flexible billing mode was the API's default
+P_FLEXIBLE_OPT_IN = 0.25  # created while it had to be asked for
+P_YEARLY_FEE = 0.1  # of monthly plans: a yearly platform fee added (mixed intervals)
+P_ITEM_DISCOUNT = 0.06  # of subscriptions with seats or add-ons and no coupon
+P_CUSTOMER_DISCOUNT = 0.04  # of subscribers without a coupon of their own
+P_ITEM_TRIAL = 0.4  # of add-ons added to a live subscription once flexible mode exists
+P_NO_PAYMENT_METHOD = 0.1  # of trials: it ends without one, the subscription pauses
+P_UNPAID = 0.3  # of failures never recovered: the subscription stays ``unpaid``
+P_DELETE_CHURNED = 0.15  # of churned customers: deleted later
+P_TEST_CLOCK = 0.015  # test mode only
+P_ACCOUNT_V2 = 0.015
+ITEM_TRIAL = 14 * DAY
+# Stripe added ``billing_mode`` on 2025-06-30 and made ``flexible`` the default for
+# subscriptions created from 2025-09-30 on.
+FLEXIBLE_SINCE = 1751241600
+FLEXIBLE_DEFAULT_SINCE = 1759190400
+_PAUSE_BEHAVIORS = ("void", "keep_as_draft", "mark_uncollectible")
+
+
+def _flexible(t: int) -> JSON:
+    """``billing_mode`` of a subscription in flexible mode since ``t``."""
+    return {"flexible": {"proration_discounts": "included"}, "type": "flexible", "updated_at": t}
+
+_CLASSIC: JSON = {"flexible": None, "type": "classic", "updated_at": None}
+
+
+_DECIMALS = [str(n) for n in range(1000)]
+
+
+def _decimal(quantity: int) -> str:
+    """A quantity as Stripe's ``quantity_decimal`` string (``str`` is hot for lines)."""
+    return _DECIMALS[quantity] if 0 <= quantity < 1000 else str(quantity)
 
 
 def _foreign_currency(currency: str) -> str:
@@ -635,12 +722,6 @@ def _plan_of(price: JSON) -> JSON:
         "trial_period_days": None,
         "usage_type": rec["usage_type"],
     }
-
-
-@lru_cache(maxsize=4096)
-def _decimal(quantity: int) -> str:
-    """A quantity as a ``decimal_string`` field holds it (shared: lines are millions)."""
-    return str(quantity)
 
 
 def _line_subscription(parent: JSON) -> str | None:
@@ -758,6 +839,9 @@ class _Sim:
         self._cn_count: dict[str, int] = {}  # invoice id -> credit notes issued
         self._ii_item: dict[str, str] = {}  # proration invoice item -> subscription item
         self._descriptions: dict[tuple[str, int], str] = {}
+        self._charge_accounts: dict[str, str] = {}  # Accounts v2 customer of each charge
+        self.coupon_deleted_at = self.at(0.45)  # when FOUNDERS25 is deleted
+        self.trial_offer = self.ids.long("to")  # the trial offer of the add-ons' own trials
 
     @classmethod
     def attach(cls, acct: Account, now: int) -> _Sim:
@@ -932,6 +1016,17 @@ class _Sim:
              {"percent_off": 50.0, "duration": "once"}),
             ("BF2024", "Black Friday 2024", {
                 "percent_off": 30.0, "duration": "once", "redeem_by": self.start + 30 * DAY}),
+            # for item-level discounts
+            ("SEATS10", "10% off seats", {"percent_off": 10.0, "duration": "forever"}),
+            ("ADDON5", "5 off an add-on for 6 months", {
+                "amount_off": 500, "currency": self.currency, "duration": "repeating",
+                "duration_in_months": 6}),
+            # for customer-level discounts
+            ("LOYAL10", "Loyalty 10% off", {"percent_off": 10.0, "duration": "forever"}),
+            ("PARTNER25", "Partner 25% off for 6 months", {
+                "percent_off": 25.0, "duration": "repeating", "duration_in_months": 6}),
+            # deleted halfway through the window; its discounts keep applying
+            ("FOUNDERS25", "Founders 25% off", {"percent_off": 25.0, "duration": "forever"}),
         )
         for cid, name, terms in specs:
             obj: JSON = {
@@ -1093,6 +1188,55 @@ class _Sim:
             # 26: upgrade a week ago, prorated on the next invoice
             _Profile(26, T(0.3), c, items=[("starter_m", 1)], random=False,
                      script=[(now - 7 * DAY, "upgrade", False)]),
+            *self._scripted_setups(),
+        ]
+
+    def _scripted_setups(self) -> list[_Profile]:
+        """Customers 27-41: one of each setup of issue 17, at fixed times."""
+        c, T, now = self.currency, self.at, self.now
+        item_trial_signup = add_months(now - 10 * DAY, -6)  # a period from now-10d to now+20d
+        return [
+            # 27: monthly plan and seats, a yearly platform fee added later (mixed intervals)
+            _Profile(27, T(0.2), c, items=[("pro_m", 1), ("seat_m", 5)], random=False,
+                     script=[(max(T(0.3), FLEXIBLE_SINCE + 5 * DAY), "add_yearly_fee", None)]),
+            # 28: 10% off the seat item only (item-level discount)
+            _Profile(28, T(0.15), c, items=[("pro_m", 1), ("seat_m", 10)], random=False,
+                     setups=_Setups(item_discount="SEATS10")),
+            # 29: a customer-level discount from signup, removed later
+            _Profile(29, T(0.1), c, items=[("business_m", 1)], random=False,
+                     setups=_Setups(customer_discount=("LOYAL10", T(0.1), T(0.7)))),
+            # 30: an add-on added five days ago with a 14-day trial of its own
+            _Profile(30, item_trial_signup, c, items=[("pro_m", 1)], random=False,
+                     script=[(now - 5 * DAY, "addon_add", "trial")]),
+            # 31: trial ended without a payment method (paused), resumed later; 32: still paused
+            _Profile(31, T(0.5), c, items=[("pro_m", 1)], trial=True, random=False,
+                     setups=_Setups(no_payment_method=True), script=[(T(0.7), "resume_paused", None)]),
+            _Profile(32, now - 40 * DAY, c, items=[("starter_m", 1)], trial=True, random=False,
+                     setups=_Setups(no_payment_method=True)),
+            # 33: the last retry failed and the subscription stays unpaid
+            _Profile(33, T(0.1), c, items=[("pro_m", 1)], random=False,
+                     script=[(T(0.5), "fail_next", "unpaid")]),
+            # 34, 35: paused collection keeping drafts / marking invoices uncollectible
+            _Profile(34, T(0.1), c, items=[("pro_m", 1)], random=False,
+                     script=[(T(0.6), "pause", (3, "keep_as_draft"))]),
+            _Profile(35, T(0.1), c, items=[("business_m", 1)], random=False,
+                     script=[(T(0.6), "pause", (0, "mark_uncollectible"))]),
+            # 36: one-off invoices billing fractional hours
+            _Profile(36, T(0.2), c, subscriber=False, random=False,
+                     extras=[(T(0.3), "one_off", 2), (T(0.6), "one_off", 3)]),
+            # 37: cancelled, then the customer was deleted
+            _Profile(37, T(0.1), c, items=[("pro_m", 1)], random=False,
+                     script=[(T(0.5), "cancel_now", False)], delete_at=T(0.6)),
+            # 38: on a test clock (test mode); 39: an Accounts v2 account billed as a customer
+            _Profile(38, T(0.2), c, items=[("pro_m", 1)], random=False,
+                     setups=_Setups(test_clock=True)),
+            _Profile(39, T(0.2), c, items=[("pro_m", 1), ("seat_m", 3)], random=False,
+                     setups=_Setups(account_v2=True)),
+            # 40: a coupon deleted after this subscription redeemed it
+            _Profile(40, T(0.1), c, items=[("pro_m", 1)], coupon="FOUNDERS25", random=False),
+            # 41: a customer-level discount for six months, starting after signup
+            _Profile(41, T(0.2), c, items=[("pro_m", 1)], random=False,
+                     setups=_Setups(customer_discount=("PARTNER25", T(0.3), None))),
         ]
 
     def _random_profile(self, idx: int) -> _Profile:
@@ -1116,7 +1260,35 @@ class _Sim:
         p.incomplete = rng.random() < 0.01
         if rng.random() < 0.02:
             p.metadata = {"company_id": f"co_{rng.randrange(1, max(2, self.n_customers // 50)):04d}"}
+        if currency == self.currency and not p.incomplete:
+            p.setups = self._random_setups(p)
         return p
+
+    def _random_setups(self, p: _Profile) -> _Setups | None:
+        """The rarer setups for a random subscriber in the account's currency."""
+        rng = self.rng
+        s = _Setups()
+        keys = [k for k, _ in p.items]
+        if keys[0] in ("pro_m", "business_m") and rng.random() < P_YEARLY_FEE:
+            t = max(p.signup, FLEXIBLE_SINCE) + rng.randint(5, 300) * DAY
+            p.script.append((t, "add_yearly_fee", None))
+        if p.coupon is None and rng.random() < P_ITEM_DISCOUNT:
+            if "seat_m" in keys or "seat_y" in keys:
+                s.item_discount = "SEATS10"
+            elif any(k.startswith("addon") for k in keys):
+                s.item_discount = "ADDON5"
+        if p.coupon is None and s.item_discount is None and rng.random() < P_CUSTOMER_DISCOUNT:
+            start = p.signup if rng.random() < 0.5 else (
+                p.signup + rng.randint(20, 400) * DAY)
+            removed = start + rng.randint(60, 300) * DAY if rng.random() < 0.4 else None
+            s.customer_discount = (rng.choice(("LOYAL10", "PARTNER25")), start, removed)
+        if p.trial and rng.random() < P_NO_PAYMENT_METHOD:
+            s.no_payment_method = True
+            if rng.random() < 0.5:
+                p.script.append((p.signup + rng.randint(17, 80) * DAY, "resume_paused", None))
+        s.test_clock = not self.livemode and rng.random() < P_TEST_CLOCK
+        s.account_v2 = not s.test_clock and rng.random() < P_ACCOUNT_V2
+        return s
 
     def _random_items(self, currency: str, signup: int) -> list[tuple[str, int]]:
         rng = self.rng
@@ -1164,6 +1336,8 @@ class _Sim:
         if plan.endswith("_y"):
             return "ANNUAL15"
         choices = ["LAUNCH20"]
+        if p.signup < self.coupon_deleted_at:
+            choices.append("FOUNDERS25")
         if not p.trial:
             choices.append("WELCOME50")
         if p.currency == self.currency and plan in ("pro_m", "business_m"):
@@ -1191,12 +1365,14 @@ class _Sim:
         self.build_catalogue()
         for p in self.profiles():
             self._simulate(p)
+        self._delete_coupon("FOUNDERS25", self.coupon_deleted_at)
         self.finish_events()
         return self.acct
 
     def _simulate(self, p: _Profile) -> None:
         cust = self._customer(p)
         end = self.now
+        sub = None
         if p.subscriber:
             sub = self._run_subscription(cust, p.items, p.signup, p, trial=p.trial,
                                          coupon=p.coupon, setup_fee=p.setup_fee,
@@ -1222,7 +1398,18 @@ class _Sim:
                 self._one_off_invoice(cust, t, arg)
             else:
                 self._standalone_charge(cust, t, refund=bool(arg))
+        if sub is not None and p.random and p.delete_at is None:
+            p.delete_at = self._deletion_time(cust, sub)
         self._finish_customer(cust, p)
+
+    def _deletion_time(self, cust: _Cust, sub: _Sub) -> int | None:
+        """When a churned customer is deleted, if it is (some are, months later)."""
+        if not sub.ended or sub.ended_at is None or cust.customer is None or cust.clock:
+            return None
+        if cust.discount is not None or self.rng.random() >= P_DELETE_CHURNED:
+            return None
+        t = sub.ended_at + self.rng.randint(7, 240) * DAY
+        return t if t < self.now else None
 
     def _reactivation(self, p: _Profile, sub: _Sub) -> tuple[int, list[tuple[str, int]]] | None:
         assert sub.ended_at is not None
@@ -1244,7 +1431,8 @@ class _Sim:
         if name is None:
             name = f"{rng.choice(_NAME_A)} {rng.choice(_NAME_B)} {rng.choice(_NAME_C)}".strip()
         slug = name.split()[0].lower() if name.split() else "customer"
-        cid = self.ids.short("cus")
+        setups = p.setups or _NO_SETUPS
+        cid = self.ids.long("acct") if setups.account_v2 else self.ids.short("cus")
         email = email or f"billing+{p.idx}@{slug}.example.com"
         country = "DE" if p.currency != self.currency else "US"
         brand = rng.choice(("visa", "visa", "mastercard", "amex"))
@@ -1299,12 +1487,19 @@ class _Sim:
                    "tax_id": None}
         cust = _Cust(p.idx, cid, obj, p.currency, pm, pm_details, billing,
                      taxed=p.currency != self.currency)
+        self._attach_setups(cust, setups)
+        if cust.customer is None:  # an Accounts v2 account: no Customer object
+            return cust
         self.acct.customers.append(obj)
         self.emit(p.signup, "customer.created", obj)
         return cust
 
     def _finish_customer(self, cust: _Cust, p: _Profile) -> None:
+        if cust.customer is None:
+            return
         obj = cust.obj
+        if cust.discount is not None:
+            obj["discount"] = cust.discount.obj if cust.discount.active(self.now) else None
         obj["balance"] = cust.balance
         obj["delinquent"] = cust.open_failed > 0
         obj["next_invoice_sequence"] = cust.seq + 1
@@ -1365,6 +1560,10 @@ class _Sim:
             sub.items.append(_Item(self.ids.short("si"), self.prices[key], qty, t0))
         if coupon:
             self._add_discount(sub, coupon, t0)
+        sub.billing_mode = self._billing_mode(t0)
+        setups = p.setups or _NO_SETUPS
+        if t0 == p.signup:  # the first subscription, not a reactivation
+            self._apply_setups(sub, setups, t0, trial=trial)
         if trial:
             sub.status = "trialing"
             sub.trial_start, sub.trial_end = t0, t0 + 14 * DAY
@@ -1386,6 +1585,7 @@ class _Sim:
                 self._push(sub, d.end, 0, "discount_end", d)
             elif d.coupon["duration"] == "once" and not trial:
                 self._push(sub, sub.period_end, 0, "discount_end", d)
+        self._push_discount_ends(sub, t0)
         for t, kind, arg in script:
             self._push(sub, t, 3, kind, arg)
         if rand:
@@ -1419,6 +1619,13 @@ class _Sim:
             "credit_note_full": self._on_credit_note_full,
             "refund_last": self._on_refund_last,
             "credit_note": self._on_credit_note,
+            "item_discount_end": self._on_item_discount_end,
+            "mrr_tick": self._on_mrr_tick,
+            "item_trial_end": self._on_item_trial_end,
+            "add_yearly_fee": self._on_add_yearly_fee,
+            "item_renew": self._on_item_renew,
+            "resume_paused": self._on_resume_paused,
+            "mark_unpaid": self._on_mark_unpaid,
         }
         while sub.queue and sub.queue[0][0] <= self.now:
             t, _, _, kind, arg = heappop(sub.queue)
@@ -1473,24 +1680,55 @@ class _Sim:
 
     # -- truth ---------------------------------------------------------------------------
 
-    def _mrr_map(self, sub: _Sub) -> dict[str, int]:
+    def _mrr_map(self, sub: _Sub, t: int) -> dict[str, int]:
         if sub.status not in ("active", "past_due") or sub.paused_billing:
             return {}
+        discounts = self._sub_discounts(sub, t)
         pct = 0.0
         out: dict[str, int] = {}
-        for d in sub.discounts:
+        for d in discounts:
             pct += float(d.coupon["percent_off"] or 0)
         for it in sub.items:
-            if not it.price.metered:
+            if it.price.metered:
+                continue
+            if it.trial is not None and t < it.trial[1]:
+                out[it.id] = 0  # in its own trial (METRICS.md §1.12)
+            elif it.discounts:
+                out[it.id] = self._discounted_item_mrr(it, pct)
+            else:
                 out[it.id] = item_mrr(it.price.obj, it.quantity, pct)
-        for d in sub.discounts:
+        for d in discounts:
             off = d.coupon["amount_off"]
             if off:
                 out["discount:" + d.id] = -monthly(int(off), "month", sub.interval_months)
         return out
 
+    @staticmethod
+    def _sub_discounts(sub: _Sub, t: int) -> list[_Disc]:
+        """The subscription's discounts; its customer's when it has none of its own."""
+        if sub.discounts:
+            return sub.discounts
+        d = sub.cust.discount
+        if d is None or not d.active(t):
+            return sub.discounts  # none
+        if sub.item_discounts and any(it.discounts for it in sub.items):
+            return sub.discounts
+        return [d]
+
+    @staticmethod
+    def _discounted_item_mrr(it: _Item, pct: float) -> int:
+        """An item's MRR after its own discounts (an amount off per its own interval)."""
+        rec = it.price.obj["recurring"]
+        pct += sum(float(d.coupon["percent_off"] or 0) for d in it.discounts)
+        value = item_mrr(it.price.obj, it.quantity, pct)
+        for d in it.discounts:
+            if d.coupon["amount_off"]:
+                value -= monthly(int(d.coupon["amount_off"]), rec["interval"],
+                                 rec["interval_count"])
+        return max(0, value)
+
     def _record(self, sub: _Sub, t: int, kind: str) -> None:
-        new = self._mrr_map(sub)
+        new = self._mrr_map(sub, t)
         old = sub.mrr
         for key in sorted(set(old) | set(new)):
             a, b = old.get(key, 0), new.get(key, 0)
@@ -1502,31 +1740,42 @@ class _Sim:
 
     # -- discounts -------------------------------------------------------------------------
 
-    def _add_discount(self, sub: _Sub, coupon_id: str, t: int) -> None:
+    def _add_discount(self, sub: _Sub, coupon_id: str, t: int, item: _Item | None = None) -> None:
+        """A discount on the subscription, or on one of its items (no promotion code)."""
         coupon = self.coupons[coupon_id]
         end = None
         if coupon["duration"] == "repeating":
             end = add_months(t, int(coupon["duration_in_months"]))
-        promo = self.promos[coupon_id]
-        obj = {
+        promo = self.promos[coupon_id] if item is None else None
+        obj = self._discount_object(sub.cust, coupon_id, t, end, sub=sub.id,
+                                    item=None if item is None else item.id,
+                                    promo=None if promo is None else promo["id"])
+        coupon["times_redeemed"] += 1
+        if promo is not None:
+            promo["times_redeemed"] += 1
+        (sub.discounts if item is None else item.discounts).append(
+            _Disc(obj["id"], coupon, t, end, obj))
+        sub.item_discounts = sub.item_discounts or item is not None
+
+    def _discount_object(self, cust: _Cust, coupon_id: str, t: int, end: int | None, *,
+                         sub: str | None, item: str | None, promo: str | None) -> JSON:
+        obj: JSON = {
             "id": self.ids.long("di"),
             "object": "discount",
             "checkout_session": None,
-            "customer": sub.cust.id,
-            "customer_account": None,
+            "customer": cust.customer,
+            "customer_account": cust.customer_account,
             "end": end,
             "invoice": None,
             "invoice_item": None,
-            "promotion_code": promo["id"],
+            "promotion_code": promo,
             "source": {"coupon": coupon_id, "type": "coupon"},
             "start": t,
-            "subscription": sub.id,
-            "subscription_item": None,
+            "subscription": sub,
+            "subscription_item": item,
         }
-        coupon["times_redeemed"] += 1
-        promo["times_redeemed"] += 1
         self.acct.discounts[obj["id"]] = obj
-        sub.discounts.append(_Disc(obj["id"], coupon, t, end, obj))
+        return obj
 
     def _on_discount_end(self, sub: _Sub, t: int, d: _Disc) -> None:
         if d in sub.discounts:
@@ -1616,7 +1865,7 @@ class _Sim:
     def _snapshot_event(self, sub: _Sub, t: int, type_: str) -> None:
         if not self.cutoff <= t <= self.now:
             return
-        snap = self._sub_object(sub)
+        snap = self._sub_json(sub, t)
         previous = None
         if type_ == "customer.subscription.updated" and sub.last_snapshot is not None:
             previous = {k: v for k, v in sub.last_snapshot.items() if snap.get(k) != v}
@@ -1624,7 +1873,7 @@ class _Sim:
         self.emit(t, type_, snap, previous)
 
     def _materialize(self, sub: _Sub) -> None:
-        self.acct.subscriptions.append(self._sub_object(sub))
+        self.acct.subscriptions.append(self._sub_json(sub, self.now))
 
     # -- lifecycle handlers ------------------------------------------------------------------
 
@@ -1633,16 +1882,21 @@ class _Sim:
             self._end(sub, t, "churn")
             return
         was_trial = sub.status == "trialing"
+        if was_trial and sub.no_payment_method:
+            self._pause_at_trial_end(sub, t)
+            return
         if was_trial:
             sub.status = "active"
         prev_start = sub.period_start
         sub.period_index += 1
         sub.period_start = t
         sub.period_end = add_months(sub.anchor, sub.interval_months * (sub.period_index + 1))
-        if sub.pause is not None:
-            inv = self._cycle_invoice(sub, t, prev_start, usage=not was_trial)
-            if inv["status"] == "open":
-                self._void(inv, t + HOUR)
+        if sub.status == "unpaid":  # invoices stay drafts, never attempted
+            self._cycle_invoice(sub, t, prev_start, usage=True, finalize=False)
+        elif sub.pause is not None:
+            inv = self._cycle_invoice(sub, t, prev_start, usage=not was_trial,
+                                      finalize=sub.pause["behavior"] != "keep_as_draft")
+            self._settle_paused(sub, inv, t + HOUR)
             if not sub.paused_billing:
                 sub.paused_billing = True
                 self._record(sub, t, "pause")
@@ -1702,11 +1956,14 @@ class _Sim:
             self._credit_note(sub.cust, inv, t, [(ln, a) for ln, a in parts if a > 0],
                               reason="order_change", refund=True)
 
-    def _on_pause(self, sub: _Sub, t: int, months: int) -> None:
+    def _on_pause(self, sub: _Sub, t: int, arg: int | tuple[int, str]) -> None:
         if sub.status != "active" or sub.pause is not None or sub.cancel_at_period_end:
             return
+        months, behavior = (arg, "void") if isinstance(arg, int) else arg
+        if sub.random:
+            behavior = self.rng.choice(_PAUSE_BEHAVIORS)
         resumes = add_months(t, months) if months else None
-        sub.pause = {"behavior": "void", "resumes_at": resumes}
+        sub.pause = {"behavior": behavior, "resumes_at": resumes}
         self._snapshot_event(sub, t, "customer.subscription.updated")
         if resumes is not None:
             self._push(sub, resumes, 1, "resume", None)
@@ -1775,7 +2032,7 @@ class _Sim:
         seat.quantity = new_qty
         self._after_change(sub, t, "quantity", False)
 
-    def _on_addon_add(self, sub: _Sub, t: int, _: Any) -> None:
+    def _on_addon_add(self, sub: _Sub, t: int, arg: Any) -> None:
         if not self._changeable(sub, t) or sub.currency != self.currency:
             return
         have = {it.price.key for it in sub.items}
@@ -1784,7 +2041,17 @@ class _Sim:
             return
         it = _Item(self.ids.short("si"), self.prices[self.rng.choice(free)], 1, t)
         sub.items.append(it)
-        self._prorate(sub, t, it, None, 0, it.price, 1)
+        trial = arg == "trial" or (
+            sub.random and t >= FLEXIBLE_SINCE and self.rng.random() < P_ITEM_TRIAL)
+        if trial and sub.period_end - t > ITEM_TRIAL + DAY:
+            # Its own trial (a trial offer): nothing billed until it ends, within this
+            # period. Item trials need flexible billing mode: a classic one migrates.
+            if sub.billing_mode["type"] != "flexible":
+                sub.billing_mode = _flexible(t)
+            it.trial = (t, t + ITEM_TRIAL, self.trial_offer)
+            self._push(sub, t + ITEM_TRIAL, 1, "item_trial_end", it)
+        else:
+            self._prorate(sub, t, it, None, 0, it.price, 1)
         self._after_change(sub, t, "item_added", False)
 
     def _on_addon_remove(self, sub: _Sub, t: int, _: Any) -> None:
@@ -1794,7 +2061,8 @@ class _Sim:
         if not addons:
             return
         it = addons[-1]
-        self._prorate(sub, t, it, it.price, it.quantity, None, 0)
+        if it.trial is None or t >= it.trial[1]:  # nothing to credit during its trial
+            self._prorate(sub, t, it, it.price, it.quantity, None, 0)
         sub.items.remove(it)
         self._after_change(sub, t, "item_removed", False)
 
@@ -1883,6 +2151,277 @@ class _Sim:
         sub.cust.open_failed -= 1
         self._snapshot_event(sub, t, "customer.subscription.deleted")
 
+    # ---- the setups of real accounts (issue 17) -------------------------------------------
+
+    def _attach_setups(self, cust: _Cust, setups: _Setups) -> None:
+        """Customer-level setups: a test clock, no payment method yet, a discount."""
+        if setups.customer_discount is not None and cust.customer is not None:
+            self._start_customer_discount(cust, *setups.customer_discount)
+        if setups.test_clock and not self.livemode:
+            cust.clock = self._test_clock()
+            cust.obj["test_clock"] = cust.clock
+        if setups.no_payment_method:
+            cust.obj["invoice_settings"] = {**cust.obj["invoice_settings"],
+                                            "default_payment_method": None}
+
+    def _test_clock(self) -> str:
+        """A test clock advanced to ``now`` (created lately: clocks live for 30 days)."""
+        created = self.now - self.rng.randint(1, 20) * DAY
+        clock: JSON = {
+            "id": self.ids.long("clock"),
+            "object": "test_helpers.test_clock",
+            "created": created,
+            "deletes_after": created + 30 * DAY,
+            "frozen_time": self.now,
+            "livemode": False,
+            "name": f"Renewal simulation {len(self.acct.test_clocks) + 1}",
+            "status": "ready",
+            "status_details": {},
+        }
+        self.acct.test_clocks.append(clock)
+        return str(clock["id"])
+
+    def _start_customer_discount(self, cust: _Cust, coupon_id: str, start: int,
+                                 removed: int | None) -> None:
+        """``customer.discount``: applies to its subscriptions that have no discount.
+
+        One given when the customer is created is in its ``customer.created`` event.
+        """
+        if start > self.now:
+            return
+        coupon = self.coupons[coupon_id]
+        end = None
+        if coupon["duration"] == "repeating":
+            end = add_months(start, int(coupon["duration_in_months"]))
+        stops = min((e for e in (end, removed) if e is not None), default=None)
+        obj = self._discount_object(cust, coupon_id, start, end, sub=None, item=None, promo=None)
+        coupon["times_redeemed"] += 1
+        cust.discount = _Disc(obj["id"], coupon, start, stops, obj)
+        self.emit(start, "customer.discount.created", obj)
+        if start <= cust.obj["created"]:
+            cust.obj["discount"] = obj
+        else:
+            self.emit(start, "customer.updated", cust.obj, {"discount": None}, discount=obj)
+        if stops is not None and stops <= self.now:  # it ended, or was removed
+            self.emit(stops, "customer.discount.deleted", obj)
+            self.emit(stops, "customer.updated", cust.obj, {"discount": obj}, discount=None)
+
+    def _delete_coupon(self, coupon_id: str, t: int) -> None:
+        """Delete a coupon: its discounts keep applying (they carry its terms)."""
+        if t > self.now or self.acct.get("coupons", coupon_id) is None:
+            return
+        coupon = self.acct.remove("coupons", coupon_id)
+        self.promos[coupon_id]["active"] = False
+        self.emit(t, "coupon.deleted", coupon)
+
+    def _billing_mode(self, t: int) -> JSON:
+        """Flexible for most subscriptions created since it became the default."""
+        if t >= FLEXIBLE_DEFAULT_SINCE:
+            share = P_FLEXIBLE_DEFAULT
+        elif t >= FLEXIBLE_SINCE:
+            share = P_FLEXIBLE_OPT_IN
+        else:
+            return _CLASSIC
+        return _flexible(t) if self.rng.random() < share else _CLASSIC
+
+    def _apply_setups(self, sub: _Sub, setups: _Setups, t: int, *, trial: bool) -> None:
+        """The first subscription's setups: an item discount, a trial ending paused."""
+        if setups.item_discount:
+            keys = ("seat_m", "seat_y") if setups.item_discount == "SEATS10" else tuple(
+                self.addon_keys)
+            target = next((it for it in sub.items if it.price.key in keys), None)
+            if target is not None:
+                self._add_discount(sub, setups.item_discount, t, item=target)
+        if setups.no_payment_method and trial:
+            sub.no_payment_method = sub.trial_end_pause = True
+
+    def _push_discount_ends(self, sub: _Sub, t0: int) -> None:
+        """Re-record the MRR when an item's or the customer's discount starts or ends."""
+        for it in sub.items:
+            for d in it.discounts:
+                if d.end is not None:
+                    self._push(sub, d.end, 0, "item_discount_end", (it, d))
+        cd = sub.cust.discount
+        if cd is not None:
+            for t in (cd.start, cd.end):
+                if t is not None and t > t0:
+                    self._push(sub, t, 0, "mrr_tick", "discount")
+
+    def _sub_json(self, sub: _Sub, t: int) -> JSON:
+        """The subscription object at ``t`` with the setups' fields."""
+        obj = self._sub_object(sub)
+        obj["billing_mode"] = sub.billing_mode
+        cust = sub.cust
+        if cust.customer is None:
+            obj["customer"], obj["customer_account"] = None, cust.id
+        if cust.clock is not None:
+            obj["test_clock"] = cust.clock
+        if sub.trial_end_pause:
+            obj["trial_settings"] = _PAUSE_WITHOUT_PAYMENT_METHOD
+            if sub.no_payment_method:
+                obj["default_payment_method"] = None
+        for it, item in zip(sub.items, obj["items"]["data"], strict=True):
+            trial = it.trial
+            item["current_trial"] = None if trial is None or t >= trial[1] else {
+                "end_date": trial[1], "start_date": trial[0], "trial_offer": trial[2]}
+            if it.period is not None:
+                item["current_period_start"], item["current_period_end"] = it.period
+            if it.discounts:
+                item["discounts"] = [d.id for d in it.discounts]
+        return obj
+
+    def _on_item_discount_end(self, sub: _Sub, t: int, arg: tuple[_Item, _Disc]) -> None:
+        it, d = arg
+        if d in it.discounts:
+            it.discounts.remove(d)
+            self._record(sub, t, "discount_end")
+            self._snapshot_event(sub, t, "customer.subscription.updated")
+
+    def _on_mrr_tick(self, sub: _Sub, t: int, kind: str) -> None:
+        """Something outside the subscription (its customer's discount) changed its MRR."""
+        self._record(sub, t, kind)
+
+    def _on_item_trial_end(self, sub: _Sub, t: int, it: _Item) -> None:
+        if it not in sub.items:
+            return
+        self._record(sub, t, "trial_end")
+        if sub.period_start < t < sub.period_end:  # the rest of the period, prorated
+            self._prorate(sub, t, it, None, 0, it.price, it.quantity)
+        self._snapshot_event(sub, t, "customer.subscription.updated")
+
+    def _on_add_yearly_fee(self, sub: _Sub, t: int, _: Any) -> None:
+        """Flexible billing mode: a yearly item on a monthly subscription, billed apart."""
+        if (not self._changeable(sub, t) or sub.interval_months != 1 or t < FLEXIBLE_SINCE
+                or sub.currency != self.currency or any(it.period for it in sub.items)):
+            return
+        if sub.billing_mode["type"] != "flexible":  # migrated: mixed intervals need it
+            sub.billing_mode = _flexible(t)
+        renews = add_months(t, 12)
+        it = _Item(self.ids.short("si"), self.prices["platform_y"], 1, t, period=(t, renews))
+        sub.items.append(it)
+        self._record(sub, t, "item_added")
+        inv = self._item_invoice(sub, it, t, "subscription_update", (t, t), t)
+        self._collect(sub, inv, t, fail=None)
+        self._snapshot_event(sub, t, "customer.subscription.updated")
+        self._push(sub, renews, 2, "item_renew", it)
+
+    def _on_item_renew(self, sub: _Sub, t: int, it: _Item) -> None:
+        """The renewal of an item with its own period: an invoice of its line alone."""
+        if it not in sub.items or it.period is None:
+            return
+        prev_start, renews = it.period[0], add_months(t, 12)
+        it.period = (t, renews)
+        draft = sub.status == "unpaid" or (
+            sub.pause is not None and sub.pause["behavior"] == "keep_as_draft")
+        inv = self._item_invoice(sub, it, t, "subscription_cycle", (prev_start, t), t + HOUR,
+                                 finalize=not draft)
+        if sub.pause is not None:
+            self._settle_paused(sub, inv, t + HOUR)
+        elif not draft:
+            self._collect(sub, inv, t + HOUR, fail=None)
+        self._snapshot_event(sub, t, "customer.subscription.updated")
+        self._push(sub, renews, 2, "item_renew", it)
+
+    def _item_invoice(self, sub: _Sub, it: _Item, t: int, reason: str,
+                      period: tuple[int, int], finalize_at: int, *,
+                      finalize: bool = True) -> JSON:
+        assert it.period is not None
+        inv_id = self.ids.long("in")
+        billed = {"end": it.period[1], "start": it.period[0]}
+        line = self._item_line(inv_id, sub, it, billed)
+        return self._invoice(sub.cust, t, reason, sub=sub, lines=[line], period=period,
+                             finalize_at=finalize_at, inv_id=inv_id, finalize=finalize)
+
+    def _settle_paused(self, sub: _Sub, inv: JSON, t: int) -> None:
+        """An invoice billed while collection is paused, per ``pause_collection.behavior``."""
+        if inv["status"] != "open":
+            return
+        assert sub.pause is not None
+        if sub.pause["behavior"] == "mark_uncollectible":
+            self._mark_uncollectible(inv, t)
+        else:
+            self._void(inv, t)
+
+    def _mark_uncollectible(self, inv: JSON, t: int) -> None:
+        inv["status"] = "uncollectible"
+        inv["auto_advance"] = False
+        inv["next_payment_attempt"] = None
+        inv["status_transitions"] = {**inv["status_transitions"], "marked_uncollectible_at": t}
+        self.emit(t, "invoice.marked_uncollectible", inv)
+
+    def _pause_at_trial_end(self, sub: _Sub, t: int) -> None:
+        """The trial ended without a payment method: ``paused``, nothing invoiced."""
+        sub.status = "paused"
+        self._record(sub, t, "trial_end")
+        self._snapshot_event(sub, t, "customer.subscription.updated")
+        if sub.last_snapshot is not None:
+            self.emit(t, "customer.subscription.paused", sub.last_snapshot)
+
+    def _on_resume_paused(self, sub: _Sub, t: int, _: Any) -> None:
+        """A payment method came and the subscription resumed: a new period from ``t``."""
+        if sub.status != "paused":
+            return
+        sub.no_payment_method = False
+        cust = sub.cust
+        previous = {"invoice_settings": cust.obj["invoice_settings"]}
+        cust.obj["invoice_settings"] = {**cust.obj["invoice_settings"],
+                                        "default_payment_method": cust.pm}
+        self.emit(t, "customer.updated", cust.obj, previous)
+        sub.status = "active"
+        sub.anchor = sub.period_start = t
+        sub.period_index = 0
+        sub.period_end = add_months(t, sub.interval_months)
+        self._record(sub, t, "resume_paused")
+        inv = self._cycle_invoice(sub, t, t, usage=False)
+        self._collect(sub, inv, t + HOUR, fail=None)
+        self._snapshot_event(sub, t, "customer.subscription.updated")
+        if sub.last_snapshot is not None:
+            self.emit(t, "customer.subscription.resumed", sub.last_snapshot)
+        self._push(sub, sub.period_end, 2, "renew", None)
+        if sub.random:
+            self._sample_period(sub)
+
+    def _on_mark_unpaid(self, sub: _Sub, t: int, inv: JSON) -> None:
+        """After the last failed retry: ``unpaid`` (an involuntary churn), invoice left open."""
+        if sub.status != "past_due":
+            return
+        sub.status = "unpaid"
+        inv["next_payment_attempt"] = None
+        self._record(sub, t, "churn_unpaid")
+        self._snapshot_event(sub, t, "customer.subscription.updated")
+
+    def _invoice_discounts(self, cust: _Cust, sub: _Sub | None, t: int) -> list[_Disc]:
+        """Invoice-level discounts: the subscription's, else the customer's."""
+        if sub is not None:
+            return self._sub_discounts(sub, t)
+        d = cust.discount
+        return [d] if d is not None and d.active(t) else []
+
+    def _apply_item_discounts(self, lines: list[JSON], sub: _Sub) -> dict[str, int]:
+        """Each item's own discounts on its lines (an amount off once, on its period line)."""
+        totals: dict[str, int] = {}
+        by_item = {it.id: it.discounts for it in sub.items if it.discounts}
+        if not by_item:
+            return totals
+        for ln in lines:
+            details = ln["parent"]["subscription_item_details"]
+            discs = by_item.get(details["subscription_item"]) if details else None
+            if not discs:
+                continue
+            ln["discounts"] = [d.id for d in discs]
+            for d in discs:
+                pct, off = d.coupon["percent_off"], d.coupon["amount_off"]
+                if pct:
+                    a = _rdiv(int(ln["amount"] * pct * 100), 10000)
+                elif off and not details["proration"]:
+                    a = min(int(off), max(0, ln["amount"]))
+                else:
+                    continue
+                if a:
+                    self._line_discount(ln, d.id, a)
+                    totals[d.id] = totals.get(d.id, 0) + a
+        return totals
+
     # ---- prorations and invoices -----------------------------------------------------------
 
     def _prorate(self, sub: _Sub, t: int, item: _Item, old: _Price | None, old_qty: int,
@@ -1907,14 +2446,15 @@ class _Sim:
 
     def _invoice_item(self, cust: _Cust, t: int, amount: int, price: _Price, qty: int,
                       desc: str, period: tuple[int, int], *, sub: _Sub | None = None,
-                      item: _Item | None = None, proration: bool = False) -> JSON:
+                      item: _Item | None = None, proration: bool = False,
+                      quantity_decimal: str | None = None) -> JSON:
         obj: JSON = {
             "id": self.ids.long("ii"),
             "object": "invoiceitem",
             "amount": amount,
             "currency": cust.currency,
-            "customer": cust.id,
-            "customer_account": None,
+            "customer": cust.customer,
+            "customer_account": cust.customer_account,
             "date": t,
             "description": desc,
             "discountable": True,
@@ -1932,13 +2472,14 @@ class _Sim:
             "pricing": {
                 "price_details": {"price": price.id, "product": price.obj["product"]},
                 "type": "price_details",
-                "unit_amount_decimal": str(_rdiv(amount, qty) if qty else amount),
+                "unit_amount_decimal": price.obj["unit_amount_decimal"] if quantity_decimal
+                else str(_rdiv(amount, qty) if qty else amount),
             },
             "proration": proration,
             "quantity": qty or 1,
-            "quantity_decimal": str(qty or 1),
+            "quantity_decimal": quantity_decimal or str(qty or 1),
             "tax_rates": [],
-            "test_clock": None,
+            "test_clock": cust.clock,
         }
         if item is not None:
             self._ii_item[obj["id"]] = item.id
@@ -1947,7 +2488,7 @@ class _Sim:
         return obj
 
     def _line(self, inv_id: str, amount: int, qty: int, price: _Price, desc: str,
-              period: JSON, parent: JSON, currency: str) -> JSON:
+              period: JSON, parent: JSON, currency: str, qty_decimal: str | None = None) -> JSON:
         # ``period``, ``parent``, ``pricing`` and the empty containers are shared between
         # lines (there are millions of lines in a large account; all are read-only).
         return {
@@ -1967,7 +2508,7 @@ class _Sim:
             "pretax_credit_amounts": _EMPTY_LIST,
             "pricing": price.pricing,
             "quantity": qty,
-            "quantity_decimal": _decimal(qty),
+            "quantity_decimal": qty_decimal or _decimal(qty),
             "subscription": _line_subscription(parent),
             "subtotal": amount,
             "taxes": _EMPTY_LIST,
@@ -2047,7 +2588,7 @@ class _Sim:
                 "type": "invoice_item_details",
             }
         return self._line(inv_id, ii["amount"], ii["quantity"], price, ii["description"],
-                          ii["period"], parent, ii["currency"])
+                          ii["period"], parent, ii["currency"], ii["quantity_decimal"])
 
     def _first_invoice(self, sub: _Sub, t: int, *, setup_fee: bool, incomplete: bool) -> JSON:
         extra: list[JSON] = []
@@ -2070,31 +2611,41 @@ class _Sim:
         self._collect(sub, inv, t, fail="incomplete" if incomplete else None)
         return inv
 
-    def _cycle_invoice(self, sub: _Sub, t: int, prev_start: int, *, usage: bool) -> JSON:
+    def _cycle_invoice(self, sub: _Sub, t: int, prev_start: int, *, usage: bool,
+                       finalize: bool = True) -> JSON:
         inv_id = self.ids.long("in")
         lines: list[JSON] = []
         billed = {"end": sub.period_end, "start": t}
         used = {"end": t, "start": prev_start}
         for it in sub.items:
+            if it.period is not None:  # its own period: renewed on its own invoices
+                continue
             if it.price.metered:
                 if usage:
                     lines.append(self._usage_line(inv_id, sub, it, used))
             else:
                 lines.append(self._item_line(inv_id, sub, it, billed))
         return self._invoice(sub.cust, t, "subscription_cycle", sub=sub, lines=lines,
-                             period=(prev_start, t), finalize_at=t + HOUR, inv_id=inv_id)
+                             period=(prev_start, t), finalize_at=t + HOUR, inv_id=inv_id,
+                             finalize=finalize)
 
     def _invoice(self, cust: _Cust, t: int, reason: str, *, sub: _Sub | None,
                  lines: list[JSON], period: tuple[int, int], finalize_at: int,
-                 inv_id: str | None = None, items: list[JSON] | None = None) -> JSON:
-        """Build (and append) an invoice, with pending invoice items folded in."""
+                 inv_id: str | None = None, items: list[JSON] | None = None,
+                 finalize: bool = True) -> JSON:
+        """Build (and append) an invoice, with pending invoice items folded in.
+
+        ``finalize=False``: a draft kept as one (``auto_advance`` false).
+        """
         inv_id = inv_id or self.ids.long("in")
         pending = items if items is not None else (sub.pending if sub is not None else [])
         lines = lines + [self._ii_line(inv_id, ii) for ii in pending]
         if sub is not None and items is None:
             sub.pending = []
-        discounts = [d for d in sub.discounts] if sub is not None else []
-        total_disc = self._apply_discounts(lines, discounts)
+        total_disc = self._apply_item_discounts(lines, sub) if sub and sub.item_discounts else {}
+        discounts = self._invoice_discounts(cust, sub, t)
+        for di, amount in self._apply_discounts(lines, discounts).items():
+            total_disc[di] = total_disc.get(di, 0) + amount
         tax_total = 0
         if cust.taxed:
             for ln in lines:
@@ -2116,7 +2667,7 @@ class _Sim:
         starting = cust.balance
         due = max(0, total + starting)
         cust.balance = min(0, total + starting)
-        finalized = finalize_at <= self.now
+        finalized = finalize and finalize_at <= self.now
         number = None
         if finalized:
             cust.seq += 1
@@ -2135,16 +2686,16 @@ class _Sim:
             "application": None,
             "attempt_count": 0,
             "attempted": False,
-            "auto_advance": not finalized,
+            "auto_advance": finalize and not finalized,
             "automatic_tax": _AUTOMATIC_TAX,
-            "automatically_finalizes_at": None if finalized else finalize_at,
+            "automatically_finalizes_at": finalize_at if finalize and not finalized else None,
             "billing_reason": reason,
             "collection_method": "charge_automatically",
             "created": t,
             "currency": cust.currency,
             "custom_fields": None,
-            "customer": cust.id,
-            "customer_account": None,
+            "customer": cust.customer,
+            "customer_account": cust.customer_account,
             "customer_address": cust.obj["address"],
             "customer_email": cust.obj["email"],
             "customer_name": cust.obj["name"],
@@ -2201,7 +2752,7 @@ class _Sim:
             },
             "subtotal": subtotal,
             "subtotal_excluding_tax": subtotal,
-            "test_clock": None,
+            "test_clock": cust.clock,
             "total": total,
             "total_discount_amounts": [
                 {"amount": a, "discount": d} for d, a in total_disc.items()
@@ -2291,6 +2842,11 @@ class _Sim:
             for i in range(k):
                 self._push(sub, t + retries[i], 3, "retry", (inv, pi, False))
             self._push(sub, t + retries[k] + rng.randrange(HOUR), 3, "retry", (inv, pi, True))
+        elif fail == "unpaid" or (sub.random and rng.random() < P_UNPAID):
+            # The account's settings leave a subscription unpaid after the last retry.
+            for r in retries:
+                self._push(sub, t + r, 3, "retry", (inv, pi, False))
+            self._push(sub, t + retries[-1] + HOUR, 3, "mark_unpaid", inv)
         else:
             for r in retries:
                 self._push(sub, t + r, 3, "retry", (inv, pi, False))
@@ -2375,7 +2931,7 @@ class _Sim:
             "captured": not failed,
             "created": t,
             "currency": cust.currency,
-            "customer": cust.id,
+            "customer": cust.customer,
             "description": desc,
             "disputed": False,
             "failure_balance_transaction": None,
@@ -2407,6 +2963,8 @@ class _Sim:
             "transfer_group": None,
         }
         self.acct.charges.append(ch)
+        if cust.customer_account is not None:  # a charge has no field for it; its refunds do
+            self._charge_accounts[ch_id] = cust.customer_account
         self.emit(t, "charge.failed" if failed else "charge.succeeded", ch)
         return ch
 
@@ -2455,7 +3013,7 @@ class _Sim:
             "created": t,
             "currency": ch["currency"],
             "customer": ch["customer"],
-            "customer_account": None,
+            "customer_account": self._charge_accounts.get(ch["id"]),
             "destination_details": {"card": {"reference": None, "reference_status": "pending",
                                              "reference_type": "acquirer_reference_number",
                                              "type": "refund"}, "type": "card"},
@@ -2559,7 +3117,7 @@ class _Sim:
             "created": t,
             "currency": inv["currency"],
             "customer": inv["customer"],
-            "customer_account": None,
+            "customer_account": inv["customer_account"],
             "customer_balance_transaction": cbt,
             "discount_amount": 0,
             "discount_amounts": [],
@@ -2600,10 +3158,13 @@ class _Sim:
         consulting = self.prices["consulting"]
         items = []
         for _ in range(n):
-            hours = self.rng.randint(1, 8)
-            amount = hours * int(consulting.obj["unit_amount"])
+            quarters = self.rng.randint(4, 32)  # billed by the quarter hour: "2.5" hours
+            hours = quarters // 4
+            amount = _rdiv(quarters * int(consulting.obj["unit_amount"]), 4)
+            exact = None if quarters % 4 == 0 else f"{quarters / 4:g}"
             items.append(self._invoice_item(cust, t - 10 * MINUTE, amount, consulting, hours,
-                                            "Consulting", (t - 10 * MINUTE, t - 10 * MINUTE)))
+                                            "Consulting", (t - 10 * MINUTE, t - 10 * MINUTE),
+                                            quantity_decimal=exact))
         inv = self._invoice(cust, t, "manual", sub=None, lines=[], period=(t, t),
                             finalize_at=t + 5 * MINUTE, items=items)
         if inv["status"] != "open":
@@ -2641,6 +3202,7 @@ _AUTOMATIC_TAX: JSON = {
     "status": None,
 }
 _ISSUER_SELF: JSON = {"type": "self"}
+_PAUSE_WITHOUT_PAYMENT_METHOD: JSON = {"end_behavior": {"missing_payment_method": "pause"}}
 _EMPTY_LIST: list[Any] = []
 _EMPTY_DICT: JSON = {}
 _NO_CREDITED_ITEMS: JSON = {"credited_items": None}
@@ -2742,8 +3304,9 @@ def iter_objects(account: Account) -> Iterable[tuple[str, JSON]]:
 def subscription_mrr(account: Account, sub: JSON, at: int) -> dict[str, int]:
     """MRR per key (item id, ``discount:<id>``) of a subscription object at ``at``.
 
-    Read from the object alone: it is right at the object's own time, which is how the
-    edits use it (the simulation keeps its own, more detailed state).
+    Read from the objects alone: it is right at the object's own time, which is how the
+    edits use it (the simulation keeps its own, more detailed state). Discounts: each
+    item's own, then the subscription's, else its customer's (METRICS.md §1.6).
     """
     ended = sub.get("ended_at") is not None and sub["ended_at"] <= at
     trialing = sub.get("trial_end") is not None and sub["trial_end"] > at
@@ -2753,8 +3316,41 @@ def subscription_mrr(account: Account, sub: JSON, at: int) -> dict[str, int]:
         return {}
     prices = {p["id"]: p for p in account.prices}
     coupons = {c["id"]: c for c in account.coupons}
+    coupons.update(account.deleted.get("coupons", {}))  # their discounts keep applying
+    items = sub["items"]["data"]
+    own = list(sub.get("discounts") or [])
+    if not own and not any(it.get("discounts") for it in items):
+        customer = account.get("customers", sub["customer"]) if sub["customer"] else None
+        if customer is not None and customer.get("discount"):
+            own = [customer["discount"]]
+    pct, amount_off = _discount_terms(account, coupons, own)
+    out: dict[str, int] = {}
+    months = 1
+    for it in items:
+        price = prices.get(it["price"]["id"], it["price"])
+        rec = price.get("recurring") or {}
+        months = int(rec.get("interval_count", 1)) * (12 if rec.get("interval") == "year" else 1)
+        if rec.get("usage_type") == "metered":
+            continue
+        trial = it.get("current_trial")
+        if trial and trial["end_date"] > at:
+            out[it["id"]] = 0
+            continue
+        item_pct, item_off = _discount_terms(account, coupons, it.get("discounts") or [])
+        value = item_mrr(price, int(it.get("quantity") or 0), pct + item_pct)
+        for _, off in item_off:
+            value -= monthly(off, rec["interval"], rec["interval_count"])
+        out[it["id"]] = max(0, value)
+    for di, off in amount_off:
+        out["discount:" + di] = -monthly(off, "month", months)
+    return out
+
+
+def _discount_terms(account: Account, coupons: dict[str, JSON],
+                    discounts: list[Any]) -> tuple[float, list[tuple[str, int]]]:
+    """The summed percent off and the amounts off (per discount id) of some discounts."""
     pct, amount_off = 0.0, []
-    for di in sub.get("discounts") or []:
+    for di in discounts:
         disc = account.discounts.get(di if isinstance(di, str) else di["id"])
         coupon = coupons.get(disc["source"]["coupon"]) if disc else None
         if coupon is None:
@@ -2762,18 +3358,7 @@ def subscription_mrr(account: Account, sub: JSON, at: int) -> dict[str, int]:
         pct += float(coupon["percent_off"] or 0)
         if coupon["amount_off"]:
             amount_off.append((disc["id"] if disc else "", int(coupon["amount_off"])))
-    out: dict[str, int] = {}
-    months = 1
-    for it in sub["items"]["data"]:
-        price = prices.get(it["price"]["id"], it["price"])
-        rec = price.get("recurring") or {}
-        months = int(rec.get("interval_count", 1)) * (12 if rec.get("interval") == "year" else 1)
-        if rec.get("usage_type") == "metered":
-            continue
-        out[it["id"]] = item_mrr(price, int(it.get("quantity") or 0), pct)
-    for di, off in amount_off:
-        out["discount:" + di] = -monthly(off, "month", months)
-    return out
+    return pct, amount_off
 
 
 def _latest_mrr(account: Account, sub_id: str) -> dict[str, int]:
