@@ -37,7 +37,6 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from heapq import heappop, heappush
 from typing import Any
 
