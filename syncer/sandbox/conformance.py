@@ -121,11 +121,29 @@ def _check_object(value: Any, cls: type[StripeObject], path: str, partial: bool)
     for name, tp in fields.items():
         if name in value and (cls, name) in _PARTIAL_OF:
             out += _check_partial(value, _PARTIAL_OF[(cls, name)], name, f"{path}.{name}")
+        elif name in value and value[name] is None and _null_allowed_by(cls, name, value):
+            continue
         elif name in value:
             out += _check_field(value[name], cls, name, tp, f"{path}.{name}", partial)
         elif not partial and _always_returned(cls, name, tp):
             out.append(f"{path}.{name}: missing ({_show(tp)})")
     return out
+
+
+# Fields stripe-python 16.1 types as never null that Stripe leaves null when another
+# field stands in for them: a subscription (invoice item, ...) billed to an Accounts v2
+# account names it in ``customer_account`` instead of ``customer`` ("instead provide the
+# Account ID as the argument to the customer_account parameter": Stripe's guide to
+# representing customers with Account objects). Invoices already type ``customer`` as
+# nullable for the same reason.
+_NULL_WHEN_SET: dict[tuple[type[StripeObject], str], str] = {
+    (stripe.Subscription, "customer"): "customer_account",
+}
+
+
+def _null_allowed_by(cls: type[StripeObject], name: str, value: Mapping[str, Any]) -> bool:
+    other = _NULL_WHEN_SET.get((cls, name))
+    return other is not None and value.get(other) is not None
 
 
 def _check_partial(value: Mapping[str, Any], sibling: str, name: str, path: str) -> list[str]:

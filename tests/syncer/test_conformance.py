@@ -316,3 +316,13 @@ def test_stripes_object_names_map_to_stripe_pythons_classes() -> None:
     assert class_for("line_item") is stripe.InvoiceLineItem
     assert class_for("test_helpers.test_clock") is stripe.test_helpers.TestClock
     assert class_for("no_such_object") is None
+
+
+def test_a_subscription_of_an_accounts_v2_customer_may_have_a_null_customer() -> None:
+    sub = next(s for s in generate_account(customers=6, seed=4, now=NOW).subscriptions
+               if s["customer"] is not None)
+    assert problems(sub, stripe.Subscription) == []
+    billed_to_account = {**sub, "customer": None, "customer_account": "acct_1Billed"}
+    assert problems(billed_to_account, stripe.Subscription) == []
+    assert problems({**sub, "customer": None, "customer_account": None}, stripe.Subscription) == [
+        "subscription.customer: null, but not nullable"]
