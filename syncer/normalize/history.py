@@ -311,6 +311,17 @@ def _unpaid_since(ix: Index, sub: Obj) -> int | None:
     return None
 
 
+def _resumed_after_trial(sub: Obj, hist: SubHistory, trial_end: int) -> int | None:
+    """When a subscription paused at the end of its trial resumed: the start of the first
+    period billed after the trial, when that came later. Stripe pauses a trial that ends
+    without a payment method (``trial_settings.end_behavior.missing_payment_method =
+    pause``, §1.12) and bills nothing until it is resumed, with a new period."""
+    if get(sub, "trial_settings", "end_behavior", "missing_payment_method") != "pause":
+        return None
+    later = [s for s in hist.cycle_starts if s >= trial_end]
+    return later[0] if later and later[0] > trial_end else None
+
+
 def status_timeline(ix: Index, hist: SubHistory) -> Timeline:
     """The subscription's status over time (trial, incomplete, events, current, end)."""
     sub, start = hist.sub, hist.start
@@ -319,21 +330,27 @@ def status_timeline(ix: Index, hist: SubHistory) -> Timeline:
     trial_end = as_int(sub.get("trial_end"))
     if trial_end is not None and trial_end > start:
         tl.add(start, CYCLE, "trialing")
-        tl.add(trial_end, CYCLE, "active")
+        resumed = _resumed_after_trial(sub, hist, trial_end)
+        tl.add(trial_end, CYCLE, "active" if resumed is None else "paused")
+        if resumed is not None:
+            tl.add(resumed, CYCLE, "active")
     else:
         incomplete, active_at = _initially_incomplete(ix, sub, start)
         tl.add(start, CYCLE, "incomplete" if incomplete else "active")
         if incomplete and active_at is not None:
             tl.add(active_at, CYCLE, "active")
-    snap_statuses: set[str] = set()
+    # Statuses an event shows the subscription moving into (the others it was already in).
+    entered: set[str] = set()
     for event in ix.events_by_sub.get(sub_id, ()):
         status = as_str(get(event, "data", "object", "status"))
         if status is not None:
             tl.add(as_int(event.get("created")) or 0, EVENT, status)
-            snap_statuses.add(status)
+            previous = get(event, "data", "previous_attributes")
+            if isinstance(previous, Mapping) and "status" in previous:
+                entered.add(status)
     status = as_str(sub.get("status"))
     ended_at = as_int(sub.get("ended_at"))
-    if status in ("unpaid", "paused", "incomplete") and status not in snap_statuses:
+    if status in ("unpaid", "paused", "incomplete") and status not in entered:
         since = {"unpaid": _unpaid_since(ix, sub), "paused": trial_end}.get(status)
         tl.add(since if since is not None else start, PRORATION, status)
     if ended_at is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 import pytest
 
@@ -29,15 +30,23 @@ from syncer.shapes import customer_of
 NOW = int(datetime(2026, 7, 15, 12, tzinfo=UTC).timestamp())
 
 
+def _with_coupon(discount: dict[str, Any], coupons: dict[str, Any]) -> dict[str, Any]:
+    """A discount as the sync stores it: its coupon expanded (``source.coupon``), which is
+    how a coupon deleted before the backfill still reaches the normalizer."""
+    coupon = coupons.get(discount["source"]["coupon"])
+    return dict(discount, source=dict(discount["source"], coupon=coupon)) if coupon else discount
+
+
 def raw_account(acct: Account) -> RawAccount:
     """The account's objects as the sync stores them (invoices with all their lines)."""
     deleted = [dict(c, deleted=True) for c in acct.deleted.get("customers", {}).values()]
+    coupons = {c["id"]: c for c in [*acct.coupons, *acct.deleted.get("coupons", {}).values()]}
     return RawAccount(
         customers=[*acct.customers, *deleted], prices=acct.prices, products=acct.products,
         coupons=acct.coupons, subscriptions=acct.subscriptions, invoices=acct.invoices,
         invoice_items=acct.invoice_items, invoice_payments=acct.invoice_payments,
         charges=acct.charges, refunds=acct.refunds, credit_notes=acct.credit_notes,
-        discounts=acct.discounts,
+        discounts={d_id: _with_coupon(d, coupons) for d_id, d in acct.discounts.items()},
         events=[e for e in acct.events if e["type"].startswith("customer.subscription.")],
         default_currency=acct.currency, account_name="Northwind",
     )

@@ -310,3 +310,33 @@ def test_a_decimal_quantity_is_priced_exactly() -> None:
                        canceled_at=month(1), reason="cancellation_requested")
     facts = facts_of(now=NOW, subscriptions=[sub], invoices=[inv])
     assert mrr_at(facts, T0 + DAY) == 2500
+
+
+def test_a_trial_paused_for_want_of_a_payment_method_counts_from_its_resume() -> None:
+    trial_end, resumed = T0 + 14 * DAY, month(3) + 5 * DAY
+    sub = dict(subscription([item("si_1", PRO, period=(month(5, resumed), month(6, resumed)))],
+                            trial_end=trial_end),
+               trial_settings={"end_behavior": {"missing_payment_method": "pause"}})
+    invoices = [cycle_invoice("in_0", T0, [("si_1", PRO, 1)], reason="subscription_create"),
+                *(cycle_invoice(f"in_{k}", month(k, resumed), [("si_1", PRO, 1)])
+                  for k in range(6))]
+    facts = facts_of(now=NOW, subscriptions=[sub], invoices=invoices)
+    # No event is left of the pause: the gap between the trial and the first period
+    # billed after it says so.
+    assert [mrr_at(facts, t) for t in (trial_end, month(2), resumed)] == [0, 0, 9900]
+
+
+def test_an_unpaid_status_already_held_at_the_oldest_event_dates_from_the_last_retry() -> None:
+    failed = cycle_invoice("in_2", month(2), [("si_1", PRO, 1)], status="open",
+                           attempt_count=4)
+    paid = [cycle_invoice(f"in_{k}", month(k), [("si_1", PRO, 1)],
+                          reason="subscription_create" if k == 0 else "subscription_cycle")
+            for k in range(2)]
+    sub = subscription([item("si_1", PRO, period=(month(2), month(3)))], status="unpaid")
+    # The one event kept shows it unpaid, but it records another change, not the status's.
+    events = [event("evt_1", "customer.subscription.updated", month(5), sub,
+                    {"metadata": {"note": "x"}})]
+    facts = facts_of(now=NOW, subscriptions=[sub], invoices=[*paid, failed], events=events)
+    assert mrr_at(facts, month(2) - 1) == 9900
+    assert mrr_at(facts, month(2) + DAY) == 0  # since the failed invoice, not the event
+    assert [c.rule for c in facts.churns] == ["unpaid"]
