@@ -8,8 +8,8 @@ into its class and an annotation into what it names. Nothing here touches the ne
 
 from __future__ import annotations
 
-import ast
 import inspect
+import re
 import sys
 from functools import cache
 from importlib import import_module
@@ -29,25 +29,32 @@ def class_for(object_name: str) -> type[StripeObject] | None:
     return None if cls is StripeObject else cls
 
 
+# ``from stripe._coupon import Coupon`` or ``… import Card as CardResource``, one a line.
+_IMPORT = re.compile(r"^\s+from ([\w.]+) import (\w+)(?: as (\w+))?\s*$")
+
+
 @cache
 def namespace(module_name: str) -> dict[str, Any]:
     """The module's globals plus what it imports only for type checking.
 
-    stripe-python imports the classes its annotations name under ``if TYPE_CHECKING``
+    stripe-python imports the classes its annotations name under ``if TYPE_CHECKING:``
     (``ExpandableField["Coupon"]``), so the names are not bound at run time; the imports
-    are read from the module's source, once.
+    are read from the module's source, once. (Line by line, not with ``ast``: CPython
+    3.11's parser can fail with "AST constructor recursion depth mismatch" when it is
+    first called deep inside the recursive checks that need it.)
     """
     module = sys.modules[module_name]
     ns = dict(vars(module))
-    for node in ast.parse(inspect.getsource(module)).body:
-        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
-            for stmt in node.body:
-                if isinstance(stmt, ast.ImportFrom) and stmt.module:
-                    imported = import_module(stmt.module)
-                    for alias in stmt.names:
-                        found = getattr(imported, alias.name, None)
-                        if found is not None:
-                            ns[alias.asname or alias.name] = found
+    in_block = False
+    for line in inspect.getsource(module).splitlines():
+        if line.startswith("if TYPE_CHECKING:"):
+            in_block = True
+        elif in_block and line and not line[0].isspace():
+            in_block = False
+        elif in_block and (m := _IMPORT.match(line)):
+            found = getattr(import_module(m[1]), m[2], None)
+            if found is not None:
+                ns[m[3] or m[2]] = found
     return ns
 
 
