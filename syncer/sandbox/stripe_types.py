@@ -29,8 +29,8 @@ def class_for(object_name: str) -> type[StripeObject] | None:
     return None if cls is StripeObject else cls
 
 
-# ``from stripe._coupon import Coupon`` or ``… import Card as CardResource``, one a line.
-_IMPORT = re.compile(r"^\s+from ([\w.]+) import (\w+)(?: as (\w+))?\s*$")
+# An import of the ``if TYPE_CHECKING:`` block, its names on one line (parentheses undone).
+_IMPORT = re.compile(r"^\s+from ([\w.]+) import (.+)$")
 
 
 @cache
@@ -39,23 +39,36 @@ def namespace(module_name: str) -> dict[str, Any]:
 
     stripe-python imports the classes its annotations name under ``if TYPE_CHECKING:``
     (``ExpandableField["Coupon"]``), so the names are not bound at run time; the imports
-    are read from the module's source, once. (Line by line, not with ``ast``: CPython
-    3.11's parser can fail with "AST constructor recursion depth mismatch" when it is
-    first called deep inside the recursive checks that need it.)
+    are read from the module's source, once. (As text, not with ``ast``: CPython 3.11's
+    parser can fail with "AST constructor recursion depth mismatch" when it is first
+    called deep inside the recursive checks that need it.)
     """
     module = sys.modules[module_name]
     ns = dict(vars(module))
-    in_block = False
-    for line in inspect.getsource(module).splitlines():
-        if line.startswith("if TYPE_CHECKING:"):
-            in_block = True
-        elif in_block and line and not line[0].isspace():
-            in_block = False
-        elif in_block and (m := _IMPORT.match(line)):
-            found = getattr(import_module(m[1]), m[2], None)
-            if found is not None:
-                ns[m[3] or m[2]] = found
+    for line in _type_checking_block(inspect.getsource(module)):
+        if m := _IMPORT.match(line):
+            imported = import_module(m[1])
+            for name in m[2].split(","):
+                original, _, alias = name.strip().partition(" as ")
+                found = getattr(imported, original, None) if original else None
+                if found is not None:
+                    ns[alias or original] = found
     return ns
+
+
+def _type_checking_block(source: str) -> list[str]:
+    """The lines of a module's ``if TYPE_CHECKING:`` block, each import on one line."""
+    text = re.sub(r"\(([^)]*)\)", lambda m: m[1].replace("\n", " "), source)
+    block: list[str] = []
+    inside = False
+    for line in text.splitlines():
+        if line.startswith("if TYPE_CHECKING:"):
+            inside = True
+        elif inside and line and not line[0].isspace():
+            inside = False
+        elif inside:
+            block.append(line)
+    return block
 
 
 def resolve(annotation: Any, owner: type) -> Any:
