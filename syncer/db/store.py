@@ -171,6 +171,65 @@ class Store:
             )
         return found
 
+    def end_replaced_customer_discounts(
+        self, conn: Connection, current: Mapping[str, str | None], *, account: str, livemode: bool, at: int
+    ) -> int:
+        """A customer's own discount (``customer.discount``) that the customer no longer
+        carries is marked deleted at ``at``: removing it sends no object of its own, only
+        the customer without it. Discounts of its subscriptions, items, invoices and
+        invoice items (any of those columns set) are not the customer's own."""
+        t = table("discounts")
+        stale: list[str] = []
+        customers = list(current)
+        for i in range(0, len(customers), 500):
+            rows = conn.execute(
+                select(t.c.id, t.c.customer).where(
+                    t.c.account == account, t.c.livemode == livemode, t.c.customer.in_(customers[i : i + 500]),
+                    t.c.deleted_at.is_(None), t.c.synced_at <= at,
+                    t.c.subscription.is_(None), t.c.subscription_item.is_(None),
+                    t.c.invoice.is_(None), t.c.invoice_item.is_(None),
+                )
+            )
+            stale.extend(did for did, customer in rows if did != current[customer])
+        for i in range(0, len(stale), 500):
+            conn.execute(
+                update(t)
+                .where(t.c.account == account, t.c.livemode == livemode, t.c.id.in_(stale[i : i + 500]))
+                .values(deleted_at=at, synced_at=at)
+            )
+        return len(stale)
+
+    def unlisted_customers(self, conn: Connection, *, account: str, livemode: bool) -> list[str]:
+        """``cus_…`` ids that subscriptions or invoices name but no customer row holds: a
+        customer deleted before the first backfill is no longer listed. (An Accounts v2
+        customer, ``acct_…``, is no ``/v1/customers`` object.)"""
+        cus = table("customers")
+        found: set[str] = set()
+        for name in ("subscriptions", "invoices"):
+            t = table(name)
+            listed = select(cus.c.id).where(cus.c.account == account, cus.c.livemode == livemode,
+                                            cus.c.id == t.c.customer)
+            q = select(t.c.customer).distinct().where(
+                t.c.account == account, t.c.livemode == livemode, t.c.customer.like("cus\\_%", escape="\\"),
+                ~listed.exists(),
+            )
+            found.update(conn.execute(q).scalars())
+        return sorted(found)
+
+    def discounts_without_coupon(self, conn: Connection, *, account: str, livemode: bool) -> list[tuple[str, str | None, str | None]]:
+        """(discount, subscription item, invoice item) of the item discounts whose coupon is
+        neither stored nor expanded in them: a coupon deleted before the first backfill,
+        which a listing could not expand that deep (resources._DISCOUNTS)."""
+        d, c = table("discounts"), table("coupons")
+        known = select(c.c.id).where(c.c.account == account, c.c.livemode == livemode, c.c.id == d.c.coupon)
+        q = select(d.c.id, d.c.subscription_item, d.c.invoice_item).where(
+            d.c.account == account, d.c.livemode == livemode, d.c.deleted_at.is_(None),
+            d.c.coupon.is_not(None), d.c.percent_off.is_(None), d.c.amount_off.is_(None),
+            d.c.subscription_item.is_not(None) | d.c.invoice_item.is_not(None),
+            ~known.exists(),
+        ).order_by(d.c.id)
+        return [(did, si, ii) for did, si, ii in conn.execute(q)]
+
     def count_rows(self, conn: Connection, name: str, *, include_deleted: bool = False) -> dict[tuple[str, bool], int]:
         t = table(name)
         q = select(t.c.account, t.c.livemode, func.count()).group_by(t.c.account, t.c.livemode)

@@ -21,12 +21,15 @@ from syncer.errors import (
     NrrError,
     StripeAccountInaccessible,
     StripeAuthError,
+    StripeNotFound,
+    StripePermissionError,
 )
 from syncer.logging import get_logger
-from syncer.resources import EVENTS, RESOURCES, Resource
+from syncer.resources import EVENTS, RESOURCES, TEST_CLOCKS, Resource, clock_listings
 from syncer.sync.backfill import STRIPE_EPOCH, prepare_jobs, run_backfill
 from syncer.sync.context import SyncContext, Target
 from syncer.sync.events import cursor_expired, sync_events
+from syncer.sync.referenced import fetch_deleted_coupons, fetch_unlisted_customers
 
 ACCOUNT_REFRESH_SECONDS = 86400
 
@@ -137,6 +140,8 @@ def _sync_target(
         with ctx.store.transaction() as conn:
             ctx.store.set_event_cursor(conn, target.account, target.livemode, now, now)
     to_list = resources if only else [*resources, EVENTS]
+    if not target.livemode:
+        to_list = [*to_list, *_test_clock_listings(target, to_list)]
     jobs = prepare_jobs(ctx, target, to_list, relist=full, listed_from=listed_from)
     if jobs:
         backfill = run_backfill(ctx, jobs)
@@ -144,6 +149,8 @@ def _sync_target(
         result.errors.extend(backfill.errors)
         if backfill.errors or backfill.interrupted:
             return
+        if not ctx.stop.is_set():
+            _merge(result.counts, {"customers": fetch_unlisted_customers(ctx, target)})
     if ctx.stop.is_set():
         return
     try:
@@ -156,6 +163,41 @@ def _sync_target(
         return
     result.events += events.events
     _merge(result.counts, events.counts)
+    # After events too: a subscription re-read loses the coupons its items' discounts
+    # carried (the retrieve cannot expand them that deep either).
+    _merge(result.counts, {"discounts": fetch_deleted_coupons(ctx, target)})
+
+
+def _test_clock_listings(target: Target, to_list: list[Resource]) -> list[Resource]:
+    """Test mode: each test clock's customers and subscriptions (of those to list),
+    which the plain lists leave out. A server without test clocks (404) or a key that
+    may not read them lists what it can; the warning says what is missing."""
+    if not any(r.name in ("customers", "subscriptions") for r in to_list):
+        return []
+    try:
+        clocks = iter_test_clocks(target)
+    except StripeNotFound:
+        return []
+    except StripePermissionError as exc:
+        log.warning("sync.test_clocks_unreadable", permission=exc.permission,
+                    why="customers and subscriptions on test clocks are not listed without it")
+        return []
+    listings: list[Resource] = []
+    for clock in clocks:
+        listings.extend(clock_listings(clock, to_list))
+    return listings
+
+
+def iter_test_clocks(target: Target) -> list[str]:
+    """Ids of the account's test clocks (a few: Stripe caps them per account)."""
+    params: dict[str, Any] = {"limit": 100}
+    ids: list[str] = []
+    while True:
+        page = target.api.fetch_list_page(TEST_CLOCKS.path, dict(params), resource=TEST_CLOCKS.name)
+        ids.extend(str(c["id"]) for c in page.data if not c.get("deleted"))
+        if not page.has_more or not page.data:
+            return ids
+        params["starting_after"] = page.data[-1]["id"]
 
 
 def _merge(into: dict[str, int], more: dict[str, int]) -> None:
