@@ -517,14 +517,17 @@ _COLUMNS: dict[str, Callable[[Obj], Row]] = {
 
 
 def _discount_rows(
-    containers: Iterable[Any], links: Mapping[str, str | None], ctx: RowContext
+    containers: Iterable[Any], links: Mapping[str, str | None], ctx: RowContext,
+    owned: tuple[str, ...] = ("customer",),
 ) -> list[Row]:
     """Rows of the expanded discounts among ``containers`` (string ids are skipped).
 
     ``links`` fills a link column (subscription, invoice, …) only when the discount
     object lacks that field altogether (older versions): a field present but null means
     the discount does not belong there, e.g. a subscription's discount shown on an invoice.
-    The customer is the exception: whatever holds the discount belongs to that customer.
+    The ``owned`` columns are the exception, filled whenever null: whatever holds the
+    discount belongs to that customer, and an item's own discounts (``items.data[].discounts``
+    lists no other kind) belong to its subscription too.
     """
     rows: list[Row] = []
     for value in containers:
@@ -534,7 +537,7 @@ def _discount_rows(
                 continue  # an unexpanded id: the discount itself arrives elsewhere
             row = _row("discounts", discount, ctx)
             for column, link in links.items():
-                if row[column] is None and (column == "customer" or column not in discount):
+                if row[column] is None and (column in owned or column not in discount):
                     row[column] = link
             rows.append(row)
     return rows
@@ -558,7 +561,7 @@ def _child_rows(
             "subscription": parent_id,
             "subscription_item": row["id"],
         }
-        discounts = _discount_rows([child.get("discounts")], links, ctx)
+        discounts = _discount_rows([child.get("discounts")], links, ctx, owned=tuple(links))
     elif table == "invoice_lines":
         links = {"customer": customer_of(parent), "invoice": parent_id}
         discounts = _discount_rows([child.get("discounts")], links, ctx)
@@ -630,10 +633,12 @@ def project(resource: str, obj: Mapping[str, Any], ctx: RowContext) -> Rows:
     return rows
 
 
-def project_discounts(discounts: Iterable[Any], links: Mapping[str, str | None], ctx: RowContext) -> Rows:
+def project_discounts(
+    discounts: Iterable[Any], links: Mapping[str, str | None], ctx: RowContext, *, owned: tuple[str, ...] = ("customer",)
+) -> Rows:
     """Rows of discounts fetched on their own (an item's, with its coupon expanded);
-    ``links`` as for discounts embedded in an object (see ``_discount_rows``)."""
-    return {"discounts": _discount_rows([list(discounts)], links, ctx)}
+    ``links`` and ``owned`` as for discounts embedded in an object (``_discount_rows``)."""
+    return {"discounts": _discount_rows([list(discounts)], links, ctx, owned)}
 
 
 def project_child(

@@ -75,7 +75,7 @@ def fetch_deleted_coupons(ctx: SyncContext, target: Target) -> int:
             links = {"subscription": ref(obj.get("subscription")), "subscription_item": holder_id}
         else:
             links = {"customer": customer_of(obj), "invoice_item": holder_id}
-        rows = project_discounts(obj.get("discounts") or [], links, row_ctx)["discounts"]
+        rows = project_discounts(obj.get("discounts") or [], links, row_ctx, owned=tuple(links))["discounts"]
         # Only the discounts asked for, and only when the coupon did come expanded: a row
         # without it would be no better than the one stored.
         collected.add({"discounts": [r for r in rows if r["id"] in ids and _has_terms(r)]})
