@@ -67,6 +67,9 @@ class Job:
     use_windows: bool = True
     write_failed: bool = False  # set by the writer thread
     in_flight: int = 0  # pages being fetched now
+    # A page of it was fetched in this run: the server's features are known (a run that
+    # resumes a listing mid-way knows them no more than one that starts it).
+    probed: bool = False
     # Open windows (queued or being fetched) and, for each, the oldest ``created`` its pages
     # reached: with the density of what was read, they estimate the pages left.
     windows: dict[int, BackfillWindow] = field(default_factory=dict)
@@ -357,11 +360,12 @@ def _without(params: dict[str, Any], drop: tuple[str, ...]) -> dict[str, Any]:
 def _fetch_page(ctx: SyncContext, job: Job, window: BackfillWindow) -> Any:
     api, resource = job.target.api, job.resource
     params = _list_params(ctx, job, window)
-    first = window.pages == 0 and window.cursor is None
+    first = not job.probed or (window.pages == 0 and window.cursor is None)
     optional = _optional_features(params)
     if not first or not optional:
-        # Only a resource's first page probes the server's features: a later page that
-        # fails is an outage, never a reason to list without them.
+        # Only a first page (of a window, or of the resource in this run) probes the
+        # server's features: a later page that fails is an outage, never a reason to
+        # list without them.
         try:
             return _checked(job, window, api.fetch_list_page(resource.path, params, resource=resource.name))
         except StripeNotFound:
@@ -418,6 +422,7 @@ def _page_task(
     resource, target = job.resource, job.target
     fetched_at = ctx.now()
     page = _fetch_page(ctx, job, window)
+    job.probed = True
     row_ctx = ctx.row_context(target, fetched_at)
     collected = collect(target.api, resource, page.data, row_ctx, Collected())
 

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Connection
 
@@ -55,23 +56,32 @@ class Collected:
         return written
 
 
-def fetch_expanded(fetch: Callable[[dict[str, Any]], T], params: dict[str, Any], expand: Sequence[str]) -> T:
+def fetch_expanded(
+    fetch: Callable[[dict[str, Any]], T], params: dict[str, Any], expand: Sequence[str], *, api: Api, endpoint: str
+) -> T:
     """``fetch(params)`` with ``expand``; a Stripe-compatible server that refuses an
     expansion (400 naming it) is asked again without the nested ones, then without any:
-    the object comes less complete rather than not at all."""
-    tries: list[list[str]] = [list(expand), [e for e in expand if expand_depth(e) <= 2], []]
-    tried: list[list[str]] = []
-    for attempt in tries:
-        if attempt in tried:
-            continue
-        tried.append(attempt)
+    the object comes less complete rather than not at all. What ``api``'s server refused
+    on ``endpoint`` (``syncer.resources.endpoint_of``) is not asked of it again."""
+    tries: list[list[str]] = []
+    for attempt in (list(expand), [e for e in expand if expand_depth(e) <= 2], []):
+        if attempt not in tries:
+            tries.append(attempt)
+    refused = _REFUSED.setdefault(api, {})
+    for level in range(min(refused.get(endpoint, 0), len(tries) - 1), len(tries)):
+        attempt = tries[level]
         asked = {**params, "expand": attempt} if attempt else params
         try:
             return fetch(asked)
         except StripeRequestError as exc:
             if not attempt or "expand" not in str(exc).lower():
                 raise
+            refused[endpoint] = level + 1
     raise AssertionError("unreachable: the last attempt has no expansion")
+
+
+# Per Api (its server), per endpoint: how many of fetch_expanded's tries it refused.
+_REFUSED: WeakKeyDictionary[Any, dict[str, int]] = WeakKeyDictionary()
 
 
 def collect(
@@ -108,7 +118,7 @@ def _collect_children(
             params[child.parent_param] = parent_id
         page = fetch_expanded(
             lambda p: api.fetch_list_page(child.path.format(id=parent_id), p, resource=resource.name),
-            params, child.expand,
+            params, child.expand, api=api, endpoint=child.path,
         )
         for c in page.data:
             out.add(project_child(child.table, parent_id, c, position, ctx))

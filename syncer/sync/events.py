@@ -120,7 +120,8 @@ def _apply(
     if same_object and str(latest.get("type", "")).endswith(".deleted") and resource.deletable:
         deleted_at = int(latest["created"])
         collected.add(project(resource.name, payload, ctx.row_context(target, deleted_at)))
-    elif same_object and latest.get("api_version") == target.api.api_version and not _truncated(resource, payload):
+    elif (same_object and latest.get("api_version") == target.api.api_version and not _truncated(resource, payload)
+          and _as_expanded_as_listed(resource, payload)):
         collect(target.api, resource, [payload], ctx.row_context(target, int(latest["created"])), collected)
     else:
         fetched_at = ctx.now()
@@ -149,6 +150,26 @@ def _deleted_discounts(events: list[dict[str, Any]]) -> dict[str, int]:
     return ended
 
 
+def _as_expanded_as_listed(resource: Resource, payload: dict[str, Any]) -> bool:
+    """Whether the payload holds, as objects, everything its listing expands. Stripe
+    never expands an event's object: a subscription with a discount names it by id, so
+    using it would drop the discount's row (or its coupon, a deleted one's only copy)."""
+    return all(_expanded(payload, e.removeprefix("data.").split(".")) for e in resource.expand)
+
+
+def _expanded(value: Any, path: list[str]) -> bool:
+    if isinstance(value, str):
+        return False  # an id where the listing has an object
+    if not path:
+        return True
+    if isinstance(value, list):
+        return all(_expanded(v, path) for v in value)
+    if isinstance(value, dict):
+        inner = value.get(path[0])
+        return inner is None or _expanded(inner, path[1:])
+    return True
+
+
 def _truncated(resource: Resource, payload: dict[str, Any]) -> bool:
     return any(embedded_list(payload, child.field)[1] for child in resource.children)
 
@@ -158,7 +179,8 @@ def _refetch(target: Target, resource: Resource, object_id: str) -> dict[str, An
     expand = [e.removeprefix("data.") for e in resource.expand]
     path = resource.retrieve(object_id)
     try:
-        return fetch_expanded(lambda p: target.api.fetch_object(path, resource=resource.name, params=p), {}, expand)
+        return fetch_expanded(lambda p: target.api.fetch_object(path, resource=resource.name, params=p), {}, expand,
+                              api=target.api, endpoint=resource.retrieve("{id}"))
     except StripeNotFound:
         return None
 

@@ -19,7 +19,7 @@ from typing import Any
 from syncer.errors import StripeNotFound
 from syncer.logging import get_logger
 from syncer.projection import project, project_discounts
-from syncer.resources import BY_NAME
+from syncer.resources import BY_NAME, endpoint_of
 from syncer.shapes import customer_of, ref
 from syncer.sync.collect import Collected, fetch_expanded
 from syncer.sync.context import SyncContext, Target
@@ -91,7 +91,8 @@ def _fetch_holder(target: Target, kind: str, holder_id: str) -> dict[str, Any] |
     path = f"/v1/subscription_items/{holder_id}" if kind == "subscription_items" else BY_NAME[kind].retrieve(holder_id)
     resource = "subscriptions" if kind == "subscription_items" else kind
     try:
-        return fetch_expanded(lambda p: target.api.fetch_object(path, resource=resource, params=p), {}, _COUPON)
+        return fetch_expanded(lambda p: target.api.fetch_object(path, resource=resource, params=p), {}, _COUPON,
+                              api=target.api, endpoint=endpoint_of(path))
     except StripeNotFound:
         return None
 
