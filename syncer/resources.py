@@ -40,13 +40,16 @@ class Resource:
     # A listing of part of the resource (its rows go to the same table), e.g. the
     # customers of one test clock: ``{"test_clock": "clock_…"}``. Its checkpoint is its own.
     scope: dict[str, str] = field(default_factory=dict)
+    # A scoped listing is done again when this changes (a test clock's frozen time).
+    as_of: int | None = None
 
     @property
     def listing(self) -> str:
-        """The name its checkpoints are kept under: the table, or ``table@scope``."""
+        """The name its checkpoints are kept under: the table, or ``table@scope[@as_of]``."""
         if not self.scope:
             return self.name
-        return self.name + "@" + ",".join(f"{k}={v}" for k, v in sorted(self.scope.items()))
+        name = self.name + "@" + ",".join(f"{k}={v}" for k, v in sorted(self.scope.items()))
+        return name if self.as_of is None else f"{name}@{self.as_of}"
 
     def created_of(self, obj: Mapping[str, Any]) -> int | None:
         value = obj.get(self.created_field)
@@ -153,12 +156,23 @@ BY_OBJECT: dict[str, Resource] = {r.object: r for r in RESOURCES}
 CHILD_TABLES = ("subscription_items", "invoice_lines", "credit_note_lines", "discounts")
 
 
-def clock_listings(clock_id: str, resources: tuple[Resource, ...] | list[Resource]) -> list[Resource]:
-    """The listings of one test clock's customers and subscriptions (those of ``resources``)."""
+# Checkpoints of test clocks' listings have this in their name (see ``clock_listings``).
+CLOCK_SCOPE = "@test_clock="
+
+
+def clock_listings(
+    clock_id: str, frozen_time: int | None, resources: tuple[Resource, ...] | list[Resource]
+) -> list[Resource]:
+    """The listings of one test clock's customers and subscriptions (those of ``resources``).
+
+    They are listed again whenever the clock has moved: advancing a clock bills, renews
+    and ends its subscriptions at the clock's time, and the events saying so are
+    ``created`` at that simulated time too, behind the events cursor, which reads real
+    time. A clock holds a few customers, so listing them again costs a request or two."""
     out = []
     for resource in resources:
         if resource.name in ("customers", "subscriptions"):
-            out.append(replace(resource, windowed=False, scope={"test_clock": clock_id}))
+            out.append(replace(resource, windowed=False, scope={"test_clock": clock_id}, as_of=frozen_time))
     return out
 
 

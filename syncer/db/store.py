@@ -289,6 +289,22 @@ class Store:
             .values(completed_at=now)
         )
 
+    def drop_listings(self, conn: Connection, account: str, livemode: bool, *, containing: str, keep: set[str]) -> list[str]:
+        """Forget the checkpoints (state and windows) of listings whose name has
+        ``containing`` and is not in ``keep``: scoped listings that no longer exist (a
+        test clock deleted or moved on). Left, they would never complete or refresh,
+        and the oldest completed listing decides when the daemon reconciles."""
+        st = SyncState.__table__  # type: ignore[attr-defined]
+        bw = BackfillWindow.__table__  # type: ignore[attr-defined]
+        names = conn.execute(select(st.c.resource).where(
+            st.c.account == account, st.c.livemode == livemode, st.c.resource.contains(containing, autoescape=True),
+        )).scalars().all()
+        gone = sorted(n for n in names if n not in keep)
+        if gone:
+            for t in (st, bw):
+                conn.execute(t.delete().where(t.c.account == account, t.c.livemode == livemode, t.c.resource.in_(gone)))
+        return gone
+
     def open_windows(self, conn: Connection, state: SyncState) -> list[BackfillWindow]:
         bw = BackfillWindow.__table__  # type: ignore[attr-defined]
         rows = conn.execute(

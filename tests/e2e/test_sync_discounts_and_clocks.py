@@ -233,8 +233,18 @@ def test_test_clocks_customers_and_subscriptions_are_listed_in_test_mode(
         assert sync(settings, store, clock=NOW + 600).result.ok
         # Listed once, resumable like any listing: each has its own, completed checkpoint.
         assert not any("test_clock=" in r.query for r in fake.log.records())
+        frozen = account.test_clocks[0]["frozen_time"]
+        listings = {f"customers@test_clock=clock_1E2eClock@{frozen}", f"subscriptions@test_clock=clock_1E2eClock@{frozen}"}
+        assert {s.resource for s in store.states() if s.completed_at is not None} >= listings
+
+        # Advancing the clock bills and renews at the clock's time, and those events are
+        # created at that time too, behind the events cursor: the clock is listed again.
+        fake._edit(lambda acct: acct.test_clocks[0].update(frozen_time=frozen + 86400 * 31) or {})
+        fake.log.clear()
+        assert sync(settings, store, clock=NOW + 1200).result.ok
+        assert {r.path for r in fake.log.records() if "test_clock=clock_1E2eClock" in r.query} == {
+            "/v1/customers", "/v1/subscriptions"}
     assert customer["id"] in stored(store, "customers")
     assert {s["id"] for s in subs} <= set(stored(store, "subscriptions"))
-    states = {s.resource: s for s in store.states()}
-    for listing in ("customers@test_clock=clock_1E2eClock", "subscriptions@test_clock=clock_1E2eClock"):
-        assert states[listing].completed_at is not None
+    # The moved clock's old checkpoints are gone (they would never be refreshed).
+    assert not {s.resource for s in store.states()} & listings

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from syncer.resources import BY_NAME, MAX_EXPAND_DEPTH, RESOURCES, clock_listings, expand_depth
+from syncer.resources import (
+    BY_NAME,
+    CLOCK_SCOPE,
+    MAX_EXPAND_DEPTH,
+    RESOURCES,
+    clock_listings,
+    expand_depth,
+)
 
 
 def test_every_expansion_stays_within_stripes_four_levels_listed_retrieved_and_paged() -> None:
@@ -26,12 +33,15 @@ def test_item_and_line_discounts_are_expanded_and_their_coupons_where_the_depth_
 
 
 def test_a_test_clock_lists_its_customers_and_subscriptions_under_their_own_checkpoint() -> None:
-    listings = clock_listings("clock_1", list(RESOURCES))
+    listings = clock_listings("clock_1", 1_700_000_000, list(RESOURCES))
     assert [(r.name, r.scope, r.listing, r.windowed) for r in listings] == [
-        ("customers", {"test_clock": "clock_1"}, "customers@test_clock=clock_1", False),
-        ("subscriptions", {"test_clock": "clock_1"}, "subscriptions@test_clock=clock_1", False),
+        ("customers", {"test_clock": "clock_1"}, "customers@test_clock=clock_1@1700000000", False),
+        ("subscriptions", {"test_clock": "clock_1"}, "subscriptions@test_clock=clock_1@1700000000", False),
     ]
     # Same expansions and filters as the plain lists, so the rows are the same shape.
     assert listings[1].expand == BY_NAME["subscriptions"].expand
     assert listings[1].params == {"status": "all"}
     assert BY_NAME["customers"].listing == "customers"
+    # A clock moved on is another listing: its objects are listed again.
+    assert clock_listings("clock_1", 1_700_086_400, list(RESOURCES))[0].listing != listings[0].listing
+    assert all(CLOCK_SCOPE in r.listing for r in listings)
