@@ -230,6 +230,21 @@ class Store:
         ).order_by(d.c.id)
         return [(did, si, ii) for did, si, ii in conn.execute(q)]
 
+    def latest_invoice_billing(self, conn: Connection, subscription_item: str, *, account: str, livemode: bool) -> str | None:
+        """The newest stored invoice with a line of ``subscription_item``."""
+        lines, invoices = table("invoice_lines"), table("invoices")
+        q = (
+            select(invoices.c.id)
+            .join(lines, (lines.c.account == invoices.c.account) & (lines.c.livemode == invoices.c.livemode)
+                  & (lines.c.invoice == invoices.c.id))
+            .where(invoices.c.account == account, invoices.c.livemode == livemode,
+                   lines.c.subscription_item == subscription_item)
+            .order_by(invoices.c.created.desc(), invoices.c.id.desc())
+            .limit(1)
+        )
+        found: str | None = conn.execute(q).scalar_one_or_none()
+        return found
+
     def count_rows(self, conn: Connection, name: str, *, include_deleted: bool = False) -> dict[tuple[str, bool], int]:
         t = table(name)
         q = select(t.c.account, t.c.livemode, func.count()).group_by(t.c.account, t.c.livemode)

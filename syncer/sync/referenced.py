@@ -20,7 +20,7 @@ from syncer.errors import StripeNotFound
 from syncer.logging import get_logger
 from syncer.projection import project, project_discounts
 from syncer.resources import BY_NAME, endpoint_of
-from syncer.shapes import customer_of, ref
+from syncer.shapes import customer_of, line_details, ref
 from syncer.sync.collect import Collected, fetch_expanded
 from syncer.sync.context import SyncContext, Target
 
@@ -62,7 +62,7 @@ def fetch_deleted_coupons(ctx: SyncContext, target: Target) -> int:
     if not holders:
         return 0
     with ThreadPoolExecutor(max_workers=ctx.concurrency, thread_name_prefix="discounts") as pool:
-        fetched = list(pool.map(lambda h: _fetch_holder(target, *h), holders))
+        fetched = list(pool.map(lambda h: _fetch_holder(ctx, target, *h), holders))
     collected = Collected()
     row_ctx = ctx.row_context(target)
     ids = {did for did, _, _ in wanted}
@@ -87,14 +87,34 @@ def _has_terms(row: dict[str, Any]) -> bool:
     return row["percent_off"] is not None or row["amount_off"] is not None
 
 
-def _fetch_holder(target: Target, kind: str, holder_id: str) -> dict[str, Any] | None:
+def _fetch_holder(ctx: SyncContext, target: Target, kind: str, holder_id: str) -> dict[str, Any] | None:
+    """The item (or invoice item) with its discounts' coupons expanded. An ended
+    subscription's item is deleted: its discounts are then read off the lines of the
+    latest invoice that billed it, whose page expands them just as deep."""
     path = f"/v1/subscription_items/{holder_id}" if kind == "subscription_items" else BY_NAME[kind].retrieve(holder_id)
     resource = "subscriptions" if kind == "subscription_items" else kind
     try:
         return fetch_expanded(lambda p: target.api.fetch_object(path, resource=resource, params=p), {}, _COUPON,
                               api=target.api, endpoint=endpoint_of(path))
     except StripeNotFound:
+        if kind != "subscription_items":
+            return None
+    with ctx.store.reading() as conn:
+        invoice = ctx.store.latest_invoice_billing(conn, holder_id, account=target.account, livemode=target.livemode)
+    if invoice is None:
         return None
+    lines_path = BY_NAME["invoices"].children[0].path.format(id=invoice)
+    try:
+        page = fetch_expanded(
+            lambda p: target.api.fetch_list_page(lines_path, p, resource="invoices"), {"limit": 100},
+            [f"data.{e}" for e in _COUPON], api=target.api, endpoint=endpoint_of(lines_path),
+        )
+    except StripeNotFound:
+        return None
+    discounts = [d for line in page.data for d in line.get("discounts") or [] if isinstance(d, dict)]
+    billed = [details for line in page.data if (details := line_details(line)[0]).get("subscription_item") == holder_id]
+    subscription = ref(billed[0].get("subscription")) if billed else None
+    return {"id": holder_id, "object": "subscription_item", "subscription": subscription, "discounts": discounts}
 
 
 def _fetch_or_none(target: Target, path: str, resource: str) -> dict[str, Any] | None:

@@ -164,9 +164,11 @@ def _sync_target(
         return
     result.events += events.events
     _merge(result.counts, events.counts)
-    # After events too: a subscription re-read loses the coupons its items' discounts
-    # carried (the retrieve cannot expand them that deep either).
-    _merge(result.counts, {"discounts": fetch_deleted_coupons(ctx, target)})
+    if jobs or events.counts.keys() & {"subscriptions", "invoice_items"}:
+        # After a listing, and after events that re-read an item's holder: neither could
+        # expand an item discount's coupon, a deleted one's only copy (six levels deep in
+        # a list, five in a retrieved subscription; Stripe stops at four).
+        _merge(result.counts, {"discounts": fetch_deleted_coupons(ctx, target)})
 
 
 def _test_clock_listings(ctx: SyncContext, target: Target, to_list: list[Resource]) -> list[Resource]:

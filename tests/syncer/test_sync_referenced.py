@@ -237,3 +237,36 @@ def _ctx_row() -> Any:
     from syncer.projection import RowContext
 
     return RowContext(account=ACCOUNT, livemode=False, api_version=VERSION, synced_at=NOW)
+
+
+def test_a_deleted_items_discount_takes_its_coupon_from_the_latest_invoice_that_billed_the_item(store: Store) -> None:
+    # An ended subscription's item is gone (404); its invoices' lines still carry the discount.
+    coupon = load("coupon") | {"id": "GONE50", "percent_off": 50.0}
+    discount = _discount("di_item", "GONE50", customer="cus_1", subscription=None, subscription_item="si_sub_1")
+    line = load("line_item") | {"id": "il_1", "discounts": [dict(discount, source={"coupon": coupon, "type": "coupon"})]}
+    line["parent"] = {"type": "subscription_item_details", "invoice_item_details": None,
+                      "subscription_item_details": {"subscription": "sub_1", "subscription_item": "si_sub_1",
+                                                    "proration": False, "invoice_item": None}}
+
+    class EndedItems(StubStripe):
+        def fetch_list_page(self, path: str, params: dict[str, Any], *, resource: str,
+                            retry_budget: float | None = None) -> Page:
+            self.asked.append((path, params))
+            assert path == "/v1/invoices/in_new/lines", path
+            return Page([line])
+
+    stub = EndedItems({})
+    target = Target(ACCOUNT, False, stub)
+    _write(store, target, "subscriptions", _subscription("sub_1", "cus_1", item_discounts=[discount]))
+    for invoice_id, created in (("in_old", NOW - 90 * 86400), ("in_new", NOW - 30 * 86400)):
+        unexpanded = dict(line, id=f"il_{invoice_id}", discounts=["di_item"])
+        invoice = load("invoice") | {"id": invoice_id, "created": created,
+                                     "lines": {"object": "list", "has_more": False, "data": [unexpanded]}}
+        _write(store, target, "invoices", invoice)
+    assert fetch_deleted_coupons(_ctx(store), target) == 1
+    assert stub.asked == [
+        ("/v1/subscription_items/si_sub_1", {"expand": ["discounts", "discounts.source.coupon"]}),
+        ("/v1/invoices/in_new/lines", {"limit": 100, "expand": ["data.discounts", "data.discounts.source.coupon"]}),
+    ]
+    row = _rows(store, "discounts")["di_item"]
+    assert (row["percent_off"], row["subscription_item"], row["subscription"]) == (50.0, "si_sub_1", "sub_1")
