@@ -21,13 +21,11 @@ from syncer.errors import (
     NrrError,
     StripeAccountInaccessible,
     StripeAuthError,
-    StripeNotFound,
-    StripePermissionError,
 )
 from syncer.logging import get_logger
-from syncer.resources import CLOCK_SCOPE, EVENTS, RESOURCES, TEST_CLOCKS, Resource, clock_listings
-from syncer.shapes import as_int
+from syncer.resources import EVENTS, RESOURCES, Resource
 from syncer.sync.backfill import STRIPE_EPOCH, prepare_jobs, run_backfill
+from syncer.sync.clocks import clocks_listings
 from syncer.sync.context import SyncContext, Target
 from syncer.sync.events import cursor_expired, sync_events
 from syncer.sync.referenced import fetch_deleted_coupons, fetch_unlisted_customers
@@ -142,7 +140,7 @@ def _sync_target(
             ctx.store.set_event_cursor(conn, target.account, target.livemode, now, now)
     to_list = resources if only else [*resources, EVENTS]
     if not target.livemode:
-        to_list = [*to_list, *_test_clock_listings(ctx, target, to_list)]
+        to_list = [*to_list, *clocks_listings(ctx, target, to_list)]
     jobs = prepare_jobs(ctx, target, to_list, relist=full, listed_from=listed_from)
     if jobs:
         backfill = run_backfill(ctx, jobs)
@@ -169,44 +167,6 @@ def _sync_target(
         # expand an item discount's coupon, a deleted one's only copy (six levels deep in
         # a list, five in a retrieved subscription; Stripe stops at four).
         _merge(result.counts, {"discounts": fetch_deleted_coupons(ctx, target)})
-
-
-def _test_clock_listings(ctx: SyncContext, target: Target, to_list: list[Resource]) -> list[Resource]:
-    """Test mode: each test clock's customers and subscriptions (of those to list),
-    which the plain lists leave out. A server without test clocks (404) or a key that
-    may not read them lists what it can; the warning says what is missing. Checkpoints
-    of clocks deleted or moved since are dropped: their listing will not be finished."""
-    if not any(r.name in ("customers", "subscriptions") for r in to_list):
-        return []
-    try:
-        clocks = iter_test_clocks(target)
-    except StripeNotFound:
-        return []
-    except StripePermissionError as exc:
-        log.warning("sync.test_clocks_unreadable", permission=exc.permission,
-                    why="customers and subscriptions on test clocks are not listed without it")
-        return []
-    listings: list[Resource] = []
-    for clock_id, frozen_time in clocks:
-        listings.extend(clock_listings(clock_id, frozen_time, to_list))
-    if not any(r.name == "customers" for r in to_list) or not any(r.name == "subscriptions" for r in to_list):
-        return listings  # a partial sync keeps the other resource's clock checkpoints
-    with ctx.store.transaction() as conn:
-        ctx.store.drop_listings(conn, target.account, target.livemode, containing=CLOCK_SCOPE,
-                                keep={r.listing for r in listings})
-    return listings
-
-
-def iter_test_clocks(target: Target) -> list[tuple[str, int | None]]:
-    """(id, frozen time) of the account's test clocks (a few: Stripe caps them per account)."""
-    params: dict[str, Any] = {"limit": 100}
-    clocks: list[tuple[str, int | None]] = []
-    while True:
-        page = target.api.fetch_list_page(TEST_CLOCKS.path, dict(params), resource=TEST_CLOCKS.name)
-        clocks.extend((str(c["id"]), as_int(c.get("frozen_time"))) for c in page.data if not c.get("deleted"))
-        if not page.has_more or not page.data:
-            return clocks
-        params["starting_after"] = page.data[-1]["id"]
 
 
 def _merge(into: dict[str, int], more: dict[str, int]) -> None:
