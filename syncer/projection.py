@@ -599,8 +599,25 @@ def merge_rows(parts: Iterable[Rows]) -> Rows:
                 key = (row["account"], row["livemode"], row["id"])
                 kept = by_key.get(key)
                 if kept is None or kept["synced_at"] <= row["synced_at"]:
-                    by_key[key] = row
+                    by_key[key] = _with_coupon_of(kept, row) if table == "discounts" else row
     return {table: list(by_key.values()) for table, by_key in merged.items()}
+
+
+_COUPON_COLUMNS = ("raw", "percent_off", "amount_off", "currency", "duration", "duration_in_months")
+
+
+def _with_coupon_of(kept: Row | None, row: Row) -> Row:
+    """``row``, keeping ``kept``'s coupon when only ``kept`` has it expanded: a line's or
+    an item's copy of a discount names its coupon by id (the store does the same against
+    stored rows: ``syncer.db.store._KEPT_WHEN_RICHER``)."""
+    if kept is None or has_coupon_terms(row) or not has_coupon_terms(kept):
+        return row
+    return {**row, **{c: kept[c] for c in _COUPON_COLUMNS}}
+
+
+def has_coupon_terms(row: Row) -> bool:
+    """Whether a discount row carries its coupon's terms (the coupon came expanded)."""
+    return row["percent_off"] is not None or row["amount_off"] is not None
 
 
 # ---- public entry points ----------------------------------------------------------------

@@ -487,6 +487,18 @@ def _insert(engine: Engine, t: Table) -> Any:
 _UPSERT_SQL: dict[tuple[str, str], tuple[str, list[str]]] = {}
 
 
+# A discount comes with its coupon expanded from some places (a subscription's or an
+# invoice's ``discounts``) and with only its id from others (an invoice line's, an
+# item's: deeper than Stripe expands). The coupon never changes, and for a deleted one
+# the expanded copy is the only one: a copy without it never replaces one with it.
+_KEPT_WHEN_RICHER = {"discounts": ("raw", "percent_off", "amount_off", "currency", "duration", "duration_in_months")}
+
+
+def _richer_condition(stored: str) -> str:
+    return (f"(excluded.percent_off IS NULL AND excluded.amount_off IS NULL"
+            f" AND ({stored}.percent_off IS NOT NULL OR {stored}.amount_off IS NOT NULL))")
+
+
 def _upsert_sql(engine: Engine, t: Table) -> tuple[str, list[str]]:
     """``INSERT … ON CONFLICT (pk) DO UPDATE … WHERE`` the stored row is not newer, as the
     driver's own SQL (SQLite ≥ 3.24 and PostgreSQL share the syntax), and its columns."""
@@ -497,7 +509,13 @@ def _upsert_sql(engine: Engine, t: Table) -> tuple[str, list[str]]:
         columns = [c.name for c in t.columns]
         pk = [c.name for c in t.primary_key.columns]
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        updates = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in columns if c not in pk)
+        kept = _KEPT_WHEN_RICHER.get(t.name, ())
+        keep = _richer_condition(q(t.name)) if kept else ""
+        updates = ", ".join(
+            f"{q(c)} = CASE WHEN {keep} THEN {q(t.name)}.{q(c)} ELSE excluded.{q(c)} END" if c in kept
+            else f"{q(c)} = excluded.{q(c)}"
+            for c in columns if c not in pk
+        )
         sql = (
             f"INSERT INTO {q(t.name)} ({', '.join(q(c) for c in columns)}) "
             f"VALUES ({', '.join(mark for _ in columns)}) "

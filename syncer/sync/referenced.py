@@ -18,7 +18,7 @@ from typing import Any
 
 from syncer.errors import StripeNotFound
 from syncer.logging import get_logger
-from syncer.projection import project, project_discounts
+from syncer.projection import has_coupon_terms, project, project_discounts
 from syncer.resources import BY_NAME, endpoint_of
 from syncer.shapes import customer_of, line_details, ref
 from syncer.sync.collect import Collected, fetch_expanded
@@ -78,13 +78,9 @@ def fetch_deleted_coupons(ctx: SyncContext, target: Target) -> int:
         rows = project_discounts(obj.get("discounts") or [], links, row_ctx, owned=tuple(links))["discounts"]
         # Only the discounts asked for, and only when the coupon did come expanded: a row
         # without it would be no better than the one stored.
-        collected.add({"discounts": [r for r in rows if r["id"] in ids and _has_terms(r)]})
+        collected.add({"discounts": [r for r in rows if r["id"] in ids and has_coupon_terms(r)]})
     _write(ctx, target, collected)
     return len(collected.rows["discounts"])
-
-
-def _has_terms(row: dict[str, Any]) -> bool:
-    return row["percent_off"] is not None or row["amount_off"] is not None
 
 
 def _fetch_holder(ctx: SyncContext, target: Target, kind: str, holder_id: str) -> dict[str, Any] | None:

@@ -739,3 +739,11 @@ def test_every_projected_row_has_every_column_of_its_table() -> None:
         columns = set(OBJECT_TABLES[name].__table__.columns.keys())  # type: ignore[attr-defined]
         for row in batch:
             assert set(row) == columns, name
+
+
+def test_merge_rows_keeps_a_discounts_expanded_coupon_over_a_copy_naming_it_by_id() -> None:
+    expanded = one(project("customers", load("customer") | {"discount": expanded_discount(id="di_1")}, CTX)["discounts"])
+    by_id = dict(expanded, percent_off=None, amount_off=None, duration=None, raw='{"id":"di_1"}', end=99)
+    (row,) = merge_rows([{"discounts": [expanded]}, {"discounts": [by_id]}])["discounts"]
+    assert (row["percent_off"], row["duration"], row["end"]) == (25.5, "forever", 99)
+    assert json.loads(row["raw"])["source"]["coupon"]["id"] == "Z4OV52SU"

@@ -270,3 +270,22 @@ def test_a_deleted_items_discount_takes_its_coupon_from_the_latest_invoice_that_
     ]
     row = _rows(store, "discounts")["di_item"]
     assert (row["percent_off"], row["subscription_item"], row["subscription"]) == (50.0, "si_sub_1", "sub_1")
+
+
+def test_a_discount_copy_naming_its_coupon_by_id_never_replaces_one_carrying_the_coupon(store: Store) -> None:
+    # The same discount on an invoice (coupon expanded) and on its lines (four levels deep:
+    # coupon as an id), in one page and in a later one.
+    target = Target(ACCOUNT, False, StubStripe({}))
+    coupon = load("coupon") | {"id": "GONE50", "percent_off": 50.0}
+    expanded = _discount("di_1", coupon, customer="cus_1", subscription="sub_1")
+    by_id = _discount("di_1", "GONE50", customer="cus_1", subscription="sub_1")
+    invoice = load("invoice") | {"id": "in_1", "discounts": [expanded]}
+    invoice["lines"]["data"][0]["discounts"] = [by_id]
+    _write(store, target, "invoices", invoice, at=NOW - 100)
+    assert _rows(store, "discounts")["di_1"]["percent_off"] == 50.0
+    later = load("invoice") | {"id": "in_2", "discounts": []}
+    later["lines"]["data"][0].update(id="il_2", discounts=[by_id | {"end": NOW}])
+    _write(store, target, "invoices", later, at=NOW - 50)
+    row = _rows(store, "discounts")["di_1"]
+    assert (row["percent_off"], row["duration"], row["synced_at"], row["end"]) == (50.0, "forever", NOW - 50, NOW)
+    assert json.loads(row["raw"])["source"]["coupon"]["id"] == "GONE50"
