@@ -352,15 +352,15 @@ def db_upgrade() -> None:
 
 @db_app.command("forget-customer")
 def db_forget_customer(
-    customer: Annotated[str, typer.Argument(help="The Stripe customer id (cus_…).")],
+    customer: Annotated[str, typer.Argument(help="The Stripe customer id (cus_…, or acct_… for an Accounts v2 customer).")],
 ) -> None:
     """Delete one customer's rows (objects, events, facts); delete them in Stripe first."""
     from syncer.db.forget import forget_customer
     from syncer.wiring import open_store
 
     with user_errors():
-        if not customer.startswith("cus_"):
-            raise ConfigError(f"{customer!r} is not a customer id; pass the cus_… id from Stripe")
+        if not customer.startswith(("cus_", "acct_")):
+            raise ConfigError(f"{customer!r} is not a customer id; pass the cus_… (or acct_…) id from Stripe")
         settings = _settings()
         counts = forget_customer(open_store(settings), customer)
         for name, count in counts.items():

@@ -52,7 +52,7 @@ from syncer.errors import (
 from syncer.logging import redact
 from syncer.ratelimit import TokenBucket
 from syncer.reporting import report_calendar
-from syncer.resources import EVENTS, RESOURCES, Resource
+from syncer.resources import EVENTS, RESOURCES, TEST_CLOCKS, Resource
 from syncer.settings import Settings
 from syncer.stripe_api import StripeApi
 
@@ -171,14 +171,22 @@ def check_stripe_access(
     """One GET per list the sync reads: a line per problem, one line for all that pass."""
     readable: list[str] = []
     problems: list[Check] = []
+    lists = len(resources)
     for res in resources:
         name = f"stripe {res.name}"
         try:
             _probe(api, res)
         except StripePermissionError as exc:
-            problems.append(Check(name, "fail", f"the key may not read {res.name} ({res.path})",
+            # Without test clocks the sync still runs, less the objects on them.
+            status: Literal["warn", "fail"] = "warn" if res is TEST_CLOCKS else "fail"
+            problems.append(Check(name, status, f"the key may not read {res.name} ({res.path})"
+                                  + (": customers and subscriptions on test clocks will not be synced"
+                                     if res is TEST_CLOCKS else ""),
                                   f"grant the restricted key '{exc.permission}' permission, or use a secret key"))
         except StripeNotFound:
+            if res is TEST_CLOCKS:
+                lists -= 1  # a Stripe-compatible server without test clocks has no objects on them
+                continue
             problems.append(Check(name, "warn", f"{settings.stripe_api_base} has no {res.path}; "
                                   "the sync will fail there unless the server adds it"))
         except RetryLater as exc:
@@ -190,7 +198,7 @@ def check_stripe_access(
             readable.append(res.name)
     head = []
     if readable:
-        head = [Check("stripe access", "pass", f"{len(readable)} of {len(resources)} lists readable: "
+        head = [Check("stripe access", "pass", f"{len(readable)} of {lists} lists readable: "
                       + ", ".join(readable))]
     return head + problems
 
@@ -219,7 +227,8 @@ def check_stripe(settings: Settings, make_api: Callable[[Settings, str | None], 
         key_check, usable = check_stripe_key(settings, api)
         if not usable:
             return [key_check, Check("stripe access", "skip", "needs a working STRIPE_API_KEY")]
-        checks = [key_check, *check_stripe_access(settings, api)]
+        lists = (*RESOURCES, EVENTS) if api.livemode else (*RESOURCES, EVENTS, TEST_CLOCKS)
+        checks = [key_check, *check_stripe_access(settings, api, lists)]
     finally:
         api.close()
     for account in settings.stripe_accounts:

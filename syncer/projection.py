@@ -27,9 +27,9 @@ from syncer.errors import MalformedResponse
 from syncer.resources import BY_NAME, EVENTS
 from syncer.shapes import as_int as _int
 from syncer.shapes import as_str as _str
+from syncer.shapes import customer_of, line_details, ref
 from syncer.shapes import first as _first
 from syncer.shapes import get as _get
-from syncer.shapes import line_details, ref
 
 Row = dict[str, Any]
 Rows = dict[str, list[Row]]
@@ -194,15 +194,28 @@ def _promotion_code(o: Obj) -> Row:
         "coupon": ref(_first(_get(o, "promotion", "coupon"), o.get("coupon"))),
         "code": _str(o.get("code")),
         "active": _bool(o.get("active")),
-        "customer": ref(o.get("customer")),
+        "customer": customer_of(o),
     }
 
 
-def _subscription(o: Obj) -> Row:
+def _next_billed_item(o: Obj) -> Any:
+    """The item whose period ends first: the subscription's next billing.
+
+    Each item has its own period; in flexible billing mode one subscription may mix a
+    monthly and a yearly item, whose periods diverge, so the first item's period says
+    nothing about the subscription. The earliest end is when Stripe bills it next, and
+    that item's start goes with it (a start and an end of two items are no period)."""
     items = _get(o, "items", "data")
-    first_item = items[0] if isinstance(items, list) and items else None
+    if not isinstance(items, list):
+        return None
+    ends = [(end, n) for n, item in enumerate(items) if (end := _int(_get(item, "current_period_end"))) is not None]
+    return items[min(ends)[1]] if ends else None
+
+
+def _subscription(o: Obj) -> Row:
+    next_billed = _next_billed_item(o)
     return {
-        "customer": ref(o.get("customer")),
+        "customer": customer_of(o),
         "status": _str(o.get("status")),
         "currency": _str(o.get("currency")),
         "start_date": _int(o.get("start_date")),
@@ -222,10 +235,10 @@ def _subscription(o: Obj) -> Row:
         "billing_cycle_anchor": _int(o.get("billing_cycle_anchor")),
         # Legacy versions had the period on the subscription; now each item has its own.
         "current_period_start": _int(
-            _first(o.get("current_period_start"), _get(first_item, "current_period_start"))
+            _first(o.get("current_period_start"), _get(next_billed, "current_period_start"))
         ),
         "current_period_end": _int(
-            _first(o.get("current_period_end"), _get(first_item, "current_period_end"))
+            _first(o.get("current_period_end"), _get(next_billed, "current_period_end"))
         ),
     }
 
@@ -269,7 +282,7 @@ def _invoice_tax(o: Obj) -> int | None:
 
 def _invoice(o: Obj) -> Row:
     return {
-        "customer": ref(o.get("customer")),
+        "customer": customer_of(o),
         "subscription": ref(
             _first(_get(o, "parent", "subscription_details", "subscription"), o.get("subscription"))
         ),
@@ -339,7 +352,7 @@ def _invoice_item(o: Obj) -> Row:
     price_id, product_id = _priced(o)
     sub_details = _get(o, "parent", "subscription_details")
     return {
-        "customer": ref(o.get("customer")),
+        "customer": customer_of(o),
         "invoice": ref(o.get("invoice")),
         "amount": _int(o.get("amount")),
         "currency": _str(o.get("currency")),
@@ -379,7 +392,7 @@ def _invoice_payment(o: Obj) -> Row:
 def _charge(o: Obj) -> Row:
     txn = o.get("balance_transaction")  # an object only when expanded
     return {
-        "customer": ref(o.get("customer")),
+        "customer": customer_of(o),
         "invoice": ref(o.get("invoice")),
         "payment_intent": ref(o.get("payment_intent")),
         "amount": _int(o.get("amount")),
@@ -411,7 +424,7 @@ def _refund(o: Obj) -> Row:
 def _credit_note(o: Obj) -> Row:
     return {
         "invoice": ref(o.get("invoice")),
-        "customer": ref(o.get("customer")),
+        "customer": customer_of(o),
         "amount": _int(o.get("amount")),
         "subtotal": _int(o.get("subtotal")),
         "total": _int(o.get("total")),
@@ -453,7 +466,7 @@ def _discount(o: Obj) -> Row:
     # current: source.coupon (id, or object when expanded); legacy: a coupon object
     coupon = _first(_get(o, "source", "coupon"), o.get("coupon"))
     return {
-        "customer": ref(o.get("customer")),
+        "customer": customer_of(o),
         "subscription": ref(o.get("subscription")),
         "subscription_item": ref(o.get("subscription_item")),
         "invoice": ref(o.get("invoice")),
@@ -504,14 +517,17 @@ _COLUMNS: dict[str, Callable[[Obj], Row]] = {
 
 
 def _discount_rows(
-    containers: Iterable[Any], links: Mapping[str, str | None], ctx: RowContext
+    containers: Iterable[Any], links: Mapping[str, str | None], ctx: RowContext,
+    owned: tuple[str, ...] = ("customer",),
 ) -> list[Row]:
     """Rows of the expanded discounts among ``containers`` (string ids are skipped).
 
     ``links`` fills a link column (subscription, invoice, …) only when the discount
     object lacks that field altogether (older versions): a field present but null means
     the discount does not belong there, e.g. a subscription's discount shown on an invoice.
-    The customer is the exception: whatever holds the discount belongs to that customer.
+    The ``owned`` columns are the exception, filled whenever null: whatever holds the
+    discount belongs to that customer, and an item's own discounts (``items.data[].discounts``
+    lists no other kind) belong to its subscription too.
     """
     rows: list[Row] = []
     for value in containers:
@@ -521,7 +537,7 @@ def _discount_rows(
                 continue  # an unexpanded id: the discount itself arrives elsewhere
             row = _row("discounts", discount, ctx)
             for column, link in links.items():
-                if row[column] is None and (column == "customer" or column not in discount):
+                if row[column] is None and (column in owned or column not in discount):
                     row[column] = link
             rows.append(row)
     return rows
@@ -541,20 +557,20 @@ def _child_rows(
     discounts: list[Row] = []
     if table == "subscription_items":
         links = {
-            "customer": ref(parent.get("customer")),
+            "customer": customer_of(parent),
             "subscription": parent_id,
             "subscription_item": row["id"],
         }
-        discounts = _discount_rows([child.get("discounts")], links, ctx)
+        discounts = _discount_rows([child.get("discounts")], links, ctx, owned=tuple(links))
     elif table == "invoice_lines":
-        links = {"customer": ref(parent.get("customer")), "invoice": parent_id}
+        links = {"customer": customer_of(parent), "invoice": parent_id}
         discounts = _discount_rows([child.get("discounts")], links, ctx)
     return {table: [row], "discounts": discounts}
 
 
 def _own_discounts(table: str, obj: Obj, object_id: str, ctx: RowContext) -> list[Row]:
     """Expanded discounts held by the object itself (lists now, a single one in legacy)."""
-    customer = ref(obj.get("customer"))
+    customer = customer_of(obj)
     if table == "customers":
         return _discount_rows([obj.get("discount")], {"customer": object_id}, ctx)
     if table == "subscriptions":
@@ -583,8 +599,25 @@ def merge_rows(parts: Iterable[Rows]) -> Rows:
                 key = (row["account"], row["livemode"], row["id"])
                 kept = by_key.get(key)
                 if kept is None or kept["synced_at"] <= row["synced_at"]:
-                    by_key[key] = row
+                    by_key[key] = _with_coupon_of(kept, row) if table == "discounts" else row
     return {table: list(by_key.values()) for table, by_key in merged.items()}
+
+
+_COUPON_COLUMNS = ("raw", "percent_off", "amount_off", "currency", "duration", "duration_in_months")
+
+
+def _with_coupon_of(kept: Row | None, row: Row) -> Row:
+    """``row``, keeping ``kept``'s coupon when only ``kept`` has it expanded: a line's or
+    an item's copy of a discount names its coupon by id (the store does the same against
+    stored rows: ``syncer.db.store._KEPT_WHEN_RICHER``)."""
+    if kept is None or has_coupon_terms(row) or not has_coupon_terms(kept):
+        return row
+    return {**row, **{c: kept[c] for c in _COUPON_COLUMNS}}
+
+
+def has_coupon_terms(row: Row) -> bool:
+    """Whether a discount row carries its coupon's terms (the coupon came expanded)."""
+    return row["percent_off"] is not None or row["amount_off"] is not None
 
 
 # ---- public entry points ----------------------------------------------------------------
@@ -615,6 +648,14 @@ def project(resource: str, obj: Mapping[str, Any], ctx: RowContext) -> Rows:
             discounts.extend(part["discounts"])
     rows["discounts"] = merge_rows([{"discounts": discounts}]).get("discounts", [])
     return rows
+
+
+def project_discounts(
+    discounts: Iterable[Any], links: Mapping[str, str | None], ctx: RowContext, *, owned: tuple[str, ...] = ("customer",)
+) -> Rows:
+    """Rows of discounts fetched on their own (an item's, with its coupon expanded);
+    ``links`` and ``owned`` as for discounts embedded in an object (``_discount_rows``)."""
+    return {"discounts": _discount_rows([list(discounts)], links, ctx, owned)}
 
 
 def project_child(

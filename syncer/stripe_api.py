@@ -47,7 +47,7 @@ from syncer.errors import (
     StripeUnavailable,
 )
 from syncer.ratelimit import EndpointLimits, TokenBucket
-from syncer.resources import BY_NAME, EVENTS, endpoint_of
+from syncer.resources import BY_NAME, EVENTS, TEST_CLOCKS, endpoint_of
 
 PINNED_API_VERSION: str = _ApiVersion.CURRENT
 
@@ -88,6 +88,7 @@ _RAK_PATTERN = re.compile(r"\brak_[a-z0-9_]+")
 _EXTRA_PERMISSIONS = {
     "account": "Account: Read",
     EVENTS.name: EVENTS.permission,
+    TEST_CLOCKS.name: TEST_CLOCKS.permission,
 }
 
 _AUTH_MESSAGE = (

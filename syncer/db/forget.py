@@ -94,7 +94,9 @@ def _delete_events(conn: Connection, customer: str, object_ids: set[str]) -> int
 
 
 def forget_customer(store: Store, customer: str) -> dict[str, int]:
-    """Delete every row of ``customer`` (a ``cus_…`` id); returns rows deleted per table."""
+    """Delete every row of ``customer`` (a ``cus_…`` id, or the ``acct_…`` id of an
+    Accounts v2 customer, which the ``customer`` columns hold: ``shapes.customer_of``);
+    returns rows deleted per table."""
     with store.transaction() as conn:
         owned = _collect(conn, customer)
         intents = owned.pop("_payment_intents")

@@ -5,7 +5,8 @@ Embedded lists that Stripe truncated are made whole again from their child table
 the normalizer sees every invoice line, subscription item and credit note line.
 
 Batches (``customer_ranges``, then ``fetch_batch`` for each) keep memory flat on large accounts: every object goes to
-the batch of the customer it belongs to (its own ``customer`` column, else its parent's:
+the batch of the customer it belongs to (its own ``customer`` column, which holds
+``shapes.customer_of``: an Accounts v2 customer's ``customer_account``; else its parent's:
 an invoice payment's invoice, a refund's charge, an event's subscription), and objects of
 no known customer come last in a batch of their own. Normalizing batch by batch gives
 the facts of the whole account because every link the rules follow (invoice → its

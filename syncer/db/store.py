@@ -171,6 +171,80 @@ class Store:
             )
         return found
 
+    def end_replaced_customer_discounts(
+        self, conn: Connection, current: Mapping[str, str | None], *, account: str, livemode: bool, at: int
+    ) -> int:
+        """A customer's own discount (``customer.discount``) that the customer no longer
+        carries is marked deleted at ``at``: removing it sends no object of its own, only
+        the customer without it. Discounts of its subscriptions, items, invoices and
+        invoice items (any of those columns set) are not the customer's own."""
+        t = table("discounts")
+        stale: list[str] = []
+        customers = list(current)
+        for i in range(0, len(customers), 500):
+            rows = conn.execute(
+                select(t.c.id, t.c.customer).where(
+                    t.c.account == account, t.c.livemode == livemode, t.c.customer.in_(customers[i : i + 500]),
+                    t.c.deleted_at.is_(None), t.c.synced_at <= at,
+                    t.c.subscription.is_(None), t.c.subscription_item.is_(None),
+                    t.c.invoice.is_(None), t.c.invoice_item.is_(None),
+                )
+            )
+            stale.extend(did for did, customer in rows if did != current[customer])
+        for i in range(0, len(stale), 500):
+            conn.execute(
+                update(t)
+                .where(t.c.account == account, t.c.livemode == livemode, t.c.id.in_(stale[i : i + 500]))
+                .values(deleted_at=at, synced_at=at)
+            )
+        return len(stale)
+
+    def unlisted_customers(self, conn: Connection, *, account: str, livemode: bool) -> list[str]:
+        """``cus_…`` ids that subscriptions or invoices name but no customer row holds: a
+        customer deleted before the first backfill is no longer listed. (An Accounts v2
+        customer, ``acct_…``, is no ``/v1/customers`` object.)"""
+        cus = table("customers")
+        found: set[str] = set()
+        for name in ("subscriptions", "invoices"):
+            t = table(name)
+            listed = select(cus.c.id).where(cus.c.account == account, cus.c.livemode == livemode,
+                                            cus.c.id == t.c.customer)
+            q = select(t.c.customer).distinct().where(
+                t.c.account == account, t.c.livemode == livemode, t.c.customer.like("cus\\_%", escape="\\"),
+                ~listed.exists(),
+            )
+            found.update(conn.execute(q).scalars())
+        return sorted(found)
+
+    def discounts_without_coupon(self, conn: Connection, *, account: str, livemode: bool) -> list[tuple[str, str | None, str | None]]:
+        """(discount, subscription item, invoice item) of the item discounts whose coupon is
+        neither stored nor expanded in them: a coupon deleted before the first backfill,
+        which a listing could not expand that deep (resources._DISCOUNTS)."""
+        d, c = table("discounts"), table("coupons")
+        known = select(c.c.id).where(c.c.account == account, c.c.livemode == livemode, c.c.id == d.c.coupon)
+        q = select(d.c.id, d.c.subscription_item, d.c.invoice_item).where(
+            d.c.account == account, d.c.livemode == livemode, d.c.deleted_at.is_(None),
+            d.c.coupon.is_not(None), d.c.percent_off.is_(None), d.c.amount_off.is_(None),
+            d.c.subscription_item.is_not(None) | d.c.invoice_item.is_not(None),
+            ~known.exists(),
+        ).order_by(d.c.id)
+        return [(did, si, ii) for did, si, ii in conn.execute(q)]
+
+    def latest_invoice_billing(self, conn: Connection, subscription_item: str, *, account: str, livemode: bool) -> str | None:
+        """The newest stored invoice with a line of ``subscription_item``."""
+        lines, invoices = table("invoice_lines"), table("invoices")
+        q = (
+            select(invoices.c.id)
+            .join(lines, (lines.c.account == invoices.c.account) & (lines.c.livemode == invoices.c.livemode)
+                  & (lines.c.invoice == invoices.c.id))
+            .where(invoices.c.account == account, invoices.c.livemode == livemode,
+                   lines.c.subscription_item == subscription_item)
+            .order_by(invoices.c.created.desc(), invoices.c.id.desc())
+            .limit(1)
+        )
+        found: str | None = conn.execute(q).scalar_one_or_none()
+        return found
+
     def count_rows(self, conn: Connection, name: str, *, include_deleted: bool = False) -> dict[tuple[str, bool], int]:
         t = table(name)
         q = select(t.c.account, t.c.livemode, func.count()).group_by(t.c.account, t.c.livemode)
@@ -229,6 +303,22 @@ class Store:
                    st.c.resource == state.resource, st.c.generation == state.generation)
             .values(completed_at=now)
         )
+
+    def drop_listings(self, conn: Connection, account: str, livemode: bool, *, containing: str, keep: set[str]) -> list[str]:
+        """Forget the checkpoints (state and windows) of listings whose name has
+        ``containing`` and is not in ``keep``: scoped listings that no longer exist (a
+        test clock deleted or moved on). Left, they would never complete or refresh,
+        and the oldest completed listing decides when the daemon reconciles."""
+        st = SyncState.__table__  # type: ignore[attr-defined]
+        bw = BackfillWindow.__table__  # type: ignore[attr-defined]
+        names = conn.execute(select(st.c.resource).where(
+            st.c.account == account, st.c.livemode == livemode, st.c.resource.contains(containing, autoescape=True),
+        )).scalars().all()
+        gone = sorted(n for n in names if n not in keep)
+        if gone:
+            for t in (st, bw):
+                conn.execute(t.delete().where(t.c.account == account, t.c.livemode == livemode, t.c.resource.in_(gone)))
+        return gone
 
     def open_windows(self, conn: Connection, state: SyncState) -> list[BackfillWindow]:
         bw = BackfillWindow.__table__  # type: ignore[attr-defined]
@@ -397,6 +487,18 @@ def _insert(engine: Engine, t: Table) -> Any:
 _UPSERT_SQL: dict[tuple[str, str], tuple[str, list[str]]] = {}
 
 
+# A discount comes with its coupon expanded from some places (a subscription's or an
+# invoice's ``discounts``) and with only its id from others (an invoice line's, an
+# item's: deeper than Stripe expands). The coupon never changes, and for a deleted one
+# the expanded copy is the only one: a copy without it never replaces one with it.
+_KEPT_WHEN_RICHER = {"discounts": ("raw", "percent_off", "amount_off", "currency", "duration", "duration_in_months")}
+
+
+def _richer_condition(stored: str) -> str:
+    return (f"(excluded.percent_off IS NULL AND excluded.amount_off IS NULL"
+            f" AND ({stored}.percent_off IS NOT NULL OR {stored}.amount_off IS NOT NULL))")
+
+
 def _upsert_sql(engine: Engine, t: Table) -> tuple[str, list[str]]:
     """``INSERT … ON CONFLICT (pk) DO UPDATE … WHERE`` the stored row is not newer, as the
     driver's own SQL (SQLite ≥ 3.24 and PostgreSQL share the syntax), and its columns."""
@@ -407,7 +509,13 @@ def _upsert_sql(engine: Engine, t: Table) -> tuple[str, list[str]]:
         columns = [c.name for c in t.columns]
         pk = [c.name for c in t.primary_key.columns]
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        updates = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in columns if c not in pk)
+        kept = _KEPT_WHEN_RICHER.get(t.name, ())
+        keep = _richer_condition(q(t.name)) if kept else ""
+        updates = ", ".join(
+            f"{q(c)} = CASE WHEN {keep} THEN {q(t.name)}.{q(c)} ELSE excluded.{q(c)} END" if c in kept
+            else f"{q(c)} = excluded.{q(c)}"
+            for c in columns if c not in pk
+        )
         sql = (
             f"INSERT INTO {q(t.name)} ({', '.join(q(c) for c in columns)}) "
             f"VALUES ({', '.join(mark for _ in columns)}) "

@@ -34,7 +34,7 @@ from syncer.errors import (
 )
 from syncer.gc_tuning import collector_relaxed
 from syncer.logging import get_logger
-from syncer.resources import EVENTS, Resource
+from syncer.resources import EVENTS, Resource, expand_depth
 from syncer.sync.collect import Collected, collect
 from syncer.sync.context import SyncContext, Target
 from syncer.sync.windows import split_points
@@ -63,9 +63,13 @@ class Job:
     objects: int = 0
     failed: NrrError | None = None
     use_expand: bool = True
+    use_nested_expand: bool = True  # expansions through an expanded object (``data.discounts.source.coupon``)
     use_windows: bool = True
     write_failed: bool = False  # set by the writer thread
     in_flight: int = 0  # pages being fetched now
+    # A page of it was fetched in this run: the server's features are known (a run that
+    # resumes a listing mid-way knows them no more than one that starts it).
+    probed: bool = False
     # Open windows (queued or being fetched) and, for each, the oldest ``created`` its pages
     # reached: with the density of what was read, they estimate the pages left.
     windows: dict[int, BackfillWindow] = field(default_factory=dict)
@@ -135,13 +139,13 @@ def prepare_jobs(
     now = ctx.now()
     with ctx.store.transaction() as conn:
         for resource in resources:
-            state = ctx.store.get_state(conn, target.account, target.livemode, resource.name)
+            state = ctx.store.get_state(conn, target.account, target.livemode, resource.listing)
             if state is None or relist:
                 # Events up to the cursor's overlap are history; later ones are applied
                 # by the incremental pass, which must not find them already stored.
                 until = now - ctx.events_overlap if resource is EVENTS else now + 1
                 state = ctx.store.start_generation(
-                    conn, target.account, target.livemode, resource.name,
+                    conn, target.account, target.livemode, resource.listing,
                     listed_from=listed_from, listed_until=max(until, listed_from), now=now,
                 )
             elif state.completed_at is not None:
@@ -264,6 +268,7 @@ def _settle(
         follow, objects, oldest = fut.result()
     except _Degrade as exc:
         job.use_expand = job.use_expand and "expand" not in exc.features
+        job.use_nested_expand = job.use_nested_expand and "nested_expand" not in exc.features
         job.use_windows = job.use_windows and "created" not in exc.features
         log.warning("sync.degraded", resource=job.resource.name, dropped=",".join(exc.features),
                     why="the server rejected it; listing continues without it")
@@ -312,24 +317,56 @@ def _submit_complete(ctx: SyncContext, job: Job, writer: GroupWriter) -> Future[
 
 def _list_params(ctx: SyncContext, job: Job, window: BackfillWindow) -> dict[str, Any]:
     resource = job.resource
-    params: dict[str, Any] = {"limit": ctx.page_size, **resource.params}
+    params: dict[str, Any] = {"limit": ctx.page_size, **resource.params, **resource.scope}
     if job.windowed:
         params["created"] = {"gte": window.start, "lt": window.end}
     if window.cursor:
         params["starting_after"] = window.cursor
-    if resource.expand and job.use_expand:
-        params["expand"] = list(resource.expand)
+    expand = [e for e in resource.expand if job.use_nested_expand or not _nested(e)]
+    if expand and job.use_expand:
+        params["expand"] = expand
     return params
+
+
+def _nested(expansion: str) -> bool:
+    """``data.x.y…``: through an expanded object, which a Stripe-compatible server may
+    not do even when it expands ``data.x``."""
+    return expand_depth(expansion) > 2
+
+
+# What a first page may do without, in the order tried: windows first (listing gets
+# slower, not poorer), then nested expansions before all of them (a coupon lost, not a
+# discount).
+_DROPS = (("created",), ("nested_expand",), ("created", "nested_expand"), ("created", "expand"), ("expand",))
+
+
+def _optional_features(params: dict[str, Any]) -> set[str]:
+    features: set[str] = {k for k in ("created", "expand") if k in params}
+    if any(_nested(e) for e in params.get("expand", ())):
+        features.add("nested_expand")
+    return features
+
+
+def _without(params: dict[str, Any], drop: tuple[str, ...]) -> dict[str, Any]:
+    plain = {k: v for k, v in params.items() if k not in drop}
+    if "nested_expand" in drop and "expand" in plain:
+        shallow = [e for e in plain["expand"] if not _nested(e)]
+        if shallow:
+            plain["expand"] = shallow
+        else:
+            del plain["expand"]
+    return plain
 
 
 def _fetch_page(ctx: SyncContext, job: Job, window: BackfillWindow) -> Any:
     api, resource = job.target.api, job.resource
     params = _list_params(ctx, job, window)
-    first = window.pages == 0 and window.cursor is None
-    optional = [k for k in ("created", "expand") if k in params]
+    first = not job.probed or (window.pages == 0 and window.cursor is None)
+    optional = _optional_features(params)
     if not first or not optional:
-        # Only a resource's first page probes the server's features: a later page that
-        # fails is an outage, never a reason to list without them.
+        # Only a first page (of a window, or of the resource in this run) probes the
+        # server's features: a later page that fails is an outage, never a reason to
+        # list without them.
         try:
             return _checked(job, window, api.fetch_list_page(resource.path, params, resource=resource.name))
         except StripeNotFound:
@@ -343,12 +380,14 @@ def _fetch_page(ctx: SyncContext, job: Job, window: BackfillWindow) -> Any:
     except (StripeRequestError, StripeUnavailable) as exc:
         # A real Stripe accepts both; a compatible server may choke on either (400, or
         # even 500). Find the plainest request it answers, else report the first error.
-        for drop in (["created"], ["created", "expand"], ["expand"]):
-            if not set(drop) <= set(optional):
+        for drop in _DROPS:
+            if not set(drop) <= optional:
                 continue
-            plain = {k: v for k, v in params.items() if k not in drop}
+            plain = _without(params, drop)
             try:
-                api.fetch_list_page(resource.path, plain, resource=resource.name)
+                # A probe too: a server that fails it for want of another feature must not
+                # hold the listing for the whole retry budget.
+                api.fetch_list_page(resource.path, plain, resource=resource.name, retry_budget=PROBE_RETRY_SECONDS)
             except (StripeRequestError, StripeUnavailable):
                 continue
             # The plainer request works; the full one may only have met passing faults.
@@ -386,6 +425,7 @@ def _page_task(
     resource, target = job.resource, job.target
     fetched_at = ctx.now()
     page = _fetch_page(ctx, job, window)
+    job.probed = True
     row_ctx = ctx.row_context(target, fetched_at)
     collected = collect(target.api, resource, page.data, row_ctx, Collected())
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Connection
 
 from syncer.db.store import Store
+from syncer.errors import StripeRequestError
 from syncer.projection import (
     CHILD_PARENT_COLUMN,
     RowContext,
@@ -18,10 +20,12 @@ from syncer.projection import (
     project,
     project_child,
 )
-from syncer.resources import Child, Resource
+from syncer.resources import Child, Resource, expand_depth
+from syncer.shapes import ref
 from syncer.sync.context import Api
 
 PAGE_SIZE = 100
+T = TypeVar("T")
 
 
 @dataclass
@@ -30,6 +34,8 @@ class Collected:
 
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     children: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
+    # Customer → the id of the discount it carries itself (``customer.discount``), or None.
+    customer_discounts: dict[str, str | None] = field(default_factory=dict)
     objects: int = 0
 
     def add(self, rows: Mapping[str, list[dict[str, Any]]]) -> None:
@@ -43,7 +49,39 @@ class Collected:
             store.mark_missing_children_deleted(
                 conn, child_table, parent_column, parents, account=account, livemode=livemode, at=at
             )
+        if self.customer_discounts:
+            store.end_replaced_customer_discounts(
+                conn, self.customer_discounts, account=account, livemode=livemode, at=at
+            )
         return written
+
+
+def fetch_expanded(
+    fetch: Callable[[dict[str, Any]], T], params: dict[str, Any], expand: Sequence[str], *, api: Api, endpoint: str
+) -> T:
+    """``fetch(params)`` with ``expand``; a Stripe-compatible server that refuses an
+    expansion (400 naming it) is asked again without the nested ones, then without any:
+    the object comes less complete rather than not at all. What ``api``'s server refused
+    on ``endpoint`` (``syncer.resources.endpoint_of``) is not asked of it again."""
+    tries: list[list[str]] = []
+    for attempt in (list(expand), [e for e in expand if expand_depth(e) <= 2], []):
+        if attempt not in tries:
+            tries.append(attempt)
+    refused = _REFUSED.setdefault(api, {})
+    for level in range(min(refused.get(endpoint, 0), len(tries) - 1), len(tries)):
+        attempt = tries[level]
+        asked = {**params, "expand": attempt} if attempt else params
+        try:
+            return fetch(asked)
+        except StripeRequestError as exc:
+            if not attempt or "expand" not in str(exc).lower():
+                raise
+            refused[endpoint] = level + 1
+    raise AssertionError("unreachable: the last attempt has no expansion")
+
+
+# Per Api (its server), per endpoint: how many of fetch_expanded's tries it refused.
+_REFUSED: WeakKeyDictionary[Any, dict[str, int]] = WeakKeyDictionary()
 
 
 def collect(
@@ -53,6 +91,9 @@ def collect(
     for obj in objects:
         out.add(project(resource.name, obj, ctx))
         out.objects += 1
+        if resource.name == "customers" and "discount" in obj and not obj.get("deleted"):
+            # Only a customer that shows the field says it has no discount (any more).
+            out.customer_discounts[str(obj["id"])] = ref(obj["discount"])
         for child in resource.children:
             ids = _collect_children(api, resource, child, obj, ctx, out)
             if ids is not None:
@@ -75,7 +116,10 @@ def _collect_children(
         params: dict[str, Any] = {"limit": PAGE_SIZE, "starting_after": ids[-1]}
         if child.parent_param:
             params[child.parent_param] = parent_id
-        page = api.fetch_list_page(child.path.format(id=parent_id), params, resource=resource.name)
+        page = fetch_expanded(
+            lambda p: api.fetch_list_page(child.path.format(id=parent_id), p, resource=resource.name),
+            params, child.expand, api=api, endpoint=child.path,
+        )
         for c in page.data:
             out.add(project_child(child.table, parent_id, c, position, ctx))
             ids.append(str(c["id"]))

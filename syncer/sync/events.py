@@ -14,14 +14,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncer.errors import EventsExpired, StripeNotFound, StripeRequestError
+from syncer.errors import EventsExpired, StripeNotFound
 from syncer.projection import embedded_list, project
 from syncer.resources import BY_NAME, BY_OBJECT, EVENTS, Resource
-from syncer.sync.collect import Collected, collect
+from syncer.shapes import customer_of
+from syncer.sync.collect import Collected, collect, fetch_expanded
 from syncer.sync.context import SyncContext, Target
 
-# Objects whose events name another object to re-read (a discount lives on a subscription).
-_FOLLOW = {"discount": ("subscription", "subscriptions")}
+# Objects whose events name another object to re-read, first field set wins: a discount
+# lives on its subscription, else (``customer.discount``, the legacy customer-wide one,
+# whose ``subscription`` is null) on its customer.
+_FOLLOW: dict[str, tuple[tuple[str, str], ...]] = {
+    "discount": (("subscription", "subscriptions"), ("customer", "customers")),
+}
 
 
 @dataclass
@@ -89,9 +94,11 @@ def _object_key(ev: dict[str, Any]) -> tuple[str, str] | None:
     obj = (ev.get("data") or {}).get("object") or {}
     kind, oid = obj.get("object"), obj.get("id")
     if kind in _FOLLOW:
-        field_name, resource_name = _FOLLOW[kind]
-        ref = obj.get(field_name)
-        return (resource_name, ref) if isinstance(ref, str) else None
+        for field_name, resource_name in _FOLLOW[kind]:
+            ref = customer_of(obj) if field_name == "customer" else obj.get(field_name)
+            if isinstance(ref, str) and ref.startswith("cus_" if resource_name == "customers" else ""):
+                return (resource_name, ref)
+        return None
     resource = BY_OBJECT.get(str(kind))
     if resource is None or not isinstance(oid, str):
         return None
@@ -113,7 +120,8 @@ def _apply(
     if same_object and str(latest.get("type", "")).endswith(".deleted") and resource.deletable:
         deleted_at = int(latest["created"])
         collected.add(project(resource.name, payload, ctx.row_context(target, deleted_at)))
-    elif same_object and latest.get("api_version") == target.api.api_version and not _truncated(resource, payload):
+    elif (same_object and latest.get("api_version") == target.api.api_version and not _truncated(resource, payload)
+          and _as_expanded_as_listed(resource, payload)):
         collect(target.api, resource, [payload], ctx.row_context(target, int(latest["created"])), collected)
     else:
         fetched_at = ctx.now()
@@ -125,8 +133,41 @@ def _apply(
                 collected.add(project(resource.name, payload, ctx.row_context(target, fetched_at)))
         else:
             collect(target.api, resource, [obj], ctx.row_context(target, fetched_at), collected)
-    _store_events(ctx, target, events, collected, deleted=(resource.name, object_id, deleted_at))
+    _store_events(ctx, target, events, collected, deleted=(resource.name, object_id, deleted_at),
+                  ended=_deleted_discounts(events))
     return resource.name, refetched
+
+
+def _deleted_discounts(events: list[dict[str, Any]]) -> dict[str, int]:
+    """Discount id → when an event said it was removed (``customer.discount.deleted``):
+    the object it lived on is re-read without it, but the discount's own row must end,
+    at the time it did, for the normalizer to date its end."""
+    ended: dict[str, int] = {}
+    for ev in events:
+        obj = (ev.get("data") or {}).get("object") or {}
+        if obj.get("object") == "discount" and str(ev.get("type", "")).endswith(".deleted") and obj.get("id"):
+            ended[str(obj["id"])] = int(ev.get("created") or 0)
+    return ended
+
+
+def _as_expanded_as_listed(resource: Resource, payload: dict[str, Any]) -> bool:
+    """Whether the payload holds, as objects, everything its listing expands. Stripe
+    never expands an event's object: a subscription with a discount names it by id, so
+    using it would drop the discount's row (or its coupon, a deleted one's only copy)."""
+    return all(_expanded(payload, e.removeprefix("data.").split(".")) for e in resource.expand)
+
+
+def _expanded(value: Any, path: list[str]) -> bool:
+    if isinstance(value, str):
+        return False  # an id where the listing has an object
+    if not path:
+        return True
+    if isinstance(value, list):
+        return all(_expanded(v, path) for v in value)
+    if isinstance(value, dict):
+        inner = value.get(path[0])
+        return inner is None or _expanded(inner, path[1:])
+    return True
 
 
 def _truncated(resource: Resource, payload: dict[str, Any]) -> bool:
@@ -134,19 +175,12 @@ def _truncated(resource: Resource, payload: dict[str, Any]) -> bool:
 
 
 def _refetch(target: Target, resource: Resource, object_id: str) -> dict[str, Any] | None:
-    params: dict[str, Any] = {}
+    # A list's expansions less their ``data.``: a retrieved object is one level shallower.
     expand = [e.removeprefix("data.") for e in resource.expand]
-    if expand:
-        params["expand"] = expand
     path = resource.retrieve(object_id)
     try:
-        try:
-            return target.api.fetch_object(path, resource=resource.name, params=params)
-        except StripeRequestError as exc:
-            # A Stripe-compatible server without ``expand``: the object without it.
-            if not expand or "expand" not in str(exc).lower():
-                raise
-            return target.api.fetch_object(path, resource=resource.name)
+        return fetch_expanded(lambda p: target.api.fetch_object(path, resource=resource.name, params=p), {}, expand,
+                              api=target.api, endpoint=resource.retrieve("{id}"))
     except StripeNotFound:
         return None
 
@@ -157,6 +191,7 @@ def _store_events(
     events: list[dict[str, Any]],
     collected: Collected,
     deleted: tuple[str, str, int | None] | None = None,
+    ended: dict[str, int] | None = None,
 ) -> None:
     for ev in events:
         collected.add(project(EVENTS.name, ev, ctx.row_context(target, int(ev.get("created") or 0))))
@@ -166,3 +201,5 @@ def _store_events(
             ctx.store.mark_deleted(
                 conn, deleted[0], deleted[1], account=target.account, livemode=target.livemode, at=deleted[2]
             )
+        for discount_id, at in (ended or {}).items():
+            ctx.store.mark_deleted(conn, "discounts", discount_id, account=target.account, livemode=target.livemode, at=at)

@@ -25,8 +25,10 @@ from syncer.errors import (
 from syncer.logging import get_logger
 from syncer.resources import EVENTS, RESOURCES, Resource
 from syncer.sync.backfill import STRIPE_EPOCH, prepare_jobs, run_backfill
+from syncer.sync.clocks import clocks_listings
 from syncer.sync.context import SyncContext, Target
 from syncer.sync.events import cursor_expired, sync_events
+from syncer.sync.referenced import fetch_deleted_coupons, fetch_unlisted_customers
 
 ACCOUNT_REFRESH_SECONDS = 86400
 
@@ -137,6 +139,8 @@ def _sync_target(
         with ctx.store.transaction() as conn:
             ctx.store.set_event_cursor(conn, target.account, target.livemode, now, now)
     to_list = resources if only else [*resources, EVENTS]
+    if not target.livemode:
+        to_list = [*to_list, *clocks_listings(ctx, target, to_list)]
     jobs = prepare_jobs(ctx, target, to_list, relist=full, listed_from=listed_from)
     if jobs:
         backfill = run_backfill(ctx, jobs)
@@ -144,6 +148,8 @@ def _sync_target(
         result.errors.extend(backfill.errors)
         if backfill.errors or backfill.interrupted:
             return
+        if not ctx.stop.is_set():
+            _merge(result.counts, {"customers": fetch_unlisted_customers(ctx, target)})
     if ctx.stop.is_set():
         return
     try:
@@ -156,6 +162,11 @@ def _sync_target(
         return
     result.events += events.events
     _merge(result.counts, events.counts)
+    if jobs or events.counts.keys() & {"subscriptions", "invoice_items"}:
+        # After a listing, and after events that re-read an item's holder: neither could
+        # expand an item discount's coupon, a deleted one's only copy (six levels deep in
+        # a list, five in a retrieved subscription; Stripe stops at four).
+        _merge(result.counts, {"discounts": fetch_deleted_coupons(ctx, target)})
 
 
 def _merge(into: dict[str, int], more: dict[str, int]) -> None:

@@ -68,7 +68,9 @@ def assert_checkpoints_consistent(store: Store, account: Account) -> None:
         windows = [BackfillWindow(**r) for r in conn.execute(select(bw)).mappings()]
     for resource in RESOURCES:
         have = set(stored(store, resource.name, include_deleted=True))
-        truth = account.objects(resource.name)
+        # Customers and subscriptions on a test clock are not in the plain list: their
+        # clock's own listing (a checkpoint of its own) holds them.
+        truth = [o for o in account.objects(resource.name) if not o.get("test_clock")]
         if resource.name in complete:
             assert {o["id"] for o in truth} <= have, f"{resource.name} marked complete with rows missing"
         for w in (w for w in windows if w.resource == resource.name):

@@ -96,17 +96,20 @@ def test_good_key_every_check_passes_and_exit_is_zero(
     assert lines["stripe key"].startswith("PASS")
     assert f"secret key, test mode, account {acct}" in lines["stripe key"]
     total = len(RESOURCES) + 1  # and events
-    assert f"{total} of {total} lists readable" in lines["stripe access"]
+    # and test clocks, in test mode, where the server has them
+    assert any(f"{n} of {n} lists readable" in lines["stripe access"] for n in (total, total + 1))
     assert lines["database"].startswith("PASS") and f"migrations current ({head_revision()})" in lines["database"]
     assert lines["last sync"].startswith("PASS")
     assert lines["schedule"].startswith("PASS") and "next report" in lines["schedule"]
     assert lines["smtp"].startswith("SKIP") and lines["slack"].startswith("SKIP")
     assert not fails(lines)
-    # Read only: the account, then one GET with limit=1 per list.
+    # Read only: the account, then one GET with limit=1 per list, and in test mode the
+    # test clocks (a fake without them answers 404: not counted as a list there).
     asked = fake.log.records()[before:]
     assert {r.method for r in asked} == {"GET"}
     assert asked[0].path == "/v1/account"
-    assert all("limit=1" in r.query for r in asked[1:]) and len(asked) == total + 1
+    assert all("limit=1" in r.query for r in asked[1:]) and len(asked) == total + 2
+    assert asked[-1].path == "/v1/test_helpers/test_clocks"
 
 
 def test_bad_key_is_one_fail_line_naming_the_variable(
@@ -137,7 +140,8 @@ def test_restricted_key_lacking_a_permission_names_resource_and_permission(
     assert line.startswith("FAIL")
     assert "may not read prices" in line and "grant the restricted key 'Prices: Read' permission" in line
     total = len(RESOURCES) + 1
-    assert f"{total - 1} of {total} lists readable" in lines["stripe access"]
+    # and test clocks, in test mode, where the server has them
+    assert any(f"{n - 1} of {n} lists readable" in lines["stripe access"] for n in (total, total + 1))
     assert "stripe customers" not in lines  # the readable ones share one line
     assert "Restricted000" not in "\n".join(lines.values())
 
@@ -381,3 +385,22 @@ def test_slack_webhook_is_skipped_without_posting(env: Path, monkeypatch: pytest
     line = next(x for x in result.stdout.splitlines() if x.startswith("SKIP  slack"))
     assert "webhook cannot be checked without posting" in line
     assert "verysecrethookpath" not in result.output
+
+
+def test_a_restricted_key_without_test_clocks_is_a_warning_naming_what_is_not_synced(
+    env: Path, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeStripe(account, api_key=RESTRICTED_KEY, restricted_denied={"test_clocks"}) as server:
+        server.start()
+        use_stripe(monkeypatch, server, RESTRICTED_KEY)
+        code, lines = doctor()
+        served = any(r.path == "/v1/test_helpers/test_clocks" and r.status == 403 for r in server.log.records())
+    if not served:
+        pytest.xfail("the fake Stripe has no test clocks to deny yet (syncer/sandbox/fake_stripe.py); remove after merging it")
+    line = next(v for v in lines.values() if "stripe test_clocks" in v)
+    assert line.startswith("WARN"), line
+    assert "customers and subscriptions on test clocks will not be synced" in line
+    assert "grant the restricted key 'Test clocks: Read' permission" in line
+    # The sync still runs: no Stripe check fails (this test has no database).
+    assert not [v for k, v in lines.items() if k.startswith("stripe") and v.startswith("FAIL")]
+    assert code == 1 and lines["database"].startswith("FAIL")

@@ -16,6 +16,7 @@ from syncer.cli import app
 from syncer.db.forget import DERIVED_TABLES, forget_customer, mentions_anywhere
 from syncer.db.objects import OBJECT_TABLES
 from syncer.db.store import Store, table
+from syncer.projection import RowContext, project
 from syncer.reporting import normalize_account, report_month
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
@@ -105,3 +106,38 @@ def test_cli_forget_customer_prints_counts(synced: tuple[Store, Any], database_u
     result = CliRunner().invoke(app, ["db", "forget-customer", "sub_123"])
     assert result.exit_code != 0
     assert "not a customer id" in result.output
+
+
+def test_an_accounts_v2_customer_is_forgotten_by_its_account_id(
+    store: Store, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = RowContext("acct_platform", False, "2026-10-28.endive", NOW)
+    sub = {"id": "sub_v2", "object": "subscription", "customer": None, "customer_account": "acct_1Billed",
+           "discounts": [{"id": "di_v2", "object": "discount", "customer": None, "customer_account": "acct_1Billed",
+                          "subscription": "sub_v2", "source": {"coupon": "C", "type": "coupon"}}],
+           "items": {"object": "list", "has_more": False,
+                     "data": [{"id": "si_v2", "object": "subscription_item", "subscription": "sub_v2"}]}}
+    invoice = {"id": "in_v2", "object": "invoice", "customer": None, "customer_account": "acct_1Billed",
+               "lines": {"object": "list", "has_more": False, "data": [{"id": "il_v2", "object": "line_item"}]}}
+    other = {"id": "sub_other", "object": "subscription", "customer": "cus_other",
+             "items": {"object": "list", "has_more": False, "data": []}}
+    with store.transaction() as conn:
+        for resource, obj in (("subscriptions", sub), ("invoices", invoice), ("subscriptions", other)):
+            store.upsert_rows(conn, project(resource, obj, ctx))
+
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    result = CliRunner().invoke(app, ["db", "forget-customer", "acct_1Billed"])
+
+    assert result.exit_code == 0, result.output
+    for line in ("subscriptions: 1 deleted", "invoices: 1 deleted", "subscription_items: 1 deleted",
+                 "invoice_lines: 1 deleted", "discounts: 1 deleted"):
+        assert line in result.output
+    assert mentions_anywhere(store, "acct_1Billed") == {}
+    assert _ids(store, "subscriptions") == ["sub_other"]
+
+
+def _ids(store: Store, name: str) -> list[str]:
+    t = table(name)
+    with store.reading() as conn:
+        return list(conn.execute(select(t.c.id)).scalars())

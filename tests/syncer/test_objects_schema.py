@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Table, Text
+import json
+
+from alembic import command
+from sqlalchemy import BigInteger, Boolean, Table, Text, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from syncer.db.engine import create_db_engine
+from syncer.db.migrate import _config, upgrade_db
 from syncer.db.objects import OBJECT_TABLES
-from syncer.projection import CHILD_PARENT_COLUMN
+from syncer.db.store import Store
+from syncer.db.store import table as object_table
+from syncer.projection import CHILD_PARENT_COLUMN, RowContext, project
 from syncer.resources import CHILD_TABLES, EVENTS, RESOURCES
 
 
@@ -90,3 +97,27 @@ def test_ddl_compiles_for_sqlite_and_postgresql() -> None:
                 str(CreateIndex(index).compile(dialect=dialect))
     index_names = [i.name for t in tables().values() for i in t.indexes]
     assert len(index_names) == len(set(index_names))  # PostgreSQL index names are per schema
+
+
+def test_rows_stored_before_accounts_v2_get_their_customer_account_as_customer(database_url: str) -> None:
+    engine = create_db_engine(database_url)
+    try:
+        upgrade_db(engine)
+        cfg = _config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0008")
+        billed = {"id": "sub_v2", "object": "subscription", "customer": None, "customer_account": "acct_1Billed",
+                  "items": {"object": "list", "data": [], "has_more": False}}
+        row = project("subscriptions", billed, RowContext("acct_1", False, "v", 1))["subscriptions"][0]
+        row["customer"] = None  # as the projection stored it before
+        plain = dict(row, id="sub_plain", customer="cus_1", raw=json.dumps({"id": "sub_plain", "customer": "cus_1"}))
+        store = Store(engine)
+        with store.transaction() as conn:
+            store.upsert_rows(conn, {"subscriptions": [row, plain]})
+        upgrade_db(engine)
+        t = object_table("subscriptions")
+        with engine.connect() as conn:
+            assert dict(conn.execute(select(t.c.id, t.c.customer)).all()) == {"sub_v2": "acct_1Billed", "sub_plain": "cus_1"}
+    finally:
+        engine.dispose()

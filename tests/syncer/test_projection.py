@@ -249,7 +249,7 @@ def test_subscription_current_shape() -> None:
     assert row["pause_resumes_at"] is None
     assert row["latest_invoice"] == "in_latest"
     assert row["collection_method"] == "charge_automatically"
-    # The period lives on the items now: the subscription shows the first item's.
+    # The period lives on the items now: the subscription shows its next billed item's.
     assert row["current_period_start"] == 1896570518
     assert row["current_period_end"] == 976287773
 
@@ -305,9 +305,61 @@ def test_subscription_discounts_are_extracted_with_their_coupon() -> None:
     assert sub_discount["synced_at"] == CTX.synced_at
     item_row = discounts["di_item"]
     assert item_row["subscription_item"] == "si_QXhVnC2h0Jczwc"
-    assert item_row["subscription"] is None  # present but null: not filled in
+    # An item's discounts are its own: their subscription is the item's, even when null.
+    assert item_row["subscription"] == sub_id
+    assert item_row["customer"] == "cus_QXg1o8vcGmoR32"
     assert item_row["coupon"] == "Z4OV52SU"
     assert item_row["percent_off"] is None  # coupon not expanded: no snapshot
+
+
+def test_an_item_discount_expanded_with_its_coupon_is_a_row_of_its_item_subscription_and_customer() -> None:
+    # As ``expand[]=data.items.data.discounts`` lists it: Stripe leaves ``subscription``
+    # null on a discount applied to one item.
+    subscription = load("subscription")
+    item = subscription["items"]["data"][0]
+    item["discounts"] = [expanded_discount(id="di_item", customer=None, subscription=None, subscription_item=item["id"])]
+    row = one(project("subscriptions", subscription, CTX)["discounts"])
+    assert (row["id"], row["subscription_item"], row["subscription"]) == ("di_item", item["id"], subscription["id"])
+    assert row["customer"] == "cus_QXg1o8vcGmoR32"
+    assert (row["coupon"], row["percent_off"], row["duration"]) == ("Z4OV52SU", 25.5, "forever")
+    assert json.loads(row["raw"])["source"]["coupon"]["id"] == "Z4OV52SU"  # the coupon kept whole
+
+
+def test_a_line_discount_from_the_lines_endpoint_keeps_its_own_links() -> None:
+    # ``/v1/invoices/{id}/lines`` with ``expand[]=data.discounts``: a line lists every
+    # discount that applied to it, the subscription's too, so nothing is forced on it.
+    line = load("line_item")
+    line["discounts"] = [expanded_discount(id="di_sub", subscription="sub_1", invoice=None)]
+    row = one(project_child("invoice_lines", "in_parent", line, 12, CTX)["discounts"])
+    assert (row["subscription"], row["subscription_item"], row["invoice"]) == ("sub_1", None, None)
+    assert row["percent_off"] == 25.5
+
+
+def test_accounts_v2_subscription_and_invoice_belong_to_their_customer_account() -> None:
+    subscription = load("subscription")
+    subscription.update(customer=None, customer_account="acct_1Billed")
+    subscription["discounts"] = [expanded_discount(id="di_acct", customer=None, subscription=subscription["id"])]
+    rows = project("subscriptions", subscription, CTX)
+    assert one(rows["subscriptions"])["customer"] == "acct_1Billed"
+    assert one(rows["discounts"])["customer"] == "acct_1Billed"
+    invoice = load("invoice")
+    invoice.update(customer=None, customer_account="acct_1Billed")
+    assert one(project("invoices", invoice, CTX)["invoices"])["customer"] == "acct_1Billed"
+    item = load("invoiceitem")
+    item.update(customer=None, customer_account="acct_1Billed")
+    assert one(project("invoice_items", item, CTX)["invoice_items"])["customer"] == "acct_1Billed"
+
+
+def test_a_subscription_mixing_intervals_shows_the_period_of_its_next_billed_item() -> None:
+    # Flexible billing mode: a yearly item listed first, a monthly one billed sooner.
+    subscription = load("subscription")
+    yearly = subscription["items"]["data"][0]
+    yearly.update(current_period_start=1_700_000_000, current_period_end=1_731_536_000)
+    monthly = copy.deepcopy(yearly)
+    monthly.update(id="si_monthly", current_period_start=1_702_000_000, current_period_end=1_704_678_400)
+    subscription["items"]["data"].append(monthly)
+    row = one(project("subscriptions", subscription, CTX)["subscriptions"])
+    assert (row["current_period_start"], row["current_period_end"]) == (1_702_000_000, 1_704_678_400)
 
 
 def test_discount_links_are_filled_only_when_the_field_is_absent() -> None:
@@ -687,3 +739,11 @@ def test_every_projected_row_has_every_column_of_its_table() -> None:
         columns = set(OBJECT_TABLES[name].__table__.columns.keys())  # type: ignore[attr-defined]
         for row in batch:
             assert set(row) == columns, name
+
+
+def test_merge_rows_keeps_a_discounts_expanded_coupon_over_a_copy_naming_it_by_id() -> None:
+    expanded = one(project("customers", load("customer") | {"discount": expanded_discount(id="di_1")}, CTX)["discounts"])
+    by_id = dict(expanded, percent_off=None, amount_off=None, duration=None, raw='{"id":"di_1"}', end=99)
+    (row,) = merge_rows([{"discounts": [expanded]}, {"discounts": [by_id]}])["discounts"]
+    assert (row["percent_off"], row["duration"], row["end"]) == (25.5, "forever", 99)
+    assert json.loads(row["raw"])["source"]["coupon"]["id"] == "Z4OV52SU"
