@@ -579,8 +579,7 @@ def _own_discount_windows(ix: Index, hist: SubHistory) -> list[DiscountWindow]:
 
 def _customer_discount_windows(ix: Index, hist: SubHistory) -> list[DiscountWindow]:
     """The customer's discounts (``customer.discount``): the subscription's own history
-    says nothing of them, so one that is no longer the customer's ended with the first
-    cycle invoice that stopped listing it, else (no such invoice yet) now."""
+    says nothing of them; one that is no longer the customer's has ended."""
     customer_id = customer_of(hist.sub)
     if customer_id is None:
         return []
@@ -597,11 +596,22 @@ def _customer_discount_windows(ix: Index, hist: SubHistory) -> list[DiscountWind
         if w is None:
             continue
         if d_id != current and (w.end is None or w.end > ix.now):
-            dropped = _dropped_from_invoices(ix, hist, d_id, w.start)
-            removed = ix.now if dropped is None else dropped
+            removed = _customer_discount_removed_at(ix, hist, d_id, d, w.start)
             w = replace(w, end=removed if w.end is None else min(w.end, removed))
         out.append(replace(w, item=None, customer=True))
     return out
+
+
+def _customer_discount_removed_at(ix: Index, hist: SubHistory, d_id: str, d: Obj,
+                                  start: int) -> int:
+    """When a discount stopped being the customer's: the sync marks it deleted at the
+    ``customer.discount.deleted`` event's time (``_deleted_at``) when it saw one; else
+    the first cycle invoice that no longer lists it; else (none billed since) now."""
+    deleted_at = as_int(d.get("_deleted_at"))
+    if deleted_at is not None and deleted_at >= start:
+        return deleted_at
+    dropped = _dropped_from_invoices(ix, hist, d_id, start)
+    return ix.now if dropped is None else dropped
 
 
 def discount_windows(ix: Index, hist: SubHistory) -> list[DiscountWindow]:

@@ -340,3 +340,13 @@ def test_an_unpaid_status_already_held_at_the_oldest_event_dates_from_the_last_r
     assert mrr_at(facts, month(2) - 1) == 9900
     assert mrr_at(facts, month(2) + DAY) == 0  # since the failed invoice, not the event
     assert [c.rule for c in facts.churns] == ["unpaid"]
+
+
+def test_a_customer_discount_the_sync_saw_removed_ends_at_that_event() -> None:
+    sub = subscription([item("si_1", PRO)])
+    removed = month(2) + 10 * DAY
+    gone = dict(discount("di_cus", "fifth", sub=None), deleted=True, _deleted_at=removed)
+    facts = facts_of(now=NOW, subscriptions=[sub], customers=[customer()],
+                     coupons=[coupon("fifth", percent=20)], discounts={"di_cus": gone})
+    assert mrr_at(facts, removed - 1) == 7920
+    assert mrr_at(facts, removed) == 9900
