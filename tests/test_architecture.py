@@ -18,6 +18,11 @@ PURE = [
     "syncer/sandbox/generator.py",
     *[str(p.relative_to(ROOT)) for p in (ROOT / "reports").rglob("*.py")],
 ]
+# Every module's syntax tree, parsed when this file is collected, before any test runs:
+# CPython 3.11.7's parser can fail ("AST constructor recursion depth mismatch") when
+# called late in a long test session, whatever the file.
+TREES: dict[Path, ast.AST] = {p: ast.parse(p.read_text())
+                              for p in [*(ROOT / "syncer").rglob("*.py"), *(ROOT / "reports").rglob("*.py")]}
 IO_LIBRARIES = {"stripe", "httpx", "sqlalchemy", "sqlmodel", "smtplib", "slack_sdk", "structlog", "requests", "socket"}
 CLOCK_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("time", "time"), ("date", "today"), ("time", "monotonic")}
 
@@ -45,7 +50,7 @@ def _clock_calls(tree: ast.AST) -> list[str]:
 
 @pytest.mark.parametrize("path", PURE)
 def test_pure_modules_do_no_io_and_read_no_clock(path: str) -> None:
-    tree = ast.parse((ROOT / path).read_text())
+    tree = TREES[ROOT / path]
     assert not (_imports(tree) & IO_LIBRARIES), path
     assert _clock_calls(tree) == [], path
 
@@ -53,8 +58,8 @@ def test_pure_modules_do_no_io_and_read_no_clock(path: str) -> None:
 def test_only_the_client_module_imports_stripe() -> None:
     importers = [
         str(p.relative_to(ROOT))
-        for p in [*(ROOT / "syncer").rglob("*.py"), *(ROOT / "reports").rglob("*.py")]
-        if "stripe" in _imports(ast.parse(p.read_text()))
+        for p, tree in TREES.items()
+        if "stripe" in _imports(tree)
     ]
     # The sandbox reads stripe-python's typed classes (its conformance check and its
     # expand[] rules), never the network.
@@ -63,5 +68,6 @@ def test_only_the_client_module_imports_stripe() -> None:
 
 
 def test_reports_never_imports_syncer() -> None:
-    for p in (ROOT / "reports").rglob("*.py"):
-        assert "syncer" not in _imports(ast.parse(p.read_text())), p
+    for p, tree in TREES.items():
+        if p.is_relative_to(ROOT / "reports"):
+            assert "syncer" not in _imports(tree), p
