@@ -136,9 +136,10 @@ def _fetch_batch(conn: Connection, account: str, livemode: bool, rng: CustomerRa
     out: dict[str, Any] = {}
     cus = table("customers")
     out["customers"] = [] if rng.none else _objects(conn, _owned("customers", account, livemode).where(rng.holds(cus.c.id)))
-    for name in ("invoice_items", "charges"):
-        t = table(name)
-        out[name] = _objects(conn, _owned(name, account, livemode, by_customer=True).where(rng.holds(t.c.customer)))
+    items = table("invoice_items")
+    out["invoice_items"] = _objects(conn, _owned("invoice_items", account, livemode, by_customer=True)
+                                    .where(rng.holds(items.c.customer)))
+    out["charges"] = _objects(conn, _charges(account, livemode, rng))
     out["invoice_payments"] = _objects(conn, _via_parent("invoice_payments", "invoice", "invoices", account, livemode, rng))
     out["refunds"] = _objects(conn, _via_parent("refunds", "charge", "charges", account, livemode, rng))
     for name, (field, child, parent_column) in CHILDREN.items():
@@ -190,6 +191,25 @@ def _via_parent(name: str, column: str, parent_name: str, account: str, livemode
         ref = t.c[column]
         return q.where(ref.is_(None) | ref.not_in(stored) | ref.in_(of_no_customer))
     return q.join(parent, _same_row(parent, t, column)).where(rng.holds(parent.c.customer))
+
+
+def _charges(account: str, livemode: bool, rng: CustomerRange) -> Select[Any]:
+    """Charges of the range: by their ``customer``; a charge without one (an Accounts v2
+    customer's: Stripe's charges have no ``customer_account``) belongs to the customer of
+    the invoice its payment intent paid, so that the invoice, its payments and the charge
+    are normalized together, as in the whole account."""
+    charges, payments, invoices = table("charges"), table("invoice_payments"), table("invoices")
+    q = _owned("charges", account, livemode, by_customer=True)
+    paid_for = (select(payments.c.payment_intent)
+                .join(invoices, _same_row(invoices, payments, "invoice"))
+                .where(_of_account(payments, account, livemode, True), invoices.c.customer >= "",
+                       payments.c.payment_intent.is_not(None)))  # NOT IN a NULL is never true
+    if rng.none:
+        return q.where(charges.c.customer.is_(None), charges.c.payment_intent.is_(None)
+                       | charges.c.payment_intent.not_in(paid_for))
+    in_range = paid_for.where(rng.holds(invoices.c.customer))
+    return q.where(rng.holds(charges.c.customer)
+                   | (charges.c.customer.is_(None) & charges.c.payment_intent.in_(in_range)))
 
 
 def _child_query(
