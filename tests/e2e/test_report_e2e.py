@@ -21,6 +21,7 @@ from syncer.reporting import normalize_account, platform_account
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account, truth_mrr_all
 from tests.e2e.harness import KEY, NOW, settings_for, sync
+from tests.syncer.test_normalize_generator import expected_and_facts
 
 LAST_MONTH = "2026-10"  # NOW is in November 2026
 
@@ -48,8 +49,9 @@ def test_customer_mrr_matches_the_truth_at_every_month_boundary(synced: tuple[Ac
         truth = {c: v for c, v in truth_mrr_all(account, start).items() if v}
         ours = {c: sum(v.values()) for c, v in mrr_by_customer(facts, start).items() if sum(v.values())}
         for customer in set(truth) | set(ours):
-            if truth.get(customer, 0) != ours.get(customer, 0):
-                mismatches.append((month, customer, truth.get(customer, 0), ours.get(customer, 0)))
+            expected, got = expected_and_facts(account, facts, customer, start)
+            if expected != got:
+                mismatches.append((month, customer, expected, got))
     assert mismatches == []
 
 
