@@ -106,9 +106,9 @@ def _item_state(item: Obj) -> ItemState:
     return ItemState(ref(price), as_int(item.get("quantity")) or 0)
 
 
-def _embedded_prices(sub: Obj, events: list[Obj]) -> dict[str, Obj]:
+def _embedded_prices(sub: Obj, snapshots: list[Obj]) -> dict[str, Obj]:
     out: dict[str, Obj] = {}
-    for snap in [get(e, "data", "object") for e in events] + [sub]:
+    for snap in (*snapshots, sub):
         for item in sub_items(snap):
             price = first(item.get("price"), item.get("plan"))
             if isinstance(price, Mapping) and isinstance(price.get("id"), str):
@@ -220,12 +220,12 @@ def _current_observations(sub: Obj, start: int, now: int, ended: bool,
                 timeline.add(now, CURRENT, None)
 
 
-def _backdate_to_creation(sub: Obj, events: list[Obj], start: int,
+def _backdate_to_creation(sub: Obj, snapshots: list[Obj], start: int,
                           items: dict[str, Timeline]) -> None:
     """An item first seen in an event or the current state (no invoice shows it) existed
     since its ``created``: events only tell its state from when they were kept."""
     created: dict[str, int] = {}
-    for snap in [get(e, "data", "object") for e in events] + [sub]:
+    for snap in (*snapshots, sub):
         for it in sub_items(snap):
             t = as_int(it.get("created"))
             if isinstance(it.get("id"), str) and t is not None:
@@ -243,7 +243,8 @@ def sub_history(ix: Index, sub: Obj) -> SubHistory:
     sub_id = str(sub.get("id"))
     events = ix.events_by_sub.get(sub_id, [])
     start = as_int(first(sub.get("start_date"), sub.get("created"))) or 0
-    embedded = _embedded_prices(sub, events)
+    snapshots = [snap for e in events if isinstance(snap := get(e, "data", "object"), Mapping)]
+    embedded = _embedded_prices(sub, snapshots)
     items: dict[str, Timeline] = defaultdict(Timeline)
     flexible = get(sub, "billing_mode", "type") == "flexible"
     cycle_starts = _cycle_observations(ix, sub_id, embedded, items, flexible)
@@ -251,11 +252,10 @@ def sub_history(ix: Index, sub: Obj) -> SubHistory:
     _event_observations(events, items)
     ended = as_int(sub.get("ended_at")) is not None
     _current_observations(sub, start, ix.now, ended, items)
-    _backdate_to_creation(sub, events, start, items)
+    _backdate_to_creation(sub, snapshots, start, items)
     for timeline in items.values():
         timeline.points = [p for p in timeline.points if p[0] <= ix.now]
         timeline.freeze()
-    snapshots = [snap for e in events if isinstance(snap := get(e, "data", "object"), Mapping)]
     return SubHistory(sub, start, dict(items), embedded, cycle_starts, snapshots)
 
 
