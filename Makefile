@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check syncer reports tests
 
 bench: $(STAMP)
-	$(BIN)/python -m syncer.bench $(if $(SIZE),--size $(SIZE),)
+	$(BIN)/python -m bench $(if $(SIZE),--size $(SIZE),)
 
 # Known vulnerabilities in the pinned runtime dependencies (requirements.lock; README: Development).
 # pip-audit first; the pins it could not look up (a network that reaches only PyPI's project

@@ -2,7 +2,7 @@
 
 Pure: the instant ``now``, the time zone and the public holidays are passed in (the
 holiday calendar comes from the ``holidays`` package at the edge, see
-``syncer.calendar``). A month ``M`` is reported on the Nth business day of month M+1 at
+``syncer.app.calendar``). A month ``M`` is reported on the Nth business day of month M+1 at
 HH:MM local time: weekends and the given holidays are skipped.
 
 Why the due time also decides "final": a month's numbers keep moving for a few days

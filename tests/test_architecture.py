@@ -9,12 +9,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PURE = [
-    "syncer/projection.py",
-    "syncer/shapes.py",
+    "syncer/sync/projection.py",
+    "syncer/stripe/shapes.py",
     "syncer/months.py",
     *[str(p.relative_to(ROOT)) for p in (ROOT / "syncer" / "normalize").rglob("*.py")],
     "syncer/sync/windows.py",
-    "syncer/resources.py",
+    "syncer/stripe/resources.py",
     "syncer/sandbox/generator.py",
     *[str(p.relative_to(ROOT)) for p in (ROOT / "reports").rglob("*.py")],
 ]
@@ -64,7 +64,7 @@ def test_only_the_client_module_imports_stripe() -> None:
     # The sandbox reads stripe-python's typed classes (its conformance check and its
     # expand[] rules), never the network.
     assert sorted(importers) == ["syncer/sandbox/conformance.py", "syncer/sandbox/expansion.py",
-                                 "syncer/sandbox/stripe_types.py", "syncer/stripe_api.py"]
+                                 "syncer/sandbox/stripe_types.py", "syncer/stripe/client.py"]
 
 
 def test_reports_never_imports_syncer() -> None:

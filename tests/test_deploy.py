@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from syncer.settings import load_settings, parse_database_url
+from syncer.app.settings import load_settings, parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

@@ -1,7 +1,7 @@
 """The project's fake Stripe (``syncer.sandbox``) with a server-side request counter.
 
 Same account generator, latency, token-bucket rate limit and prewarm as ``python -m
-syncer.sandbox`` (and ``syncer/bench.py``). Two additions for the comparison:
+syncer.sandbox`` (and ``bench/run.py``). Two additions for the comparison:
 
 * ``--stats FILE``: on SIGTERM/SIGINT, write a JSON summary of every request served
   (total, by status, by endpoint, first/last request time) so each tool's request count

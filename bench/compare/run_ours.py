@@ -1,4 +1,4 @@
-"""Backfill with stripe-nrr's own sync against a running fake, exactly as syncer/bench.py
+"""Backfill with stripe-nrr's own sync against a running fake, exactly as bench/run.py
 does (default settings, SQLite store), and print one JSON line of what it did.
 
     .venv/bin/python bench/compare/run_ours.py --base http://127.0.0.1:PORT --key KEY --now EPOCH
@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from syncer.app import sync_stripe
-from syncer.settings import load_settings
-from syncer.wiring import open_store
+from syncer.app.settings import load_settings
+from syncer.app.usecases import sync_stripe
+from syncer.app.wiring import open_store
 
 
 def main() -> None:

@@ -25,10 +25,10 @@ from typing import Any
 
 import httpx
 
+from syncer.app.logging import get_logger, redact
+from syncer.app.status import iso
 from syncer.db.store import Store
 from syncer.errors import ConfigError, NrrError
-from syncer.logging import get_logger, redact
-from syncer.status import iso
 
 log = get_logger(__name__)
 

@@ -23,8 +23,8 @@ from typing import Protocol
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from syncer.app.logging import get_logger
 from syncer.db.engine import database_error, describe, is_sqlite
-from syncer.logging import get_logger
 
 log = get_logger(__name__)
 

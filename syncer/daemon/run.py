@@ -37,14 +37,14 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from reports.schedule import FINAL, PRELIMINARY, Due, month_due, next_due_after
+from syncer.app.logging import get_logger, redact
+from syncer.app.settings import Settings
 from syncer.daemon.health import HealthServer, health_status, send_healthcheck_ping, serve_health
 from syncer.daemon.leader import LeaderLock, leader_lock_for
 from syncer.db.store import Store
 from syncer.deliver.ledger import delivery_key, unsent_targets
 from syncer.deliver.report_email import Outcome
 from syncer.errors import NrrError
-from syncer.logging import get_logger, redact
-from syncer.settings import Settings
 
 log = get_logger("nrr.daemon")
 
@@ -254,7 +254,7 @@ class Daemon:
                 self._schedule_report(scheduler)
 
     def _sync(self, *, full: bool) -> bool:
-        from syncer.app import log_sync, normalize_logged, sync_stripe
+        from syncer.app.usecases import log_sync, normalize_logged, sync_stripe
 
         started = time.monotonic()
         try:
@@ -282,7 +282,7 @@ class Daemon:
             send_healthcheck_ping(self.settings.healthcheck_url, fail=not ok)
 
     def _calendar(self, now: int) -> tuple[Due, frozenset[Any]]:
-        from syncer.reporting import report_calendar
+        from syncer.app.reporting import report_calendar
 
         return report_calendar(self.settings, datetime.fromtimestamp(now, UTC).year)
 
@@ -314,7 +314,7 @@ class Daemon:
 
     def deliver_due(self) -> list[tuple[str, Outcome]]:
         """Deliver the due report to every configured target the ledger says is unsent."""
-        from syncer.reporting import NoData, platform_account, report_months
+        from syncer.app.reporting import NoData, platform_account, report_months
 
         now = int(self.clock())
         due = self.due_edition(now)

@@ -22,6 +22,7 @@ from reports.facts import (
     RevenueKind,
     RevenueLine,
 )
+from syncer.app.gc_tuning import collector_paused
 from syncer.db.derived import (
     ChurnEventRow,
     MrrSpanRow,
@@ -31,7 +32,6 @@ from syncer.db.derived import (
 )
 from syncer.db.raw_loader import CustomerRange, ranges_covering, stream_rows
 from syncer.db.store import Store, table
-from syncer.gc_tuning import collector_paused
 
 SPANS: Table = MrrSpanRow.__table__  # type: ignore[attr-defined]
 CHURNS: Table = ChurnEventRow.__table__  # type: ignore[attr-defined]

@@ -4,7 +4,7 @@ Every table is keyed by (account, livemode, id) so several accounts and test/liv
 share one database. ``raw`` keeps the whole object, so a column added later can be
 back-filled from it without asking Stripe again. The projected columns are the ones
 normalization joins and filters on (MRR, churn, revenue: METRICS.md); their values come
-from ``syncer.projection``, whose rows carry exactly these columns.
+from ``syncer.sync.projection``, whose rows carry exactly these columns.
 
 Money is in integer minor units and times are epoch seconds: both ``BigInteger``
 because minor units of some currencies (and far-future timestamps) overflow int32.

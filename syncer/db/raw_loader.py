@@ -26,8 +26,8 @@ import orjson
 from sqlalchemy import ColumnElement, CompoundSelect, Select, Table, and_, func, select, union
 from sqlalchemy.engine import Connection
 
+from syncer.app.gc_tuning import collector_paused
 from syncer.db.store import Store, table
-from syncer.gc_tuning import collector_paused
 
 CHILDREN = {
     # parent table: (field on the parent, child table, parent column)

@@ -25,14 +25,14 @@ from typing import Literal, Protocol
 
 from pydantic import SecretStr
 
+from syncer.app.logging import redact
 from syncer.errors import ConfigError, GiveUp, RetryLater
-from syncer.logging import redact
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
 class SmtpConfig(Protocol):
-    """What ``send_email`` needs of the settings (``syncer.settings.Settings`` fits)."""
+    """What ``send_email`` needs of the settings (``syncer.app.settings.Settings`` fits)."""
 
     @property
     def smtp_host(self) -> str | None: ...

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from syncer.app.logging import redact
 from syncer.db.deliveries import (
     FAILED,
     PENDING,
@@ -46,7 +47,6 @@ from syncer.db.deliveries import (
 )
 from syncer.db.store import Store
 from syncer.errors import GiveUp
-from syncer.logging import redact
 
 
 def delivery_key(month: str, edition: str = "final") -> str:

@@ -20,6 +20,7 @@ from reports.render.chart import render_chart_png
 from reports.render.email_text import render_email_text, render_subject
 from reports.render.html import render_email_html
 from reports.render.jsonout import render_json
+from syncer.app.settings import Settings
 from syncer.db.store import Store
 from syncer.deliver.email import SmtpUncertain, build_message, message_id_for, send_email
 from syncer.deliver.ledger import (
@@ -33,7 +34,6 @@ from syncer.deliver.ledger import (
     uncertain_detail,
 )
 from syncer.errors import ConfigError, NrrError
-from syncer.settings import Settings
 
 CHANNEL = "email"
 CHART_CID = "nrr-chart"

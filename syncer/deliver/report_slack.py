@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from reports.metrics import MonthReport
 from reports.render.chart import render_chart_png
 from reports.render.slack import render_slack_blocks, render_slack_thread
+from syncer.app.settings import Settings
 from syncer.db.store import Store
 from syncer.deliver.ledger import (
     claim,
@@ -28,7 +29,6 @@ from syncer.deliver.ledger import (
 from syncer.deliver.report_email import Outcome
 from syncer.deliver.slack import SlackUncertain, send_slack_web, send_slack_webhook
 from syncer.errors import ConfigError, NrrError
-from syncer.settings import Settings
 
 CHANNEL = "slack"
 WEBHOOK_TARGET = "webhook"

@@ -46,8 +46,8 @@ from slack_sdk import WebClient, WebhookClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from reports.render.slack import with_chart_file
+from syncer.app.logging import get_logger, redact
 from syncer.errors import ConfigError, GiveUp, RetryLater
-from syncer.logging import get_logger, redact
 
 MAX_ATTEMPTS = 5
 BASE_DELAY_SECONDS = 1.0
@@ -77,7 +77,7 @@ Sleep = Callable[[float], None]
 
 
 class SlackConfig(Protocol):
-    """What ``send_slack_web`` needs of the settings (``syncer.settings.Settings`` fits)."""
+    """What ``send_slack_web`` needs of the settings (``syncer.app.settings.Settings`` fits)."""
 
     @property
     def slack_bot_token(self) -> SecretStr | None: ...

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from reports.facts import ChurnEvent, ChurnKind, PaymentFailure
 from syncer.normalize.model import Index, invoice_subscription, transition
 from syncer.normalize.rules import Obj, as_int, as_str, get, ref
-from syncer.shapes import customer_of
+from syncer.stripe.shapes import customer_of
 
 
 def _failed_charges(ix: Index, invoice: Obj) -> tuple[list[int], int]:

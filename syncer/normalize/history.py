@@ -41,7 +41,7 @@ from syncer.normalize.rules import (
     is_metered,
     ref,
 )
-from syncer.shapes import customer_of
+from syncer.stripe.shapes import customer_of
 
 CYCLE, PRORATION, EVENT, CURRENT = 0, 1, 2, 3
 ELIGIBLE = ("active", "past_due")

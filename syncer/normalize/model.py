@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Any
 
 from syncer.normalize.rules import Obj, as_int, as_str, data_list, first, get, item_contract, ref
-from syncer.shapes import customer_of, line_details
+from syncer.stripe.shapes import customer_of, line_details
 
 SUBSCRIPTION_EVENTS = (
     "customer.subscription.created",

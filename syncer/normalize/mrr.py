@@ -57,7 +57,7 @@ from syncer.normalize.rules import (
     round_half_even,
     sum_amounts,
 )
-from syncer.shapes import customer_of
+from syncer.stripe.shapes import customer_of
 
 DAY = 86400
 Interval = tuple[int, int | None]

@@ -30,7 +30,7 @@ from syncer.normalize.rules import (
     ref,
     sum_amounts,
 )
-from syncer.shapes import customer_of
+from syncer.stripe.shapes import customer_of
 
 BILLED = ("open", "paid", "uncollectible")
 

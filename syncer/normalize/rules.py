@@ -1,7 +1,7 @@
 """Small pure rules shared by the normalizers: tolerant readers, prices, discounts, time.
 
 Everything reads Stripe's current shapes first and older ones after (like
-``syncer.projection``), and never raises on a missing field: a field that is absent or of
+``syncer.sync.projection``), and never raises on a missing field: a field that is absent or of
 an unexpected type reads as None. Amounts are exact (``Fraction``) until one rounding.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from syncer.months import add_months  # noqa: F401  (re-exported)
 
 # The shape readers are shared with the projection; re-exported for the normalizer.
-from syncer.shapes import as_int, as_str, first, get, ref
+from syncer.stripe.shapes import as_int, as_str, first, get, ref
 
 Obj = Mapping[str, Any]
 

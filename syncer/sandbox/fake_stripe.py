@@ -40,10 +40,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from syncer.resources import BY_NAME, BY_OBJECT, EVENTS, RESOURCES, Resource, endpoint_of
 from syncer.sandbox import expansion, generator
 from syncer.sandbox.expansion import NO_PLAN, ExpandError, Plan, plan_for
 from syncer.sandbox.generator import EMBEDDED_LIST_LIMIT, JSON, RESOURCE_NAMES, Account
+from syncer.stripe.resources import BY_NAME, BY_OBJECT, EVENTS, RESOURCES, Resource, endpoint_of
 
 # The default mix: each one fails fast and a retry gets the real answer.
 FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "429", "truncated", "reset")

@@ -51,7 +51,7 @@ DAY = 86400
 EVENT_RETENTION = 30 * DAY  # Stripe keeps events for 30 days
 EMBEDDED_LIST_LIMIT = 10  # Stripe embeds at most 10 entries of a child list
 
-# Resource name (syncer.resources) -> attribute of ``Account`` holding its objects.
+# Resource name (syncer.stripe.resources) -> attribute of ``Account`` holding its objects.
 RESOURCE_NAMES: tuple[str, ...] = (
     "customers",
     "products",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from syncer.resources import EVENTS, RESOURCES
 from syncer.sandbox.generator import JSON, Account
+from syncer.stripe.resources import EVENTS, RESOURCES
 
 PAGE = 100
 EMBEDDED = 10  # entries of an embedded list Stripe returns before ``has_more``

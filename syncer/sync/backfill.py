@@ -22,6 +22,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from syncer.app.gc_tuning import collector_relaxed
+from syncer.app.logging import get_logger
 from syncer.db.meta import BackfillWindow, SyncState
 from syncer.errors import (
     GiveUp,
@@ -32,9 +34,7 @@ from syncer.errors import (
     StripeRequestError,
     StripeUnavailable,
 )
-from syncer.gc_tuning import collector_relaxed
-from syncer.logging import get_logger
-from syncer.resources import EVENTS, Resource, expand_depth
+from syncer.stripe.resources import EVENTS, Resource, expand_depth
 from syncer.sync.collect import Collected, collect
 from syncer.sync.context import SyncContext, Target
 from syncer.sync.windows import split_points

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from syncer.app.logging import get_logger
 from syncer.errors import StripeNotFound, StripePermissionError
-from syncer.logging import get_logger
-from syncer.resources import CLOCK_SCOPE, TEST_CLOCKS, Resource, clock_listings
-from syncer.shapes import as_int
+from syncer.stripe.resources import CLOCK_SCOPE, TEST_CLOCKS, Resource, clock_listings
+from syncer.stripe.shapes import as_int
 from syncer.sync.context import SyncContext, Target
 
 log = get_logger(__name__)

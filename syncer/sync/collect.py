@@ -12,7 +12,10 @@ from sqlalchemy.engine import Connection
 
 from syncer.db.store import Store
 from syncer.errors import StripeRequestError
-from syncer.projection import (
+from syncer.stripe.resources import Child, Resource, expand_depth
+from syncer.stripe.shapes import ref
+from syncer.sync.context import Api
+from syncer.sync.projection import (
     CHILD_PARENT_COLUMN,
     RowContext,
     embedded_list,
@@ -20,9 +23,6 @@ from syncer.projection import (
     project,
     project_child,
 )
-from syncer.resources import Child, Resource, expand_depth
-from syncer.shapes import ref
-from syncer.sync.context import Api
 
 PAGE_SIZE = 100
 T = TypeVar("T")
@@ -62,7 +62,7 @@ def fetch_expanded(
     """``fetch(params)`` with ``expand``; a Stripe-compatible server that refuses an
     expansion (400 naming it) is asked again without the nested ones, then without any:
     the object comes less complete rather than not at all. What ``api``'s server refused
-    on ``endpoint`` (``syncer.resources.endpoint_of``) is not asked of it again."""
+    on ``endpoint`` (``syncer.stripe.resources.endpoint_of``) is not asked of it again."""
     tries: list[list[str]] = []
     for attempt in (list(expand), [e for e in expand if expand_depth(e) <= 2], []):
         if attempt not in tries:

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from syncer.db.store import Store
-from syncer.projection import RowContext
+from syncer.sync.projection import RowContext
 
 
 class Api(Protocol):
-    """The slice of ``syncer.stripe_api.StripeApi`` the sync uses (a fake in tests)."""
+    """The slice of ``syncer.stripe.client.StripeApi`` the sync uses (a fake in tests)."""
 
     api_version: str
 

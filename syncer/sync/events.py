@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.errors import EventsExpired, StripeNotFound
-from syncer.projection import embedded_list, project
-from syncer.resources import BY_NAME, BY_OBJECT, EVENTS, Resource
-from syncer.shapes import customer_of
+from syncer.stripe.resources import BY_NAME, BY_OBJECT, EVENTS, Resource
+from syncer.stripe.shapes import customer_of
 from syncer.sync.collect import Collected, collect, fetch_expanded
 from syncer.sync.context import SyncContext, Target
+from syncer.sync.projection import embedded_list, project
 
 # Objects whose events name another object to re-read, first field set wins: a discount
 # lives on its subscription, else (``customer.discount``, the legacy customer-wide one,

@@ -16,13 +16,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from syncer.app.logging import get_logger
 from syncer.errors import StripeNotFound
-from syncer.logging import get_logger
-from syncer.projection import has_coupon_terms, project, project_discounts
-from syncer.resources import BY_NAME, endpoint_of
-from syncer.shapes import customer_of, line_details, ref
+from syncer.stripe.resources import BY_NAME, endpoint_of
+from syncer.stripe.shapes import customer_of, line_details, ref
 from syncer.sync.collect import Collected, fetch_expanded
 from syncer.sync.context import SyncContext, Target
+from syncer.sync.projection import has_coupon_terms, project, project_discounts
 
 log = get_logger(__name__)
 

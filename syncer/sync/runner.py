@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from syncer.app.logging import get_logger
 from syncer.db.store import RunStats
 from syncer.errors import (
     DatabaseUnavailable,
@@ -22,8 +23,7 @@ from syncer.errors import (
     StripeAccountInaccessible,
     StripeAuthError,
 )
-from syncer.logging import get_logger
-from syncer.resources import EVENTS, RESOURCES, Resource
+from syncer.stripe.resources import EVENTS, RESOURCES, Resource
 from syncer.sync.backfill import STRIPE_EPOCH, prepare_jobs, run_backfill
 from syncer.sync.clocks import clocks_listings
 from syncer.sync.context import SyncContext, Target

@@ -17,13 +17,13 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from syncer.app import SyncOutcome, sync_stripe
+from syncer.app.settings import Settings, load_settings
+from syncer.app.usecases import SyncOutcome, sync_stripe
 from syncer.db.engine import create_db_engine
 from syncer.db.store import Store, table
-from syncer.resources import RESOURCES
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account
-from syncer.settings import Settings, load_settings
+from syncer.stripe.resources import RESOURCES
 
 KEY = "sk_test_51SandboxE2eKey0000000000000000"
 NOW = 1795000000  # 2026-11-18, a fixed "today" for generated accounts
@@ -115,9 +115,9 @@ def cli_env(fake: FakeStripe, database_url: str, **more: str) -> dict[str, str]:
 
 def start_sync(env: dict[str, str], cwd: Path, prelude: str = "") -> subprocess.Popen[bytes]:
     """``nrr sync`` in a new process; ``prelude`` is Python run first (to patch a constant)."""
-    code = f"import sys; {prelude}; from syncer.cli import main; sys.argv = ['nrr', 'sync']; main()"
+    code = f"import sys; {prelude}; from syncer.app.cli import main; sys.argv = ['nrr', 'sync']; main()"
     return subprocess.Popen(
-        [sys.executable, "-c", code] if prelude else [sys.executable, "-m", "syncer.cli", "sync"], env=env, cwd=cwd,
+        [sys.executable, "-c", code] if prelude else [sys.executable, "-m", "syncer.app.cli", "sync"], env=env, cwd=cwd,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
 

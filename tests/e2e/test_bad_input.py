@@ -3,7 +3,7 @@
 Each bad setting, key or argument must end as ONE line ``nrr: error: …`` naming what to
 fix, a documented exit code (78 a setting, 2 give up, 75 retry later), no traceback, no
 secret, and nothing written half-way. The parsers themselves are unit-tested in
-tests/syncer/test_settings.py and fuzzed in tests/syncer/test_fuzz.py; this is the table
+tests/syncer/app/test_settings.py and fuzzed in tests/syncer/app/test_fuzz.py; this is the table
 through the real command, run as a subprocess so stdout and stderr are the real streams.
 
 Stripe objects the product does not know (unknown enum values, new fields, ids of
@@ -74,7 +74,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def nrr(cwd: Path, *args: str) -> Ran:
     """``nrr ARGS`` as a user runs it: a new process with the (monkeypatched) environment."""
     proc = subprocess.run(
-        [sys.executable, "-m", "syncer.cli", *args],
+        [sys.executable, "-m", "syncer.app.cli", *args],
         check=False, cwd=cwd, env=dict(os.environ), capture_output=True, text=True, timeout=120,
     )
     return Ran(proc.returncode, proc.stdout, proc.stderr)

@@ -262,7 +262,7 @@ def test_nrr_run_stops_on_sigterm_with_its_sync_checkpointed(
             **os.environ, "STRIPE_API_KEY": KEY, "STRIPE_API_BASE": server.base_url, "DATABASE_URL": database_url,
             "STRIPE_MAX_RPS": "1000", "STRIPE_MAX_CONCURRENCY": "2", "LOG_FORMAT": "json", "HEALTH_PORT": "0",
         }
-        proc = subprocess.Popen([sys.executable, "-m", "syncer.cli", "run"], cwd=tmp_path, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "syncer.app.cli", "run"], cwd=tmp_path, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             engine = create_db_engine(database_url)
@@ -310,7 +310,7 @@ def test_nrr_run_killed_mid_backfill_resumes_and_sends_once(
         }
 
         def start() -> subprocess.Popen[str]:
-            return subprocess.Popen([sys.executable, "-m", "syncer.cli", "run"], cwd=tmp_path, env=env,
+            return subprocess.Popen([sys.executable, "-m", "syncer.app.cli", "run"], cwd=tmp_path, env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
         engine = create_db_engine(database_url)

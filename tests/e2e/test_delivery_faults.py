@@ -32,7 +32,9 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from syncer.cli import app
+from syncer.app.cli import app
+from syncer.app.reporting import normalize_account, platform_account
+from syncer.app.settings import Settings
 from syncer.daemon.run import Daemon
 from syncer.db.deliveries import FAILED, SENDING, SENT, Delivery, list_deliveries
 from syncer.db.engine import create_db_engine
@@ -40,10 +42,8 @@ from syncer.db.migrate import upgrade_db
 from syncer.db.store import Store
 from syncer.deliver.ledger import STALE_AFTER_SECONDS, claim, retry_wait
 from syncer.deliver.slack import MAX_ATTEMPTS
-from syncer.reporting import normalize_account, platform_account
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
-from syncer.settings import Settings
 from tests.conftest import BACKENDS
 from tests.e2e.harness import KEY, NOW, settings_for, sync
 from tests.e2e.test_daemon import Clock, run_in_thread, stop, wait_for
@@ -55,7 +55,7 @@ from tests.e2e.test_exactly_once import (  # noqa: F401  (cli_logging_undone is 
     Smtp,
     cli_logging_undone,
 )
-from tests.syncer.test_slack import DROP, TOKEN, FakeSlack, Request, Sleeps
+from tests.syncer.deliver.test_slack import DROP, TOKEN, FakeSlack, Request, Sleeps
 
 MONTH = "2026-10"  # due since 4 November; the daemon's clock says 18 November
 SEND_AT = NOW + 3600
@@ -312,7 +312,7 @@ def test_smtp_drop_after_data_is_never_resent_automatically_only_with_force(
             "SSL_CERT_FILE": str(tls.ca_file), "REPORT_EMAIL_FROM": SENDER, "REPORT_EMAIL_TO": ",".join(RECIPIENTS),
         }.items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setattr("syncer.cli.time", SimpleNamespace(time=lambda: clock.now, monotonic=time.monotonic))
+        monkeypatch.setattr("syncer.app.cli.time", SimpleNamespace(time=lambda: clock.now, monotonic=time.monotonic))
         forced = runner.invoke(app, ["report", "--month", MONTH, "--send", "email", "--force"])
         assert forced.exit_code == 0, forced.output
         for target in RECIPIENTS:
@@ -483,7 +483,7 @@ def test_slack_connection_lost_after_the_post_is_never_reposted_automatically(
 
 
 def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "syncer.cli", *args], env={**os.environ, **env}, cwd=cwd,
+    return subprocess.Popen([sys.executable, "-m", "syncer.app.cli", *args], env={**os.environ, **env}, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -31,17 +31,17 @@ from aiosmtpd.controller import Controller
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
-import syncer.logging as nrr_logging
-from syncer.cli import app
+import syncer.app.logging as nrr_logging
+from syncer.app.cli import app
+from syncer.app.reporting import normalize_account, platform_account
 from syncer.db.deliveries import SENDING, SENT, Delivery
 from syncer.db.engine import database_error
 from syncer.db.store import Store
 from syncer.deliver.ledger import STALE_AFTER_SECONDS, Claim, delivery_status
-from syncer.reporting import normalize_account, platform_account
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
 from tests.e2e.harness import KEY, NOW, settings_for, sync
-from tests.syncer.test_slack import TOKEN, FakeSlack, Request
+from tests.syncer.deliver.test_slack import TOKEN, FakeSlack, Request
 
 HOST = "127.0.0.1"
 MONTH = "2026-10"  # NOW is in November 2026
@@ -162,7 +162,7 @@ def test_crash_after_send_is_never_resent_automatically(
     for name, value in {**_email_env(smtp, synced.database_url), "REPORT_EMAIL_TO": RECIPIENTS[0]}.items():
         monkeypatch.setenv(name, value)
     clock = [SEND_AT]
-    monkeypatch.setattr("syncer.cli.time", SimpleNamespace(time=lambda: float(clock[0]), monotonic=time.monotonic))
+    monkeypatch.setattr("syncer.app.cli.time", SimpleNamespace(time=lambda: float(clock[0]), monotonic=time.monotonic))
 
     # The database goes away right after the server accepted the mail: the first record fails
     # exactly as Store.transaction reports it, later ones go through.
@@ -235,7 +235,7 @@ def test_crash_after_send_is_never_resent_automatically(
 
 def _start_nrr(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "syncer.cli", *args], env={**os.environ, **env}, cwd=cwd,
+        [sys.executable, "-m", "syncer.app.cli", *args], env={**os.environ, **env}, cwd=cwd,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

@@ -23,11 +23,11 @@ from syncer.db.engine import create_db_engine
 from syncer.db.meta import BackfillWindow
 from syncer.db.migrate import upgrade_db
 from syncer.db.store import Store
-from syncer.ratelimit import TokenBucket
-from syncer.resources import RESOURCES
 from syncer.sandbox.fake_stripe import ALL_FAULT_KINDS, RATE_LIMITED_REASONS, FakeStripe
 from syncer.sandbox.generator import Account, generate_account
-from syncer.stripe_api import StripeApi
+from syncer.stripe.client import StripeApi
+from syncer.stripe.ratelimit import TokenBucket
+from syncer.stripe.resources import RESOURCES
 from tests.conftest import POSTGRES_URL, postgres_url_for_test
 from tests.e2e.harness import (
     KEY,

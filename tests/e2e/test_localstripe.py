@@ -93,7 +93,7 @@ def _server_count(base: str, path: str, **params: str) -> int:
 
 def _nrr(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "syncer.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "syncer.app.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300,
         check=False,
     )
 

@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from syncer.cli import app
+from syncer.app.cli import app
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
 from tests.e2e.harness import KEY
-from tests.syncer.test_normalize_shapes import (
+from tests.syncer.normalize.test_normalize_shapes import (
     JSON,
     coupon,
     customer,

@@ -16,12 +16,12 @@ from reports.metrics import (
     month_range,
     mrr_by_customer,
 )
+from syncer.app.reporting import normalize_account, platform_account
 from syncer.db.store import Store
-from syncer.reporting import normalize_account, platform_account
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account, truth_mrr_all
 from tests.e2e.harness import KEY, NOW, settings_for, sync
-from tests.syncer.test_normalize_generator import expected_and_facts
+from tests.syncer.normalize.test_normalize_generator import expected_and_facts
 
 LAST_MONTH = "2026-10"  # NOW is in November 2026
 
@@ -57,7 +57,7 @@ def test_customer_mrr_matches_the_truth_at_every_month_boundary(synced: tuple[Ac
 
 def test_every_month_reconciles(synced: tuple[Account, Store, object]) -> None:
     _, store, settings = synced
-    from syncer.reporting import report_month
+    from syncer.app.reporting import report_month
 
     for month in month_range(LAST_MONTH, 12):
         report = report_month(settings, store, month, now=NOW)  # type: ignore[arg-type]
@@ -70,8 +70,8 @@ def test_a_trend_sums_revenue_in_the_database_to_the_same_cents_as_line_by_line(
 ) -> None:
     _, store, settings = synced
     from reports.facts import RevenueKind
+    from syncer.app.reporting import fx_table, report_months
     from syncer.db.facts_store import load_facts
-    from syncer.reporting import fx_table, report_months
 
     ref = platform_account(store)
     lines = load_facts(store, ref.account, ref.livemode, default_currency="usd", account_name=None).revenue
@@ -97,8 +97,8 @@ def test_a_report_read_a_few_customers_at_a_time_equals_one_from_every_fact_at_o
     # months computed from all the facts in memory must come out identical, field for field.
     _, store, settings = synced
     from reports.metrics import MetricSettings, compute_month, history
+    from syncer.app.reporting import fx_table, report_months
     from syncer.db import facts_store
-    from syncer.reporting import fx_table, report_months
 
     monkeypatch.setattr(facts_store, "REPORT_BATCH_CUSTOMERS", 7)
     streamed = report_months(settings, store, LAST_MONTH, now=NOW, count=13)  # type: ignore[arg-type]

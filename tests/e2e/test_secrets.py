@@ -8,7 +8,7 @@ and every file the run wrote are searched for the secrets themselves, for their 
 forms (SMTP AUTH sends those) and for anything key-shaped.
 
 A redacted key keeps its prefix and loses its body (``sk_live_…redacted``, see
-syncer.logging.REDACTED): the generic patterns need 8 key characters right after the
+syncer.app.logging.REDACTED): the generic patterns need 8 key characters right after the
 prefix, which the redaction marker never provides.
 """
 
@@ -34,7 +34,7 @@ from aiosmtpd.smtp import AuthResult
 
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
-from tests.syncer.test_slack import FakeSlack
+from tests.syncer.deliver.test_slack import FakeSlack
 
 HOST = "127.0.0.1"
 LIVE_KEY = "sk_live_51SecretKeyThatMustNeverAppear0000"
@@ -100,7 +100,7 @@ def _env(**more: str) -> dict[str, str]:
 
 def run_nrr(captured: Captured, label: str, args: list[str], env: dict[str, str], cwd: Path,
             timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "syncer.cli", *args], env=env, cwd=cwd,
+    proc = subprocess.run([sys.executable, "-m", "syncer.app.cli", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, check=False)
     captured.add(f"{label}:stdout", proc.stdout)
     captured.add(f"{label}:stderr", proc.stderr)

@@ -13,11 +13,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
-from syncer.cli import app
+from syncer.app.cli import app
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
 from tests.e2e.harness import KEY, NOW
-from tests.syncer.test_slack import FakeSlack
+from tests.syncer.deliver.test_slack import FakeSlack
 
 runner = CliRunner()
 

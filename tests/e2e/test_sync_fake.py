@@ -12,10 +12,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
+from syncer.app.reporting import normalize_account
 from syncer.db.deferred_indexes import deferrable_indexes, missing_indexes
 from syncer.db.store import Store, table
 from syncer.errors import StripeAuthError, StripePermissionError
-from syncer.reporting import normalize_account
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
 from tests.e2e.harness import KEY, NOW, assert_matches_truth, settings_for, stored, sync
@@ -154,7 +154,7 @@ def test_relisting_one_resource_keeps_the_events_of_the_others(
     assert sync(settings, store, clock=NOW).result.ok
     sub = next(s for s in account.subscriptions if s["status"] == "active")
     fake.change_subscription(sub["id"], now=NOW + 100, quantity=sub["items"]["data"][0]["quantity"] + 2)
-    from syncer.resources import BY_NAME
+    from syncer.stripe.resources import BY_NAME
 
     assert sync(settings, store, clock=NOW + 200, full=True, only=[BY_NAME["customers"]]).result.ok
     assert sync(settings, store, clock=NOW + 300).result.ok

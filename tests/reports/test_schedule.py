@@ -18,7 +18,7 @@ from reports.schedule import (
     next_due_after,
     report_status,
 )
-from syncer.calendar import holidays_for
+from syncer.app.calendar import holidays_for
 
 THIRD_AT_9 = Due(3, time(9, 0))
 

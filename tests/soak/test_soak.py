@@ -31,7 +31,7 @@ from tests.e2e.harness import (
     settings_for,
 )
 
-CUSTOMERS = int(os.environ.get("NRR_SOAK_CUSTOMERS", "10000"))  # size M (syncer.bench.SIZES)
+CUSTOMERS = int(os.environ.get("NRR_SOAK_CUSTOMERS", "10000"))  # size M (bench.run.SIZES)
 MONTHS = 36
 KILLS = int(os.environ.get("NRR_SOAK_KILLS", "20"))
 # A kill lands this long after the run has begun, at most: long enough for a run to get

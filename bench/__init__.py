@@ -1,0 +1,1 @@
+"""The benchmark (`make bench`): a development tool, not shipped in the wheel."""

@@ -1,0 +1,382 @@
+"""The ``nrr`` command: wires settings, database, Stripe and the sync together.
+
+Every failure a user can cause ends here as one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from syncer.app.logging import configure_logging, get_logger, redact
+from syncer.errors import ConfigError, NrrError
+
+app = typer.Typer(
+    name="nrr",
+    help="stripe-nrr: sync Stripe and report Net Revenue Retention.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+err_console = Console(stderr=True)
+log = get_logger("nrr")
+
+
+def fail(exc: NrrError) -> typer.Exit:
+    # One line, no traceback, never a secret.
+    print(f"nrr: error: {redact(str(exc))}", file=sys.stderr)
+    return typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except NrrError as exc:
+        raise fail(exc) from None
+
+
+def _settings() -> Any:
+    from syncer.app.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT ask the sync to finish its pages and checkpoint, then return."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        if stop.is_set():  # a second Ctrl-C: the user really means it
+            raise KeyboardInterrupt
+        log.warning("sync.stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@app.command()
+def sync(
+    full: Annotated[bool, typer.Option("--full", help="Re-list every resource (reconciliation).")] = False,
+    resource: Annotated[
+        list[str] | None, typer.Option("--resource", help="Only this resource (repeatable).")
+    ] = None,
+) -> None:
+    """Backfill or incrementally sync Stripe into the database."""
+    from syncer.app.progress import LogProgress, RichProgress
+    from syncer.app.usecases import log_sync, normalize_logged, sync_stripe
+    from syncer.app.wiring import open_store
+    from syncer.stripe.resources import BY_NAME, resolve
+
+    with user_errors():
+        settings = _settings()
+        try:
+            only = list(resolve(resource)) if resource else None
+        except KeyError as exc:
+            raise ConfigError(
+                f"unknown resource {exc.args[0]}; choose from {', '.join(BY_NAME)}"
+            ) from None
+        settings.require_stripe_key()  # before the database: a missing key creates nothing
+        store = open_store(settings)
+        stop = threading.Event()
+        tty = sys.stderr.isatty() and settings.log_format != "json"
+        shown = ExitStack()
+
+        def progress(apis: Any) -> Any:
+            return shown.enter_context(RichProgress(err_console, apis) if tty else LogProgress(log))
+
+        with stop_on_signals(stop), shown:
+            outcome = sync_stripe(settings, store, full=full, only=only, stop=stop, progress=progress)
+        result = outcome.result
+        log_sync(log, outcome)
+        if result.status == "interrupted":
+            print("nrr: sync stopped before the end; run `nrr sync` again to resume", file=sys.stderr)
+            return
+        if result.errors:
+            # One line per distinct problem: a cause shared by every resource is said once.
+            distinct = list(dict.fromkeys(str(e) for e in result.errors))
+            for extra in distinct[1:]:
+                print(f"nrr: error: {redact(extra)}", file=sys.stderr)
+            raise result.errors[0]
+        # Facts follow every successful sync, so reports never read stale MRR.
+        normalize_logged(settings, store, now=int(time.time()), log=log)
+
+
+@app.command()
+def status(
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Last sync runs, the events cursor's age and object counts per resource."""
+    from syncer.app.status import collect_status
+    from syncer.app.wiring import open_store
+
+    with user_errors():
+        if format not in ("text", "json"):
+            raise ConfigError(f"--format {format!r} is not known; use text or json")
+        settings = _settings()
+        store = open_store(settings)
+        data = collect_status(store, int(time.time()))
+        if format == "json":
+            print(json.dumps(data, indent=2, sort_keys=True))
+            return
+        _print_status(data)
+
+
+def _print_status(data: dict[str, Any]) -> None:
+    console = Console()
+    table = Table(title="Objects", show_edge=False)
+    for col in ("resource", "count", "deleted", "listed"):
+        table.add_column(col, justify="right" if col in ("count", "deleted") else "left")
+    for name, entry in data["resources"].items():
+        listed = entry.get("listed_at") or ("in progress" if "listed" in entry else "-")
+        table.add_row(name, f"{entry['count']:,}", f"{entry['deleted']:,}", listed)
+    console.print(table)
+    for c in data["event_cursors"]:
+        console.print(f"events cursor {c['account']} ({'live' if c['livemode'] else 'test'}): "
+                      f"{c['cursor']} ({c['age_seconds'] // 60} min ago)")
+    runs = Table(title="Last runs", show_edge=False)
+    for col in ("id", "kind", "status", "started", "finished", "objects", "requests", "retries"):
+        runs.add_column(col)
+    for r in data["runs"]:
+        runs.add_row(str(r["id"]), r["kind"], r["status"], r["started_at"] or "-", r["finished_at"] or "-",
+                     str(sum((r["counts"] or {}).values())), str(r["requests"]), str(r["retries"]))
+    console.print(runs)
+    for r in data["runs"][:1]:
+        for e in r["errors"] or []:
+            console.print(f"[red]last run error:[/red] {e}")
+
+
+@app.command()
+def normalize() -> None:
+    """Rebuild the normalized facts (MRR history, churn, revenue) from the synced rows."""
+    from syncer.app.usecases import normalize_logged
+    from syncer.app.wiring import open_store
+
+    with user_errors():
+        settings = _settings()
+        normalize_logged(settings, open_store(settings), now=int(time.time()), log=log)
+
+
+@app.command()
+def doctor(
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Check settings, the Stripe key and permissions, database, SMTP, Slack and schedule; sends nothing."""
+    from syncer.app.doctor import failed, render_json, render_text, run_doctor
+
+    with user_errors():
+        if format not in ("text", "json"):
+            raise ConfigError(f"--format {format!r} is not known; use text or json")
+        checks = run_doctor(_settings, now=int(time.time()))
+        sys.stdout.write(render_json(checks) if format == "json" else render_text(checks))
+        if failed(checks):
+            raise typer.Exit(1)
+
+
+REPORT_FORMATS = ("text", "json", "csv", "html", "slack")
+SEND_CHANNELS = ("email", "slack")
+
+
+@app.command()
+def report(
+    month: Annotated[
+        str | None, typer.Option("--month", help="YYYY-MM; default: the last complete month.")
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="text, json, csv, html or slack")] = "text",
+    send: Annotated[
+        str | None, typer.Option("--send", help="Deliver through these channels (email,slack), once each.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --send: send again, on purpose.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --send: render, send nothing.")] = False,
+) -> None:
+    """Compute a month and print it; with --send, deliver it (at most once per target)."""
+    from syncer.app.reporting import checked_month, platform_account, report_months
+    from syncer.app.wiring import open_store
+
+    with user_errors():
+        if format not in REPORT_FORMATS:
+            raise ConfigError(f"--format {format!r} is not known; use {', '.join(REPORT_FORMATS)}")
+        channels = [c.strip() for c in (send or "").split(",") if c.strip()]
+        unknown = [c for c in channels if c not in SEND_CHANNELS]
+        if unknown:
+            raise ConfigError(f"--send {','.join(unknown)} is not known; use {', '.join(SEND_CHANNELS)}")
+        if month is not None:
+            month = checked_month(month)
+        settings = _settings()
+        store = open_store(settings)
+        now = int(time.time())
+        if not channels:
+            sys.stdout.write(_render_format(format, report_months(settings, store, month, now=now, count=2)))
+            return
+        from syncer.app.preview import TREND_MONTHS
+        from syncer.deliver.report_email import Outcome, deliver_email
+        from syncer.deliver.report_slack import deliver_slack
+
+        reports = report_months(settings, store, month, now=now, count=TREND_MONTHS)
+        account = platform_account(store).account
+        deliver: dict[str, Callable[..., list[Outcome]]] = {"email": deliver_email, "slack": deliver_slack}
+        failed = 0
+        for channel in channels:
+            for outcome in deliver[channel](settings, store, account, reports, now=now, force=force, dry_run=dry_run):
+                detail = f" ({outcome.detail})" if outcome.detail else ""
+                print(f"{channel} {outcome.target}: {outcome.status}{detail}")
+                failed += outcome.status == "failed"
+        if failed:
+            raise typer.Exit(1)
+
+
+def _render_format(format: str, reports: list[Any]) -> str:
+    """The last of ``reports`` in ``format``; the one before it gives the changes in points."""
+    from reports.render import render_csv, render_json, render_text
+    from reports.render.html import render_email_html
+    from syncer.app.preview import render_slack_json
+
+    report, previous = reports[-1], (reports[-2] if len(reports) > 1 else None)
+    if format == "html":  # on stdout there is no chart file to point at: `nrr preview` has it
+        return render_email_html(report, previous, None)
+    if format == "slack":
+        return render_slack_json(report, previous)
+    return {"text": render_text, "json": render_json, "csv": render_csv}[format](report)
+
+
+@app.command()
+def preview(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the files into.")],
+    month: Annotated[
+        str | None, typer.Option("--month", help="YYYY-MM; default: the last complete month.")
+    ] = None,
+) -> None:
+    """Write report.html, chart.png, slack.json and movements.csv for a month; sends nothing."""
+    from syncer.app.preview import TREND_MONTHS, write_preview
+    from syncer.app.reporting import checked_month, report_months
+    from syncer.app.wiring import open_store
+
+    with user_errors():
+        if month is not None:
+            month = checked_month(month)
+        settings = _settings()
+        store = open_store(settings)
+        reports = report_months(settings, store, month, now=int(time.time()), count=TREND_MONTHS)
+        for path in write_preview(reports, out):
+            print(path)
+
+
+@app.command()
+def run() -> None:
+    """The daemon: sync on schedule, deliver each month's report once, until SIGTERM/SIGINT."""
+    from syncer.app.wiring import open_store
+    from syncer.daemon.run import Daemon
+
+    with user_errors():
+        settings = _settings()
+        settings.require_stripe_key()
+        daemon = Daemon(settings, open_store(settings))
+
+        def handler(signum: int, _frame: Any) -> None:
+            log.warning("daemon.stopping", signal=signal.Signals(signum).name)
+            daemon.stop()
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            daemon.run()
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo database and files.")] = Path(
+        "demo-output"
+    ),
+    customers: Annotated[int, typer.Option("--customers", min=1, max=20000)] = 300,
+) -> None:
+    """Run the whole pipeline on a synthetic account served by the built-in fake Stripe."""
+    from reports.render import render_text
+    from syncer.app.demo import run_demo
+    from syncer.app.preview import TREND_MONTHS, write_preview
+    from syncer.app.reporting import report_months
+
+    with user_errors():
+        configure_logging("console" if sys.stderr.isatty() else "json", "warning")
+        err_console.print(f"Generating a synthetic Stripe account with {customers} customers…")
+        run = run_demo(out, customers=customers)
+        result = run.outcome.result
+        if result.errors:
+            raise result.errors[0]
+        err_console.print(
+            f"Synced {sum(result.counts.values()):,} objects with {run.outcome.requests:,} requests "
+            f"in {run.outcome.seconds:.1f} s into {run.database}; normalized in {run.normalize_seconds:.1f} s."
+        )
+        reports = report_months(run.settings, run.store, None, now=run.now, count=TREND_MONTHS)
+        sys.stdout.write(render_text(reports[-1]))
+        written = write_preview(reports, out)
+        err_console.print(f"Preview written: {', '.join(str(p) for p in written)}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (also done automatically by every command)."""
+    from syncer.db.engine import check_connection, create_db_engine, describe
+    from syncer.db.migrate import head_revision, upgrade_db
+
+    with user_errors():
+        settings = _settings()
+        engine = create_db_engine(settings.database_url)
+        check_connection(engine)
+        applied = upgrade_db(engine)
+        where = describe(engine.url)
+        print(f"{where}: {'upgraded to' if applied else 'already at'} revision {head_revision()}")
+
+
+@db_app.command("forget-customer")
+def db_forget_customer(
+    customer: Annotated[str, typer.Argument(help="The Stripe customer id (cus_…, or acct_… for an Accounts v2 customer).")],
+) -> None:
+    """Delete one customer's rows (objects, events, facts); delete them in Stripe first."""
+    from syncer.app.wiring import open_store
+    from syncer.db.forget import forget_customer
+
+    with user_errors():
+        if not customer.startswith(("cus_", "acct_")):
+            raise ConfigError(f"{customer!r} is not a customer id; pass the cus_… (or acct_…) id from Stripe")
+        settings = _settings()
+        counts = forget_customer(open_store(settings), customer)
+        for name, count in counts.items():
+            if count:
+                print(f"{name}: {count} deleted")
+        print(f"{customer}: {sum(counts.values())} rows deleted. Stripe still has the customer: "
+              "delete or anonymise them there too, or the next sync brings them back.")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("nrr: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

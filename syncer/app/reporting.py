@@ -1,0 +1,220 @@
+"""Use cases between the database and the pure core: normalize, and compute a month.
+
+The only place that turns stored rows into ``reports`` inputs (facts, FX table,
+settings) and back; the CLI and the daemon call these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from reports.errors import ReportError
+from reports.fx import FxTable
+from reports.metrics import (
+    MetricSettings,
+    MonthReport,
+    compute_months,
+    last_complete_month,
+    month_bounds,
+    month_range,
+    parse_month,
+)
+from reports.schedule import Due, report_status
+from syncer.app.batch_normalize import BatchJob, iter_batch_facts
+from syncer.app.calendar import holidays_for
+from syncer.app.gc_tuning import collector_paused
+from syncer.app.settings import Settings
+from syncer.db.facts_store import (
+    FactCounts,
+    clear_facts,
+    first_mrr_instant,
+    insert_facts,
+    iter_customer_facts,
+    iter_revenue_lines,
+    last_normalization,
+    load_plans,
+    record_normalization,
+)
+from syncer.db.meta import StripeAccount
+from syncer.db.raw_loader import customer_ranges, stream_rows
+from syncer.db.store import Store, table
+from syncer.errors import ConfigError, GiveUp, NrrError
+from syncer.normalize.model import (
+    ChurnRecognition,
+    DiscountMode,
+    NormalizeSettings,
+    UsageInMrr,
+)
+
+
+class NoData(GiveUp):
+    """Nothing synced or normalized yet for what was asked."""
+
+
+def as_nrr_error(exc: ReportError) -> NrrError:
+    err = ConfigError(str(exc)) if exc.exit_code == 78 else GiveUp(str(exc))
+    err.exit_code = exc.exit_code
+    return err
+
+
+def checked_month(text: str) -> str:
+    """``YYYY-MM`` or a one-line error saying what a month looks like."""
+    try:
+        return parse_month(text)
+    except ReportError as exc:
+        raise as_nrr_error(exc) from None
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    account: str
+    livemode: bool
+    name: str | None
+    default_currency: str | None
+
+
+def platform_account(store: Store) -> AccountRef:
+    """The key's own account (the one reports are about)."""
+    at = StripeAccount.__table__  # type: ignore[attr-defined]
+    with store.reading() as conn:
+        row = conn.execute(
+            select(at).order_by(at.c.is_platform.desc(), at.c.livemode.desc()).limit(1)
+        ).mappings().first()
+    if row is None:
+        raise NoData("nothing has been synced yet; run `nrr sync` first")
+    return AccountRef(row["account"], bool(row["livemode"]), row["name"], row["default_currency"])
+
+
+def normalize_settings(settings: Settings) -> NormalizeSettings:
+    return NormalizeSettings(
+        discount_mode=DiscountMode(settings.discount_mode),
+        past_due_grace_days=settings.past_due_grace_days,
+        usage_in_mrr=UsageInMrr(settings.usage_in_mrr),
+        churn_recognition=ChurnRecognition(settings.churn_recognition),
+    )
+
+
+def data_as_of(store: Store) -> int | None:
+    last = store.last_successful_run()
+    return int(last["finished_at"]) if last else None
+
+
+def normalize_account(settings: Settings, store: Store, *, now: int) -> FactCounts:
+    """Rebuild the facts of the platform account from its raw rows; idempotent.
+
+    Streams: a batch of customers' raw objects is read, normalized and written, then
+    dropped, so memory stays flat however large the account; on a large account a second
+    process normalizes about half of the batches (``batch_normalize``). All batches and the run
+    row are one transaction: a report never sees half-written facts. Returns how many
+    facts were written (the facts themselves would grow with the account; reports read
+    them back a batch of customers at a time, ``iter_customer_facts``).
+    """
+    # Normally a no-op; after a first backfill that was stopped or crashed, the indexes it
+    # deferred: without them the reads below would each scan a whole table.
+    store.build_deferred_indexes()
+    ref = platform_account(store)
+    as_of = data_as_of(store) or now
+    norm = normalize_settings(settings)
+    counts = FactCounts()
+    with store.transaction() as conn:
+        job = BatchJob(ref.account, ref.livemode, ref.default_currency or _guess_currency(conn, ref), ref.name,
+                       norm, as_of)
+        clear_facts(conn, ref.account, ref.livemode)
+        for facts in iter_batch_facts(store, conn, job, customer_ranges(conn, ref.account, ref.livemode)):
+            with collector_paused():
+                insert_facts(conn, ref.account, ref.livemode, facts)
+            counts.add(facts)
+        record_normalization(conn, ref.account, ref.livemode, counts, data_as_of=as_of, now=now)
+    return counts
+
+
+def _guess_currency(conn: Connection, ref: AccountRef) -> str:
+    """The first subscription's currency (by id), else usd."""
+    subs = table("subscriptions")
+    found = conn.execute(
+        select(subs.c.currency).where(subs.c.account == ref.account, subs.c.livemode == ref.livemode,
+                                      subs.c.currency.is_not(None)).order_by(subs.c.id).limit(1)
+    ).scalar()
+    return str(found) if found else "usd"
+
+
+def fx_table(settings: Settings, store: Store, ref: AccountRef, currency: str) -> FxTable:
+    """Explicit ``FX_RATES`` first, else the exchange rates of the account's own charges."""
+    ch = table("charges")
+    with store.reading() as conn:
+        observed = [
+            (cur, at, Decimal(str(rate)))
+            for cur, at, rate in stream_rows(
+                conn, select(ch.c.currency, ch.c.created, ch.c.exchange_rate).where(
+                    ch.c.account == ref.account, ch.c.livemode == ref.livemode,
+                    ch.c.exchange_rate.is_not(None), ch.c.bt_currency == currency,
+                    ch.c.currency.is_not(None), ch.c.created.is_not(None),
+                    # A rate into the report currency itself is never read (it is 1): on
+                    # a one-currency account this skips every charge.
+                    func.lower(ch.c.currency) != currency.lower(),
+                )
+            )
+        ]
+    return FxTable(currency, dict(settings.fx_rates), observed)
+
+
+def report_calendar(settings: Settings, year: int) -> tuple[Due, frozenset[date]]:
+    """REPORT_SCHEDULE and the REPORT_HOLIDAYS_COUNTRY holidays around ``year``."""
+    schedule = settings.report_schedule
+    return Due(schedule.business_day, schedule.at), holidays_for(settings.report_holidays_country,
+                                                                   range(year - 1, year + 3))
+
+
+def report_month(settings: Settings, store: Store, month: str | None, *, now: int) -> MonthReport:
+    """The month's report from the normalized facts (normalizing first if never done)."""
+    return report_months(settings, store, month, now=now, count=1)[-1]
+
+
+def report_months(
+    settings: Settings, store: Store, month: str | None, *, now: int, count: int
+) -> list[MonthReport]:
+    """The ``count`` months ending with ``month`` (a trend), oldest first; months before
+    the account's first MRR are left out, the asked month never."""
+    try:
+        ref = platform_account(store)
+        if data_as_of(store) is None:
+            # Rows from failed syncs may be partial (a resource never listed): numbers from
+            # them would look real and be wrong.
+            raise NoData("no sync has completed successfully yet; run `nrr sync` and fix what it reports")
+        currency = (settings.report_currency or ref.default_currency or "usd").lower()
+        metric_settings = MetricSettings(
+            discount_mode=settings.discount_mode, churn_recognition=settings.churn_recognition,
+            past_due_grace_days=settings.past_due_grace_days, usage_in_mrr=settings.usage_in_mrr,
+            currency=currency, timezone=settings.report_timezone,
+        )
+        wanted = parse_month(month) if month else last_complete_month(now, settings.report_timezone)
+        if last_normalization(store, ref.account, ref.livemode) is None:
+            normalize_account(settings, store, now=now)
+        asked = {m: month_bounds(m, settings.report_timezone) for m in month_range(wanted, count)}
+        as_of = data_as_of(store)
+        due, holidays = report_calendar(settings, int(wanted[:4]))
+        status = report_status(wanted, as_of, due, settings.report_timezone, holidays)
+        fx = fx_table(settings, store, ref, currency)
+        with store.snapshot() as conn:
+            first = first_mrr_instant(conn, ref.account, ref.livemode)
+            if first is None:
+                raise NoData("no subscription has ever had MRR in the synced data; nothing to report")
+            if asked[wanted][1] <= first:
+                raise NoData(f"no data for {wanted}: the first MRR in this account starts later")
+            months = [m for m, (_, m_end) in asked.items() if m == wanted or m_end > first]
+            # Only the asked month can still be preliminary; earlier ones are history.
+            statuses = [(m, status if m == wanted else "final") for m in months]
+            # The facts come a batch of customers at a time and the revenue lines streamed:
+            # a report holds one batch of facts, never the whole account's.
+            return compute_months(
+                iter_customer_facts(conn, ref.account, ref.livemode), statuses, metric_settings, fx,
+                revenue=iter_revenue_lines(conn, ref.account, ref.livemode, list(asked.values()), currency),
+                plans=load_plans(conn, ref.account, ref.livemode), account_name=ref.name, data_as_of=as_of,
+            )
+    except ReportError as exc:
+        raise as_nrr_error(exc) from None

@@ -1,0 +1,623 @@
+"""Settings from the environment or a ``.env`` file in the working directory.
+
+Names are a contract (docs INTERFACE.md, "Settings"): a field ``report_timezone`` is read
+from ``REPORT_TIMEZONE``. Use ``load_settings()`` rather than ``Settings()``: it turns
+pydantic's multi-line ``ValidationError`` into one ``ConfigError`` line per problem that
+names the variable and never shows a secret.
+
+The small parsers (``parse_stripe_key``, ``parse_fx_rates``, ``parse_report_schedule``,
+...) are pure and raise ``ValueError`` with a message fit for a user; the validators just
+call them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import time
+from decimal import Decimal, InvalidOperation
+from email.utils import formataddr, getaddresses, parseaddr
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from syncer.app.logging import redact, register_secret
+from syncer.errors import ConfigError
+
+__all__ = [
+    "ReportSchedule",
+    "Settings",
+    "StripeKeyInfo",
+    "load_settings",
+    "parse_database_url",
+    "parse_fx_rates",
+    "parse_report_schedule",
+    "parse_stripe_key",
+]
+
+# Stripe's documented per-mode rate limits (requests/second) and the share we use, so
+# the dashboard, webhooks and other integrations on the same account keep headroom.
+STRIPE_LIVE_RPS = 100
+STRIPE_TEST_RPS = 25
+# Stripe also limits each endpoint (GET /v1/charges, GET /v1/invoices, ...) to 25
+# requests/s unless documented otherwise: a backfill spread over three big lists at the
+# global budget would exceed it on each.
+STRIPE_ENDPOINT_RPS = 25
+RPS_SHARE = Decimal("0.8")
+
+# Real key bodies are 24 (legacy) to ~100 characters; 16 catches truncated pastes and
+# placeholders like "sk_test_xxx" without rejecting any real key.
+MIN_KEY_BODY = 16
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+@dataclass(frozen=True)
+class StripeKeyInfo:
+    kind: Literal["secret", "restricted"]
+    livemode: bool
+
+
+_KEY_PREFIXES: dict[str, StripeKeyInfo] = {
+    "sk_live_": StripeKeyInfo("secret", True),
+    "sk_test_": StripeKeyInfo("secret", False),
+    "rk_live_": StripeKeyInfo("restricted", True),
+    "rk_test_": StripeKeyInfo("restricted", False),
+}
+_KEY_BODY = re.compile(r"[A-Za-z0-9]+", re.ASCII)
+
+
+def parse_stripe_key(key: str) -> StripeKeyInfo:
+    """Kind and mode of a Stripe API key; ``ValueError`` (never echoing the key) if not one."""
+    key = key.strip()
+    if key.startswith("pk_"):
+        raise ValueError(
+            "STRIPE_API_KEY looks like a publishable key (pk_…); use a secret or restricted key"
+        )
+    if key.startswith("whsec_"):
+        raise ValueError(
+            "STRIPE_API_KEY looks like a webhook signing secret (whsec_…); "
+            "use a secret or restricted key"
+        )
+    for prefix, info in _KEY_PREFIXES.items():
+        if key.startswith(prefix):
+            body = key[len(prefix) :]
+            if len(body) < MIN_KEY_BODY or not _KEY_BODY.fullmatch(body):
+                raise ValueError(
+                    f"STRIPE_API_KEY starts with {prefix} but the rest is not a key "
+                    f"(expected at least {MIN_KEY_BODY} letters and digits); "
+                    "copy the whole key from the Stripe dashboard"
+                )
+            return info
+    raise ValueError(
+        "STRIPE_API_KEY is not a Stripe secret or restricted key; "
+        "it should start with sk_live_, sk_test_, rk_live_ or rk_test_"
+    )
+
+
+def _show(part: str, limit: int = 40) -> str:
+    """A user-supplied fragment quoted for an error message: one line, bounded length."""
+    shown = part if len(part) <= limit else part[:limit] + "…"
+    return repr(shown)
+
+
+_CURRENCY = re.compile(r"[a-z]{3}", re.ASCII)
+_RATE = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)", re.ASCII)
+
+
+def parse_currency(text: str) -> str:
+    """A 3-letter ISO 4217 code, lower-cased as Stripe spells it."""
+    code = text.strip().lower()
+    if not _CURRENCY.fullmatch(code):
+        raise ValueError(f"{_show(text)} is not a 3-letter currency code such as usd or eur")
+    return code
+
+
+def parse_fx_rates(text: str) -> dict[str, Decimal]:
+    """``eur=1.08,gbp=1.27`` → ``{"eur": Decimal("1.08"), ...}`` (reporting units per unit)."""
+    rates: dict[str, Decimal] = {}
+    for raw in text.split(","):
+        part = raw.strip()
+        if not part:  # tolerate "eur=1.08," and empty values
+            continue
+        code, sep, value = part.partition("=")
+        code, value = code.strip().lower(), value.strip()
+        if not sep or not _CURRENCY.fullmatch(code) or not _RATE.fullmatch(value):
+            raise ValueError(f"{_show(part)} is not currency=rate; write e.g. eur=1.08,gbp=1.27")
+        try:
+            rate = Decimal(value)
+        except InvalidOperation:  # unreachable given _RATE, kept as a guard
+            raise ValueError(f"{_show(part)} has an unreadable rate") from None
+        if rate <= 0:
+            raise ValueError(f"{_show(part)}: a rate must be greater than 0")
+        if code in rates:
+            raise ValueError(f"{code} is given twice")
+        rates[code] = rate
+    return rates
+
+
+@dataclass(frozen=True)
+class ReportSchedule:
+    """Send on the Nth business day of the month at HH:MM in ``REPORT_TIMEZONE``."""
+
+    business_day: int
+    hour: int
+    minute: int
+
+    @property
+    def at(self) -> time:
+        return time(self.hour, self.minute)
+
+    def __str__(self) -> str:
+        return f"{self.business_day} {self.hour:02d}:{self.minute:02d}"
+
+
+# No month has more than 23 business days, so a larger N would never fire.
+MAX_BUSINESS_DAY = 23
+_SCHEDULE = re.compile(r"\s*([0-9]{1,2})\s+([0-9]{1,2}):([0-9]{2})\s*", re.ASCII)
+
+
+def parse_report_schedule(text: str) -> ReportSchedule:
+    """``"3 09:00"`` → ``ReportSchedule(3, 9, 0)``."""
+    m = _SCHEDULE.fullmatch(text)
+    if not m:
+        raise ValueError(
+            f"{_show(text)} is not 'DAY HH:MM'; write e.g. '3 09:00' "
+            "for the 3rd business day at 09:00"
+        )
+    day, hour, minute = (int(g) for g in m.groups())
+    if not 1 <= day <= MAX_BUSINESS_DAY:
+        raise ValueError(f"business day {day} is out of range; use 1 to {MAX_BUSINESS_DAY}")
+    if hour > 23 or minute > 59:
+        raise ValueError(f"{hour:02d}:{minute:02d} is not a time of day; use 00:00 to 23:59")
+    return ReportSchedule(day, hour, minute)
+
+
+_DB_DRIVERS = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite",
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+
+
+def parse_database_url(text: str) -> str:
+    """Normalise a database URL; PostgreSQL always goes through psycopg 3."""
+    # Imported here so that loading settings costs nothing for commands that never
+    # touch SQLAlchemy's engine machinery until they need it.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    hint = "use sqlite:///path.db or postgresql+psycopg://user@host/dbname"
+    try:
+        url = make_url(text.strip())
+    except (ArgumentError, ValueError):
+        # The URL may hold a password: say what is wrong, never show it.
+        raise ValueError(f"not a database URL; {hint}") from None
+    driver = _DB_DRIVERS.get(url.drivername)
+    if driver is None:
+        raise ValueError(f"unsupported database driver {url.drivername!r}; {hint}")
+    if driver.startswith("postgresql") and not url.host and not url.query.get("host"):
+        raise ValueError(f"a PostgreSQL URL needs a host; {hint}")
+    return url.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def _parse_http_url(text: str, *, trailing_slash: bool) -> str:
+    url = text.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{_show(url)} is not an http(s) URL")
+    url = url.rstrip("/")
+    return url + "/" if trailing_slash else url
+
+
+def _split_list(value: Any) -> Any:
+    """Comma-separated string → tuple of non-empty stripped items (other types untouched)."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+def _parse_address(text: str) -> str:
+    name, addr = parseaddr(text)
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or "." not in domain or any(c.isspace() for c in addr):
+        raise ValueError(f"{_show(text)} is not an email address")
+    return formataddr((name, addr)) if name else addr
+
+
+# --------------------------------------------------------------------------- settings
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting of stripe-nrr; see ``.env.example`` for meanings and defaults."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        extra="ignore",  # a shared .env may hold other tools' variables
+        env_ignore_empty=True,  # `SMTP_HOST=` in .env means "not set"
+        frozen=True,
+        validate_default=False,
+    )
+
+    # Stripe
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_accounts: CommaList = ()
+    stripe_api_version: str | None = None  # None = the version pinned by the stripe SDK
+
+    # Sync tuning
+    stripe_max_rps: float | None = Field(default=None, gt=0)  # None = 80% of the key's limit
+    stripe_max_rps_per_endpoint: float | None = Field(default=None, gt=0)  # None = 80% of 25
+    stripe_max_concurrency: int = Field(default=16, ge=1)
+    stripe_retry_budget_seconds: float = Field(default=300, ge=0)
+    stripe_timeout_seconds: float = Field(default=80, gt=0)  # longest wait to connect or for the next bytes
+    events_overlap_seconds: int = Field(default=60, ge=60)
+    events_lag_seconds: int = Field(default=5, ge=0)
+    reconcile_interval_days: int = Field(default=7, ge=1)
+
+    # Database
+    database_url: str = "sqlite:///stripe-nrr.db"
+
+    # Report
+    report_currency: str | None = None  # None = the account's default currency
+    report_timezone: str = "UTC"
+    fx_rates: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
+    report_schedule: Annotated[ReportSchedule, NoDecode] = ReportSchedule(3, 9, 0)
+    report_holidays_country: str | None = None
+    report_preliminary: bool = False
+
+    # Metrics (METRICS.md)
+    discount_mode: Literal["all_active", "forever_only", "none"] = "all_active"
+    churn_recognition: Literal["period_end", "request_time"] = "period_end"
+    past_due_grace_days: int = Field(default=30, ge=0)
+    usage_in_mrr: Literal["none", "trailing_3m_average"] = "none"
+
+    # Email
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    report_email_from: str | None = None
+    report_email_to: CommaList = ()
+
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_channel: str | None = None
+    slack_webhook_url: SecretStr | None = None
+    slack_api_base: str = "https://slack.com/api/"
+
+    # Daemon
+    sync_interval_minutes: int = Field(default=15, ge=1)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    health_port: int | None = Field(default=None, ge=0, le=65535)  # 0 = any free port
+    healthcheck_url: str | None = None
+
+    # ---------------------------------------------------------------- validators
+
+    @field_validator(
+        "discount_mode",
+        "churn_recognition",
+        "usage_in_mrr",
+        "smtp_security",
+        "log_format",
+        "log_level",
+        mode="before",
+    )
+    @classmethod
+    def _lower_choice(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("stripe_api_key", mode="before")
+    @classmethod
+    def _check_key(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str):
+            parse_stripe_key(raw)
+            return raw.strip()
+        return value
+
+    @field_validator("stripe_api_base")
+    @classmethod
+    def _check_stripe_base(cls, value: str) -> str:
+        return _parse_http_url(value, trailing_slash=False)
+
+    @field_validator("slack_api_base")
+    @classmethod
+    def _check_slack_base(cls, value: str) -> str:
+        # Trailing slash so urljoin(base, "chat.postMessage") keeps the /api/ path.
+        return _parse_http_url(value, trailing_slash=True)
+
+    @field_validator("healthcheck_url")
+    @classmethod
+    def _check_healthcheck(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return _parse_http_url(value, trailing_slash=False)
+        except ValueError:
+            # A ping URL carries its token (e.g. a healthchecks.io UUID) and is listed in
+            # _SECRET_FIELDS: say what is wrong without echoing it (found by test_fuzz).
+            raise ValueError("is not an http(s) URL; paste the whole ping URL") from None
+
+    @field_validator("slack_webhook_url", mode="before")
+    @classmethod
+    def _check_webhook(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str):
+            parts = urlsplit(raw.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                # The URL is the credential: do not show it.
+                raise ValueError("is not an http(s) URL; paste the incoming-webhook URL")
+            return raw.strip()
+        return value
+
+    @field_validator("slack_bot_token", mode="before")
+    @classmethod
+    def _check_bot_token(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str):
+            if not raw.strip().startswith("xox"):
+                raise ValueError("does not look like a Slack bot token (xoxb-…)")
+            return raw.strip()
+        return value
+
+    @field_validator("stripe_accounts", mode="before")
+    @classmethod
+    def _check_accounts(cls, value: Any) -> Any:
+        value = _split_list(value)
+        if isinstance(value, (tuple, list)):
+            seen: dict[str, None] = {}
+            for item in value:
+                if not isinstance(item, str) or not re.fullmatch(r"acct_[A-Za-z0-9]+", item):
+                    raise ValueError(f"{_show(str(item))} is not a Stripe account id (acct_…)")
+                seen.setdefault(item, None)
+            return tuple(seen)
+        return value
+
+    @field_validator("stripe_api_version")
+    @classmethod
+    def _check_api_version(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(\.[a-z_]+)?", value, re.ASCII):
+            raise ValueError(f"{_show(value)} is not a Stripe API version such as 2025-03-31.basil")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        return parse_database_url(value)
+
+    @field_validator("report_currency")
+    @classmethod
+    def _check_currency(cls, value: str | None) -> str | None:
+        return None if value is None else parse_currency(value)
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        name = value.strip()
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: "Europe" is a directory; ValueError: absolute or odd paths.
+            raise ValueError(
+                f"unknown time zone {_show(name)}; use an IANA name such as Europe/Paris"
+            ) from None
+        return name
+
+    @field_validator("fx_rates", mode="before")
+    @classmethod
+    def _check_fx(cls, value: Any) -> Any:
+        return parse_fx_rates(value) if isinstance(value, str) else value
+
+    @field_validator("report_schedule", mode="before")
+    @classmethod
+    def _check_schedule(cls, value: Any) -> Any:
+        return parse_report_schedule(value) if isinstance(value, str) else value
+
+    @field_validator("report_email_from")
+    @classmethod
+    def _check_from(cls, value: str | None) -> str | None:
+        return None if value is None else _parse_address(value)
+
+    @field_validator("report_email_to", mode="before")
+    @classmethod
+    def _check_to(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            # getaddresses copes with "Ann <ann@x.com>, bob@y.com" and quoted commas.
+            pairs = getaddresses([value])
+            return tuple(
+                _parse_address(formataddr(pair) if pair[0] else pair[1])
+                for pair in pairs
+                if pair != ("", "")
+            )
+        if isinstance(value, (tuple, list)):
+            return tuple(_parse_address(str(v)) for v in value)
+        return value
+
+    @field_validator("report_holidays_country")
+    @classmethod
+    def _check_country(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        code = value.strip().upper()
+        # ISO 3166-1 alpha-2, optionally with a subdivision ("US-CA"), as `holidays` takes.
+        if not re.fullmatch(r"[A-Z]{2}(-[A-Z0-9]{1,3})?", code, re.ASCII):
+            raise ValueError(f"{_show(value)} is not a country code such as US, FR or US-CA")
+        return code
+
+    @field_validator("smtp_host", "smtp_username", "slack_channel")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        return value.strip() if value is not None else None
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        cur = self.report_currency
+        if cur is not None and cur in self.fx_rates and self.fx_rates[cur] != 1:
+            raise ValueError(
+                f"FX_RATES: {cur} is the reporting currency; its rate must be 1 or omitted"
+            )
+        # Implicit TLS lives on 465; keep 587 only if someone asked for it explicitly.
+        if self.smtp_security == "ssl" and "smtp_port" not in self.model_fields_set:
+            object.__setattr__(self, "smtp_port", 465)
+        self._register_secrets()
+        return self
+
+    def _register_secrets(self) -> None:
+        """Teach the log redactor every secret value we hold (see syncer.app.logging)."""
+        for secret in (
+            self.stripe_api_key,
+            self.smtp_password,
+            self.slack_bot_token,
+            self.slack_webhook_url,
+        ):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+        from sqlalchemy.engine import make_url
+
+        password = make_url(self.database_url).password
+        if password:
+            register_secret(str(password))
+
+    # ---------------------------------------------------------------- derived
+
+    @property
+    def key_info(self) -> StripeKeyInfo | None:
+        key = self.stripe_api_key
+        return None if key is None else parse_stripe_key(key.get_secret_value())
+
+    @property
+    def key_kind(self) -> Literal["secret", "restricted"] | None:
+        """``secret`` (sk_) or ``restricted`` (rk_); None when no key is set."""
+        info = self.key_info
+        return None if info is None else info.kind
+
+    @property
+    def livemode(self) -> bool | None:
+        """True for a live key, False for a test key, None when no key is set."""
+        info = self.key_info
+        return None if info is None else info.livemode
+
+    @property
+    def default_max_rps(self) -> float:
+        """80% of Stripe's limit for the key's mode (the test limit when no key is set)."""
+        limit = STRIPE_LIVE_RPS if self.livemode else STRIPE_TEST_RPS
+        return float(limit * RPS_SHARE)
+
+    @property
+    def max_rps_per_endpoint(self) -> float:
+        """The request rate for any one list endpoint (never above the global one)."""
+        own = self.stripe_max_rps_per_endpoint
+        if own is None:
+            # 80% of Stripe's 25/s, scaled like STRIPE_MAX_RPS is to its default: a budget
+            # lowered to be gentle, or raised with Stripe's agreement, moves both.
+            own = float(STRIPE_ENDPOINT_RPS * RPS_SHARE) * self.max_rps / self.default_max_rps
+        return min(self.max_rps, own)
+
+    @property
+    def max_rps(self) -> float:
+        """The request rate the sync engine should hold to."""
+        return self.stripe_max_rps if self.stripe_max_rps is not None else self.default_max_rps
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.report_timezone)
+
+    def require_stripe_key(self) -> str:
+        """The key's value, or ConfigError for commands that cannot work without it."""
+        if self.stripe_api_key is None:
+            raise ConfigError(
+                "STRIPE_API_KEY is not set; put your Stripe secret or restricted key "
+                "in .env or the environment"
+            )
+        return self.stripe_api_key.get_secret_value()
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings by variable name, JSON-friendly, with every secret shown as ``***``."""
+        from sqlalchemy.engine import make_url
+
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown: Any = "***"
+            elif name == "database_url":
+                shown = make_url(value).render_as_string(hide_password=True)
+            elif isinstance(value, dict):
+                shown = {k: str(v) for k, v in value.items()}
+            elif isinstance(value, tuple):
+                shown = list(value)
+            elif isinstance(value, ReportSchedule):
+                shown = str(value)
+            else:
+                shown = value
+            out[name.upper()] = shown
+        return out
+
+
+# --------------------------------------------------------------------------- loading
+
+# Fields whose raw input must never appear in an error message.
+_SECRET_FIELDS = frozenset(
+    {
+        "stripe_api_key",
+        "smtp_password",
+        "slack_bot_token",
+        "slack_webhook_url",
+        "database_url",
+        "healthcheck_url",
+    }
+)
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error → ``VAR: what is wrong`` (no secret input shown)."""
+    loc = error.get("loc") or ()
+    field = str(loc[0]) if loc else ""
+    var = field.upper()
+    msg = str(error.get("msg", "invalid value"))
+    if error.get("type") == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    else:
+        msg = msg[:1].lower() + msg[1:]
+        if field and field not in _SECRET_FIELDS and "input" in error:
+            raw = error["input"]
+            if isinstance(raw, (str, int, float)):
+                msg += f" (got {_show(str(raw))})"
+    if not var or msg.startswith(var):
+        return msg
+    return f"{var}: {msg}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from overrides > environment > ``.env`` > defaults, or one ConfigError.
+
+    Overrides use field names (``report_timezone="Europe/Paris"``); ``_env_file=None``
+    skips the ``.env`` file.
+    """
+    unknown = sorted(
+        k for k in overrides if not k.startswith("_") and k not in Settings.model_fields
+    )
+    if unknown:
+        raise TypeError(f"unknown setting(s): {', '.join(unknown)}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = [_describe(e) for e in exc.errors(include_url=False)]
+        # Belt and braces: scrub anything secret-shaped a message might still carry.
+        raise ConfigError(redact("; ".join(dict.fromkeys(problems)))) from None

@@ -1,0 +1,53 @@
+"""What ``nrr status`` shows: last runs, cursor age and object counts per resource."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from syncer.db.store import Store
+from syncer.stripe.resources import CHILD_TABLES, EVENTS, RESOURCES
+
+
+def iso(ts: int | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else None
+
+
+def collect_status(store: Store, now: int, runs: int = 5) -> dict[str, Any]:
+    states: dict[str, list[Any]] = {}
+    for st in store.states():
+        states.setdefault(st.resource, []).append(st)
+    resources: dict[str, Any] = {}
+    with store.reading() as conn:
+        for name in [*(r.name for r in RESOURCES), EVENTS.name, *CHILD_TABLES]:
+            live = sum(store.count_rows(conn, name).values())
+            everything = sum(store.count_rows(conn, name, include_deleted=True).values())
+            entry: dict[str, Any] = {"count": live, "deleted": everything - live}
+            per_account = states.get(name)
+            if per_account:
+                # Listed when listed for every account; as of the oldest of those lists.
+                done = [st.completed_at for st in per_account]
+                entry["listed"] = all(d is not None for d in done)
+                entry["listed_at"] = iso(min(d for d in done if d is not None)) if entry["listed"] else None
+                entry["generation"] = max(st.generation for st in per_account)
+            resources[name] = entry
+    cursors = [
+        {
+            "account": c.account,
+            "livemode": c.livemode,
+            "cursor": iso(c.cursor),
+            "age_seconds": now - c.cursor,
+        }
+        for c in store.cursors()
+    ]
+    recent = store.recent_runs(runs)
+    for r in recent:
+        r["started_at"] = iso(r["started_at"])
+        r["finished_at"] = iso(r["finished_at"])
+    last_ok = store.last_successful_run()
+    return {
+        "resources": resources,
+        "event_cursors": cursors,
+        "last_success": iso(last_ok["finished_at"]) if last_ok else None,
+        "runs": recent,
+    }

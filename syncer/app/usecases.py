@@ -1,0 +1,81 @@
+"""Use cases shared by the CLI, the daemon, the demo and the tests."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from syncer.app.settings import Settings
+from syncer.app.wiring import ApiGroup, build_targets
+from syncer.db.store import Store
+from syncer.stripe.resources import Resource
+from syncer.sync.context import NoProgress, Progress, SyncContext
+from syncer.sync.runner import SyncResult, run_sync
+
+
+@dataclass
+class SyncOutcome:
+    result: SyncResult
+    requests: int
+    retries: int
+    rate_limited: int
+    seconds: float
+
+
+def per_resource_concurrency(settings: Settings) -> int:
+    """Enough requests in flight to keep one endpoint at its budget, with one to spare:
+    the endpoint's share of the workers, since the global budget keeps them all busy."""
+    share = settings.stripe_max_concurrency * settings.max_rps_per_endpoint / settings.max_rps
+    return min(settings.stripe_max_concurrency, math.ceil(share) + 1)
+
+
+def sync_stripe(
+    settings: Settings,
+    store: Store,
+    *,
+    full: bool = False,
+    only: Sequence[Resource] | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[ApiGroup], Progress] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> SyncOutcome:
+    """One sync of every configured account into ``store``; never raises for a failed part
+    (the outcome says it), only for what stops it from starting (settings, key, database)."""
+    started = time.monotonic()
+    targets, apis = build_targets(settings, store, lambda: int(clock()))
+    try:
+        ctx = SyncContext(
+            store=store,
+            clock=clock,
+            concurrency=settings.stripe_max_concurrency,
+            progress=progress(apis) if progress else NoProgress(),
+            stop=stop or threading.Event(),
+            events_overlap=settings.events_overlap_seconds,
+            events_lag=settings.events_lag_seconds,
+            per_resource_concurrency=per_resource_concurrency(settings),
+        )
+        result = run_sync(ctx, targets, full=full, only=only, stats_source=apis)
+    finally:
+        apis.close()
+    return SyncOutcome(result, apis.requests, apis.retries, apis.rate_limited, time.monotonic() - started)
+
+
+def log_sync(log: Any, outcome: SyncOutcome, **extra: Any) -> None:
+    """The one line a sync leaves in the log (the CLI's and the daemon's alike)."""
+    result = outcome.result
+    log.info("sync.finished", run=result.run_id, status=result.status, seconds=round(outcome.seconds, 1),
+             objects=sum(result.counts.values()), events=result.events, requests=outcome.requests,
+             retries=outcome.retries, rate_limited=outcome.rate_limited, **extra)
+
+
+def normalize_logged(settings: Settings, store: Store, *, now: int, log: Any) -> None:
+    """Rebuild the facts and log how long it took and what it wrote."""
+    from syncer.app.reporting import normalize_account
+
+    started = time.monotonic()
+    counts = normalize_account(settings, store, now=now)
+    log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), **asdict(counts))

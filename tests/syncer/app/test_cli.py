@@ -1,0 +1,182 @@
+"""The ``nrr`` command as a user meets it: exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from syncer.app.cli import app
+from syncer.sandbox.fake_stripe import FakeStripe
+from syncer.sandbox.generator import Account, generate_account
+from tests.e2e.harness import KEY, NOW
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # no stray .env; the default database lands here
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    return tmp_path
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeStripe, Account]]:
+    account = generate_account(customers=15, seed=3, now=NOW)
+    with FakeStripe(account, api_key=KEY) as server:
+        server.start()
+        yield server, account
+
+
+def one_line_error(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.startswith("nrr: error:")]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def test_publishable_key_is_refused_with_a_one_line_reason(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_API_KEY", "pk_live_51Abcdefghijklmnopqrstuvwxyz")
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 78
+    line = one_line_error(result.output)
+    assert "publishable key" in line and "pk_live_51Abcdefghijklmnop" not in result.output
+
+
+def test_missing_key_says_where_to_put_it(env: Path) -> None:
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 78
+    assert "STRIPE_API_KEY is not set" in one_line_error(result.output)
+
+
+def test_bad_database_url(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://root@localhost/x")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 78
+    assert "DATABASE_URL" in one_line_error(result.output)
+
+
+def test_database_down_is_a_retry_later_error(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nrr:s3cretpw@127.0.0.1:9/nrr")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 75
+    line = one_line_error(result.output)
+    assert "cannot use the database" in line and "s3cretpw" not in result.output
+
+
+def test_unknown_resource_lists_the_known_ones(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_API_KEY", KEY)
+    result = runner.invoke(app, ["sync", "--resource", "nonsense"])
+    assert result.exit_code == 78
+    assert "invoices" in one_line_error(result.output)
+
+
+def test_db_upgrade_and_empty_status(env: Path) -> None:
+    first = runner.invoke(app, ["db", "upgrade"])
+    assert first.exit_code == 0 and "upgraded to revision" in first.output
+    again = runner.invoke(app, ["db", "upgrade"])
+    assert "already at revision" in again.output
+    status = runner.invoke(app, ["status", "--format", "json"])
+    assert status.exit_code == 0
+    data = json.loads(status.stdout)
+    assert data["resources"]["invoices"]["count"] == 0 and data["runs"] == []
+    assert (env / "stripe-nrr.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_sync_then_status_counts_match(env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, account = fake
+    monkeypatch.setenv("STRIPE_API_KEY", KEY)
+    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(runner.invoke(app, ["status", "--format", "json"]).stdout)
+    for name in ("customers", "subscriptions", "invoices", "charges", "invoice_payments"):
+        assert data["resources"][name]["count"] == len(account.objects(name)), name
+        assert data["resources"][name]["listed"] is True, (name, data["resources"][name])
+    assert data["runs"][0]["status"] == "success"
+    assert data["last_success"] is not None
+    text = runner.invoke(app, ["status"])
+    assert text.exit_code == 0 and "invoices" in text.stdout
+
+
+def test_sync_with_a_revoked_key_exits_non_zero_and_records_the_failure(
+    env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = fake
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_51RevokedKey00000000000000000")
+    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 2
+    assert "401" in one_line_error(result.output)
+    assert "RevokedKey" not in result.output
+    data = json.loads(runner.invoke(app, ["status", "--format", "json"]).stdout)
+    assert data["runs"][0]["status"] == "failed"
+
+
+def test_demo_syncs_normalizes_and_reports_without_credentials(env: Path) -> None:
+    result = runner.invoke(app, ["demo", "--out", str(env / "out"), "--customers", "12"])
+    assert result.exit_code == 0, result.output
+    assert "MRR report for" in result.stdout and "NRR" in result.stdout
+    db = env / "out" / "demo.db"
+    assert db.stat().st_mode & 0o777 == 0o600
+    for name in ("report.html", "chart.png", "slack.json", "movements.csv"):
+        assert (env / "out" / name).stat().st_mode & 0o777 == 0o600
+    assert (env / "out").stat().st_mode & 0o777 == 0o700
+
+
+def test_report_after_sync_prints_the_interface_json(env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, _ = fake
+    monkeypatch.setenv("STRIPE_API_KEY", KEY)
+    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+    assert runner.invoke(app, ["sync"]).exit_code == 0
+    result = runner.invoke(app, ["report", "--month", "2026-10", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert set(doc) == {"month", "currency", "timezone", "status", "data_as_of", "mrr", "arr", "customers",
+                        "retention", "revenue", "collections", "top_movers", "settings"}
+    assert doc["month"] == "2026-10" and doc["status"] == "final"
+    m = doc["mrr"]
+    assert round(m["start"] + m["new"] + m["reactivation"] + m["expansion"] - m["contraction"] - m["churn"]
+                 + m["fx_impact"], 2) == m["end"]
+    csv_out = runner.invoke(app, ["report", "--month", "2026-10", "--format", "csv"])
+    assert csv_out.stdout.splitlines()[0] == "customer,name,movement,from,to,delta,churn_kind,reason"
+    text = runner.invoke(app, ["report", "--month", "2026-10"])
+    assert "NRR" in text.stdout and "MRR roll-forward" in text.stdout
+    # Movers carry the plan names of the synced products.
+    movers = [t for m in ("2026-06", "2026-07", "2026-08", "2026-09", "2026-10")
+              for t in json.loads(runner.invoke(app, ["report", "--month", m, "--format", "json"]).stdout)["top_movers"]]
+    assert movers and all(t["plan"] for t in movers), movers
+    html = runner.invoke(app, ["report", "--month", "2026-10", "--format", "html"])
+    assert html.exit_code == 0 and html.stdout.startswith("<!DOCTYPE html>") and "cid:" not in html.stdout
+    assert "<style" not in html.stdout  # inlined
+    slack = json.loads(runner.invoke(app, ["report", "--month", "2026-10", "--format", "slack"]).stdout)
+    assert slack["message"]["blocks"][0]["type"] == "header" and slack["thread"]["blocks"]
+
+
+def test_report_errors_are_one_line(env: Path) -> None:
+    bad = runner.invoke(app, ["report", "--month", "2026-13"])
+    assert bad.exit_code == 2 and "--month must look like" in one_line_error(bad.output)
+    empty = runner.invoke(app, ["report"])
+    assert empty.exit_code == 2 and "run `nrr sync` first" in one_line_error(empty.output)
+    fmt = runner.invoke(app, ["report", "--format", "pdf"])
+    assert fmt.exit_code == 78 and "--format" in one_line_error(fmt.output)
+
+
+def test_preview_writes_the_four_files_owner_only(env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, _ = fake
+    monkeypatch.setenv("STRIPE_API_KEY", KEY)
+    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+    assert runner.invoke(app, ["sync"]).exit_code == 0
+    result = runner.invoke(app, ["preview", "--month", "2026-10", "--out", str(env / "pv")])
+    assert result.exit_code == 0, result.output
+    names = {"report.html", "chart.png", "slack.json", "movements.csv"}
+    assert {p.name for p in (env / "pv").iterdir()} == names
+    for name in names:
+        assert (env / "pv" / name).stat().st_mode & 0o777 == 0o600
+    assert (env / "pv" / "chart.png").read_bytes().startswith(b"\x89PNG")
+    assert 'src="chart.png"' in (env / "pv" / "report.html").read_text()  # opens from disk with its chart
+    slack = json.loads((env / "pv" / "slack.json").read_text())
+    assert slack["message"]["blocks"] and slack["thread"]["text"]
