@@ -21,7 +21,7 @@ from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
 from syncer.stripe.resources import RESOURCES
 from tests.e2e.harness import NOW, use_stripe
-from tests.syncer import test_email, test_slack
+from tests.syncer.deliver import test_email, test_slack
 from tests.syncer.deliver.test_email import (
     HOST,
     PASSWORD,
