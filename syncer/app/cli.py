@@ -268,13 +268,14 @@ def preview(
     ] = None,
 ) -> None:
     """Write report.html, chart.png, slack.json and movements.csv for a month; sends nothing."""
-    from syncer.app.preview import TREND_MONTHS, write_preview
+    from syncer.app.preview import TREND_MONTHS, prepare_folder, write_preview
     from syncer.app.reporting import checked_month, report_months
     from syncer.app.wiring import open_store
 
     with user_errors():
         if month is not None:
             month = checked_month(month)
+        prepare_folder(out)
         settings = _settings()
         store = open_store(settings)
         reports = report_months(settings, store, month, now=int(time.time()), count=TREND_MONTHS)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from reports.errors import ReportError
+from reports.errors import BadMonth, ReportError
 from reports.fx import FxTable
 from reports.metrics import (
     MetricSettings,
@@ -21,6 +21,7 @@ from reports.metrics import (
     compute_months,
     last_complete_month,
     month_bounds,
+    month_of,
     month_range,
     parse_month,
 )
@@ -193,6 +194,11 @@ def report_months(
             currency=currency, timezone=settings.report_timezone,
         )
         wanted = parse_month(month) if month else last_complete_month(now, settings.report_timezone)
+        current = month_of(now, settings.report_timezone)
+        if wanted > current:  # "YYYY-MM" strings order as the months do
+            # A month not begun has no data of its own: its "report" would be today's MRR
+            # carried forward and labelled with a month that has not happened.
+            raise BadMonth(f"--month {wanted} has not begun; the latest month there is is {current}")
         if last_normalization(store, ref.account, ref.livemode) is None:
             normalize_account(settings, store, now=now)
         asked = {m: month_bounds(m, settings.report_timezone) for m in month_range(wanted, count)}

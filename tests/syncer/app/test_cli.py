@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -180,3 +181,32 @@ def test_preview_writes_the_four_files_owner_only(env: Path, fake: tuple[FakeStr
     assert 'src="chart.png"' in (env / "pv" / "report.html").read_text()  # opens from disk with its chart
     slack = json.loads((env / "pv" / "slack.json").read_text())
     assert slack["message"]["blocks"] and slack["thread"]["text"]
+
+
+def test_a_month_that_has_not_begun_is_refused_naming_the_latest(
+    env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = fake
+    monkeypatch.setenv("STRIPE_API_KEY", KEY)
+    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+    assert runner.invoke(app, ["sync"]).exit_code == 0
+    for command in (["report"], ["report", "--format", "json"], ["preview", "--out", str(env / "pv")]):
+        ran = runner.invoke(app, [*command, "--month", "9998-12"])
+        line = one_line_error(ran.output)
+        assert ran.exit_code == 2, ran.output
+        assert "--month 9998-12 has not begun; the latest month there is is 20" in line
+    assert not (env / "pv").exists() or not any((env / "pv").iterdir())
+
+
+@pytest.mark.parametrize(("make", "needle"), [
+    (lambda d: (d / "a-file").write_text("x") and d / "a-file", "is a file, not a folder"),
+    (lambda d: Path("/proc/forbidden"), "the folder cannot be made"),
+])
+def test_preview_into_a_folder_that_cannot_be_written_is_one_line(
+    env: Path, make: Any, needle: str
+) -> None:
+    out = make(env)
+    ran = runner.invoke(app, ["preview", "--out", str(out)])
+    assert ran.exit_code == 2, ran.output
+    assert needle in one_line_error(ran.output) and str(out) in one_line_error(ran.output)
+    assert ran.exception is None or isinstance(ran.exception, SystemExit)
