@@ -32,6 +32,7 @@ typecheck: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check syncer reports tests
 
+# Measures sizes S (default), M or L; writes bench/results.json and the tables of docs/BENCHMARK.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(if $(SIZE),--size $(SIZE),)
 

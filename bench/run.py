@@ -1,8 +1,9 @@
 """``make bench``: backfill, incremental syncs, normalization and reports of a generated
 account, measured.
 
-Not a test: it prints a table, writes it to ``bench/results.json`` (one entry per size)
-and flags every figure more than 20% worse than the previous entry of the same size.
+Not a test: it prints a table, writes it to ``bench/results.json`` (one entry per size),
+flags every figure more than 20% worse than the previous entry of the same size, and
+regenerates the tables of ``docs/BENCHMARK.md`` from ``bench/results.json``.
 
 The fake Stripe runs in its own process with Stripe's live-mode rate limit and a
 per-request latency; between two syncs the bench tells it (``--control`` on its stdin)
@@ -382,7 +383,7 @@ def _rows(r: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str, str]]:
 
 
 def render_table(r: Mapping[str, Any]) -> str:
-    """The result as a Markdown table (paste it into README.md)."""
+    """One size's result as a Markdown table, with the machine it ran on."""
     m = r["machine"]
     head = (f"Size {r['size']}: {r['customers']:,} customers, {r['subscriptions']:,} subscriptions, "
             f"{r['invoices']:,} invoices; fake Stripe at {r['rate_limit_rps']:g} requests/s, "
@@ -391,6 +392,84 @@ def render_table(r: Mapping[str, Any]) -> str:
     lines = [head, "", "| step | wall time | requests | details | peak memory |", "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(r)]
     return "\n".join(lines)
+
+
+# The targets, at size M; peak memory also at size L (a streaming step does not grow with
+# the account).
+TARGET_SIZE = "M"
+MEMORY_SIZES = ("M", "L")
+MEMORY_LIMIT_MB = 300
+
+
+def peak_memory_mb(r: Mapping[str, Any]) -> int:
+    """The largest peak memory of any step of one result entry."""
+    return max(int(step["peak_rss_mb"]) for step in r.values()
+               if isinstance(step, Mapping) and "peak_rss_mb" in step)
+
+
+def _target_rows(r: Mapping[str, Any]) -> Iterator[tuple[str, str, bool]]:
+    """(target, result, met) for the speed and request targets of one entry."""
+    b = r["backfill"]
+    yield ("backfill within 1.2× its lower bound",
+           f"{b['vs_lower_bound']}× ({b['seconds']:.1f} s; lower bound {b['lower_bound_seconds']} s)",
+           b["vs_lower_bound"] <= 1.2)
+    yield ("backfill requests within 1.1× the minimal page count", f"{b['requests_vs_minimal']}×",
+           b["requests_vs_minimal"] <= 1.1)
+    yield ("at most 2% of requests answered 429", f"{b['rate_limited']:,} of {b['requests']:,}",
+           b["rate_limited"] <= 0.02 * b["requests"])
+    idle = r["incremental_nothing_changed"]
+    yield ("resync with nothing changed: at most 3 requests", f"{idle['requests']:,}", idle["requests"] <= 3)
+    n = r["normalize"]
+    yield ("normalization within 30 s", f"{n['seconds']:.2f} s", n["seconds"] <= 30)
+    one, many = r["report_1_month"], r["report_36_months"]
+    yield ("one-month report within 1 s", f"{one['seconds']:.2f} s", one["seconds"] <= 1)
+    yield ("36-month history within 5 s", f"{many['seconds']:.2f} s", many["seconds"] <= 5)
+
+
+def render_targets(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """The targets against the latest results, as a Markdown table."""
+    rows: list[tuple[str, str, bool]] = []
+    if TARGET_SIZE in results:
+        rows += [(f"{what} (size {TARGET_SIZE})", result, met)
+                 for what, result, met in _target_rows(results[TARGET_SIZE])]
+    for size in MEMORY_SIZES:
+        if size in results:
+            peak = peak_memory_mb(results[size])
+            rows.append((f"peak memory under {MEMORY_LIMIT_MB} MB for every step (size {size})",
+                         f"{peak} MB at most", peak < MEMORY_LIMIT_MB))
+    if not rows:
+        return f"No size {TARGET_SIZE} run yet: `make bench SIZE={TARGET_SIZE}`."
+    lines = ["| target | result | |", "|---|---|---|"]
+    lines += [f"| {what} | {result} | {'met' if met else '**not met**'} |" for what, result, met in rows]
+    return "\n".join(lines)
+
+
+def render_results(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """The generated part of docs/BENCHMARK.md: each size's table, then the targets."""
+    parts = [f"### Size {size}\n\n{render_table(results[size])}" for size in SIZES if size in results]
+    parts.append(f"### Targets\n\n{render_targets(results)}")
+    return "\n\n".join(parts)
+
+
+# -- the document --------------------------------------------------------------------------------
+
+DOC = Path("docs/BENCHMARK.md")
+BEGIN_MARK = "<!-- bench:begin: generated from bench/results.json by `make bench`; do not edit -->"
+END_MARK = "<!-- bench:end -->"
+
+
+def replace_generated(text: str, generated: str) -> str:
+    """``text`` with what lies between the two markers replaced by ``generated``."""
+    head, begin, rest = text.partition(BEGIN_MARK)
+    _, end, tail = rest.partition(END_MARK)
+    if not begin or not end:
+        raise ValueError(f"the markers {BEGIN_MARK!r} and {END_MARK!r} are missing")
+    return f"{head}{BEGIN_MARK}\n{generated}\n{END_MARK}{tail}"
+
+
+def write_doc(doc: Path, results: Mapping[str, Mapping[str, Any]]) -> None:
+    """Regenerate the tables of ``doc`` (docs/BENCHMARK.md) from ``results``."""
+    doc.write_text(replace_generated(doc.read_text(), render_results(results)))
 
 
 # -- entry point -------------------------------------------------------------------------------
@@ -404,6 +483,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=100.0, help="the fake Stripe's rate limit (requests/s)")
     p.add_argument("--out", type=Path, default=Path("bench/results.json"))
     p.add_argument("--strict", action="store_true", help="exit 1 when a figure regressed")
+    p.add_argument("--doc", type=Path, default=DOC, help="the document whose tables are regenerated")
+    p.add_argument("--doc-only", action="store_true",
+                   help="regenerate the document's tables from --out, run nothing")
     # One step in this process (what the bench itself runs in each subprocess).
     p.add_argument("--step", choices=("backfill", "idle", "changed", "normalize", "report_1", "report_36"),
                    help=argparse.SUPPRESS)
@@ -419,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.step:
         step_main(args)
         return 0
+    if args.doc_only:
+        return _update_doc(args.doc, json.loads(args.out.read_text()))
     result = run(args.size, args.latency, args.rate,
                  progress=lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
     result["machine"] = machine()
@@ -446,7 +530,19 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(previous_file, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     print(f"written to {args.out}")
+    if _update_doc(args.doc, previous_file):
+        return 1
     return 1 if regressions and args.strict else 0
+
+
+def _update_doc(doc: Path, results: Mapping[str, Mapping[str, Any]]) -> int:
+    try:
+        write_doc(doc, results)
+    except (OSError, ValueError) as exc:
+        print(f"bench: {doc} not updated: {exc}", file=sys.stderr)
+        return 1
+    print(f"tables written to {doc}")
+    return 0
 
 
 if __name__ == "__main__":

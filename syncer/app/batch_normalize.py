@@ -7,10 +7,10 @@ normalizes others and writes every batch's facts in its one transaction. Facts c
 in range order, so what is stored is row for row what a serial run stores.
 
 Why one worker and not one per CPU: each process holds its own interpreter, libraries
-and batch (100-125 MB at size M); two halve the time on the two CPUs of a small server and stay
-within the memory the README promises. The worker only reads raw tables, which the
-transaction here does not write (it replaces facts); on SQLite (WAL) it reads beside
-the writer without waiting.
+and batch, so memory grows with every process; two halve the time on the two CPUs of a
+small server and stay within the memory target of every step (docs/BENCHMARK.md). The
+worker only reads raw tables, which the transaction here does not write (it replaces
+facts); on SQLite (WAL) it reads beside the writer without waiting.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ QUEUED_PER_WORKER = 4
 # Finished batches held for their turn to be written (the worker's next one is late).
 HELD_AT_MOST = 8
 # Normalization reads each raw page once: SQLite's default 2 MB page cache suffices
-# (32 MB, a sync's, held 32 MB more in each process at size M).
+# (a sync's larger cache would fill in each process with pages never read again).
 READ_SQLITE_CACHE_KIB = 2_048
 
 

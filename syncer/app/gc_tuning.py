@@ -3,7 +3,7 @@
 Parsed JSON and the rows made from it are dicts, lists and tuples by the thousand and
 hold no reference cycles: reference counting frees them. The collector still counts
 every one and, at its default thresholds, scans the survivors again and again as they
-age through its generations (measured: about a tenth of a backfill's CPU). What is dropped
+age through its generations (a visible share of a backfill's CPU). What is dropped
 is still freed at once either way; only cycles wait longer.
 """
 

@@ -3,9 +3,9 @@
 Each row a backfill writes goes into its table's primary key and into up to four
 secondary indexes (customer, invoice, payment intent…), each at a scattered place. Once
 the database outgrows SQLite's page cache, every commit reads and rewrites index pages
-all over the file, and the one writer holds the fetchers back a third to a half of the
-time (measured at size M: 147,673 page writes in 8 s). Building an index from the
-finished table is one sorted pass: at size M all of them take about 6 s.
+all over the file, and the one writer holds the fetchers back a large part of the
+time. Building an index from the finished table is one sorted pass, a few seconds for
+all of them on a medium account.
 
 So a sync that starts on empty object tables drops these indexes and builds them when
 the run ends. An index only makes reads faster, never different: a run that crashes or
@@ -28,8 +28,8 @@ from syncer.db.objects import OBJECT_TABLES
 from syncer.sync.projection import CHILD_PARENT_COLUMN
 
 # SQLite sorts an index's keys in up to a page cache's worth of memory before spilling to
-# a temporary file: with the sync's 32 MB cache the build added 45 MB to the peak at size
-# M; with 4 MB it added nothing and took 4.4 s instead of 5.9.
+# a temporary file: with the sync's large cache the build raised the sync's peak memory;
+# with 4 MB it adds nothing to the peak and is no slower.
 BUILD_SQLITE_CACHE_KIB = 4 * 1024
 
 

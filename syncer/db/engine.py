@@ -68,10 +68,10 @@ def _on_sqlite_connect(
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    # Measured on a backfill of size M (make bench): with SQLite's 2 MB page cache every
-    # insert re-reads index pages from the OS and every 4 MB of WAL is copied back into
-    # the database, rewriting the same hot pages each time; 32 MB of cache and a
-    # checkpoint every 40 MB of WAL took a fifth off the backfill's system time.
+    # With SQLite's 2 MB page cache every insert of a backfill re-reads index pages from
+    # the OS and every 4 MB of WAL is copied back into the database, rewriting the same
+    # hot pages each time; 32 MB of cache and a checkpoint every 40 MB of WAL spare most
+    # of that (a fifth of the backfill's system time in `make bench`).
     cur.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
     cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
     cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")

@@ -104,8 +104,7 @@ def record_normalization(
 def _insert(conn: Connection, t: Table, rows: list[tuple[Any, ...]]) -> None:
     """``rows``: values of every column but the id, in the table's order. Sent as plain
     DB-API ``executemany`` of tuples: with SQLAlchemy's ``insert()``, which builds and
-    binds a dict per row, writing took twice as long (6.3 s of the writing process's
-    36 s at size M)."""
+    binds a dict per row, writing took about twice as long."""
     if not rows:
         return
     columns = [c.name for c in t.columns if c.name != "id"]
@@ -144,8 +143,8 @@ def load_facts(
                  plans=plans)
 
 
-# Customers whose facts a report holds at once. Each brings a few spans (five at size L):
-# a batch is a few megabytes, and 50 batches at size L cost four indexed queries each.
+# Customers whose facts a report holds at once. Each brings a few spans: a batch is a few
+# megabytes, and even a large account needs only tens of batches, four indexed queries each.
 REPORT_BATCH_CUSTOMERS = 1000
 
 

@@ -42,8 +42,8 @@ PLAIN = (
 SHARED = ("products", "prices", "coupons")
 SUBSCRIPTION_EVENTS = "customer.subscription.%"
 # About 1 MB of parsed objects per customer (3 years of monthly invoices): a batch
-# of 25 stays near 25 MB in each of the two processes that normalize (measured at size
-# M: 25 instead of 50 took 50 MB off the two together, in no measurable time).
+# of 25 stays near 25 MB in each of the two processes that normalize; larger batches
+# cost memory and bring no speed.
 BATCH_CUSTOMERS = 25
 
 
@@ -84,7 +84,7 @@ class CustomerRange:
             return column.is_(None)
         # Always two-sided: SQLite's planner, which has no statistics, takes a two-sided
         # range for a selective one and reads it through the customer index (one-sided,
-        # it scanned a whole table per query: seconds each at size M). Below, ``>= ''``
+        # it scanned a whole table per query). Below, ``>= ''``
         # also keeps objects of no customer out of the first range (they have their own);
         # above, the open end is the column's largest value, one lookup in that index.
         low = column > self.lo if self.lo is not None else column >= ""
@@ -119,7 +119,7 @@ def _customer_ids(account: str, livemode: bool) -> CompoundSelect:
     stay small when customers were not synced (``nrr sync --resource invoices``).
 
     The referenced ids are read from the customer indexes alone, of every account: checking
-    each row's account would read the tables (a second at size M). Ids of other accounts
+    each row's account would read the tables themselves. Ids of other accounts
     only split some ranges further; the ranges still cover every id between them."""
     cus = table("customers")
     listed = select(cus.c.id.label("id")).where(cus.c.account == account, cus.c.livemode == livemode)

@@ -160,7 +160,7 @@ class Index:
     _contracts: dict[tuple[int, int | Fraction], tuple[Obj, Fraction | None]] = field(default_factory=dict)
     # Each line's view by id(); the line is kept so that its id() stays its own. The
     # rules read every line several times (history, pauses, usage, revenue): reading its
-    # nested fields each time was a sixth of normalization's profile at size M.
+    # nested fields each time was a sizeable share of normalization's profile.
     _lines: dict[int, tuple[Obj, LineView]] = field(default_factory=dict)
 
     @classmethod

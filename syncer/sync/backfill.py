@@ -215,9 +215,9 @@ def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
 def _next_job(jobs: list[Job], per_resource: int | None, page_size: int) -> Job | None:
     """The job whose next window to fetch: of those with a window queued and under their
     in-flight cap, the one with the most pages left. The busiest endpoint alone takes
-    most of the backfill's lower bound (at size M, 99 s of 111), so it must run at its
-    full budget from the start; served in queue order it fell behind early and paged
-    alone at the end. Failed jobs' windows are dropped.
+    most of the backfill's lower bound (the charges list, at its endpoint's budget), so it
+    must run at its full budget from the start; served in queue order it fell behind early
+    and paged alone at the end. Failed jobs' windows are dropped.
 
     A resource whose pages also page truncated child lists (an invoice's lines: another
     endpoint, with a budget of its own) spends part of each task on those, so it gets a

@@ -5,7 +5,21 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bench.run import Regression, comparable, find_regressions, flatten, render_table
+import pytest
+
+from bench.run import (
+    BEGIN_MARK,
+    END_MARK,
+    Regression,
+    comparable,
+    find_regressions,
+    flatten,
+    peak_memory_mb,
+    render_results,
+    render_table,
+    render_targets,
+    replace_generated,
+)
 
 
 def _entry() -> dict[str, Any]:
@@ -111,3 +125,35 @@ def test_table_has_a_row_per_step_and_names_the_machine() -> None:
     assert "x86_64, Some CPU, 2 CPUs, 7.8 GB RAM, Python 3.11.7" in table
     assert "671" in rows[0] and "3.04× lower bound" in rows[0] and "0 429s" in rows[0]
     assert "7 subscriptions changed, 7 objects stored" in rows[2]
+
+
+def test_peak_memory_is_the_largest_of_any_step() -> None:
+    assert peak_memory_mb(_entry()) == 300
+
+
+def test_targets_are_judged_on_size_m_and_memory_on_m_and_l() -> None:
+    m = {**_entry(), "size": "M"}
+    table = render_targets({"S": _entry(), "M": m, "L": {**_entry(), "size": "L"}})
+    rows = table.splitlines()[2:]
+    assert all("(size M)" in r for r in rows[:7])
+    assert "| backfill within 1.2× its lower bound (size M) | 3.04× (21.9 s; lower bound 7.2 s) | **not met** |" in rows
+    assert "| normalization within 30 s (size M) | 3.00 s | met |" in rows
+    assert rows[7:] == [
+        "| peak memory under 300 MB for every step (size M) | 300 MB at most | **not met** |",
+        "| peak memory under 300 MB for every step (size L) | 300 MB at most | **not met** |",
+    ]
+    assert render_targets({"S": _entry()}) == "No size M run yet: `make bench SIZE=M`."
+
+
+def test_results_show_each_size_in_order_then_the_targets() -> None:
+    text = render_results({"L": _entry(), "S": _entry()})
+    headings = [line for line in text.splitlines() if line.startswith("### ")]
+    assert headings == ["### Size S", "### Size L", "### Targets"]
+
+
+def test_only_the_text_between_the_markers_is_replaced() -> None:
+    doc = f"# Benchmark\n\nmethod\n\n{BEGIN_MARK}\nold table\n{END_MARK}\nafter\n"
+    assert replace_generated(doc, "new table") == (
+        f"# Benchmark\n\nmethod\n\n{BEGIN_MARK}\nnew table\n{END_MARK}\nafter\n")
+    with pytest.raises(ValueError, match="markers"):
+        replace_generated("# no markers\n", "new table")
