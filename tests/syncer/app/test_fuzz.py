@@ -36,7 +36,7 @@ from syncer.sandbox.generator import JSON, Account, generate_account
 from syncer.stripe.resources import EVENTS, RESOURCES
 from syncer.sync.projection import RowContext, project
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stripe"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "stripe"
 CTX = RowContext(account="acct_fuzz", livemode=False, api_version="2026-10-28.endive", synced_at=1_700_000_000)
 NOW = 1795000000  # 2026-11-18
 

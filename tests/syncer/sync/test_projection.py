@@ -22,7 +22,7 @@ from syncer.sync.projection import (
     ref,
 )
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stripe"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "stripe"
 CTX = RowContext(
     account="acct_1", livemode=False, api_version="2026-10-28.endive", synced_at=1_750_000_000
 )

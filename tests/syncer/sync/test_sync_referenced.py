@@ -21,7 +21,7 @@ from syncer.sync.events import _object_key, sync_events
 from syncer.sync.projection import project
 from syncer.sync.referenced import fetch_deleted_coupons, fetch_unlisted_customers
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stripe"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "stripe"
 ACCOUNT, VERSION, NOW = "acct_1", "2026-10-28.endive", 1_795_000_000
 
 
