@@ -71,3 +71,90 @@ def test_reports_never_imports_syncer() -> None:
     for p, tree in TREES.items():
         if p.is_relative_to(ROOT / "reports"):
             assert "syncer" not in _imports(tree), p
+
+
+# -- stripe-python through its public API only -------------------------------------------
+
+# Parsed at collection, like TREES (see there), for every tree that may touch the SDK.
+PROJECT_TREES: dict[Path, ast.AST] = {p: ast.parse(p.read_text())
+                                      for top in ("syncer", "reports", "bench", "tests")
+                                      for p in (ROOT / top).rglob("*.py")}
+PRIVATE_USES = ast.parse(
+    "import stripe._api_requestor\n"
+    "import stripe._util as u\n"
+    "from stripe._api_version import _ApiVersion\n"
+    "from stripe import _util\n"
+    "from stripe import Invoice as Inv, HTTPXClient\n"
+    "stripe._util.logger\n"
+    "stripe.Invoice._field_encodings\n"
+    "Inv._field_encodings\n"
+    "HTTPXClient._client\n"
+    "getattr(stripe, '_ApiVersion')\n"
+)
+PUBLIC_USES = ast.parse(
+    "import stripe\n"
+    "from stripe import Invoice, ListObject\n"
+    "from syncer.stripe import client\n"
+    "stripe.api_version, stripe.Invoice.OBJECT_NAME, Invoice.__qualname__, client._loads\n"
+    "getattr(stripe, 'log')\n"
+)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _is_stripe_module(module: str) -> bool:
+    return module.split(".")[0] == "stripe"
+
+
+def _stripe_names(tree: ast.AST) -> set[str]:
+    """The names a module binds to stripe or to something imported from it."""
+    names = {"stripe"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.asname or a.name.split(".")[0] for a in node.names
+                         if _is_stripe_module(a.name))
+        elif (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+              and _is_stripe_module(node.module)):
+            names.update(a.asname or a.name for a in node.names)
+    return names
+
+
+def _private_stripe_names(tree: ast.AST) -> list[str]:
+    """Each use of a name stripe-python keeps private: a module or attribute named ``_x``."""
+    roots = _stripe_names(tree)
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if _is_stripe_module(a.name)
+                      and any(_private(part) for part in a.name.split("."))]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if _is_stripe_module(node.module):
+                found += [f"from {node.module} import {a.name}" for a in node.names
+                          if _private(a.name) or any(_private(p) for p in node.module.split("."))]
+        elif isinstance(node, ast.Attribute) and _private(node.attr):
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in roots:
+                found.append(f"{ast.unparse(node)} at line {node.lineno}")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id == "getattr" and len(node.args) >= 2
+              and isinstance(node.args[0], ast.Name) and node.args[0].id in roots
+              and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
+              and _private(node.args[1].value)):
+            found.append(f"{ast.unparse(node)} at line {node.lineno}")
+    return found
+
+
+def test_the_private_name_check_sees_every_form() -> None:
+    assert len(_private_stripe_names(PRIVATE_USES)) == 9
+    assert _private_stripe_names(PUBLIC_USES) == []
+
+
+def test_no_module_uses_a_private_name_of_the_stripe_package() -> None:
+    # A private name can change in any minor release of stripe-python and break the sync.
+    found = {str(p.relative_to(ROOT)): names for p, tree in PROJECT_TREES.items()
+             if (names := _private_stripe_names(tree))}
+    assert found == {}

@@ -32,10 +32,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Union
 
 import stripe
-from stripe._list_object import ListObject
-from stripe._stripe_object import StripeObject, UntypedStripeObject
+from stripe import ListObject, StripeObject
 
-from syncer.sandbox.stripe_types import class_for, resolve
+from syncer.sandbox.stripe_types import class_for, is_untyped_map, resolve
 
 # stripe-python writes "nullable" and "not always in the response" the same way
 # (``Optional``), so which fields Stripe always returns has to come from elsewhere:
@@ -124,7 +123,7 @@ def _check_object(value: Any, cls: type[StripeObject], path: str, partial: bool)
         elif name in value and value[name] is None and _null_allowed_by(cls, name, value):
             continue
         elif name in value:
-            out += _check_field(value[name], cls, name, tp, f"{path}.{name}", partial)
+            out += _check(value[name], tp, f"{path}.{name}", cls, partial)
         elif not partial and _always_returned(cls, name, tp):
             out.append(f"{path}.{name}: missing ({_show(tp)})")
     return out
@@ -171,20 +170,8 @@ def _check_tombstone(value: Mapping[str, Any], cls: type[StripeObject], path: st
         if name not in value:
             out.append(f"{path}.{name}: missing (a deleted {cls.__qualname__} has it)")
         else:
-            out += _check_field(value[name], cls, name, fields[name], f"{path}.{name}", False)
+            out += _check(value[name], fields[name], f"{path}.{name}", cls, False)
     return out
-
-
-def _check_field(value: Any, owner: type[StripeObject], name: str, tp: Any, path: str,
-                 partial: bool) -> list[str]:
-    if owner._field_encodings.get(name) == "decimal_string":
-        tp = _with_decimal(tp)
-    return _check(value, tp, path, owner, partial)
-
-
-def _with_decimal(tp: Any) -> Any:
-    """A ``decimal_string`` field is annotated Decimal (what stripe-python turns it into)."""
-    return Union[Decimal, None] if _NONE in typing.get_args(tp) else Decimal  # noqa: UP007
 
 
 # ---- values ---------------------------------------------------------------------------
@@ -206,9 +193,9 @@ def _check(value: Any, tp: Any, path: str, owner: type, partial: bool) -> list[s
         return _check_list(value, typing.get_args(tp)[0], path, owner, partial)
     if _is_subclass(origin, ListObject):
         return _check_list_object(value, typing.get_args(tp)[0], path, owner, partial)
-    if _is_subclass(origin, UntypedStripeObject) or origin in (dict, typing.Dict):  # noqa: UP006
+    if is_untyped_map(origin) or origin in (dict, typing.Dict):  # noqa: UP006
         return _check_map(value, typing.get_args(tp)[-1], path, owner, partial)
-    if tp is StripeObject or tp is UntypedStripeObject:
+    if tp is StripeObject or is_untyped_map(tp):
         return []
     if _is_subclass(tp, StripeObject):
         return _check_object(value, tp, path, partial)
@@ -282,7 +269,7 @@ def _check_map(value: Any, item: Any, path: str, owner: type, partial: bool) -> 
 
 
 def _check_scalar(value: Any, tp: Any, path: str) -> list[str]:
-    if tp is Decimal:
+    if tp is Decimal:  # a ``decimal_string`` field: stripe-python loads it as a Decimal
         return [] if _is_decimal_string(value) else [
             f"{path}: {value!r} is not a decimal string"]
     if tp is bool:

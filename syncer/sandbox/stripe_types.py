@@ -11,22 +11,39 @@ from __future__ import annotations
 import inspect
 import re
 import sys
+import typing
 from functools import cache
 from importlib import import_module
 from typing import Any, ForwardRef
 
-from stripe import StripeObject
-from stripe._object_classes import get_object_class
+from stripe import ListObject, StripeObject, convert_to_stripe_object
 
 
+@cache
 def class_for(object_name: str) -> type[StripeObject] | None:
     """stripe-python's class for a value of Stripe's ``object`` field (None if unknown).
 
-    The mapping is the one stripe-python itself deserializes responses with; it has no
-    public alias.
+    The mapping is the one stripe-python itself deserializes responses with, asked
+    through its public ``convert_to_stripe_object`` (it has no public table of it).
     """
-    cls = get_object_class("V1", object_name)
+    cls = type(convert_to_stripe_object({"object": object_name}))
     return None if cls is StripeObject else cls
+
+
+def is_untyped_map(annotation: Any) -> bool:
+    """Whether an annotation is stripe-python's untyped map (``UntypedStripeObject[T]``:
+    ``metadata`` and the like), bare or with its value type.
+
+    stripe-python does not export that class, so it is told by what it is: a
+    ``StripeObject`` generic in its values that is not a ``ListObject``.
+    """
+    cls = typing.get_origin(annotation) or annotation
+    return (
+        isinstance(cls, type)
+        and issubclass(cls, StripeObject)
+        and not issubclass(cls, ListObject)
+        and bool(getattr(cls, "__parameters__", ()))
+    )
 
 
 # An import of the ``if TYPE_CHECKING:`` block, its names on one line (parentheses undone).

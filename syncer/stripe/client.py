@@ -1,11 +1,11 @@
 """The Stripe client layer: the only module that imports ``stripe``.
 
 Everything the sync engine needs from Stripe is a GET: a page of a list endpoint, one
-object, or the account. This module sends those GETs through stripe-python's
-``StripeClient.raw_request`` (so the body arrives as text and is parsed with plain
-``json.loads``: no ``StripeObject``, no ``Decimal``), retries what is transient with one
-tenacity loop (the SDK's own retries are off), paces every request through a shared
-``TokenBucket``, and maps every failure to ``syncer.errors`` at this boundary.
+object, or the account. This module sends those GETs through stripe-python's public
+``StripeClient.raw_request`` over its own ``HTTPClient`` (so the body of a success is
+parsed once, with orjson: no ``StripeObject``, no ``Decimal``), retries what is transient
+with one tenacity loop (the SDK's own retries are off), paces every request through a
+shared ``TokenBucket``, and maps every failure to ``syncer.errors`` at this boundary.
 
 No secret ever leaves this module in a message: Stripe's own error text is scrubbed of
 anything that looks like a key, and a 401 gets a fixed message.
@@ -24,16 +24,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, Self, cast
+from typing import Any, NoReturn, Self
 from urllib.parse import urlencode
 
 import httpx
 import orjson
 import stripe
 import tenacity
-from stripe import _api_requestor as stripe_requestor_module
-from stripe import _util as stripe_util
-from stripe._api_version import _ApiVersion
 
 from syncer.errors import (
     ConfigError,
@@ -49,30 +46,14 @@ from syncer.errors import (
 from syncer.stripe.ratelimit import EndpointLimits, TokenBucket
 from syncer.stripe.resources import BY_NAME, EVENTS, TEST_CLOCKS, endpoint_of
 
-PINNED_API_VERSION: str = _ApiVersion.CURRENT
+# The API version this stripe-python release is generated for (its types match it).
+PINNED_API_VERSION: str = stripe.api_version
 
 # The SDK reports request timings to Stripe in a header; a read-only mirror has no use for it.
 stripe.enable_telemetry = False
 
-
-def _only_when_enabled(log: Callable[..., None], level: int) -> Callable[..., None]:
-    """The SDK's ``log_debug``/``log_info``, skipped unless someone would see the line.
-
-    The SDK formats every log line before deciding whether to emit it, and its debug line
-    for a response is the whole body: a half-megabyte page of invoices escaped character by
-    character, on every request, for nothing (our logging keeps ``stripe`` quiet). That was
-    a tenth of the backfill's CPU.
-    """
-
-    def emit(message: str, **params: Any) -> None:
-        if stripe_util.logger.isEnabledFor(level) or stripe_util._console_log_level() is not None:
-            log(message, **params)
-
-    return emit
-
-
-stripe_requestor_module.log_debug = _only_when_enabled(stripe_util.log_debug, logging.DEBUG)
-stripe_requestor_module.log_info = _only_when_enabled(stripe_util.log_info, logging.INFO)
+# The logger stripe-python writes to; what it logs at DEBUG includes every response body.
+_SDK_LOGGER = logging.getLogger("stripe")
 
 # Backoff between retries: full jitter in a window that doubles from 0.5 s up to 30 s.
 _BACKOFF_MULTIPLIER = 0.5
@@ -135,58 +116,72 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-class _GetOnlyHTTPXClient(stripe.HTTPXClient):
-    """The SDK's httpx transport, refusing anything but GET before it reaches the wire.
+class _GetOnlyTransport(stripe.HTTPClient):
+    """The SDK's HTTP client: httpx, GET only, and the body of a success kept from the SDK.
 
-    stripe-nrr only reads; this makes "never writes to Stripe" a property of the
-    transport rather than of the call sites. The overrides copy ``HTTPXClient``'s own
-    signatures, which already differ from its base class's (hence the ignores).
+    stripe-nrr only reads; refusing anything but GET here makes "never writes to Stripe"
+    a property of the transport rather than of the call sites.
+
+    ``raw_request`` hands every body to the SDK, which formats it into a debug log line
+    (whether or not anyone listens) and parses it into ordered dicts before returning it:
+    for a half-megabyte page of invoices, more CPU than all the rest of the request. So a
+    2xx body waits here for the thread that sent the request to ``take_body`` it, and the
+    SDK gets an empty object instead, unless someone reads its debug output. An error
+    body always goes to the SDK, which turns it into its exception.
     """
 
-    def __init__(self, *, trust: ssl.SSLContext | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if trust is not None:  # instead of the SDK's own CA bundle (stripe.ca_bundle_path)
-            self._client = self.httpx.Client(verify=trust)
+    name = "httpx"  # what the SDK reports as its HTTP library in the user agent
 
-    def request(  # type: ignore[override]
+    def __init__(self, *, timeout: float, trust: ssl.SSLContext, console_debug: bool) -> None:
+        super().__init__()
+        self._httpx = httpx.Client(verify=trust, timeout=timeout)
+        self._console_debug = console_debug  # STRIPE_LOG=debug: the SDK prints each body
+        self._received = threading.local()
+
+    def request(  # type: ignore[override]  # bytes, as the SDK's own HTTPXClient returns
         self,
         method: str,
         url: str,
-        headers: Mapping[str, str],
+        headers: Mapping[str, str] | None,
         post_data: Any = None,
+        **_options: Any,
     ) -> tuple[bytes, int, Mapping[str, str]]:
         _refuse_unless_get(method)
-        # HTTPXClient.request, but letting go of the response: httpx's response and its
-        # stream refer to each other, so each page's body (half a megabyte of invoices)
-        # would otherwise wait for the cycle collector rather than go with its last use.
-        client = self._client
-        if client is None:  # only without allow_sync_methods, which StripeApi always sets
-            raise RuntimeError("stripe-nrr talks to Stripe synchronously only")
-        args, kwargs = self._get_request_args_kwargs(method, url, headers, post_data)
+        self._received.body = None
         try:
-            response = client.request(*args, **kwargs)
+            response = self._httpx.request(method, url, headers=headers)
         except Exception as exc:
-            self._handle_request_error(exc)
-            raise  # not reached: the SDK raises
+            # The SDK's own type for a request that got no answer; the cause says why.
+            raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]  # unannotated
+                f"Unexpected error communicating with Stripe ({type(exc).__name__})",
+                should_retry=True,
+            ) from exc
         try:
-            return response.content, response.status_code, response.headers
+            content, status = response.content, response.status_code
         finally:
-            response.stream = self.httpx.ByteStream(b"")  # read and closed: drop the loop
+            # httpx's response and its stream refer to each other, so each page's body
+            # would otherwise wait for the cycle collector rather than go with its last use.
+            response.stream = httpx.ByteStream(b"")
+        if not 200 <= status < 300:
+            return content, status, response.headers
+        self._received.body = content
+        return (content if self._sdk_logs_bodies() else b"{}"), status, response.headers
 
-    def request_stream(  # type: ignore[override]
-        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
-    ) -> Any:
-        raise RuntimeError("stripe-nrr never streams from Stripe")
+    def take_body(self) -> bytes:
+        """The body of the 2xx answer this thread's last request got."""
+        body: bytes | None = getattr(self._received, "body", None)
+        self._received.body = None
+        if body is None:
+            raise RuntimeError("the Stripe SDK returned without a successful answer")
+        return body
 
-    async def request_async(
-        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
-    ) -> tuple[bytes, int, Mapping[str, str]]:
-        raise RuntimeError("stripe-nrr talks to Stripe synchronously only")
+    def _sdk_logs_bodies(self) -> bool:
+        return (
+            self._console_debug or stripe.log == "debug" or _SDK_LOGGER.isEnabledFor(logging.DEBUG)
+        )
 
-    async def request_stream_async(
-        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
-    ) -> Any:
-        raise RuntimeError("stripe-nrr talks to Stripe synchronously only")
+    def close(self) -> None:
+        self._httpx.close()
 
 
 def operator_trust(environ: Mapping[str, str]) -> ssl.SSLContext | None:
@@ -196,6 +191,11 @@ def operator_trust(environ: Mapping[str, str]) -> ssl.SSLContext | None:
     if environ.get("SSL_CERT_FILE") or environ.get("SSL_CERT_DIR"):
         return ssl.create_default_context()  # OpenSSL reads both variables
     return None
+
+
+def _stripe_trust() -> ssl.SSLContext:
+    """What the SDK's own HTTP clients verify Stripe's certificate against."""
+    return ssl.create_default_context(cafile=stripe.ca_bundle_path)
 
 
 def _refuse_unless_get(method: str) -> None:
@@ -232,8 +232,11 @@ class StripeApi:
         self._budget = retry_budget_seconds
         self._sleep = sleep
         self._clock = clock
-        self._http = _GetOnlyHTTPXClient(allow_sync_methods=True, timeout=timeout,
-                                         trust=operator_trust(os.environ))
+        self._http = _GetOnlyTransport(
+            timeout=timeout,
+            trust=operator_trust(os.environ) or _stripe_trust(),
+            console_debug=os.environ.get("STRIPE_LOG") == "debug",
+        )
         self._client = stripe.StripeClient(
             api_key,
             stripe_account=account,
@@ -349,20 +352,10 @@ class StripeApi:
             raise _Retryable("malformed")
         return body
 
-    def _fetch_body(self, url: str) -> bytes | str:
-        """The body of a 2xx answer, or the SDK's own error for any other status.
-
-        This is ``StripeClient.raw_request`` minus its ``json.loads`` of every success
-        body: we parse that once, with orjson, and a page of invoices is half a megabyte.
-        """
-        requestor = self._client._requestor
-        rbody, rcode, rheaders = requestor.request_raw(
-            "get", url, base_address="api", api_mode="V1", usage=["raw_request"]
-        )
-        if 200 <= rcode < 300:
-            return cast("bytes | str", rbody)
-        requestor._interpret_response(rbody, rcode, rheaders, "V1")  # raises for the status
-        raise stripe.APIError(f"unexpected HTTP {rcode}", http_status=rcode)
+    def _fetch_body(self, url: str) -> bytes:
+        """The body of a 2xx answer, or the SDK's own error for any other status."""
+        self._client.raw_request("get", url)  # raises the SDK's error for a non-2xx answer
+        return self._http.take_body()
 
     def _wait(self, rs: tenacity.RetryCallState) -> float:
         wait = tenacity.wait_random_exponential(multiplier=_BACKOFF_MULTIPLIER, max=_BACKOFF_MAX)(

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import stripe
-from stripe._error_object import ErrorObject
 
 from syncer.sandbox.conformance import class_for, list_problems, problems
 from syncer.sandbox.fake_stripe import DEFAULT_API_KEY, FakeStripe
@@ -173,7 +172,7 @@ def test_what_the_fake_server_answers_has_stripe_pythons_shape() -> None:
     found: dict[str, list[str]] = {}
     for target, status, doc in _fake_answers():
         if status != 200:
-            got = problems(doc["error"], ErrorObject) + [
+            got = problems(doc["error"], stripe.ErrorObject) + [
                 f"error.{k}: not a field of the error envelope" for k in doc if k != "error"]
         elif doc["object"] == "list":
             item = class_for(doc["data"][0]["object"]) if doc["data"] else None

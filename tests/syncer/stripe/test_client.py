@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from stripe._api_version import _ApiVersion
+import stripe
 
 from syncer.errors import (
     ConfigError,
@@ -33,7 +34,7 @@ from tests.fakes import FakeTime
 BASE = "https://stripe.test"
 KEY = "sk_test_51AbCdEfGhIjKlMnOpQrStUv1234"
 RESTRICTED_KEY = "rk_test_51ZyXwVuTsRqPoNmLkJiHg9876"
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "stripe"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "stripe"
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -164,6 +165,19 @@ def test_list_page_sends_pagination_params_and_parses_plain_json(
     assert not any(isinstance(v, Decimal) for v in _walk(page.data))
 
 
+def test_the_sdks_debug_log_still_shows_each_body_to_whoever_listens(
+    api: StripeApi, mock: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A success body reaches the SDK (which formats it for its debug line whether or not
+    # anyone reads it) only while its logger is at DEBUG; the page is the same either way.
+    invoice = stripe_object("invoice", id="in_listened_to")
+    mock.get("/v1/invoices").mock(return_value=ok(list_body([invoice])))
+    with caplog.at_level(logging.DEBUG, logger="stripe"):
+        page = api.fetch_list_page("/v1/invoices", {}, resource="invoices")
+    assert page.data == [invoice] and type(page.data[0]) is dict
+    assert "in_listened_to" in caplog.text
+
+
 def test_a_page_is_freed_with_its_last_use_not_by_the_cycle_collector(
     api: StripeApi, mock: respx.MockRouter
 ) -> None:
@@ -204,9 +218,9 @@ def test_headers_pin_version_and_authenticate_on_every_request(
     )
     api.fetch_list_page("/v1/customers", {"limit": 10}, resource="customers")
     assert len(route.calls) == 2
-    assert api.api_version == _ApiVersion.CURRENT
+    assert api.api_version == stripe.api_version
     for call in route.calls:
-        assert call.request.headers["Stripe-Version"] == _ApiVersion.CURRENT
+        assert call.request.headers["Stripe-Version"] == stripe.api_version
         assert call.request.headers["Authorization"] == f"Bearer {KEY}"
         assert "Stripe-Account" not in call.request.headers
 
