@@ -1,4 +1,4 @@
-"""Shared fixtures: a database per backend, the fake Stripe, a generated account."""
+"""Shared fixtures: a database per backend, the fake Stripe, a generated account, the fake Slack."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account
 from tests.e2e.harness import KEY
+from tests.syncer.deliver.fake_slack import FakeSlack, serve_fake_slack
 
 POSTGRES_URL = os.environ.get("NRR_TEST_POSTGRES_URL")
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -87,4 +88,11 @@ def fake(account: Account) -> Iterator[FakeStripe]:
     """The module's (or the e2e conftest's) ``account`` served by the fake Stripe on loopback."""
     with FakeStripe(account, api_key=KEY) as server:
         server.start()
+        yield server
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    """The loopback Slack Web API and incoming webhook (the delivery, doctor and e2e tests)."""
+    with serve_fake_slack() as server:
         yield server

@@ -21,3 +21,10 @@ class FakeTime:
         with self._lock:
             self.sleeps.append(seconds)
             self.now += seconds
+
+
+class Sleeps(list[float]):
+    """A sleep that records what it was asked to wait and returns at once."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)

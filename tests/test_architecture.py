@@ -158,3 +158,34 @@ def test_no_module_uses_a_private_name_of_the_stripe_package() -> None:
     found = {str(p.relative_to(ROOT)): names for p, tree in PROJECT_TREES.items()
              if (names := _private_stripe_names(tree))}
     assert found == {}
+
+
+TEST_TREES = {p: tree for p, tree in PROJECT_TREES.items() if p.is_relative_to(ROOT / "tests")}
+
+
+def _imported_modules(path: Path, tree: ast.AST) -> set[str]:
+    """Dotted names a module imports; ``from a import b`` counts ``a`` and ``a.b`` (b may be a module)."""
+    package = ".".join(path.relative_to(ROOT).parent.parts)
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]) if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            names.add(module)
+            names.update(f"{module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_no_module_of_the_tests_imports_a_test_module() -> None:
+    """Builders, fakes and fixtures shared by several modules live in helper modules and in
+    conftest.py: a helper kept in a test module is found by accident, and importing it
+    brings that module's fixtures along."""
+    importers = sorted(
+        f"{p.relative_to(ROOT)} imports {name}"
+        for p, tree in TEST_TREES.items()
+        for name in _imported_modules(p, tree)
+        if name.split(".")[0] == "tests" and any(part.startswith("test_") for part in name.split("."))
+    )
+    assert importers == []

@@ -14,10 +14,8 @@ import signal
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
@@ -36,31 +34,15 @@ from syncer.db.store import Store
 from syncer.errors import DatabaseUnavailable
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
+from tests.e2e.daemon_thread import Clock, run_in_thread, stop, wait_for
 from tests.e2e.harness import KEY, NOW, assert_matches_truth, settings_for, sync
-from tests.e2e.test_exactly_once import HOST, RECIPIENTS, SENDER, Smtp
+from tests.e2e.mail import RECIPIENTS, SENDER, Smtp
+from tests.syncer.deliver.fake_smtp import HOST
 
 NOV_2_0800 = 1793606400  # Monday: business day 1 of November 2026
 NOV_2_1000 = 1793613600
 NOV_3_1000 = 1793700000
 NOV_4_1000 = 1793786400  # October's report is due on business day 3, 2026-11-04 09:00 UTC
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-class Clock:
-    """A settable clock for the daemon's sense of "now" (APScheduler keeps real time)."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def email_settings(fake: FakeStripe, database_url: str, smtp: Smtp, **more: Any) -> Any:
@@ -83,18 +65,6 @@ def sent_rows(store: Store) -> list[tuple[str, str, str, int]]:
 def message_ids(smtp: Smtp) -> list[str]:
     return [str(email.message_from_bytes(raw, policy=policy.default)["Message-ID"])
             for _, raw in smtp.inbox.messages]
-
-
-def run_in_thread(daemon: Daemon) -> threading.Thread:
-    thread = threading.Thread(target=daemon.run, name="test-daemon", daemon=True)
-    thread.start()
-    return thread
-
-
-def stop(daemon: Daemon, thread: threading.Thread) -> None:
-    daemon.stop()
-    thread.join(15)
-    assert not thread.is_alive(), "the daemon did not stop within 15 s"
 
 
 # ----------------------------------------------------------------------------- scheduling

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -45,17 +44,12 @@ from syncer.deliver.slack import MAX_ATTEMPTS
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
 from tests.conftest import BACKENDS
+from tests.e2e.daemon_thread import Clock, run_in_thread, stop, wait_for
 from tests.e2e.harness import KEY, NOW, settings_for, sync
-from tests.e2e.test_daemon import Clock, run_in_thread, stop, wait_for
-from tests.e2e.test_exactly_once import (  # noqa: F401  (cli_logging_undone is a fixture)
-    HOST,
-    RECIPIENTS,
-    SENDER,
-    SlowInbox,
-    Smtp,
-    cli_logging_undone,
-)
-from tests.syncer.deliver.test_slack import DROP, TOKEN, FakeSlack, Request, Sleeps
+from tests.e2e.mail import RECIPIENTS, SENDER, SlowInbox, Smtp
+from tests.fakes import Sleeps
+from tests.syncer.deliver.fake_slack import DROP, TOKEN, FakeSlack, Request
+from tests.syncer.deliver.fake_smtp import HOST, free_port
 
 MONTH = "2026-10"  # due since 4 November; the daemon's clock says 18 November
 SEND_AT = NOW + 3600
@@ -91,12 +85,6 @@ def tls(tmp_path: Path) -> Tls:
     ca_file = tmp_path / "test-ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     return Tls(server, ca_file)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -7,31 +7,19 @@ racing for the same month. Both run on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-import asyncio
-import email
-import logging
 import os
-import socket
-import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import policy
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
-import structlog
-import trustme
-from aiosmtpd.controller import Controller
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
-import syncer.app.logging as nrr_logging
 from syncer.app.cli import app
 from syncer.app.reporting import normalize_account, platform_account
 from syncer.db.deliveries import SENDING, SENT, Delivery
@@ -41,62 +29,14 @@ from syncer.deliver.ledger import STALE_AFTER_SECONDS, Claim, delivery_status
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
 from tests.e2e.harness import KEY, NOW, settings_for, sync
-from tests.syncer.deliver.test_slack import TOKEN, FakeSlack, Request
+from tests.e2e.mail import RECIPIENTS, SENDER, SMTP_DELAY, Smtp
+from tests.syncer.deliver.fake_slack import TOKEN, FakeSlack, Request
+from tests.syncer.deliver.fake_smtp import HOST
 
-HOST = "127.0.0.1"
 MONTH = "2026-10"  # NOW is in November 2026
-SENDER = "NRR <nrr@example.com>"
-RECIPIENTS = ("cfo@example.com", "ops@example.com")
 SEND_AT = NOW + 3600  # the clock of the first delivery run
-SMTP_DELAY = 0.3  # seconds the server holds DATA, so racing senders overlap in the send
 
 runner = CliRunner()
-
-
-@dataclass
-class SlowInbox:
-    """An aiosmtpd handler that keeps what it accepted, after a pause in DATA."""
-
-    delay: float = 0.0
-    messages: list[tuple[list[str], bytes]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(self.delay)
-        self.messages.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
-        return "250 OK"
-
-    def parsed(self) -> list[EmailMessage]:
-        return [email.message_from_bytes(raw, policy=policy.default) for _, raw in self.messages]
-
-    def recipients(self) -> list[str]:
-        return sorted(r for rcpts, _ in self.messages for r in rcpts)
-
-
-@dataclass
-class Smtp:
-    inbox: SlowInbox
-    port: int
-    ca_file: Path  # trusted through SSL_CERT_FILE: production's default context, no test hook
-
-
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[Smtp]:
-    """A loopback SMTP server that requires STARTTLS with a certificate from a test CA."""
-    ca = trustme.CA()
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(HOST).configure_cert(server_ctx)
-    ca_file = tmp_path / "test-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port = int(s.getsockname()[1])
-    inbox = SlowInbox(delay=SMTP_DELAY)
-    controller = Controller(inbox, hostname=HOST, port=port, tls_context=server_ctx, require_starttls=True)
-    controller.start()
-    try:
-        yield Smtp(inbox, port, ca_file)
-    finally:
-        controller.stop()
 
 
 @dataclass
@@ -116,18 +56,6 @@ def synced(store: Store, database_url: str) -> Synced:
         assert sync(settings, store, clock=NOW).result.ok
     normalize_account(settings, store, now=NOW)
     return Synced(database_url, store, platform_account(store).account)
-
-
-@pytest.fixture
-def cli_logging_undone() -> Iterator[None]:
-    """In-process CLI runs point logging at CliRunner's stderr, closed once they return."""
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, nrr_logging._OurHandler)]:
-        root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
-    logging.captureWarnings(False)
-    structlog.reset_defaults()
 
 
 def _email_env(smtp: Smtp, database_url: str) -> dict[str, str]:

@@ -24,7 +24,7 @@ from syncer.app.cli import app
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
 from tests.e2e.harness import KEY
-from tests.syncer.normalize.test_normalize_shapes import (
+from tests.syncer.normalize.builders import (
     JSON,
     coupon,
     customer,

@@ -21,7 +21,7 @@ from syncer.db.store import Store
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account, truth_mrr_all
 from tests.e2e.harness import KEY, NOW, settings_for, sync
-from tests.syncer.normalize.test_normalize_generator import expected_and_facts
+from tests.syncer.normalize.generator_truth import expected_and_facts
 
 LAST_MONTH = "2026-10"  # NOW is in November 2026
 

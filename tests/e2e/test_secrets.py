@@ -34,7 +34,7 @@ from aiosmtpd.smtp import AuthResult
 
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
-from tests.syncer.deliver.test_slack import FakeSlack
+from tests.syncer.deliver.fake_slack import FakeSlack
 
 HOST = "127.0.0.1"
 LIVE_KEY = "sk_live_51SecretKeyThatMustNeverAppear0000"

@@ -17,7 +17,7 @@ from syncer.app.cli import app
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
 from tests.e2e.harness import KEY, NOW
-from tests.syncer.deliver.test_slack import FakeSlack
+from tests.syncer.deliver.fake_slack import FakeSlack
 
 runner = CliRunner()
 

@@ -29,7 +29,7 @@ from reports.metrics import (
 from reports.metrics import add_months as shift_month
 from syncer.normalize import NormalizeSettings, RawAccount, normalize
 from syncer.normalize.rules import add_months
-from tests.syncer.normalize.test_normalize_shapes import (
+from tests.syncer.normalize.builders import (
     DAY,
     HOUR,
     JSON,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -40,55 +39,13 @@ from reports.metrics import (
     mrr_by_customer,
     parse_month,
 )
+from tests.reports.builders import APR, MAR, MAY, assert_identity, churn, make_facts, span, ts
 
 SETTINGS = MetricSettings()
 USD = FxTable("usd")
 
 
-# --------------------------------------------------------------------------- builders
-
-
-def ts(y: int, m: int, d: int = 1, h: int = 0) -> int:
-    return int(datetime(y, m, d, h, tzinfo=UTC).timestamp())
-
-
-def span(
-    customer: str,
-    mrr: int,
-    start: int,
-    end: int | None = None,
-    *,
-    sub: str | None = None,
-    item: str | None = None,
-    currency: str = "usd",
-    cause: Cause = Cause.NEW_ITEM,
-    price: str | None = None,
-) -> MrrSpan:
-    sub = sub or f"sub_{customer}"
-    return MrrSpan(customer, sub, item or f"si_{sub}", price, currency, start, end, mrr, mrr, cause)
-
-
-def churn(
-    customer: str,
-    at: int,
-    kind: ChurnKind = ChurnKind.VOLUNTARY,
-    rule: str = "cancellation_requested",
-    *,
-    sub: str | None = None,
-    requested_at: int | None = None,
-) -> ChurnEvent:
-    return ChurnEvent(customer, sub or f"sub_{customer}", at, requested_at, kind, rule, False, rule, None, None)
-
-
-def make_facts(
-    spans: Sequence[MrrSpan],
-    churns: Sequence[ChurnEvent] = (),
-    revenue: Sequence[RevenueLine] = (),
-    failures: Sequence[PaymentFailure] = (),
-    names: dict[str, str] | None = None,
-) -> Facts:
-    customers = tuple(Customer(c, n, None) for c, n in (names or {}).items())
-    return Facts(customers, tuple(spans), tuple(churns), tuple(revenue), tuple(failures), "usd", "Acme")
+# --------------------------------------------------------------------------- helpers
 
 
 def april(facts: Facts, fx: FxTable = USD, settings: MetricSettings = SETTINGS) -> MonthReport:
@@ -98,12 +55,6 @@ def april(facts: Facts, fx: FxTable = USD, settings: MetricSettings = SETTINGS) 
 def only(report: MonthReport) -> Movement:
     assert len(report.movements) == 1, report.movements
     return report.movements[0]
-
-
-def assert_identity(r: MonthReport) -> None:
-    m = r.mrr
-    assert m.end == m.start + m.new + m.reactivation + m.expansion - m.contraction - m.churn + m.fx_impact
-    assert m.churn == m.churn_voluntary + m.churn_involuntary
 
 
 # --------------------------------------------------------------------------- movements (§2, §3)
@@ -119,8 +70,6 @@ class Case:
     churn_kind: str | None = None
     reason: str | None = None
 
-
-MAR, APR, MAY = ts(2026, 3), ts(2026, 4), ts(2026, 5)
 
 CASES = [
     Case("new", (span("c", 1000, ts(2026, 4, 10)),), (), "new", 1000, reason="new_item"),

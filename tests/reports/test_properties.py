@@ -31,7 +31,7 @@ from reports.metrics import (
     history,
     mrr_by_customer,
 )
-from tests.reports.test_metrics import assert_identity, make_facts, ts
+from tests.reports.builders import assert_identity, make_facts, ts
 
 DAY = 86400
 ORIGIN = ts(2025, 9, 1)

@@ -12,7 +12,7 @@ from reports.facts import Cause, ChurnKind, PaymentFailure, RevenueKind, Revenue
 from reports.fx import FxTable
 from reports.metrics import MetricSettings, MonthReport, compute_month
 from reports.render import render_csv, render_json, render_text
-from tests.reports.test_metrics import MAR, churn, make_facts, span, ts
+from tests.reports.builders import MAR, churn, make_facts, span, ts
 
 # The document shape promised in INTERFACE.md (`nrr report --format json`), verbatim.
 INTERFACE_JSON = """

@@ -54,7 +54,7 @@ from reports.render.slack import (
     render_slack_thread,
     with_chart_file,
 )
-from tests.reports.test_metrics import span, ts
+from tests.reports.builders import span, ts
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"

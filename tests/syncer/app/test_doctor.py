@@ -21,21 +21,15 @@ from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
 from syncer.stripe.resources import RESOURCES
 from tests.e2e.harness import NOW, use_stripe
-from tests.syncer.deliver import test_email, test_slack
-from tests.syncer.deliver.test_email import (
+from tests.syncer.deliver.fake_slack import TOKEN, FakeSlack
+from tests.syncer.deliver.fake_smtp import (
     HOST,
     PASSWORD,
     USER,
-    _authenticator,
-    _free_port,
-    _server_context,
+    authenticator,
+    free_port,
+    server_context,
 )
-from tests.syncer.deliver.test_slack import TOKEN, FakeSlack
-
-# The SMTP (aiosmtpd + trustme) and Slack (loopback) fixtures of the transport tests.
-ca = test_email.ca
-serve = test_email.serve
-slack = test_slack.slack
 
 runner = CliRunner()
 RESTRICTED_KEY = "rk_test_51SandboxRestricted000000000000"
@@ -257,7 +251,7 @@ def test_smtp_starttls_and_login_pass_and_nothing_is_sent(
     env: Path, serve: Any, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inbox, port = serve(
-        tls_context=_server_context(ca, HOST), require_starttls=True, authenticator=_authenticator,
+        tls_context=server_context(ca, HOST), require_starttls=True, authenticator=authenticator,
         auth_require_tls=True,
     )
     cafile = env / "ca.pem"
@@ -281,7 +275,7 @@ def test_wrong_smtp_password_fails_without_showing_it(
     env: Path, serve: Any, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _inbox, port = serve(
-        tls_context=_server_context(ca, HOST), require_starttls=True, authenticator=_authenticator,
+        tls_context=server_context(ca, HOST), require_starttls=True, authenticator=authenticator,
         auth_require_tls=True,
     )
     cafile = env / "ca.pem"
@@ -297,7 +291,7 @@ def test_wrong_smtp_password_fails_without_showing_it(
 
 
 def test_stopped_smtp_server_fails_with_the_fix(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     monkeypatch.setenv("SMTP_HOST", HOST)
     monkeypatch.setenv("SMTP_PORT", str(port))
     code, lines = doctor()
@@ -308,7 +302,7 @@ def test_stopped_smtp_server_fails_with_the_fix(env: Path, monkeypatch: pytest.M
 
 
 def test_untrusted_smtp_certificate_fails(env: Path, serve: Any, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> None:
-    _inbox, port = serve(tls_context=_server_context(ca, HOST), require_starttls=True)
+    _inbox, port = serve(tls_context=server_context(ca, HOST), require_starttls=True)
     monkeypatch.setenv("SMTP_HOST", HOST)
     monkeypatch.setenv("SMTP_PORT", str(port))
     _code, lines = doctor()  # the test CA is not trusted here

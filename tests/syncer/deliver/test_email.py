@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -13,8 +11,6 @@ from typing import Any
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from syncer.app.settings import Settings, load_settings
 from syncer.deliver.email import (
@@ -25,41 +21,18 @@ from syncer.deliver.email import (
     send_email,
 )
 from syncer.errors import GiveUp, RetryLater
+from tests.syncer.deliver.fake_smtp import (
+    HOST,
+    PASSWORD,
+    USER,
+    authenticator,
+    free_port,
+    server_context,
+)
 
-HOST = "127.0.0.1"
-USER, PASSWORD = "reports@example.com", "s3cret-Pa55word"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 CSV = b"month,mrr\r\n2026-10,1234.56\r\n"
 CID = "nrr-chart@example.com"
-
-
-@dataclass
-class Inbox:
-    """The aiosmtpd handler: keeps what the server accepted."""
-
-    messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return "250 Message accepted for delivery"
-
-
-def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-        USER.encode(), PASSWORD.encode()
-    )
-    return AuthResult(success=ok, handled=False)  # False: the server answers 235/535 itself
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
 
 
 @pytest.fixture
@@ -67,28 +40,6 @@ def client_context(ca: trustme.CA) -> ssl.SSLContext:
     ctx = ssl.create_default_context()  # verification on, as in production
     ca.configure_trust(ctx)
     return ctx
-
-
-def _server_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(*names).configure_cert(ctx)
-    return ctx
-
-
-@pytest.fixture
-def serve() -> Iterator[Any]:
-    controllers: list[Controller] = []
-
-    def start(**kwargs: Any) -> tuple[Inbox, int]:
-        inbox, port = Inbox(), _free_port()
-        controller = Controller(inbox, hostname=HOST, port=port, **kwargs)
-        controller.start()
-        controllers.append(controller)
-        return inbox, port
-
-    yield start
-    for c in controllers:
-        c.stop()
 
 
 def _settings(port: int, security: str, username: str | None = USER, password: str | None = PASSWORD) -> Settings:
@@ -139,7 +90,7 @@ def test_starttls_with_login_delivers_every_part(
 ) -> None:
     other = "LOGIN" if mechanism == "PLAIN" else "PLAIN"
     inbox, port = serve(
-        tls_context=_server_context(ca, HOST), require_starttls=True, authenticator=_authenticator,
+        tls_context=server_context(ca, HOST), require_starttls=True, authenticator=authenticator,
         auth_require_tls=True, auth_exclude_mechanism=[other],
     )
     send_email(_settings(port, "starttls"), _message(), ssl_context=client_context)
@@ -149,7 +100,7 @@ def test_starttls_with_login_delivers_every_part(
 
 
 def test_cafile_is_accepted_instead_of_a_context(serve: Any, ca: trustme.CA, tmp_path: Any) -> None:
-    inbox, port = serve(tls_context=_server_context(ca, HOST), require_starttls=True)
+    inbox, port = serve(tls_context=server_context(ca, HOST), require_starttls=True)
     cafile = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(cafile))
     send_email(_settings(port, "starttls", None, None), _message(), cafile=str(cafile))
@@ -166,7 +117,7 @@ def test_implicit_tls(serve: Any, ca: trustme.CA, client_context: ssl.SSLContext
     # aiosmtpd 1.4 counts only STARTTLS as TLS for auth_require_tls; the whole
     # connection is TLS here, so the login still never travels in clear.
     inbox, port = serve(
-        ssl_context=_server_context(ca, HOST), authenticator=_authenticator, auth_require_tls=False,
+        ssl_context=server_context(ca, HOST), authenticator=authenticator, auth_require_tls=False,
     )
     send_email(_settings(port, "ssl"), _message(), ssl_context=client_context)
     _check_received(inbox.messages[0][2])
@@ -176,7 +127,7 @@ def test_wrong_password_is_a_one_line_give_up_without_the_password(
     serve: Any, ca: trustme.CA, client_context: ssl.SSLContext
 ) -> None:
     inbox, port = serve(
-        tls_context=_server_context(ca, HOST), require_starttls=True, authenticator=_authenticator,
+        tls_context=server_context(ca, HOST), require_starttls=True, authenticator=authenticator,
         auth_require_tls=True,
     )
     with pytest.raises(GiveUp) as caught:
@@ -190,7 +141,7 @@ def test_wrong_password_is_a_one_line_give_up_without_the_password(
 
 
 def test_stopped_server_is_retry_later() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     with pytest.raises(RetryLater) as caught:
         send_email(_settings(port, "none", None, None), _message(), timeout=5)
     assert isinstance(caught.value, SmtpUnavailable)
@@ -198,7 +149,7 @@ def test_stopped_server_is_retry_later() -> None:
 
 
 def test_certificate_for_another_host_is_give_up(serve: Any, ca: trustme.CA, client_context: ssl.SSLContext) -> None:
-    inbox, port = serve(tls_context=_server_context(ca, "mail.other.example"), require_starttls=True)
+    inbox, port = serve(tls_context=server_context(ca, "mail.other.example"), require_starttls=True)
     with pytest.raises(GiveUp) as caught:
         send_email(_settings(port, "starttls", None, None), _message(), ssl_context=client_context)
     assert f"TLS certificate of SMTP_HOST {HOST}:{port} was rejected" in str(caught.value)
@@ -206,7 +157,7 @@ def test_certificate_for_another_host_is_give_up(serve: Any, ca: trustme.CA, cli
 
 
 def test_untrusted_certificate_is_give_up_with_the_default_context(serve: Any, ca: trustme.CA) -> None:
-    _inbox, port = serve(ssl_context=_server_context(ca, HOST))
+    _inbox, port = serve(ssl_context=server_context(ca, HOST))
     with pytest.raises(GiveUp, match=f"SMTP_HOST {HOST}:{port}"):
         send_email(_settings(port, "ssl", None, None), _message())  # trustme's CA is not trusted
 
@@ -219,7 +170,7 @@ def test_starttls_never_falls_back_to_plain_text(serve: Any) -> None:
 
 
 def test_login_over_plain_text_refused_by_server_is_give_up(serve: Any) -> None:
-    _inbox, port = serve(authenticator=_authenticator, auth_require_tls=True)  # no AUTH without TLS
+    _inbox, port = serve(authenticator=authenticator, auth_require_tls=True)  # no AUTH without TLS
     with pytest.raises(GiveUp, match="does not offer AUTH"):
         send_email(_settings(port, "none"), _message())
 

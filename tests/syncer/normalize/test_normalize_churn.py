@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from reports.facts import ChurnKind
-from tests.syncer.normalize.test_normalize_shapes import (
+from tests.syncer.normalize.builders import (
     DAY,
     HOUR,
     T0,

@@ -1,9 +1,9 @@
 """End to end: a synthetic account's objects → facts, against the simulation's own truth.
 
 ``truth_mrr`` replays the MRR changes the generator made. One difference is known and
-excused here (and only it): a pause resumed mid-period longer ago than Stripe keeps
-events. Stripe records no resume time anywhere else, so the facts restore the MRR with
-the first period billed normally after the pause, the truth at the resume itself.
+excused (in generator_truth.py, and only it): a pause resumed mid-period longer ago than
+Stripe keeps events. Stripe records no resume time anywhere else, so the facts restore the
+MRR with the first period billed normally after the pause, the truth at the resume itself.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
-from reports.facts import Cause, ChurnKind, Facts
+from reports.facts import ChurnKind, Facts
 from syncer.normalize import NormalizeSettings, RawAccount, normalize
 from syncer.sandbox.generator import (
-    EVENT_RETENTION,
     Account,
     add_months,
     generate_account,
@@ -26,6 +25,7 @@ from syncer.sandbox.generator import (
     truth_mrr,
 )
 from syncer.stripe.shapes import customer_of
+from tests.syncer.normalize.generator_truth import expected_and_facts, mrr_by_sub, truth_by_sub
 
 NOW = int(datetime(2026, 7, 15, 12, tzinfo=UTC).timestamp())
 
@@ -58,42 +58,6 @@ def _case(seed: int, customers: int) -> tuple[Account, Facts]:
     return acct, normalize(raw_account(acct), NormalizeSettings(), now=NOW)
 
 
-def _mrr(facts: Facts, customer: str, at: int) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for s in facts.spans:
-        if s.customer == customer and s.start <= at and (s.end is None or at < s.end):
-            out[s.subscription] = out.get(s.subscription, 0) + s.mrr
-    return out
-
-
-def _truth_by_sub(acct: Account, customer: str, at: int) -> dict[str, int]:
-    latest: dict[tuple[str, str], int] = {}
-    for c in acct.timeline:
-        if c.customer == customer and c.time <= at:
-            latest[(c.subscription, c.item)] = c.new_mrr
-    out: dict[str, int] = {}
-    for (sub, _), value in latest.items():
-        out[sub] = out.get(sub, 0) + value
-    return {sub: max(0, v) for sub, v in out.items()}
-
-
-def _excused(acct: Account, facts: Facts, sub: str, at: int) -> bool:
-    """``at`` lies between an old resume and the period that billed normally again."""
-    resumes = [c.time for c in acct.timeline if c.subscription == sub and c.kind == "resume"
-               and c.time < acct.now - EVENT_RETENTION]
-    restored = [s.start for s in facts.spans if s.subscription == sub and s.cause == Cause.RESUME]
-    return any(r <= at < min((s for s in restored if s > r), default=r) for r in resumes)
-
-
-def expected_and_facts(acct: Account, facts: Facts, customer: str, at: int) -> tuple[int, int]:
-    """A customer's MRR at ``at`` by the simulation's truth and by the facts, leaving out
-    the one known difference (``_excused``) on both sides."""
-    mine, truth = _mrr(facts, customer, at), _truth_by_sub(acct, customer, at)
-    expected = sum(v for sub, v in truth.items() if not _excused(acct, facts, sub, at))
-    got = sum(v for sub, v in mine.items() if not _excused(acct, facts, sub, at))
-    return expected, got
-
-
 INSTANTS = [add_months(month_floor(NOW), -k) for k in range(24)] + [NOW]
 
 
@@ -104,10 +68,10 @@ def test_customer_mrr_matches_the_simulation_at_every_month_start(seed: int,
     checked = 0
     for customer in sorted({str(customer_of(s)) for s in acct.subscriptions}):
         for at in INSTANTS:
-            assert sum(_truth_by_sub(acct, customer, at).values()) == truth_mrr(acct, customer, at)
+            assert sum(truth_by_sub(acct, customer, at).values()) == truth_mrr(acct, customer, at)
             expected, got = expected_and_facts(acct, facts, customer, at)
-            assert got == expected, (customer, at, _mrr(facts, customer, at),
-                                     _truth_by_sub(acct, customer, at))
+            assert got == expected, (customer, at, mrr_by_sub(facts, customer, at),
+                                     truth_by_sub(acct, customer, at))
             checked += truth_mrr(acct, customer, at) > 0
     assert checked > customers * 5  # the comparison saw real MRR
 

@@ -9,7 +9,7 @@ import pytest
 
 from reports.facts import Cause
 from syncer.normalize import ChurnRecognition, DiscountMode, NormalizeSettings, UsageInMrr
-from tests.syncer.normalize.test_normalize_shapes import (
+from tests.syncer.normalize.builders import (
     DAY,
     HOUR,
     JSON,

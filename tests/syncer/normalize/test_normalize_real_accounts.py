@@ -17,7 +17,7 @@ from reports.facts import Cause
 from reports.fx import FxTable
 from reports.metrics import MetricSettings, compute_month
 from syncer.normalize.model import line_quantity
-from tests.syncer.normalize.test_normalize_shapes import (
+from tests.syncer.normalize.builders import (
     CUS,
     DAY,
     JSON,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -11,12 +10,12 @@ import pytest
 import stripe
 
 from syncer.sandbox.expansion import field_type, object_class
-from syncer.sandbox.fake_stripe import DEFAULT_API_KEY, FakeStripe
+from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import JSON, Account, generate_account
 from syncer.sandbox.pages import minimal_pages_by_endpoint
+from tests.syncer.sandbox.fake_api import ok, walk
 
 NOW = 1_784_000_000  # 2026-07-14T03:33:20Z
-AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
 CLOCK_ID = "clock_1TestClockFake000001"
 GONE_COUPON = "GONE30"
 ITEM_DISCOUNT = "di_1ItemDiscountFake00001"
@@ -76,34 +75,9 @@ def account() -> Account:
     return acct
 
 
-@pytest.fixture(scope="module")
-def fake(account: Account) -> Iterator[FakeStripe]:
-    with FakeStripe(account) as server:
-        yield server
-
-
-@pytest.fixture()
-def client(fake: FakeStripe) -> Iterator[httpx.Client]:
-    fake.restricted_denied = set()
-    with httpx.Client(base_url=fake.base_url, headers=AUTH, timeout=10) as c:
-        yield c
-
-
-def _ok(resp: httpx.Response) -> Any:
-    assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
 def _all(client: httpx.Client, path: str, **params: Any) -> list[JSON]:
-    out: list[JSON] = []
-    cursor = None
-    while True:
-        page = _ok(client.get(path, params={**params, "limit": 100, **(
-            {"starting_after": cursor} if cursor else {})}))
-        out += page["data"]
-        if not page["has_more"]:
-            return out
-        cursor = page["data"][-1]["id"]
+    """Every object of a list, a hundred a page."""
+    return walk(client, path, **params, limit=100)
 
 
 def _error(resp: httpx.Response, status: int = 400) -> JSON:
@@ -204,7 +178,7 @@ def test_a_discount_still_expands_the_coupon_that_was_deleted(
     coupon = next(s for s in subs if s["id"] == sub_id)["discounts"][0]["source"]["coupon"]
     assert coupon["id"] == GONE_COUPON and coupon["percent_off"] == 30.0
     assert coupon == account.deleted["coupons"][GONE_COUPON]
-    retrieved = _ok(client.get(f"/v1/subscriptions/{sub_id}",
+    retrieved = ok(client.get(f"/v1/subscriptions/{sub_id}",
                                params={"expand[]": "discounts.source.coupon"}))
     assert retrieved["discounts"][0]["source"]["coupon"]["name"] == "Gone 30% off"
 
@@ -213,17 +187,17 @@ def test_child_list_endpoints_expand_their_entries_with_data(
         client: httpx.Client, account: Account) -> None:
     invoice = next(i for i in account.invoices
                    if i["lines"]["data"] and i["lines"]["data"][0]["discounts"] == [LINE_DISCOUNT])
-    lines = _ok(client.get(f"/v1/invoices/{invoice['id']}/lines",
+    lines = ok(client.get(f"/v1/invoices/{invoice['id']}/lines",
                            params={"expand[]": "data.discounts"}))["data"]
     assert lines[0]["discounts"] == [account.discounts[LINE_DISCOUNT]]
     sub_id = _sub_with(account, ITEM_DISCOUNT)["id"]
-    items = _ok(client.get("/v1/subscription_items", params={
+    items = ok(client.get("/v1/subscription_items", params={
         "subscription": sub_id, "expand[]": "data.discounts.source.coupon"}))["data"]
     assert items[0]["discounts"][0]["source"]["coupon"]["id"] == "LAUNCH20"
     refused = client.get("/v1/subscription_items", params={
         "subscription": sub_id, "expand[]": "discounts"})
     assert _error(refused)["param"] == "expand[0]"
-    item = _ok(client.get(f"/v1/subscription_items/{items[0]['id']}",
+    item = ok(client.get(f"/v1/subscription_items/{items[0]['id']}",
                           params={"expand[]": "discounts"}))
     assert item["discounts"][0]["id"] == ITEM_DISCOUNT
 
@@ -232,10 +206,10 @@ def test_the_cache_keeps_expanded_and_plain_answers_apart(client: httpx.Client,
                                                           account: Account) -> None:
     sub_id = _sub_with(account, GONE_DISCOUNT)["id"]
     for _ in range(2):  # the second round is served from the cache
-        plain = _ok(client.get(f"/v1/subscriptions/{sub_id}"))
-        expanded = _ok(client.get(f"/v1/subscriptions/{sub_id}",
+        plain = ok(client.get(f"/v1/subscriptions/{sub_id}"))
+        expanded = ok(client.get(f"/v1/subscriptions/{sub_id}",
                                   params={"expand[]": "discounts"}))
-        deep = _ok(client.get(f"/v1/subscriptions/{sub_id}",
+        deep = ok(client.get(f"/v1/subscriptions/{sub_id}",
                               params={"expand[0]": "discounts", "expand[1]":
                                       "discounts.source.coupon"}))
         assert plain["discounts"] == [GONE_DISCOUNT]
@@ -302,7 +276,7 @@ def test_customers_on_a_test_clock_are_listed_only_with_that_clock(
     on_clock = _all(client, "/v1/customers", test_clock=CLOCK_ID)
     assert [c["id"] for c in on_clock] == [clocked["id"]]
     assert on_clock[0]["test_clock"] == CLOCK_ID
-    assert _ok(client.get(f"/v1/customers/{clocked['id']}"))["id"] == clocked["id"]
+    assert ok(client.get(f"/v1/customers/{clocked['id']}"))["id"] == clocked["id"]
 
 
 def test_subscriptions_on_a_test_clock_are_listed_with_that_clock_or_their_customer(
@@ -318,7 +292,7 @@ def test_subscriptions_on_a_test_clock_are_listed_with_that_clock_or_their_custo
                                          customer=clocked["id"])}
     assert by_clock == by_customer == theirs
     one = next(iter(theirs))
-    assert _ok(client.get(f"/v1/subscriptions/{one}"))["test_clock"] == CLOCK_ID
+    assert ok(client.get(f"/v1/subscriptions/{one}"))["test_clock"] == CLOCK_ID
 
 
 def test_invoices_of_a_customer_on_a_test_clock_are_listed_as_usual(
@@ -339,14 +313,14 @@ def test_test_clocks_are_listed_paged_and_retrieved(client: httpx.Client,
         account.test_clocks.append(second)
         fake._store.reset()
     try:
-        first_page = _ok(client.get("/v1/test_helpers/test_clocks", params={"limit": 1}))
+        first_page = ok(client.get("/v1/test_helpers/test_clocks", params={"limit": 1}))
         assert first_page["url"] == "/v1/test_helpers/test_clocks"
         assert [c["id"] for c in first_page["data"]] == [second["id"]]  # newest first
         assert first_page["has_more"] is True
-        rest = _ok(client.get("/v1/test_helpers/test_clocks", params={
+        rest = ok(client.get("/v1/test_helpers/test_clocks", params={
             "limit": 1, "starting_after": second["id"]}))
         assert rest["data"] == [_clock()] and rest["has_more"] is False
-        assert _ok(client.get(f"/v1/test_helpers/test_clocks/{CLOCK_ID}")) == _clock()
+        assert ok(client.get(f"/v1/test_helpers/test_clocks/{CLOCK_ID}")) == _clock()
         missing = _error(client.get("/v1/test_helpers/test_clocks/clock_nope"), 404)
         assert missing["code"] == "resource_missing"
         unknown = _error(client.get("/v1/test_helpers/test_clocks", params={"created": NOW}))
@@ -359,7 +333,7 @@ def test_test_clocks_are_listed_paged_and_retrieved(client: httpx.Client,
 
 def test_a_customers_test_clock_expands(client: httpx.Client, account: Account) -> None:
     clocked = _clocked_customer(account)
-    got = _ok(client.get(f"/v1/customers/{clocked['id']}", params={"expand[]": "test_clock"}))
+    got = ok(client.get(f"/v1/customers/{clocked['id']}", params={"expand[]": "test_clock"}))
     assert got["test_clock"] == _clock()
 
 
@@ -424,4 +398,4 @@ def test_a_deleted_coupon_is_not_listed_and_retrieving_it_is_404(
     err = _error(client.get(f"/v1/coupons/{GONE_COUPON}"), 404)
     assert err["code"] == "resource_missing"
     assert err["message"] == f"No such coupon: '{GONE_COUPON}'"
-    assert _ok(client.get("/v1/coupons/LAUNCH20"))["percent_off"] == 20.0
+    assert ok(client.get("/v1/coupons/LAUNCH20"))["percent_off"] == 20.0

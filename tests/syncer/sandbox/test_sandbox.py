@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -29,47 +28,14 @@ from syncer.sandbox.generator import (
     truth_mrr,
 )
 from syncer.stripe.resources import BY_NAME, RESOURCES
+from tests.syncer.sandbox.fake_api import AUTH, ok, walk
 
 NOW = 1_784_000_000  # 2026-07-14T03:33:20Z
-AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
 
 
 @pytest.fixture(scope="module")
 def account() -> Account:
     return generate_account(customers=80, seed=3, now=NOW, months=24)
-
-
-@pytest.fixture(scope="module")
-def fake(account: Account) -> Iterator[FakeStripe]:
-    with FakeStripe(account) as server:
-        yield server
-
-
-@pytest.fixture()
-def client(fake: FakeStripe) -> Iterator[httpx.Client]:
-    fake.restricted_denied = set()
-    fake.fail_rate = 0.0
-    fake.rate_limit = None
-    with httpx.Client(base_url=fake.base_url, headers=AUTH, timeout=10) as c:
-        yield c
-
-
-def _ok(resp: httpx.Response) -> Any:
-    assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
-def _walk(client: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:
-    """Every object of a list, forwards with ``starting_after``."""
-    out: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = _ok(client.get(path, params={**params, **(
-            {"starting_after": cursor} if cursor else {})}))
-        out += page["data"]
-        if not page["has_more"]:
-            return out
-        cursor = page["data"][-1]["id"]
 
 
 def _all_ids(acct: Account) -> list[str]:
@@ -259,11 +225,11 @@ def test_truth_agrees_with_the_final_objects(account: Account) -> None:
 def test_lists_paginate_forwards_exactly_once_in_stripe_order(
     client: httpx.Client, account: Account
 ) -> None:
-    got = _walk(client, "/v1/invoices", limit=7)
+    got = walk(client, "/v1/invoices", limit=7)
     assert [o["id"] for o in got] == [
         o["id"] for o in sorted(account.invoices, key=lambda o: (o["created"], o["id"]),
                                 reverse=True)]
-    customers = _walk(client, "/v1/customers", limit=100)
+    customers = walk(client, "/v1/customers", limit=100)
     # Stripe lists a customer on a test clock only when asked for that clock.
     assert {c["id"] for c in customers} == {c["id"] for c in account.customers
                                             if c["test_clock"] is None}
@@ -272,10 +238,10 @@ def test_lists_paginate_forwards_exactly_once_in_stripe_order(
 def test_lists_paginate_backwards_with_ending_before(
     client: httpx.Client, account: Account
 ) -> None:
-    last = _ok(client.get("/v1/charges", params={"limit": 100}))
+    last = ok(client.get("/v1/charges", params={"limit": 100}))
     cursor = None
     while True:  # find the oldest charge
-        page = _ok(client.get("/v1/charges", params={"limit": 100, **(
+        page = ok(client.get("/v1/charges", params={"limit": 100, **(
             {"starting_after": cursor} if cursor else {})}))
         if not page["has_more"]:
             oldest = page["data"][-1]["id"]
@@ -284,7 +250,7 @@ def test_lists_paginate_backwards_with_ending_before(
     seen = [oldest]
     cursor = oldest
     while True:
-        page = _ok(client.get("/v1/charges", params={"limit": 9, "ending_before": cursor}))
+        page = ok(client.get("/v1/charges", params={"limit": 9, "ending_before": cursor}))
         seen = [o["id"] for o in page["data"]] + seen
         if not page["has_more"]:
             break
@@ -296,19 +262,19 @@ def test_lists_paginate_backwards_with_ending_before(
 
 def test_created_filters(client: httpx.Client, account: Account) -> None:
     mid = NOW - 200 * DAY
-    older = _walk(client, "/v1/invoices", limit=100, **{"created[lt]": mid})
-    newer = _walk(client, "/v1/invoices", limit=100, **{"created[gte]": mid})
+    older = walk(client, "/v1/invoices", limit=100, **{"created[lt]": mid})
+    newer = walk(client, "/v1/invoices", limit=100, **{"created[gte]": mid})
     assert all(o["created"] < mid for o in older)
     assert all(o["created"] >= mid for o in newer)
     assert len(older) + len(newer) == len(account.invoices)
     one = account.invoices[5]
-    exact = _ok(client.get("/v1/invoices", params={"created": one["created"], "limit": 100}))
+    exact = ok(client.get("/v1/invoices", params={"created": one["created"], "limit": 100}))
     assert one["id"] in {o["id"] for o in exact["data"]}
     assert all(o["created"] == one["created"] for o in exact["data"])
-    window = _walk(client, "/v1/charges", limit=100,
+    window = walk(client, "/v1/charges", limit=100,
                    **{"created[gt]": mid, "created[lte]": mid + 30 * DAY})
     assert all(mid < o["created"] <= mid + 30 * DAY for o in window)
-    notes = _walk(client, "/v1/credit_notes", limit=100, **{"created[gte]": mid})
+    notes = walk(client, "/v1/credit_notes", limit=100, **{"created[gte]": mid})
     assert all(o["created"] >= mid for o in notes)
     # an unknown parameter is rejected like Stripe does
     resp = client.get("/v1/credit_notes", params={"created_after": mid})
@@ -319,9 +285,9 @@ def test_created_filters(client: httpx.Client, account: Account) -> None:
 def test_subscriptions_hide_ended_unless_status_all(
     client: httpx.Client, account: Account
 ) -> None:
-    default = _walk(client, "/v1/subscriptions", limit=100)
-    every = _walk(client, "/v1/subscriptions", limit=100, status="all")
-    canceled = _walk(client, "/v1/subscriptions", limit=100, status="canceled")
+    default = walk(client, "/v1/subscriptions", limit=100)
+    every = walk(client, "/v1/subscriptions", limit=100, status="all")
+    canceled = walk(client, "/v1/subscriptions", limit=100, status="canceled")
     listed = [s for s in account.subscriptions if s["test_clock"] is None]  # as Stripe lists
     assert len(every) == len(listed)
     assert {s["status"] for s in default}.isdisjoint({"canceled", "incomplete_expired"})
@@ -335,58 +301,58 @@ def test_embedded_lists_are_truncated_and_child_endpoints_page_the_rest(
     client: httpx.Client, account: Account
 ) -> None:
     inv = next(i for i in account.invoices if len(i["lines"]["data"]) > 10)
-    got = _ok(client.get(f"/v1/invoices/{inv['id']}"))
+    got = ok(client.get(f"/v1/invoices/{inv['id']}"))
     assert len(got["lines"]["data"]) == 10 and got["lines"]["has_more"] is True
     assert got["lines"]["url"] == f"/v1/invoices/{inv['id']}/lines"
-    lines = got["lines"]["data"] + _walk(client, got["lines"]["url"], limit=3,
+    lines = got["lines"]["data"] + walk(client, got["lines"]["url"], limit=3,
                                          starting_after=got["lines"]["data"][-1]["id"])
     assert [ln["id"] for ln in lines] == [ln["id"] for ln in inv["lines"]["data"]]
     # the list endpoint embeds the same truncated list
-    listed = _walk(client, "/v1/invoices", limit=100)
+    listed = walk(client, "/v1/invoices", limit=100)
     assert all(len(i["lines"]["data"]) <= 10 for i in listed)
 
     sub = next(s for s in account.subscriptions if len(s["items"]["data"]) > 10)
-    got = _ok(client.get(f"/v1/subscriptions/{sub['id']}"))
+    got = ok(client.get(f"/v1/subscriptions/{sub['id']}"))
     assert len(got["items"]["data"]) == 10 and got["items"]["has_more"] is True
     assert got["items"]["url"] == f"/v1/subscription_items?subscription={sub['id']}"
-    items = _walk(client, "/v1/subscription_items", subscription=sub["id"], limit=4)
+    items = walk(client, "/v1/subscription_items", subscription=sub["id"], limit=4)
     assert [i["id"] for i in items] == [i["id"] for i in sub["items"]["data"]]
-    item = _ok(client.get(f"/v1/subscription_items/{items[-1]['id']}"))
+    item = ok(client.get(f"/v1/subscription_items/{items[-1]['id']}"))
     assert item["subscription"] == sub["id"]
     assert client.get("/v1/subscription_items").status_code == 400
 
     cn = next(c for c in account.credit_notes if len(c["lines"]["data"]) > 10)
-    got = _ok(client.get(f"/v1/credit_notes/{cn['id']}"))
+    got = ok(client.get(f"/v1/credit_notes/{cn['id']}"))
     assert got["lines"]["has_more"] is True
-    rest = _walk(client, f"/v1/credit_notes/{cn['id']}/lines", limit=100,
+    rest = walk(client, f"/v1/credit_notes/{cn['id']}/lines", limit=100,
                  starting_after=got["lines"]["data"][-1]["id"])
     assert len(got["lines"]["data"]) + len(rest) == len(cn["lines"]["data"])
 
 
 def test_expand(client: httpx.Client, account: Account) -> None:
     inv = next(i for i in account.invoices if i["discounts"])
-    plain = _ok(client.get(f"/v1/invoices/{inv['id']}"))
+    plain = ok(client.get(f"/v1/invoices/{inv['id']}"))
     assert plain["discounts"] == inv["discounts"]
     for key in ("expand[]", "expand[0]"):
-        got = _ok(client.get(f"/v1/invoices/{inv['id']}", params={key: "discounts"}))
+        got = ok(client.get(f"/v1/invoices/{inv['id']}", params={key: "discounts"}))
         disc = got["discounts"][0]
         assert disc["object"] == "discount" and disc["id"] == inv["discounts"][0]
         assert isinstance(disc["source"]["coupon"], str)
-    page = _ok(client.get("/v1/subscriptions", params={
+    page = ok(client.get("/v1/subscriptions", params={
         "status": "all", "limit": 100, "expand[]": "data.discounts"}))
     expanded = [d for s in page["data"] for d in s["discounts"]]
     assert expanded and all(isinstance(d, dict) for d in expanded)
-    charges = _ok(client.get("/v1/charges", params={
+    charges = ok(client.get("/v1/charges", params={
         "limit": 20, "expand[0]": "data.balance_transaction"}))["data"]
     paid = [c for c in charges if c["status"] == "succeeded"]
     assert paid and all(c["balance_transaction"]["object"] == "balance_transaction"
                         for c in paid)
-    txn = _ok(client.get(f"/v1/balance_transactions/{paid[0]['balance_transaction']['id']}"))
+    txn = ok(client.get(f"/v1/balance_transactions/{paid[0]['balance_transaction']['id']}"))
     assert txn["source"] == paid[0]["id"]
     # tiers are includable: only there when expanded
     tiered = next(p for p in account.prices if p["billing_scheme"] == "tiered")
-    assert "tiers" not in _ok(client.get(f"/v1/prices/{tiered['id']}"))
-    assert _ok(client.get(f"/v1/prices/{tiered['id']}", params={"expand[]": "tiers"}))["tiers"]
+    assert "tiers" not in ok(client.get(f"/v1/prices/{tiered['id']}"))
+    assert ok(client.get(f"/v1/prices/{tiered['id']}", params={"expand[]": "tiers"}))["tiers"]
     bad = client.get("/v1/invoices", params={"expand[]": "data.nope"})
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
     assert client.get("/v1/invoices", params={"expand[]": "discounts"}).status_code == 400
@@ -404,27 +370,27 @@ def test_request_errors_use_stripes_envelope(client: httpx.Client, account: Acco
     assert both.status_code == 400
     unknown = client.get("/v1/nothing")
     assert unknown.status_code == 404 and "error" in unknown.json()
-    assert _ok(client.get("/v1/account"))["id"] == account.account["id"]
+    assert ok(client.get("/v1/account"))["id"] == account.account["id"]
 
 
 def test_deleted_customer_retrieves_as_a_tombstone(client: httpx.Client, account: Account) -> None:
     gone = next(iter(account.deleted["customers"]))
-    assert _ok(client.get(f"/v1/customers/{gone}")) == {
+    assert ok(client.get(f"/v1/customers/{gone}")) == {
         "id": gone, "object": "customer", "deleted": True}
-    assert gone not in {c["id"] for c in _walk(client, "/v1/customers", limit=100)}
+    assert gone not in {c["id"] for c in walk(client, "/v1/customers", limit=100)}
 
 
 def test_events_endpoint(client: httpx.Client, account: Account) -> None:
-    events = _walk(client, "/v1/events", limit=100)
+    events = walk(client, "/v1/events", limit=100)
     assert len(events) == len(account.events)
     assert [e["created"] for e in events] == sorted((e["created"] for e in events),
                                                     reverse=True)
-    subs = _walk(client, "/v1/events", limit=100, type="customer.subscription.*")
+    subs = walk(client, "/v1/events", limit=100, type="customer.subscription.*")
     assert subs and all(e["type"].startswith("customer.subscription.") for e in subs)
-    two = _walk(client, "/v1/events", limit=100,
+    two = walk(client, "/v1/events", limit=100,
                 **{"types[0]": "invoice.paid", "types[1]": "charge.succeeded"})
     assert {e["type"] for e in two} == {"invoice.paid", "charge.succeeded"}
-    one = _ok(client.get(f"/v1/events/{events[0]['id']}"))
+    one = ok(client.get(f"/v1/events/{events[0]['id']}"))
     assert one["id"] == events[0]["id"] and one["data"]["object"]["id"]
 
 
@@ -505,8 +471,8 @@ def test_connected_accounts_via_stripe_account_header() -> None:
     with FakeStripe(main, connected={acct_id: other}) as server, httpx.Client(
         base_url=server.base_url, headers=AUTH
     ) as c:
-        mine = _walk(c, "/v1/customers", limit=100)
-        theirs = _ok(c.get("/v1/customers", params={"limit": 100},
+        mine = walk(c, "/v1/customers", limit=100)
+        theirs = ok(c.get("/v1/customers", params={"limit": 100},
                            headers={"Stripe-Account": acct_id}))["data"]
         assert {x["id"] for x in mine} == {x["id"] for x in main.customers}
         assert {x["id"] for x in theirs} == {x["id"] for x in other.customers}
@@ -590,19 +556,19 @@ def test_change_subscription_updates_the_object_and_emits_an_event() -> None:
     later = NOW + 3600
     with FakeStripe(acct) as server, httpx.Client(base_url=server.base_url,
                                                    headers=AUTH) as c:
-        before = _ok(c.get(f"/v1/subscriptions/{sub['id']}"))  # now cached
+        before = ok(c.get(f"/v1/subscriptions/{sub['id']}"))  # now cached
         server.change_subscription(sub["id"], now=later, quantity=3)
-        after = _ok(c.get(f"/v1/subscriptions/{sub['id']}"))
+        after = ok(c.get(f"/v1/subscriptions/{sub['id']}"))
         assert before["items"]["data"][0].get("quantity") == 1
         assert after["items"]["data"][0]["quantity"] == 3
-        events = _ok(c.get("/v1/events", params={"created[gte]": later}))["data"]
+        events = ok(c.get("/v1/events", params={"created[gte]": later}))["data"]
         assert [e["type"] for e in events] == ["customer.subscription.updated"]
         assert events[0]["data"]["previous_attributes"]["items"]["data"][0]["quantity"] == 1
         assert truth_mrr(acct, sub["customer"], later) - truth_mrr(
             acct, sub["customer"], later - 1) == 2 * 9900
 
         server.change_subscription(sub["id"], now=later + 60, cancel_at_period_end=True)
-        got = _ok(c.get(f"/v1/subscriptions/{sub['id']}"))
+        got = ok(c.get(f"/v1/subscriptions/{sub['id']}"))
         assert got["cancel_at_period_end"] is True and got["canceled_at"] == later + 60
         assert got["cancellation_details"]["reason"] == "cancellation_requested"
 
@@ -615,9 +581,9 @@ def test_delete_customer_cancels_and_tombstones() -> None:
     with FakeStripe(acct) as server, httpx.Client(base_url=server.base_url,
                                                    headers=AUTH) as c:
         server.delete_customer(cus, later)
-        assert _ok(c.get(f"/v1/customers/{cus}"))["deleted"] is True
-        assert _ok(c.get(f"/v1/subscriptions/{sub['id']}"))["status"] == "canceled"
-        types = [e["type"] for e in _ok(c.get("/v1/events", params={
+        assert ok(c.get(f"/v1/customers/{cus}"))["deleted"] is True
+        assert ok(c.get(f"/v1/subscriptions/{sub['id']}"))["status"] == "canceled"
+        types = [e["type"] for e in ok(c.get("/v1/events", params={
             "created[gte]": later}))["data"]]
         assert "customer.deleted" in types and "customer.subscription.deleted" in types
         assert truth_mrr(acct, cus, later) == 0
@@ -631,13 +597,13 @@ def test_add_customer_and_subscription_appear_with_events() -> None:
                                                    headers=AUTH) as c:
         cus = server.add_customer(now=later, name="Newco Ltd", email="ap@newco.example")
         sub = server.add_subscription(cus["id"], now=later + 10, price=price["id"], quantity=2)
-        assert _ok(c.get(f"/v1/customers/{cus['id']}"))["name"] == "Newco Ltd"
-        listed = _ok(c.get("/v1/subscriptions", params={"customer": cus["id"]}))["data"]
+        assert ok(c.get(f"/v1/customers/{cus['id']}"))["name"] == "Newco Ltd"
+        listed = ok(c.get("/v1/subscriptions", params={"customer": cus["id"]}))["data"]
         assert [s["id"] for s in listed] == [sub["id"]]
-        invoices = _ok(c.get("/v1/invoices", params={"customer": cus["id"]}))["data"]
+        invoices = ok(c.get("/v1/invoices", params={"customer": cus["id"]}))["data"]
         assert len(invoices) == 1 and invoices[0]["status"] == "paid"
         assert invoices[0]["parent"]["subscription_details"]["subscription"] == sub["id"]
-        types = Counter(e["type"] for e in _ok(c.get("/v1/events", params={
+        types = Counter(e["type"] for e in ok(c.get("/v1/events", params={
             "created[gte]": later, "limit": 100}))["data"])
         assert types["customer.created"] == 1
         assert types["customer.subscription.created"] == 1
@@ -651,12 +617,12 @@ def test_every_registry_resource_is_served(client: httpx.Client, account: Accoun
         params = dict(res.params)
         if res.expand:
             params["expand[]"] = res.expand[0]
-        page = _ok(client.get(res.path, params={**params, "limit": 100}))
+        page = ok(client.get(res.path, params={**params, "limit": 100}))
         assert page["object"] == "list" and page["url"] == res.path
         assert page["data"], res.name
         first = page["data"][0]
         assert first["object"] == res.object
-        assert _ok(client.get(res.retrieve(first["id"])))["id"] == first["id"]
+        assert ok(client.get(res.retrieve(first["id"])))["id"] == first["id"]
 
 
 def _quantities(acct: Account) -> dict[str, int]:
@@ -715,7 +681,7 @@ def test_sandbox_cli_serves_and_obeys_the_control_channel() -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=10) as c:
             for _ in range(100):  # the summary is printed just before the port is bound
                 try:
-                    events = _ok(c.get("/v1/events", params={"created[gte]": NOW + 600,
+                    events = ok(c.get("/v1/events", params={"created[gte]": NOW + 600,
                                                              "limit": 100}))["data"]
                     break
                 except httpx.ConnectError:

@@ -3,7 +3,7 @@
 Shapes follow tests/fixtures/stripe/*.json and syncer/sandbox/generator.py: invoices have
 ``parent.subscription_details``, lines ``parent.subscription_item_details`` /
 ``invoice_item_details`` and ``pricing.price_details``; discounts ``source.coupon``;
-charges no ``invoice`` (invoice payments link them). The test at the end checks the
+charges no ``invoice`` (invoice payments link them). test_builders.py checks the
 builders against the projection, which reads the same fields the sync stores.
 """
 
@@ -15,7 +15,6 @@ from typing import Any
 from reports.facts import Facts
 from syncer.normalize import NormalizeSettings, RawAccount, normalize
 from syncer.normalize.rules import add_months
-from syncer.sync.projection import RowContext, project
 
 JSON = dict[str, Any]
 DAY = 86400
@@ -220,26 +219,3 @@ def mrr_at(facts: Facts, at: int, customer_id: str = CUS) -> int:
 def contract_at(facts: Facts, at: int, customer_id: str = CUS) -> int:
     return sum(s.contract_mrr for s in facts.spans if s.customer == customer_id
                and s.start <= at and (s.end is None or at < s.end))
-
-
-# ---- the builders are of the shape the sync stores ---------------------------------------------
-
-
-def test_builders_have_the_shape_the_projection_reads() -> None:
-    ctx = RowContext(account="acct_1", livemode=False, api_version="2026-10-28.endive",
-                     synced_at=T0)
-    p = price()
-    sub = subscription([item("si_1", p, 3)], discounts=["di_1"])
-    inv = cycle_invoice("in_1", T0, [("si_1", p, 3)])
-    sub_row = project("subscriptions", sub, ctx)
-    inv_rows = project("invoices", inv, ctx)
-    assert sub_row["subscriptions"][0]["customer"] == CUS
-    assert sub_row["subscription_items"][0]["quantity"] == 3
-    assert sub_row["subscription_items"][0]["recurring_interval"] == "month"
-    assert inv_rows["invoices"][0]["subscription"] == "sub_1"
-    assert inv_rows["invoices"][0]["finalized_at"] == T0
-    line_row = inv_rows["invoice_lines"][0]
-    assert (line_row["subscription_item"], line_row["price"], line_row["line_type"]) == (
-        "si_1", "price_pro", "subscription")
-    expanded = dict(sub, discounts=[discount("di_1", "C")])
-    assert project("subscriptions", expanded, ctx)["discounts"][0]["coupon"] == "C"
