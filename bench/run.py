@@ -152,7 +152,7 @@ def run_step(step: str, base: str, database_url: str, now: int, clock: int) -> d
         return {"seconds": round(time.monotonic() - started, 2), "customers": counts.customers,
                 "spans": counts.spans}
     if step in ("report_1", "report_36"):
-        from reports.metrics import last_complete_month
+        from reports.month import last_complete_month
         from reports.render import render_text
         from syncer.app.reporting import report_months
 

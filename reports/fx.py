@@ -9,8 +9,9 @@ currency with no rate raises ``MissingRate``: never a silent 1:1.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from reports.errors import BadSetting, MissingRate
 
@@ -37,20 +38,38 @@ def to_major(amount_minor: int, currency: str) -> Decimal:
     return Decimal(amount_minor).scaleb(-minor_digits(currency))
 
 
+_CODE = re.compile(r"[a-z]{3}", re.ASCII)
+_RATE = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)", re.ASCII)
+_FORM = "FX_RATES must look like eur=1.08,gbp=1.27"
+
+
+def _quoted(part: str, limit: int = 40) -> str:
+    """A fragment of the setting for an error message: one line, bounded length."""
+    return repr(part if len(part) <= limit else part[:limit] + "…")
+
+
 def parse_fx_rates(text: str) -> dict[str, Decimal]:
-    """``"eur=1.08,gbp=1.27"`` -> ``{"eur": Decimal("1.08"), ...}``; one-line error if malformed."""
+    """``"eur=1.08,gbp=1.27"`` -> ``{"eur": Decimal("1.08"), ...}`` (reporting units per unit).
+
+    Codes are three letters, any case; rates plain decimals above 0 (no exponent, no
+    sign); empty parts are skipped (``"eur=1.08,"``). A currency given twice is refused
+    rather than one of its rates silently winning. Errors are one ``BadSetting`` line
+    saying which part is wrong and why, then the expected form.
+    """
     rates: dict[str, Decimal] = {}
-    for part in (p.strip() for p in text.split(",")):
+    for raw in text.split(","):
+        part = raw.strip()
         if not part:
             continue
         code, sep, value = part.partition("=")
-        code = code.strip().lower()
-        try:
-            rate = Decimal(value.strip())
-        except InvalidOperation:
-            rate = Decimal(0)
-        if not sep or len(code) != 3 or not code.isalpha() or not rate.is_finite() or rate <= 0:
-            raise BadSetting(f"FX_RATES must look like eur=1.08,gbp=1.27; cannot read '{part}'")
+        code, value = code.strip().lower(), value.strip()
+        if not sep or not _CODE.fullmatch(code) or not _RATE.fullmatch(value):
+            raise BadSetting(f"{_quoted(part)} is not currency=rate; {_FORM}")
+        rate = Decimal(value)
+        if rate <= 0:
+            raise BadSetting(f"{_quoted(part)}: a rate must be greater than 0; {_FORM}")
+        if code in rates:
+            raise BadSetting(f"{code} is given twice; {_FORM}")
         rates[code] = rate
     return rates
 

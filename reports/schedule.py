@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from reports.errors import BadSetting
-from reports.metrics import last_complete_month, parse_month, zone
+from reports.month import Month, last_complete_month, zone
 
 FINAL = "final"
 PRELIMINARY = "preliminary"
@@ -45,18 +45,13 @@ def business_days(year: int, month: int, holidays: Container[date] = NO_HOLIDAYS
     return out
 
 
-def _next_month(month: str) -> tuple[int, int]:
-    year, mon = int(month[:4]), int(month[5:7])
-    return (year + 1, 1) if mon == 12 else (year, mon + 1)
-
-
 def due_at(month: str, due: Due, timezone: str, holidays: Container[date] = NO_HOLIDAYS) -> int:
     """The epoch second the report of ``month`` (``YYYY-MM``) is due."""
-    year, mon = _next_month(parse_month(month))
-    days = business_days(year, mon, holidays)
+    sending = Month.parse(month) + 1
+    days = business_days(sending.year, sending.month, holidays)
     if due.business_day > len(days):
         raise BadSetting(
-            f"REPORT_SCHEDULE asks for business day {due.business_day}, but {year}-{mon:02d} has only "
+            f"REPORT_SCHEDULE asks for business day {due.business_day}, but {sending} has only "
             f"{len(days)}; use a smaller day"
         )
     local = datetime.combine(days[due.business_day - 1], due.at, tzinfo=zone(timezone))
@@ -87,11 +82,10 @@ def month_due(now: int, due: Due, timezone: str, holidays: Container[date] = NO_
 
 def next_due_after(now: int, due: Due, timezone: str, holidays: Container[date] = NO_HOLIDAYS) -> int:
     """The first due instant strictly after ``now`` (for the daemon's schedule and doctor)."""
-    month = last_complete_month(now, timezone)
+    month = Month.parse(last_complete_month(now, timezone))
     for _ in range(3):
-        at = due_at(month, due, timezone, holidays)
+        at = due_at(str(month), due, timezone, holidays)
         if at > now:
             return at
-        year, mon = _next_month(month)
-        month = f"{year:04d}-{mon:02d}"
+        month += 1
     raise AssertionError("a due time is always within two months")  # pragma: no cover

@@ -1,15 +1,8 @@
-"""Calendar arithmetic on epoch seconds (pure), shared by the normalizer and the sandbox."""
+"""Calendar months on epoch seconds, kept for the sandbox's imports: the arithmetic itself
+is ``reports.month`` (one month arithmetic for everything)."""
 
 from __future__ import annotations
 
-import calendar
-from datetime import UTC, datetime
+from reports.month import add_months_to_instant as add_months
 
-
-def add_months(ts: int, n: int) -> int:
-    """``ts`` moved by ``n`` calendar months, the day clamped to the month's length."""
-    d = datetime.fromtimestamp(ts, UTC)
-    m0 = d.month - 1 + n
-    year, month = d.year + m0 // 12, m0 % 12 + 1
-    day = min(d.day, calendar.monthrange(year, month)[1])
-    return int(d.replace(year=year, month=month, day=day).timestamp())
+__all__ = ["add_months"]

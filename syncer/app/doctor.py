@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.engine import URL, Engine
 
 from reports.errors import OneLineError
-from reports.metrics import last_complete_month
+from reports.month import last_complete_month
 from reports.schedule import next_due_after
 from syncer.app.logging import redact
 from syncer.app.reporting import report_calendar

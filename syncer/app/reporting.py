@@ -15,16 +15,8 @@ from sqlalchemy.engine import Connection
 
 from reports.errors import BadMonth, ReportError
 from reports.fx import FxTable
-from reports.metrics import (
-    MetricSettings,
-    MonthReport,
-    compute_months,
-    last_complete_month,
-    month_bounds,
-    month_of,
-    month_range,
-    parse_month,
-)
+from reports.metrics import MetricSettings, MonthReport, compute_months
+from reports.month import last_complete_month, month_bounds, month_of, month_range, parse_month
 from reports.schedule import Due, report_status
 from syncer.app.batch_normalize import BatchJob, iter_batch_facts
 from syncer.app.calendar import holidays_for
@@ -45,12 +37,7 @@ from syncer.db.meta import StripeAccount
 from syncer.db.raw_loader import customer_ranges, stream_rows
 from syncer.db.store import Store, table
 from syncer.errors import ConfigError, GiveUp, NrrError
-from syncer.normalize.model import (
-    ChurnRecognition,
-    DiscountMode,
-    NormalizeSettings,
-    UsageInMrr,
-)
+from syncer.normalize.model import NormalizeSettings
 
 
 class NoData(GiveUp):
@@ -93,10 +80,10 @@ def platform_account(store: Store) -> AccountRef:
 
 def normalize_settings(settings: Settings) -> NormalizeSettings:
     return NormalizeSettings(
-        discount_mode=DiscountMode(settings.discount_mode),
+        discount_mode=settings.discount_mode,
         past_due_grace_days=settings.past_due_grace_days,
-        usage_in_mrr=UsageInMrr(settings.usage_in_mrr),
-        churn_recognition=ChurnRecognition(settings.churn_recognition),
+        usage_in_mrr=settings.usage_in_mrr,
+        churn_recognition=settings.churn_recognition,
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from email.utils import formataddr, getaddresses, parseaddr
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -24,6 +24,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from reports import fx
+from reports.errors import BadSetting
+from reports.options import ChurnRecognition, DiscountMode, UsageInMrr
 from syncer.app.logging import redact, register_secret
 from syncer.errors import ConfigError
 
@@ -106,7 +109,6 @@ def _show(part: str, limit: int = 40) -> str:
 
 
 _CURRENCY = re.compile(r"[a-z]{3}", re.ASCII)
-_RATE = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)", re.ASCII)
 
 
 def parse_currency(text: str) -> str:
@@ -118,26 +120,12 @@ def parse_currency(text: str) -> str:
 
 
 def parse_fx_rates(text: str) -> dict[str, Decimal]:
-    """``eur=1.08,gbp=1.27`` → ``{"eur": Decimal("1.08"), ...}`` (reporting units per unit)."""
-    rates: dict[str, Decimal] = {}
-    for raw in text.split(","):
-        part = raw.strip()
-        if not part:  # tolerate "eur=1.08," and empty values
-            continue
-        code, sep, value = part.partition("=")
-        code, value = code.strip().lower(), value.strip()
-        if not sep or not _CURRENCY.fullmatch(code) or not _RATE.fullmatch(value):
-            raise ValueError(f"{_show(part)} is not currency=rate; write e.g. eur=1.08,gbp=1.27")
-        try:
-            rate = Decimal(value)
-        except InvalidOperation:  # unreachable given _RATE, kept as a guard
-            raise ValueError(f"{_show(part)} has an unreadable rate") from None
-        if rate <= 0:
-            raise ValueError(f"{_show(part)}: a rate must be greater than 0")
-        if code in rates:
-            raise ValueError(f"{code} is given twice")
-        rates[code] = rate
-    return rates
+    """``eur=1.08,gbp=1.27`` → ``{"eur": Decimal("1.08"), ...}``: the report's own parser
+    (``reports.fx``), its error as the ``ValueError`` a validator raises."""
+    try:
+        return fx.parse_fx_rates(text)
+    except BadSetting as exc:
+        raise ValueError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -277,10 +265,10 @@ class Settings(BaseSettings):
     report_preliminary: bool = False
 
     # Metrics (METRICS.md)
-    discount_mode: Literal["all_active", "forever_only", "none"] = "all_active"
-    churn_recognition: Literal["period_end", "request_time"] = "period_end"
+    discount_mode: DiscountMode = DiscountMode.ALL_ACTIVE
+    churn_recognition: ChurnRecognition = ChurnRecognition.PERIOD_END
     past_due_grace_days: int = Field(default=30, ge=0)
-    usage_in_mrr: Literal["none", "trailing_3m_average"] = "none"
+    usage_in_mrr: UsageInMrr = UsageInMrr.NONE
 
     # Email
     smtp_host: str | None = None

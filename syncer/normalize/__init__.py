@@ -12,24 +12,14 @@ from collections import defaultdict
 
 from reports.facts import ChurnEvent, Customer, Facts, MrrSpan, PaymentFailure
 from syncer.normalize.churn import payment_failures
-from syncer.normalize.model import (
-    ChurnRecognition,
-    DiscountMode,
-    Index,
-    NormalizeSettings,
-    RawAccount,
-    UsageInMrr,
-)
+from syncer.normalize.model import Index, NormalizeSettings, RawAccount
 from syncer.normalize.mrr import subscription_facts
 from syncer.normalize.revenue import revenue
 from syncer.normalize.rules import as_str
 
 __all__ = [
-    "ChurnRecognition",
-    "DiscountMode",
     "NormalizeSettings",
     "RawAccount",
-    "UsageInMrr",
     "normalize",
 ]
 

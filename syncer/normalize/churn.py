@@ -1,4 +1,4 @@
-"""Payment failures (METRICS.md §3, last paragraph) and churn classification (§3 rules 1-6).
+"""Payment failures (METRICS.md §3, last paragraph) and churn events (classified by ``reports.churn``).
 
 Failure time of an invoice: the earliest ``failed`` charge among those that tried to pay
 it (charges of the payment intents its invoice payments link, or the legacy
@@ -9,9 +9,10 @@ attempt, failed at its finalization (automatic collection attempts payment then)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
-from reports.facts import ChurnEvent, ChurnKind, PaymentFailure
+from reports.churn import EndState, classify_end, classify_payment_state
+from reports.facts import ChurnEvent, PaymentFailure
 from syncer.normalize.model import Index, invoice_subscription, transition
 from syncer.normalize.rules import Obj, as_int, as_str, get, ref
 from syncer.stripe.shapes import customer_of
@@ -70,16 +71,9 @@ def payment_failures(ix: Index) -> list[PaymentFailure]:
     return sorted(out, key=lambda f: (f.first_failed_at, f.invoice))
 
 
-# ---- churn classification -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EndState:
-    """What the MRR timeline knows about a subscription just before it ended."""
-
-    past_due_rule: bool  # MRR already zeroed by the grace rule (§1.2)
-    unpaid: bool  # status path past_due → unpaid
-    past_due: bool  # status past_due, or an unpaid failed invoice
+# ---- churn events ------------------------------------------------------------------------------
+# What a churn is (voluntary or involuntary, which §3 rule) is decided in
+# ``reports.churn``; here, only the evidence read out of Stripe's objects.
 
 
 def _latest_invoice_owed(ix: Index, sub: Obj, at: int) -> bool:
@@ -93,52 +87,36 @@ def _latest_invoice_owed(ix: Index, sub: Obj, at: int) -> bool:
     return invoice is not None and invoice.get("status") in ("open", "uncollectible")
 
 
-def classify(ix: Index, sub: Obj, state: EndState, at: int) -> tuple[ChurnKind, str, bool]:
-    """(kind, rule, derived) of a subscription's end; §3, first match wins."""
-    reason = get(sub, "cancellation_details", "reason")
-    if reason == "payment_failed":
-        return ChurnKind.INVOLUNTARY, "payment_failed", False
-    if reason == "payment_disputed":
-        return ChurnKind.INVOLUNTARY, "payment_disputed", False
-    if state.past_due_rule:
-        return ChurnKind.INVOLUNTARY, "past_due", False
-    if state.unpaid:
-        return ChurnKind.INVOLUNTARY, "unpaid", False
-    if reason == "cancellation_requested":
-        if state.past_due or _latest_invoice_owed(ix, sub, at):
-            return ChurnKind.INVOLUNTARY, "cancellation_requested_unpaid", True
-        return ChurnKind.VOLUNTARY, "cancellation_requested", False
-    return ChurnKind.INVOLUNTARY, "other", True
-
-
 def churn_event(ix: Index, sub: Obj, at: int, state: EndState) -> ChurnEvent:
     """The churn of a subscription that ended (or whose cancellation is recognised) at ``at``."""
-    kind, rule, derived = classify(ix, sub, state, at)
     details = sub.get("cancellation_details")
+    reason = as_str(get(details, "reason"))
+    verdict = classify_end(reason, state, _latest_invoice_owed(ix, sub, at))
     return ChurnEvent(
         customer=customer_of(sub) or "",
         subscription=str(sub.get("id")),
         at=at,
         requested_at=as_int(sub.get("canceled_at")),
-        kind=kind,
-        rule=rule,
-        derived=derived,
-        reason=as_str(get(details, "reason")),
+        kind=verdict.kind,
+        rule=verdict.rule,
+        derived=verdict.derived,
+        reason=reason,
         feedback=as_str(get(details, "feedback")),
         comment=as_str(get(details, "comment")),
     )
 
 
-def status_churn(sub: Obj, at: int, rule: str) -> ChurnEvent:
+def status_churn(sub: Obj, at: int, rule: Literal["past_due", "unpaid"]) -> ChurnEvent:
     """A churn decided by payment state alone (past-due grace rule, or turning unpaid)."""
+    verdict = classify_payment_state(rule)
     return ChurnEvent(
         customer=customer_of(sub) or "",
         subscription=str(sub.get("id")),
         at=at,
         requested_at=None,
-        kind=ChurnKind.INVOLUNTARY,
-        rule=rule,
-        derived=False,
+        kind=verdict.kind,
+        rule=verdict.rule,
+        derived=verdict.derived,
         reason=None,
         feedback=None,
         comment=None,

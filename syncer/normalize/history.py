@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
+from reports.month import add_months_to_instant
 from syncer.normalize.model import (
     Index,
     LineView,
@@ -31,7 +32,6 @@ from syncer.normalize.model import (
 )
 from syncer.normalize.rules import (
     Obj,
-    add_months,
     as_int,
     as_str,
     coupon_of,
@@ -543,7 +543,7 @@ def _window(ix: Index, hist: SubHistory, d_id: str, d: Obj) -> DiscountWindow | 
     end: int | None = None
     if duration == "repeating":
         months = as_int(coupon.get("duration_in_months")) or 0
-        end = as_int(d.get("end")) or add_months(start, months)
+        end = as_int(d.get("end")) or add_months_to_instant(start, months)
     elif duration == "once":
         end = _once_end(ix, hist, d_id, start)
     return DiscountWindow(d_id, coupon, start, end, ref(d.get("subscription_item")))

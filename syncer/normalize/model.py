@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
+from reports.options import ChurnRecognition, DiscountMode, UsageInMrr
 from syncer.normalize.rules import Obj, as_int, as_str, data_list, first, get, item_contract, ref
 from syncer.stripe.shapes import customer_of, line_details
 
@@ -24,22 +24,6 @@ SUBSCRIPTION_EVENTS = (
     "customer.subscription.paused",
     "customer.subscription.resumed",
 )
-
-
-class DiscountMode(StrEnum):
-    ALL_ACTIVE = "all_active"
-    FOREVER_ONLY = "forever_only"
-    NONE = "none"
-
-
-class UsageInMrr(StrEnum):
-    NONE = "none"
-    TRAILING_3M_AVERAGE = "trailing_3m_average"
-
-
-class ChurnRecognition(StrEnum):
-    PERIOD_END = "period_end"
-    REQUEST_TIME = "request_time"
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,11 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
+from reports.churn import EndState
 from reports.facts import Cause, ChurnEvent, MrrSpan, PaymentFailure
-from syncer.normalize.churn import EndState, churn_event, status_churn
+from reports.month import add_months_to_instant
+from reports.options import ChurnRecognition, DiscountMode, UsageInMrr
+from syncer.normalize.churn import churn_event, status_churn
 from syncer.normalize.history import (
     ELIGIBLE,
     DiscountWindow,
@@ -34,17 +37,9 @@ from syncer.normalize.history import (
     status_timeline,
     sub_history,
 )
-from syncer.normalize.model import (
-    ChurnRecognition,
-    DiscountMode,
-    Index,
-    NormalizeSettings,
-    UsageInMrr,
-    transition,
-)
+from syncer.normalize.model import Index, NormalizeSettings, transition
 from syncer.normalize.rules import (
     Obj,
-    add_months,
     as_int,
     as_str,
     data_list,
@@ -162,13 +157,13 @@ class _Sub:
         if is_metered(price):
             if self.settings.usage_in_mrr != UsageInMrr.TRAILING_3M_AVERAGE:
                 return None
-            since = add_months(t, -3)
+            since = add_months_to_instant(t, -3)
             gross = sum(g for f, _, g in self.usage.get(item, ()) if since < f <= t)
             return Fraction(gross, 3)
         return self.ix.item_contract(price, state.quantity)
 
     def usage_net(self, item: str, t: int) -> Fraction:
-        since = add_months(t, -3)
+        since = add_months_to_instant(t, -3)
         return Fraction(sum(n for f, n, _ in self.usage.get(item, ()) if since < f <= t), 3)
 
     def evaluate(self, t: int) -> dict[str, Value]:
@@ -347,7 +342,7 @@ def _breakpoints(s: _Sub, start: int, end: int | None, now: int) -> list[int]:
             times.update(x for x in (a, b) if x is not None)
     for lines in s.usage.values():
         for f, _, _ in lines:
-            times.update((f, add_months(f, 3)))
+            times.update((f, add_months_to_instant(f, 3)))
     limit = now if end is None else min(now, end - 1)
     return sorted(t for t in times if start <= t <= limit)
 

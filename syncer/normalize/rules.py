@@ -1,4 +1,4 @@
-"""Small pure rules shared by the normalizers: tolerant readers, prices, discounts, time.
+"""Small pure rules shared by the normalizers: tolerant readers, prices, discounts, rounding.
 
 Everything reads Stripe's current shapes first and older ones after (like
 ``syncer.sync.projection``), and never raises on a missing field: a field that is absent or of
@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
-
-from syncer.months import add_months  # noqa: F401  (re-exported)
 
 # The shape readers are shared with the projection; re-exported for the normalizer.
 from syncer.stripe.shapes import as_int, as_str, first, get, ref
@@ -39,7 +37,7 @@ def sum_amounts(items: Any) -> int:
     return sum(as_int(get(item, "amount")) or 0 for item in items)
 
 
-# ---- rounding and time ----------------------------------------------------------------------
+# ---- rounding -------------------------------------------------------------------------------
 
 
 def round_half_even(value: Fraction) -> int:

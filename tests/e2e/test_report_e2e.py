@@ -11,11 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from reports.metrics import (
-    month_bounds,
-    month_range,
-    mrr_by_customer,
-)
+from reports.metrics import mrr_by_customer
+from reports.month import month_bounds, month_range
 from syncer.app.reporting import normalize_account, platform_account
 from syncer.db.store import Store
 from syncer.sandbox.fake_stripe import FakeStripe

@@ -24,11 +24,11 @@ from reports.metrics import (
     MonthReport,
     compute_month,
     customer_mrr,
-    month_bounds,
 )
-from reports.metrics import add_months as shift_month
+from reports.month import add_months as shift_month
+from reports.month import add_months_to_instant as add_months
+from reports.month import month_bounds
 from syncer.normalize import NormalizeSettings, RawAccount, normalize
-from syncer.normalize.rules import add_months
 from tests.syncer.normalize.builders import (
     DAY,
     HOUR,

@@ -27,16 +27,18 @@ from reports.metrics import (
     MetricSettings,
     MonthReport,
     Movement,
-    add_months,
     cohorts,
     compute_month,
     customer_mrr,
     history,
+    mrr_by_customer,
+)
+from reports.month import (
+    add_months,
     last_complete_month,
     month_bounds,
     month_of,
     month_range,
-    mrr_by_customer,
     parse_month,
 )
 from tests.reports.builders import APR, MAR, MAY, assert_identity, churn, make_facts, span, ts
@@ -420,15 +422,15 @@ def test_top_movers_name_their_plans_from_to() -> None:
 
 
 def test_a_roll_forward_that_does_not_add_up_names_the_customers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from reports import metrics
+    from reports.metrics import rollforward
 
-    real_add = metrics._add
+    real_add = rollforward.add_movement
 
     def loses_expansions(tally: object, m: Movement) -> None:
         if m.movement != "expansion":
             real_add(tally, m)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(metrics, "_add", loses_expansions)
+    monkeypatch.setattr(rollforward, "add_movement", loses_expansions)
     facts = make_facts([span("up", 1000, MAR, ts(2026, 4, 9)), span("up", 1200, ts(2026, 4, 9)), span("flat", 5, MAR)])
     with pytest.raises(ReconciliationError) as err:
         april(facts)

@@ -24,13 +24,13 @@ from reports.facts import (
 from reports.fx import FxTable
 from reports.metrics import (
     MetricSettings,
-    add_months,
     compute_month,
     compute_months,
     customer_mrr,
     history,
     mrr_by_customer,
 )
+from reports.month import add_months
 from tests.reports.builders import assert_identity, make_facts, ts
 
 DAY = 86400

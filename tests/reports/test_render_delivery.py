@@ -32,7 +32,8 @@ from reports.facts import (
     RevenueLine,
 )
 from reports.fx import FxTable
-from reports.metrics import MetricSettings, MonthReport, compute_month, history, month_range
+from reports.metrics import MetricSettings, MonthReport, compute_month, history
+from reports.month import month_range
 from reports.render.chart import render_chart_png
 from reports.render.email_text import (
     benchmark,

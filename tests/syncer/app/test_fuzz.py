@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from reports.errors import MissingRate
 from reports.fx import FxTable
-from reports.metrics import MetricSettings, compute_month, month_range
+from reports.metrics import MetricSettings, compute_month
+from reports.month import month_range
 from syncer.app import logging as nrr_logging
 from syncer.app.settings import _SECRET_FIELDS, Settings, load_settings, parse_database_url
 from syncer.db.objects import OBJECT_TABLES

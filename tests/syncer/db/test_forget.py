@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from reports.metrics import month_range
+from reports.month import month_range
 from syncer.app.cli import app
 from syncer.app.reporting import normalize_account, report_month
 from syncer.db.forget import DERIVED_TABLES, forget_customer, mentions_anywhere

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reports.facts import Facts
+from reports.month import add_months_to_instant
 from syncer.normalize import NormalizeSettings, RawAccount, normalize
-from syncer.normalize.rules import add_months
 
 JSON = dict[str, Any]
 DAY = 86400
@@ -24,7 +24,7 @@ CUS = "cus_A"
 
 
 def month(n: int, base: int = T0) -> int:
-    return add_months(base, n)
+    return add_months_to_instant(base, n)
 
 
 def price(pid: str = "price_pro", amount: int | None = 9900, *, interval: str = "month",

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from reports.facts import Cause
-from syncer.normalize import ChurnRecognition, DiscountMode, NormalizeSettings, UsageInMrr
+from reports.options import ChurnRecognition, DiscountMode, UsageInMrr
+from syncer.normalize import NormalizeSettings
 from tests.syncer.normalize.builders import (
     DAY,
     HOUR,

@@ -1,0 +1,142 @@
+"""What a month's report holds (METRICS.md §2-§6), amounts in reporting minor units."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from reports.options import MetricSettings
+
+# A customer's net movement in a month (§2), in the order a report lists them.
+NEW = "new"
+REACTIVATION = "reactivation"
+EXPANSION = "expansion"
+CONTRACTION = "contraction"
+CHURN = "churn"
+SAME_MONTH = "same_month_start_and_cancel"
+MOVEMENT_ORDER = {k: i for i, k in enumerate((NEW, REACTIVATION, EXPANSION, CONTRACTION, CHURN, SAME_MONTH))}
+
+
+@dataclass(frozen=True)
+class MrrRollForward:
+    start: int
+    new: int
+    reactivation: int
+    expansion: int
+    contraction: int
+    churn: int
+    churn_voluntary: int
+    churn_involuntary: int
+    fx_impact: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Arr:
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class CustomerCounts:
+    start: int
+    new: int
+    reactivated: int
+    expanded: int
+    contracted: int
+    churned: int
+    churned_voluntary: int
+    churned_involuntary: int
+    end: int
+    same_month_start_and_cancel: int
+    pending_churn: int
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Percentages with two decimals; None when there is no cohort (METRICS.md §6)."""
+
+    nrr: Decimal | None
+    grr: Decimal | None
+    logo_retention: Decimal | None
+    nrr_12m: Decimal | None
+    grr_12m: Decimal | None
+    nrr_annualized: Decimal | None
+    cohort_customers: int = 0
+    cohort_start: int = 0  # the cohort's start MRR at the month-end rate (constant currency)
+    cohort_end: int = 0
+    cohort_12m_customers: int = 0
+    logo_churn: Decimal | None = None
+    gross_mrr_churn: Decimal | None = None
+    net_mrr_churn: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Revenue:
+    recurring: int
+    usage: int
+    one_time: int
+    refunds: int
+    credit_notes: int
+
+
+@dataclass(frozen=True)
+class Collections:
+    failed_invoices: int
+    failed_amount: int
+    recovered_amount: int
+    past_due_mrr: int
+    recovered_invoices: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Mover:
+    customer: str
+    name: str | None
+    movement: str
+    from_mrr: int
+    to_mrr: int
+    delta: int
+    plan: str | None = None  # "Starter → Pro", or "Pro" when the plans did not change
+
+
+# Slots: a report keeps every month's movements (180,000 in 36 months at size L).
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """One customer's net movement in the month, for drill-down and the CSV."""
+
+    customer: str
+    name: str | None
+    movement: str  # new, reactivation, expansion, contraction, churn, same_month_start_and_cancel
+    from_mrr: int  # constant currency: both ends at the month-end rate
+    to_mrr: int
+    delta: int
+    churn_kind: str | None = None  # voluntary | involuntary, for churn (and contraction by a cancellation)
+    reason: str | None = None  # the §3 rule for a churn, else what changed (quantity, paused, ...)
+    derived: bool = False  # the churn kind was inferred from payment state
+    days_since_churn: int | None = None  # reactivation: whole days without MRR before it came back
+
+
+@dataclass(frozen=True)
+class MonthReport:
+    """One month, everything ``nrr report`` shows, amounts in reporting minor units."""
+
+    month: str
+    currency: str
+    timezone: str
+    status: str  # final | preliminary
+    data_as_of: int | None
+    account_name: str | None
+    period_start: int
+    period_end: int
+    mrr: MrrRollForward
+    arr: Arr
+    customers: CustomerCounts
+    retention: Retention
+    revenue: Revenue
+    collections: Collections
+    top_movers: tuple[Mover, ...]
+    movements: tuple[Movement, ...]
+    settings: MetricSettings
+    pending_churn_mrr: int = 0
+    fx_rates: tuple[tuple[str, Decimal, Decimal], ...] = field(default=())  # (currency, start rate, end rate)
