@@ -26,7 +26,7 @@ from syncer.daemon.leader import (
 from syncer.db.engine import create_db_engine
 from tests.conftest import POSTGRES_URL, postgres_url_for_test
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
