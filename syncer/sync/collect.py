@@ -12,11 +12,10 @@ from sqlalchemy.engine import Connection
 
 from syncer.db.store import Store
 from syncer.errors import StripeRequestError
-from syncer.stripe.resources import Child, Resource, expand_depth
+from syncer.stripe.resources import CHILD_PARENT_COLUMN, Child, Resource, expand_depth
 from syncer.stripe.shapes import ref
 from syncer.sync.context import Api
 from syncer.sync.projection import (
-    CHILD_PARENT_COLUMN,
     RowContext,
     embedded_list,
     merge_rows,

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from syncer.errors import MalformedResponse
-from syncer.stripe.resources import BY_NAME, EVENTS
+from syncer.stripe.resources import BY_NAME, CHILD_PARENT_COLUMN, EVENTS
 from syncer.stripe.shapes import as_int as _int
 from syncer.stripe.shapes import as_str as _str
 from syncer.stripe.shapes import customer_of, line_details, ref
@@ -34,13 +34,6 @@ from syncer.stripe.shapes import get as _get
 Row = dict[str, Any]
 Rows = dict[str, list[Row]]
 Obj = Mapping[str, Any]
-
-# Parent id column of each child table; its rows also carry ``position``.
-CHILD_PARENT_COLUMN: dict[str, str] = {
-    "subscription_items": "subscription",
-    "invoice_lines": "invoice",
-    "credit_note_lines": "credit_note",
-}
 
 
 @dataclass(frozen=True)
