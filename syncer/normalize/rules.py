@@ -14,7 +14,7 @@ from typing import Any
 from syncer.months import add_months  # noqa: F401  (re-exported)
 
 # The shape readers are shared with the projection; re-exported for the normalizer.
-from syncer.stripe.shapes import as_int, as_str, first, get, ref
+from syncer.stripe.shapes import as_int, as_str, discount_coupon, first, get, ref
 
 Obj = Mapping[str, Any]
 
@@ -168,7 +168,7 @@ def coupon_of(discount: Obj, coupons: Mapping[str, Obj]) -> Obj | None:
 
     The synced coupon wins over an embedded copy; a deleted coupon survives only embedded.
     """
-    value = first(get(discount, "source", "coupon"), discount.get("coupon"))
+    value = discount_coupon(discount)
     coupon_id = ref(value)
     if coupon_id is not None and coupon_id in coupons:
         return coupons[coupon_id]
