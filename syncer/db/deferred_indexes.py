@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from syncer.db.engine import page_cache_of
 from syncer.db.objects import OBJECT_TABLES
-from syncer.sync.projection import CHILD_PARENT_COLUMN
+from syncer.stripe.resources import CHILD_PARENT_COLUMN
 
 # SQLite sorts an index's keys in up to a page cache's worth of memory before spilling to
 # a temporary file: with the sync's large cache the build raised the sync's peak memory;

@@ -1,11 +1,12 @@
 """Deleting one customer's personal data from the database (``nrr db forget-customer``).
 
-Stripe objects reach a customer either by a ``customer`` column or through a parent that
-has one (an invoice's lines, a charge's refunds), so ids are collected parent first and
-each table is then cleared by the ids that point into it. Events are matched by the
-object they describe and by any mention of the customer's or their objects' ids in the
-event body, since an event copies the object as it was. Derived facts are keyed by
-customer. Everything happens in one transaction: all of it goes, or none.
+Which rows are a customer's is declared per table (``syncer.stripe.resources.OWNERS``):
+by a ``customer`` column or through the rows they link to (an invoice's lines, a
+charge's refunds), so ids are collected parents first and each table is then cleared by
+the ids that point into it. Events are matched by the object they describe and by any
+mention of the customer's id in the event body, since an event copies the object as it
+was. Derived facts are keyed by customer. Everything happens in one transaction: all of
+it goes, or none.
 
 Stripe still holds the customer: delete or anonymise them there first, or the next sync
 (and the next reconciliation's full re-list) brings the rows back.
@@ -19,10 +20,8 @@ from sqlalchemy import Connection, delete, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from syncer.db.store import Store, table
+from syncer.stripe.resources import ANY_TABLE, EVENTS, OWNED_TABLES, OWNERS, Link
 
-# Object tables keyed to the customer by their own ``customer`` column.
-_BY_CUSTOMER = ("customers", "subscriptions", "invoices", "invoice_items", "charges",
-                "credit_notes", "discounts", "promotion_codes")
 DERIVED_TABLES = ("mrr_spans", "churn_events", "revenue_lines", "payment_failures")
 _CHUNK = 500  # ids per IN (...): well under every backend's bound-parameter limit
 
@@ -47,32 +46,31 @@ def _column_values(conn: Connection, name: str, column: str, ids: Iterable[str])
 
 
 def _collect(conn: Connection, customer: str) -> dict[str, set[str]]:
-    """Table -> ids of the rows that belong to ``customer``."""
-    own = {name: _ids(conn, name, "id" if name == "customers" else "customer", [customer])
-           for name in _BY_CUSTOMER}
-    subs, invoices = own["subscriptions"], own["invoices"]
-    payments = _ids(conn, "invoice_payments", "invoice", invoices)
-    charges = (own["charges"] | _ids(conn, "charges", "invoice", invoices)
-               | _column_values(conn, "invoice_payments", "charge", payments))
-    intents = (_column_values(conn, "charges", "payment_intent", charges)
-               | _column_values(conn, "invoice_payments", "payment_intent", payments))
-    credit_notes = own["credit_notes"] | _ids(conn, "credit_notes", "invoice", invoices)
-    return {
-        **own,
-        "charges": charges,
-        "credit_notes": credit_notes,
-        "subscription_items": _ids(conn, "subscription_items", "subscription", subs),
-        "invoice_lines": _ids(conn, "invoice_lines", "invoice", invoices),
-        "invoice_items": own["invoice_items"] | _ids(conn, "invoice_items", "invoice", invoices),
-        "invoice_payments": payments,
-        "refunds": _ids(conn, "refunds", "charge", charges) | _ids(conn, "refunds", "payment_intent", intents),
-        "credit_note_lines": _ids(conn, "credit_note_lines", "credit_note", credit_notes),
-        "disputes": _ids(conn, "disputes", "charge", charges) | _ids(conn, "disputes", "payment_intent", intents),
-        "discounts": (own["discounts"] | _ids(conn, "discounts", "subscription", subs)
-                      | _ids(conn, "discounts", "invoice", invoices)),
-        # Payment intents have no table, but their events name them.
-        "_payment_intents": intents,
-    }
+    """Table -> ids of the rows that belong to ``customer``, as each table's owner says:
+    its own column names the customer, or it links to a row that belongs to them."""
+    owned: dict[str, set[str]] = {}
+    named: dict[tuple[str, str], set[str]] = {}  # (table, key) -> the keys its owned rows hold
+    for name in OWNED_TABLES:
+        owner = OWNERS[name]
+        assert owner is not None  # OWNED_TABLES holds the tables of some customer's rows
+        ids = _ids(conn, name, owner.column, [customer]) if owner.column else set()
+        for link in owner.links:
+            ids |= _ids(conn, name, link.column, _linked(conn, link, owned, named))
+        owned[name] = ids
+    return owned
+
+
+def _linked(conn: Connection, link: Link, owned: dict[str, set[str]], named: dict[tuple[str, str], set[str]]) -> set[str]:
+    """The values of ``link.key`` in the customer's rows of ``link.table``: their ids, or
+    another key they hold (a payment intent, which has no table). A row describing any
+    object (an event) may name any of them."""
+    if link.table == ANY_TABLE:
+        return set().union(*owned.values(), *named.values())
+    if link.key == "id":
+        return owned[link.table]
+    if (link.table, link.key) not in named:
+        named[link.table, link.key] = _column_values(conn, link.table, link.key, owned[link.table])
+    return named[link.table, link.key]
 
 
 def _delete_ids(conn: Connection, name: str, ids: set[str]) -> int:
@@ -84,13 +82,12 @@ def _delete_ids(conn: Connection, name: str, ids: set[str]) -> int:
     return deleted
 
 
-def _delete_events(conn: Connection, customer: str, object_ids: set[str]) -> int:
-    t = table("events")
+def _mentioning(conn: Connection, customer: str) -> set[str]:
+    """Ids of the events whose body names ``customer`` (an event copies the object as it was)."""
+    t = table(EVENTS.name)
     # The quoted id as JSON writes it, so cus_1 does not also match cus_12.
     mentions: ColumnElement[bool] = t.c.raw.contains(f'"{customer}"', autoescape=True)
-    doomed = set(conn.execute(select(t.c.id).where(mentions)).scalars())
-    doomed |= _ids(conn, "events", "object_id", object_ids)
-    return _delete_ids(conn, "events", doomed)
+    return set(conn.execute(select(t.c.id).where(mentions)).scalars())
 
 
 def forget_customer(store: Store, customer: str) -> dict[str, int]:
@@ -99,10 +96,8 @@ def forget_customer(store: Store, customer: str) -> dict[str, int]:
     returns rows deleted per table."""
     with store.transaction() as conn:
         owned = _collect(conn, customer)
-        intents = owned.pop("_payment_intents")
+        owned[EVENTS.name] |= _mentioning(conn, customer)
         counts = {name: _delete_ids(conn, name, ids) for name, ids in owned.items()}
-        everything = set().union(*owned.values(), intents)
-        counts["events"] = _delete_events(conn, customer, everything)
         for name in DERIVED_TABLES:
             t = table(name)
             counts[name] = conn.execute(delete(t).where(t.c.customer == customer)).rowcount or 0

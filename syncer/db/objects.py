@@ -341,26 +341,5 @@ class Event(_StripeObject, table=True):
     request_id: str | None = None
 
 
-OBJECT_TABLES: dict[str, type[SQLModel]] = {
-    str(cls.__tablename__): cls
-    for cls in (
-        Customer,
-        Product,
-        Price,
-        Coupon,
-        PromotionCode,
-        Subscription,
-        SubscriptionItem,
-        Invoice,
-        InvoiceLine,
-        InvoiceItem,
-        InvoicePayment,
-        Charge,
-        Refund,
-        CreditNote,
-        CreditNoteLine,
-        Dispute,
-        Discount,
-        Event,
-    )
-}
+# Every table above, in the order defined: each class of ``_StripeObject`` is one.
+OBJECT_TABLES: dict[str, type[SQLModel]] = {str(cls.__tablename__): cls for cls in _StripeObject.__subclasses__()}

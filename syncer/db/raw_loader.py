@@ -5,9 +5,10 @@ Embedded lists that Stripe truncated are made whole again from their child table
 the normalizer sees every invoice line, subscription item and credit note line.
 
 Batches (``customer_ranges``, then ``fetch_batch`` for each) keep memory flat on large accounts: every object goes to
-the batch of the customer it belongs to (its own ``customer`` column, which holds
-``shapes.customer_of``: an Accounts v2 customer's ``customer_account``; else its parent's:
-an invoice payment's invoice, a refund's charge, an event's subscription), and objects of
+the batch of the customer it belongs to, as its table's owner declares
+(``syncer.stripe.resources.OWNERS``): its own ``customer`` column, which holds
+``shapes.customer_of`` (an Accounts v2 customer's ``customer_account``); else its parent's
+(an invoice payment's invoice, a refund's charge, an event's subscription). Objects of
 no known customer come last in a batch of their own. Normalizing batch by batch gives
 the facts of the whole account because every link the rules follow (invoice → its
 subscription, payments and charges; refund → charge; discounts) stays within one
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -28,18 +29,18 @@ from sqlalchemy.engine import Connection
 
 from syncer.app.gc_tuning import collector_paused
 from syncer.db.store import Store, table
+from syncer.normalize.model import RawAccount
+from syncer.stripe.resources import ACCOUNT_WIDE, EVENTS, OWNERS, RESOURCES, Link, Owner
 
 CHILDREN = {
     # parent table: (field on the parent, child table, parent column)
-    "subscriptions": ("items", "subscription_items", "subscription"),
-    "invoices": ("lines", "invoice_lines", "invoice"),
-    "credit_notes": ("lines", "credit_note_lines", "credit_note"),
+    r.name: (c.field, c.table, c.parent_column) for r in RESOURCES for c in r.children
 }
-PLAIN = (
-    "customers", "products", "prices", "coupons", "promotion_codes", "invoice_items", "invoice_payments",
-    "charges", "refunds", "disputes",
-)
-SHARED = ("products", "prices", "coupons")
+PLAIN = tuple(r.name for r in RESOURCES if not r.children)
+SHARED = tuple(r.name for r in RESOURCES if r.owner is ACCOUNT_WIDE)
+# A batch holds, of each customer, what the normalizer reads.
+BATCHED = tuple(r.name for r in RESOURCES
+                if r.owner is not ACCOUNT_WIDE and r.name in {f.name for f in fields(RawAccount)})
 SUBSCRIPTION_EVENTS = "customer.subscription.%"
 # About 1 MB of parsed objects per customer (3 years of monthly invoices): a batch
 # of 25 stays near 25 MB in each of the two processes that normalize; larger batches
@@ -134,23 +135,54 @@ def fetch_batch(conn: Connection, account: str, livemode: bool, rng: CustomerRan
 
 def _fetch_batch(conn: Connection, account: str, livemode: bool, rng: CustomerRange) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    cus = table("customers")
-    out["customers"] = [] if rng.none else _objects(conn, _owned("customers", account, livemode).where(rng.holds(cus.c.id)))
-    items = table("invoice_items")
-    out["invoice_items"] = _objects(conn, _owned("invoice_items", account, livemode, by_customer=True)
-                                    .where(rng.holds(items.c.customer)))
-    out["charges"] = _objects(conn, _charges(account, livemode, rng))
-    out["invoice_payments"] = _objects(conn, _via_parent("invoice_payments", "invoice", "invoices", account, livemode, rng))
-    out["refunds"] = _objects(conn, _via_parent("refunds", "charge", "charges", account, livemode, rng))
-    for name, (field, child, parent_column) in CHILDREN.items():
-        parent = table(name)
-        parents = _objects(conn, _owned(name, account, livemode, by_customer=True).where(rng.holds(parent.c.customer)))
-        kids = _child_query(name, child, parent_column, account, livemode, by_customer=True)
-        _attach(parents, field, _children(conn, kids.where(rng.holds(parent.c.customer))))
-        out[name] = parents
-    subs = table("subscriptions")
-    out["events"] = _events(conn, _event_query(account, livemode, rng).where(rng.holds(subs.c.customer)))
+    for name in BATCHED:
+        owner = _owner(name)
+        query = _in_range(name, owner, account, livemode, rng)
+        objects = [] if query is None else _objects(conn, query)
+        if name in CHILDREN:
+            field, child, parent_column = CHILDREN[name]
+            kids = _child_query(name, child, parent_column, account, livemode, by_customer=True)
+            _attach(objects, field, _children(conn, kids.where(rng.holds(_customer_column(name)))))
+        out[name] = objects
+    out["events"] = _events(conn, _event_query(account, livemode, rng).where(rng.holds(_customer_column("subscriptions"))))
     return out
+
+
+# ---- whose rows: the owner declarations --------------------------------------------------------
+
+
+def _owner(name: str) -> Owner:
+    owner = OWNERS[name]
+    if owner is None:
+        raise KeyError(f"{name!r} belongs to no customer")
+    return owner
+
+
+def _parent(owner: Owner) -> Link:
+    if owner.parent is None:
+        raise KeyError(f"{owner!r} has no parent")
+    return owner.parent
+
+
+def _customer_column(name: str) -> Any:
+    """The column of ``name`` that holds its rows' customer."""
+    column = _owner(name).column
+    if column is None:
+        raise KeyError(f"{name!r} has no customer column")
+    return table(name).c[column]
+
+
+def _in_range(name: str, owner: Owner, account: str, livemode: bool, rng: CustomerRange) -> Select[Any] | None:
+    """The rows of ``name`` that belong to the range's customers (None: none can)."""
+    if owner.column is None:
+        return _via_parent(name, _parent(owner), account, livemode, rng)
+    column = _customer_column(name)
+    if owner.column == "id":  # the customers themselves, read through the primary key
+        return None if rng.none else _owned(name, account, livemode).where(rng.holds(column))
+    q = _owned(name, account, livemode, by_customer=True)
+    if owner.parent is None:
+        return q.where(rng.holds(column))
+    return _by_column_or_parent(q, name, owner, account, livemode, rng)
 
 
 # ---- queries --------------------------------------------------------------------------------
@@ -177,39 +209,43 @@ def _same_row(parent: Table, t: Table, column: str) -> ColumnElement[bool]:
                 parent.c.id == t.c[column])
 
 
-def _via_parent(name: str, column: str, parent_name: str, account: str, livemode: bool, rng: CustomerRange) -> Select[Any]:
-    """Rows of ``name`` whose ``column`` parent belongs to the range; in the range of no
-    customer, also those whose parent is not stored (only there does it read the whole
+def _via_parent(name: str, link: Link, account: str, livemode: bool, rng: CustomerRange) -> Select[Any]:
+    """Rows of ``name`` whose parent (``link``, by id) belongs to the range; in the range of
+    no customer, also those whose parent is not stored (only there does it read the whole
     table: against two lists of the account's parents, read from indexes, it is twice
     as fast as an outer join)."""
-    t, parent = table(name), table(parent_name)
+    t, parent, customer = table(name), table(link.table), _customer_column(link.table)
     q = _owned(name, account, livemode, by_customer=True)
     if rng.none:
         stored = select(parent.c.id).where(parent.c.account == account, parent.c.livemode == livemode)
         of_no_customer = select(parent.c.id).where(_of_account(parent, account, livemode, True),
-                                                   parent.c.customer.is_(None))
-        ref = t.c[column]
+                                                   customer.is_(None))
+        ref = t.c[link.column]
         return q.where(ref.is_(None) | ref.not_in(stored) | ref.in_(of_no_customer))
-    return q.join(parent, _same_row(parent, t, column)).where(rng.holds(parent.c.customer))
+    return q.join(parent, _same_row(parent, t, link.column)).where(rng.holds(customer))
 
 
-def _charges(account: str, livemode: bool, rng: CustomerRange) -> Select[Any]:
-    """Charges of the range: by their ``customer``; a charge without one (an Accounts v2
-    customer's: Stripe's charges have no ``customer_account``) belongs to the customer of
-    the invoice its payment intent paid, so that the invoice, its payments and the charge
-    are normalized together, as in the whole account."""
-    charges, payments, invoices = table("charges"), table("invoice_payments"), table("invoices")
-    q = _owned("charges", account, livemode, by_customer=True)
-    paid_for = (select(payments.c.payment_intent)
-                .join(invoices, _same_row(invoices, payments, "invoice"))
-                .where(_of_account(payments, account, livemode, True), invoices.c.customer >= "",
-                       payments.c.payment_intent.is_not(None)))  # NOT IN a NULL is never true
+def _by_column_or_parent(
+    q: Select[Any], name: str, owner: Owner, account: str, livemode: bool, rng: CustomerRange
+) -> Select[Any]:
+    """Rows of the range by their customer column; a row with None there belongs to its
+    parent's customer, the parent being named by a key and owned through its own parent.
+    Charges: a charge without a customer (an Accounts v2 customer's: Stripe's charges
+    have no ``customer_account``) belongs to the customer of the invoice its payment
+    intent paid, so that the invoice, its payments and the charge are normalized
+    together, as in the whole account."""
+    t, link = table(name), _parent(owner)
+    middle, up = table(link.table), _parent(_owner(link.table))
+    top, top_customer = table(up.table), _customer_column(up.table)
+    column, ref = _customer_column(name), t.c[link.column]
+    keys = (select(middle.c[link.key])
+            .join(top, _same_row(top, middle, up.column))
+            .where(_of_account(middle, account, livemode, True), top_customer >= "",
+                   middle.c[link.key].is_not(None)))  # NOT IN a NULL is never true
     if rng.none:
-        return q.where(charges.c.customer.is_(None), charges.c.payment_intent.is_(None)
-                       | charges.c.payment_intent.not_in(paid_for))
-    in_range = paid_for.where(rng.holds(invoices.c.customer))
-    return q.where(rng.holds(charges.c.customer)
-                   | (charges.c.customer.is_(None) & charges.c.payment_intent.in_(in_range)))
+        return q.where(column.is_(None), ref.is_(None) | ref.not_in(keys))
+    in_range = keys.where(rng.holds(top_customer))
+    return q.where(rng.holds(column) | (column.is_(None) & ref.in_(in_range)))
 
 
 def _child_query(
@@ -227,12 +263,12 @@ def _child_query(
 def _event_query(account: str, livemode: bool, rng: CustomerRange | None = None) -> Select[Any]:
     """Subscription events; by batch, those of the range's subscriptions (events of a
     subscription not stored change no fact: the rules read events per subscription)."""
-    ev, subs = table("events"), table("subscriptions")
+    ev, subs = table(EVENTS.name), table("subscriptions")
     q = select(ev.c.raw).where(_of_account(ev, account, livemode, rng is not None),
                                ev.c.type.like(SUBSCRIPTION_EVENTS)).order_by(ev.c.created, ev.c.id)
     if rng is None:
         return q
-    return q.join(subs, _same_row(subs, ev, "object_id"))
+    return q.join(subs, _same_row(subs, ev, _parent(_owner(EVENTS.name)).column))
 
 
 # ---- rows → objects -------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from syncer.normalize.rules import (
     is_metered,
     ref,
 )
-from syncer.stripe.shapes import customer_of
+from syncer.stripe.shapes import current_period_end, customer_of, item_price, subscription_detail
 
 CYCLE, PRORATION, EVENT, CURRENT = 0, 1, 2, 3
 ELIGIBLE = ("active", "past_due")
@@ -102,7 +102,7 @@ def _licensed(ix: Index, line: Obj, view: LineView, embedded: Mapping[str, Obj])
 
 
 def _item_state(item: Obj) -> ItemState:
-    price = first(item.get("price"), item.get("plan"))
+    price = item_price(item)
     return ItemState(ref(price), as_int(item.get("quantity")) or 0)
 
 
@@ -110,7 +110,7 @@ def _embedded_prices(sub: Obj, snapshots: list[Obj]) -> dict[str, Obj]:
     out: dict[str, Obj] = {}
     for snap in (*snapshots, sub):
         for item in sub_items(snap):
-            price = first(item.get("price"), item.get("plan"))
+            price = item_price(item)
             if isinstance(price, Mapping) and isinstance(price.get("id"), str):
                 out[price["id"]] = price
     return out
@@ -176,8 +176,7 @@ def _proration_observations(ix: Index, sub_id: str, items: dict[str, Timeline]) 
             state = ItemState(view.price_id, line_quantity(ln))
             groups[(item, start)].append((as_int(ln.get("amount")) or 0, state))
     for ii in ix.pending_by_sub.get(sub_id, ()):  # pending prorations, not invoiced yet
-        item = ref(first(get(ii, "parent", "subscription_details", "subscription_item"),
-                         ii.get("subscription_item")))
+        item = ref(subscription_detail(ii, "subscription_item"))
         start = as_int(get(ii, "period", "start"))
         if ii.get("id") in seen_ii or item is None or start is None:
             continue
@@ -402,18 +401,6 @@ def _event_pause_windows(events: list[Obj]) -> list[tuple[int | None, int | None
     if opened is not None:  # still paused at the last event: resumed later or never
         windows.append((opened[0], None, opened[1]))
     return windows
-
-
-def current_period_end(snap: Any) -> int | None:
-    """End of the current period: the legacy subscription field, else the earliest of
-    its items' (in flexible billing mode each item has its own period: the next one to
-    renew is the subscription's next billing)."""
-    legacy = as_int(get(snap, "current_period_end"))
-    if legacy is not None:
-        return legacy
-    items = sub_items(snap) if isinstance(snap, Mapping) else []
-    ends = [e for item in items if (e := as_int(item.get("current_period_end"))) is not None]
-    return min(ends) if ends else None
 
 
 def pause_intervals(ix: Index, hist: SubHistory) -> list[tuple[int, int | None]]:

@@ -14,8 +14,15 @@ from fractions import Fraction
 from typing import Any
 
 from reports.options import ChurnRecognition, DiscountMode, UsageInMrr
-from syncer.normalize.rules import Obj, as_int, as_str, data_list, first, get, item_contract, ref
-from syncer.stripe.shapes import customer_of, line_details
+from syncer.normalize.rules import Obj, as_int, as_str, data_list, get, item_contract, ref
+from syncer.stripe.shapes import (
+    customer_of,
+    invoice_item_proration,
+    invoice_subscription,
+    line_detail,
+    line_details,
+    line_price_id,
+)
 
 SUBSCRIPTION_EVENTS = (
     "customer.subscription.created",
@@ -57,12 +64,6 @@ class RawAccount:
     account_name: str | None = None
 
 
-def invoice_subscription(invoice: Obj) -> str | None:
-    """Current: ``parent.subscription_details.subscription``; before 2025: ``subscription``."""
-    return ref(first(get(invoice, "parent", "subscription_details", "subscription"),
-                     invoice.get("subscription")))
-
-
 def transition(invoice: Obj, name: str) -> int | None:
     """``status_transitions.<name>`` (finalized_at, paid_at, voided_at, ...)."""
     return as_int(get(invoice, "status_transitions", name))
@@ -82,11 +83,6 @@ def line_quantity(line: Obj) -> int | Fraction:
     return as_int(line.get("quantity")) or 0
 
 
-def line_price_id(line: Obj) -> str | None:
-    return ref(first(get(line, "pricing", "price_details", "price"), line.get("price"),
-                     line.get("plan")))
-
-
 @dataclass(frozen=True, slots=True)
 class LineView:
     """What the rules read of an invoice line, read once (``Index.line``)."""
@@ -104,12 +100,12 @@ class LineView:
 def view_line(line: Obj) -> LineView:
     details, kind = line_details(line)
     period = line.get("period")
-    proration = first(details.get("proration"), line.get("proration")) is True
+    proration = line_detail(line, "proration", details) is True
     return LineView(
         details=details,
         kind=kind,
         proration=proration,
-        item=ref(first(details.get("subscription_item"), line.get("subscription_item"))),
+        item=ref(line_detail(line, "subscription_item", details)),
         price_id=line_price_id(line),
         start=as_int(get(period, "start")),
         end=as_int(get(period, "end")),
@@ -195,9 +191,8 @@ class Index:
             if sub is not None:
                 ix.events_by_sub[sub].append(event)
         for ii in raw.invoice_items:
-            sub = ref(first(get(ii, "parent", "subscription_details", "subscription"),
-                            ii.get("subscription")))
-            if sub is not None and ii.get("proration") is True and not ref(ii.get("invoice")):
+            sub = invoice_subscription(ii)
+            if sub is not None and invoice_item_proration(ii) is True and not ref(ii.get("invoice")):
                 ix.pending_by_sub[sub].append(ii)
         for d_id, d in raw.discounts.items():
             sub = ref(d.get("subscription"))

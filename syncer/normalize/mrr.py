@@ -43,12 +43,9 @@ from syncer.normalize.rules import (
     as_int,
     as_str,
     data_list,
-    first,
-    get,
     interval_of,
     is_metered,
     monthly_factor,
-    ref,
     round_half_even,
     sum_amounts,
 )
@@ -287,8 +284,7 @@ def _usage_lines(ix: Index, sub_id: str) -> dict[str, list[tuple[int, int, int]]
             item = view.item
             if item is None or not view.cycle:
                 continue
-            price = ix.price(ref(first(get(ln, "pricing", "price_details", "price"),
-                                       ln.get("price"))), ln.get("price"))
+            price = ix.price(view.price_id, ln.get("price"))
             if price is None or not is_metered(price):
                 continue
             gross = as_int(ln.get("amount")) or 0

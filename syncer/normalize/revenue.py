@@ -30,7 +30,7 @@ from syncer.normalize.rules import (
     ref,
     sum_amounts,
 )
-from syncer.stripe.shapes import customer_of
+from syncer.stripe.shapes import customer_of, line_detail
 
 BILLED = ("open", "paid", "uncollectible")
 
@@ -59,7 +59,7 @@ def line_kind(ix: Index, line: Obj) -> RevenueKind:
         return RevenueKind.USAGE
     if view.kind == "subscription":
         return RevenueKind.RECURRING
-    subscription = ref(first(view.details.get("subscription"), line.get("subscription")))
+    subscription = ref(line_detail(line, "subscription", view.details))
     if view.proration and subscription is not None:
         return RevenueKind.RECURRING
     return RevenueKind.ONE_TIME

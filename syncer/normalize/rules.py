@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 # The shape readers are shared with the projection; re-exported for the normalizer.
-from syncer.stripe.shapes import as_int, as_str, first, get, ref
+from syncer.stripe.shapes import as_int, as_str, discount_coupon, first, get, ref
 
 Obj = Mapping[str, Any]
 
@@ -166,7 +166,7 @@ def coupon_of(discount: Obj, coupons: Mapping[str, Obj]) -> Obj | None:
 
     The synced coupon wins over an embedded copy; a deleted coupon survives only embedded.
     """
-    value = first(get(discount, "source", "coupon"), discount.get("coupon"))
+    value = discount_coupon(discount)
     coupon_id = ref(value)
     if coupon_id is not None and coupon_id in coupons:
         return coupons[coupon_id]

@@ -43,7 +43,16 @@ from urllib.parse import parse_qsl, urlsplit
 from syncer.sandbox import expansion, generator
 from syncer.sandbox.expansion import NO_PLAN, ExpandError, Plan, plan_for
 from syncer.sandbox.generator import EMBEDDED_LIST_LIMIT, JSON, RESOURCE_NAMES, Account
-from syncer.stripe.resources import BY_NAME, BY_OBJECT, EVENTS, RESOURCES, Resource, endpoint_of
+from syncer.stripe.resources import (
+    BY_NAME,
+    BY_OBJECT,
+    EVENTS,
+    RESOURCES,
+    TEST_CLOCKS,
+    Child,
+    Resource,
+    endpoint_of,
+)
 
 # The default mix: each one fails fast and a retry gets the real answer.
 FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "429", "truncated", "reset")
@@ -61,46 +70,28 @@ ALL_FAULT_KINDS: tuple[str, ...] = FAULT_KINDS + EXTRA_FAULT_KINDS
 DEFAULT_API_KEY = "sk_test_51Sandbox00000000000000000000"
 MAX_LIMIT = 100
 
-# Restricted-key permission Stripe names in its 403 message, per resource.
+# Restricted-key permission Stripe names in its 403 message, per resource (the registry's,
+# and what the sync reads without listing it).
 RAK_PERMISSIONS: dict[str, str] = {
     "account": "rak_account_read",
-    "customers": "rak_customer_read",
-    "products": "rak_product_read",
-    "prices": "rak_plan_read",
-    "coupons": "rak_coupon_read",
-    "promotion_codes": "rak_promotion_code_read",
-    "subscriptions": "rak_subscription_read",
-    "invoices": "rak_invoice_read",
-    "invoice_items": "rak_invoice_read",
-    "invoice_payments": "rak_invoice_read",
-    "charges": "rak_charge_read",
-    "refunds": "rak_charge_read",
-    "credit_notes": "rak_credit_note_read",
-    "disputes": "rak_dispute_read",
-    "events": "rak_event_read",
+    **{r.name: r.permission_key for r in (*RESOURCES, EVENTS, TEST_CLOCKS)},
     "balance_transactions": "rak_balance_transaction_source_read",
-    # Stripe's dashboard lists test clocks under Billing; the permission's API name is not
-    # published, so this one is named after the others.
-    "test_clocks": "rak_test_clock_read",
 }
 
 # Stripe's ``object`` of each list the fake serves (the registry's resources, child lists,
 # events, test clocks); what ``expand[]`` accepts on each is read from that object's type
 # (see ``expansion``).
 OBJECT_OF: dict[str, str] = {
-    **{r.name: r.object for r in RESOURCES},
-    "events": "event",
-    "invoice_lines": "line_item",
-    "credit_note_lines": "credit_note_line_item",
-    "subscription_items": "subscription_item",
-    "test_clocks": "test_helpers.test_clock",
+    **{r.name: r.object for r in (*RESOURCES, EVENTS)},
+    **{c.table: c.object for r in RESOURCES for c in r.children},
+    TEST_CLOCKS.name: TEST_CLOCKS.object,
 }
 # Deleted objects Stripe forgets: retrieving one is a 404 (a deleted customer answers a
 # ``deleted: true`` stub instead), though a discount still expands its deleted coupon.
 FORGOTTEN_WHEN_DELETED = frozenset({"coupons"})
 
 # Embedded child list of each parent resource.
-CHILD_FIELD: dict[str, str] = {"invoices": "lines", "credit_notes": "lines", "subscriptions": "items"}
+CHILD_FIELD: dict[str, str] = {r.name: c.field for r in RESOURCES for c in r.children}
 
 SUBSCRIPTION_STATUSES = frozenset({
     "active", "all", "canceled", "ended", "incomplete", "incomplete_expired", "past_due",
@@ -1057,8 +1048,9 @@ class FakeStripe:
                               windowed=resource.windowed)
         if len(rest) == 1:
             return self._retrieve(store, resource.name, resource.object, rest[0], params)
-        if len(rest) == 2 and rest[1] == "lines" and resource.name in ("invoices", "credit_notes"):
-            return self._child_lines(store, resource, rest[0], params)
+        child = _child_at(resource, rest)
+        if child is not None:
+            return self._child_lines(store, resource, child, rest[0], params)
         raise self._unknown_url(path)
 
     @staticmethod
@@ -1214,7 +1206,7 @@ class FakeStripe:
                  for e in chunk]
         return self._list_response(parts, has_more, url)
 
-    def _child_lines(self, store: _Store, resource: Resource, parent_id: str,
+    def _child_lines(self, store: _Store, resource: Resource, child: Child, parent_id: str,
                      params: Mapping[str, Any]) -> Response:
         self._only(params, {"limit", "starting_after", "ending_before", "expand"})
         idx = store.index(resource.name)
@@ -1222,10 +1214,8 @@ class FakeStripe:
         if pos is None or parent_id in idx.deleted:
             raise _missing(resource.object, parent_id)
         parent = idx.objs[pos]
-        child = "invoice_lines" if resource.name == "invoices" else "credit_note_lines"
-        object_name = "line_item" if resource.name == "invoices" else "credit_note_line_item"
-        return self._page(store, parent["lines"]["data"], params, f"{resource.path}/{parent_id}/lines",
-                          object_name, child)
+        return self._page(store, parent[child.field]["data"], params, child.path.format(id=parent_id),
+                          child.object, child.table)
 
     def _subscription_items(self, store: _Store, params: Mapping[str, Any]) -> Response:
         self._only(params, {"subscription", "limit", "starting_after", "ending_before",
@@ -1249,6 +1239,13 @@ class FakeStripe:
         if item is None:
             raise _missing("subscription_item", item_id)
         return self._json(store.render_child(item, plan))
+
+
+def _child_at(resource: Resource, rest: list[str]) -> Child | None:
+    """The child list a path under one of ``resource``'s objects names (``in_…/lines``)."""
+    if len(rest) != 2:
+        return None
+    return next((c for c in resource.children if c.path == f"{resource.path}/{{id}}/{rest[1]}"), None)
 
 
 def _misshapen(body: bytes) -> bytes:

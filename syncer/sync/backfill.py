@@ -427,7 +427,7 @@ def _page_task(
     page = _fetch_page(ctx, job, window)
     job.probed = True
     row_ctx = ctx.row_context(target, fetched_at)
-    collected = collect(target.api, resource, page.data, row_ctx, Collected())
+    collected = collect(target, resource, page.data, row_ctx, Collected())
 
     window.pages += 1
     window.objects += len(page.data)

@@ -6,17 +6,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Connection
 
 from syncer.db.store import Store
 from syncer.errors import StripeRequestError
-from syncer.stripe.resources import Child, Resource, expand_depth
+from syncer.stripe.resources import CHILD_PARENT_COLUMN, Child, Resource, expand_depth
 from syncer.stripe.shapes import ref
-from syncer.sync.context import Api
+from syncer.sync.context import Target
 from syncer.sync.projection import (
-    CHILD_PARENT_COLUMN,
     RowContext,
     embedded_list,
     merge_rows,
@@ -57,17 +55,19 @@ class Collected:
 
 
 def fetch_expanded(
-    fetch: Callable[[dict[str, Any]], T], params: dict[str, Any], expand: Sequence[str], *, api: Api, endpoint: str
+    fetch: Callable[[dict[str, Any]], T], params: dict[str, Any], expand: Sequence[str], *, target: Target,
+    endpoint: str,
 ) -> T:
     """``fetch(params)`` with ``expand``; a Stripe-compatible server that refuses an
     expansion (400 naming it) is asked again without the nested ones, then without any:
-    the object comes less complete rather than not at all. What ``api``'s server refused
-    on ``endpoint`` (``syncer.stripe.resources.endpoint_of``) is not asked of it again."""
+    the object comes less complete rather than not at all. What ``target``'s server
+    refused on ``endpoint`` (``syncer.stripe.resources.endpoint_of``) is not asked of it
+    again (``Target.refused_expansions``)."""
     tries: list[list[str]] = []
     for attempt in (list(expand), [e for e in expand if expand_depth(e) <= 2], []):
         if attempt not in tries:
             tries.append(attempt)
-    refused = _REFUSED.setdefault(api, {})
+    refused = target.refused_expansions
     for level in range(min(refused.get(endpoint, 0), len(tries) - 1), len(tries)):
         attempt = tries[level]
         asked = {**params, "expand": attempt} if attempt else params
@@ -80,12 +80,8 @@ def fetch_expanded(
     raise AssertionError("unreachable: the last attempt has no expansion")
 
 
-# Per Api (its server), per endpoint: how many of fetch_expanded's tries it refused.
-_REFUSED: WeakKeyDictionary[Any, dict[str, int]] = WeakKeyDictionary()
-
-
 def collect(
-    api: Api, resource: Resource, objects: Iterable[Mapping[str, Any]], ctx: RowContext, out: Collected
+    target: Target, resource: Resource, objects: Iterable[Mapping[str, Any]], ctx: RowContext, out: Collected
 ) -> Collected:
     """Project ``objects`` into ``out``, fetching the rest of any truncated child list."""
     for obj in objects:
@@ -95,7 +91,7 @@ def collect(
             # Only a customer that shows the field says it has no discount (any more).
             out.customer_discounts[str(obj["id"])] = ref(obj["discount"])
         for child in resource.children:
-            ids = _collect_children(api, resource, child, obj, ctx, out)
+            ids = _collect_children(target, resource, child, obj, ctx, out)
             if ids is not None:
                 key = (child.table, CHILD_PARENT_COLUMN[child.table])
                 out.children.setdefault(key, {})[str(obj["id"])] = ids
@@ -103,7 +99,7 @@ def collect(
 
 
 def _collect_children(
-    api: Api, resource: Resource, child: Child, obj: Mapping[str, Any], ctx: RowContext, out: Collected
+    target: Target, resource: Resource, child: Child, obj: Mapping[str, Any], ctx: RowContext, out: Collected
 ) -> list[str] | None:
     """Ids of every child of ``obj``; None when the object carries no such list at all."""
     if not isinstance(obj.get(child.field), Mapping):
@@ -117,8 +113,8 @@ def _collect_children(
         if child.parent_param:
             params[child.parent_param] = parent_id
         page = fetch_expanded(
-            lambda p: api.fetch_list_page(child.path.format(id=parent_id), p, resource=resource.name),
-            params, child.expand, api=api, endpoint=child.path,
+            lambda p: target.api.fetch_list_page(child.path.format(id=parent_id), p, resource=resource.name),
+            params, child.expand, target=target, endpoint=child.path,
         )
         for c in page.data:
             out.add(project_child(child.table, parent_id, c, position, ctx))

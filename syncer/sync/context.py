@@ -44,6 +44,9 @@ class Target:
     account: str
     livemode: bool
     api: Api
+    # Per endpoint, how many of ``syncer.sync.collect.fetch_expanded``'s tries ``api``'s
+    # server refused: a Stripe-compatible server that cannot expand is not asked again.
+    refused_expansions: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass

@@ -122,7 +122,7 @@ def _apply(
         collected.add(project(resource.name, payload, ctx.row_context(target, deleted_at)))
     elif (same_object and latest.get("api_version") == target.api.api_version and not _truncated(resource, payload)
           and _as_expanded_as_listed(resource, payload)):
-        collect(target.api, resource, [payload], ctx.row_context(target, int(latest["created"])), collected)
+        collect(target, resource, [payload], ctx.row_context(target, int(latest["created"])), collected)
     else:
         fetched_at = ctx.now()
         obj = _refetch(target, resource, object_id)
@@ -132,7 +132,7 @@ def _apply(
             if same_object:
                 collected.add(project(resource.name, payload, ctx.row_context(target, fetched_at)))
         else:
-            collect(target.api, resource, [obj], ctx.row_context(target, fetched_at), collected)
+            collect(target, resource, [obj], ctx.row_context(target, fetched_at), collected)
     _store_events(ctx, target, events, collected, deleted=(resource.name, object_id, deleted_at),
                   ended=_deleted_discounts(events))
     return resource.name, refetched
@@ -180,7 +180,7 @@ def _refetch(target: Target, resource: Resource, object_id: str) -> dict[str, An
     path = resource.retrieve(object_id)
     try:
         return fetch_expanded(lambda p: target.api.fetch_object(path, resource=resource.name, params=p), {}, expand,
-                              api=target.api, endpoint=resource.retrieve("{id}"))
+                              target=target, endpoint=resource.retrieve("{id}"))
     except StripeNotFound:
         return None
 

@@ -9,7 +9,8 @@ api_version, synced_at, deleted_at) and the projected ones.
 Stripe's current shapes are read first, then the shapes of older pinned API versions
 (events keep the shape of the version they were created with), e.g. an invoice's
 subscription is ``parent.subscription_details.subscription`` today and a top-level
-``subscription`` before 2025. A field that is missing or of an unexpected type projects
+``subscription`` before 2025 (each such fallback is written once, in
+``syncer.stripe.shapes``). A field that is missing or of an unexpected type projects
 to None: the object is still stored (``raw`` keeps everything) and unknown enum values
 or new fields never stop a sync. Only an object without an id is rejected.
 """
@@ -24,23 +25,30 @@ from typing import Any
 import orjson
 
 from syncer.errors import MalformedResponse
-from syncer.stripe.resources import BY_NAME, EVENTS
+from syncer.stripe.resources import BY_NAME, CHILD_PARENT_COLUMN, EVENTS
 from syncer.stripe.shapes import as_int as _int
 from syncer.stripe.shapes import as_str as _str
-from syncer.stripe.shapes import customer_of, line_details, ref
+from syncer.stripe.shapes import (
+    current_period_end,
+    current_period_start,
+    customer_of,
+    discount_coupon,
+    invoice_item_proration,
+    invoice_subscription,
+    item_price,
+    line_detail,
+    line_details,
+    line_price_id,
+    line_product_id,
+    ref,
+    subscription_detail,
+)
 from syncer.stripe.shapes import first as _first
 from syncer.stripe.shapes import get as _get
 
 Row = dict[str, Any]
 Rows = dict[str, list[Row]]
 Obj = Mapping[str, Any]
-
-# Parent id column of each child table; its rows also carry ``position``.
-CHILD_PARENT_COLUMN: dict[str, str] = {
-    "subscription_items": "subscription",
-    "invoice_lines": "invoice",
-    "credit_note_lines": "credit_note",
-}
 
 
 @dataclass(frozen=True)
@@ -198,22 +206,7 @@ def _promotion_code(o: Obj) -> Row:
     }
 
 
-def _next_billed_item(o: Obj) -> Any:
-    """The item whose period ends first: the subscription's next billing.
-
-    Each item has its own period; in flexible billing mode one subscription may mix a
-    monthly and a yearly item, whose periods diverge, so the first item's period says
-    nothing about the subscription. The earliest end is when Stripe bills it next, and
-    that item's start goes with it (a start and an end of two items are no period)."""
-    items = _get(o, "items", "data")
-    if not isinstance(items, list):
-        return None
-    ends = [(end, n) for n, item in enumerate(items) if (end := _int(_get(item, "current_period_end"))) is not None]
-    return items[min(ends)[1]] if ends else None
-
-
 def _subscription(o: Obj) -> Row:
-    next_billed = _next_billed_item(o)
     return {
         "customer": customer_of(o),
         "status": _str(o.get("status")),
@@ -234,12 +227,8 @@ def _subscription(o: Obj) -> Row:
         "collection_method": _str(o.get("collection_method")),
         "billing_cycle_anchor": _int(o.get("billing_cycle_anchor")),
         # Legacy versions had the period on the subscription; now each item has its own.
-        "current_period_start": _int(
-            _first(o.get("current_period_start"), _get(next_billed, "current_period_start"))
-        ),
-        "current_period_end": _int(
-            _first(o.get("current_period_end"), _get(next_billed, "current_period_end"))
-        ),
+        "current_period_start": current_period_start(o),
+        "current_period_end": current_period_end(o),
     }
 
 
@@ -247,7 +236,7 @@ def _subscription_item(o: Obj) -> Row:
     # ``plan`` is the pre-2020 twin of ``price``; both may be objects or ids.
     price, plan = o.get("price"), o.get("plan")
     return {
-        "price": ref(_first(price, plan)),
+        "price": ref(item_price(o)),
         "product": ref(_first(_get(price, "product"), _get(plan, "product"))),
         "quantity": _int(o.get("quantity")),
         "current_period_start": _int(o.get("current_period_start")),
@@ -283,9 +272,7 @@ def _invoice_tax(o: Obj) -> int | None:
 def _invoice(o: Obj) -> Row:
     return {
         "customer": customer_of(o),
-        "subscription": ref(
-            _first(_get(o, "parent", "subscription_details", "subscription"), o.get("subscription"))
-        ),
+        "subscription": invoice_subscription(o),
         "status": _str(o.get("status")),
         "currency": _str(o.get("currency")),
         "billing_reason": _str(o.get("billing_reason")),
@@ -314,33 +301,19 @@ def _invoice(o: Obj) -> Row:
     }
 
 
-def _priced(o: Obj) -> tuple[str | None, str | None]:
-    """(price id, product id): ``pricing.price_details`` now; ``price``/``plan`` before."""
-    price, plan = o.get("price"), o.get("plan")
-    details = _get(o, "pricing", "price_details")
-    price_id = ref(_first(_get(details, "price"), price, plan))
-    product_id = ref(
-        _first(_get(details, "product"), _get(price, "product"), _get(plan, "product"))
-    )
-    return price_id, product_id
-
-
 def _invoice_line(o: Obj) -> Row:
     details, line_type = line_details(o)
-    price_id, product_id = _priced(o)
     return {
         "amount": _int(o.get("amount")),
         "currency": _str(o.get("currency")),
         "quantity": _int(o.get("quantity")),
-        "price": price_id,
-        "product": product_id,
-        "proration": _bool(_first(details.get("proration"), o.get("proration"))),
+        "price": line_price_id(o),
+        "product": line_product_id(o),
+        "proration": _bool(line_detail(o, "proration", details)),
         "line_type": line_type,
-        "subscription": ref(_first(details.get("subscription"), o.get("subscription"))),
-        "subscription_item": ref(
-            _first(details.get("subscription_item"), o.get("subscription_item"))
-        ),
-        "invoice_item": ref(_first(details.get("invoice_item"), o.get("invoice_item"))),
+        "subscription": ref(line_detail(o, "subscription", details)),
+        "subscription_item": ref(line_detail(o, "subscription_item", details)),
+        "invoice_item": ref(line_detail(o, "invoice_item", details)),
         "period_start": _int(_get(o, "period", "start")),
         "period_end": _int(_get(o, "period", "end")),
         "discount_amount": _sum_amounts(o.get("discount_amounts")),
@@ -349,21 +322,17 @@ def _invoice_line(o: Obj) -> Row:
 
 
 def _invoice_item(o: Obj) -> Row:
-    price_id, product_id = _priced(o)
-    sub_details = _get(o, "parent", "subscription_details")
     return {
         "customer": customer_of(o),
         "invoice": ref(o.get("invoice")),
         "amount": _int(o.get("amount")),
         "currency": _str(o.get("currency")),
         "quantity": _int(o.get("quantity")),
-        "price": price_id,
-        "product": product_id,
-        "proration": _bool(_first(o.get("proration"), _get(sub_details, "proration"))),
-        "subscription": ref(_first(_get(sub_details, "subscription"), o.get("subscription"))),
-        "subscription_item": ref(
-            _first(_get(sub_details, "subscription_item"), o.get("subscription_item"))
-        ),
+        "price": line_price_id(o),
+        "product": line_product_id(o),
+        "proration": _bool(invoice_item_proration(o)),
+        "subscription": invoice_subscription(o),
+        "subscription_item": ref(subscription_detail(o, "subscription_item")),
         "period_start": _int(_get(o, "period", "start")),
         "period_end": _int(_get(o, "period", "end")),
         "date": _int(o.get("date")),
@@ -463,8 +432,7 @@ def _dispute(o: Obj) -> Row:
 
 
 def _discount(o: Obj) -> Row:
-    # current: source.coupon (id, or object when expanded); legacy: a coupon object
-    coupon = _first(_get(o, "source", "coupon"), o.get("coupon"))
+    coupon = discount_coupon(o)
     return {
         "customer": customer_of(o),
         "subscription": ref(o.get("subscription")),

@@ -91,7 +91,7 @@ def _fetch_holder(ctx: SyncContext, target: Target, kind: str, holder_id: str) -
     resource = "subscriptions" if kind == "subscription_items" else kind
     try:
         return fetch_expanded(lambda p: target.api.fetch_object(path, resource=resource, params=p), {}, _COUPON,
-                              api=target.api, endpoint=endpoint_of(path))
+                              target=target, endpoint=endpoint_of(path))
     except StripeNotFound:
         if kind != "subscription_items":
             return None
@@ -103,7 +103,7 @@ def _fetch_holder(ctx: SyncContext, target: Target, kind: str, holder_id: str) -
     try:
         page = fetch_expanded(
             lambda p: target.api.fetch_list_page(lines_path, p, resource="invoices"), {"limit": 100},
-            [f"data.{e}" for e in _COUPON], api=target.api, endpoint=endpoint_of(lines_path),
+            [f"data.{e}" for e in _COUPON], target=target, endpoint=endpoint_of(lines_path),
         )
     except StripeNotFound:
         return None

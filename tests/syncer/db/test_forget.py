@@ -19,7 +19,8 @@ from syncer.db.objects import OBJECT_TABLES
 from syncer.db.store import Store, table
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
-from syncer.sync.projection import RowContext, project
+from syncer.stripe.resources import ANY_TABLE, OWNERS, Owner
+from syncer.sync.projection import RowContext, merge_rows, project, project_discounts
 from tests.e2e.harness import KEY, NOW, settings_for, sync
 
 LAST_MONTH = "2026-10"  # NOW is in November 2026
@@ -141,3 +142,129 @@ def _ids(store: Store, name: str) -> list[str]:
     t = table(name)
     with store.reading() as conn:
         return list(conn.execute(select(t.c.id)).scalars())
+
+
+# ---- what the owner declarations say is a customer's ------------------------------------------
+
+
+def _listed(*data: dict[str, Any]) -> dict[str, Any]:
+    return {"object": "list", "has_more": False, "data": list(data)}
+
+
+# Customer A's objects reach them every way the declarations allow; B's and the
+# account-wide ones stay. ``gone``: the ids forgetting A must delete.
+_OBJECTS: dict[str, list[dict[str, Any]]] = {
+    "customers": [{"id": "cus_A", "object": "customer"}, {"id": "cus_B", "object": "customer"}],
+    "products": [{"id": "prod_1", "object": "product"}],
+    "promotion_codes": [{"id": "promo_A", "object": "promotion_code", "customer": "cus_A"},
+                        {"id": "promo_all", "object": "promotion_code", "customer": None}],
+    "subscriptions": [
+        {"id": "sub_A", "object": "subscription", "customer": "cus_A",
+         "items": _listed({"id": "si_A", "object": "subscription_item", "subscription": "sub_A"})},
+        {"id": "sub_B", "object": "subscription", "customer": "cus_B",
+         "items": _listed({"id": "si_B", "object": "subscription_item", "subscription": "sub_B"})},
+    ],
+    "invoices": [
+        {"id": "in_A", "object": "invoice", "customer": "cus_A", "lines": _listed({"id": "il_A", "object": "line_item"})},
+        {"id": "in_B", "object": "invoice", "customer": "cus_B", "lines": _listed({"id": "il_B", "object": "line_item"})},
+    ],
+    "invoice_items": [{"id": "ii_A", "object": "invoiceitem", "customer": None, "invoice": "in_A"},
+                      {"id": "ii_B", "object": "invoiceitem", "customer": "cus_B", "invoice": "in_B"}],
+    "invoice_payments": [
+        {"id": "inpay_A", "object": "invoice_payment", "invoice": "in_A",
+         "payment": {"type": "payment_intent", "payment_intent": "pi_A"}},
+        {"id": "inpay_B", "object": "invoice_payment", "invoice": "in_B",
+         "payment": {"type": "payment_intent", "payment_intent": "pi_B"}},
+    ],
+    "charges": [
+        # An Accounts v2 customer's charge names no customer: the invoice its payment intent paid does.
+        {"id": "ch_v2", "object": "charge", "customer": None, "payment_intent": "pi_A"},
+        {"id": "ch_legacy", "object": "charge", "customer": None, "invoice": "in_A"},
+        {"id": "ch_B", "object": "charge", "customer": "cus_B", "payment_intent": "pi_B"},
+    ],
+    "refunds": [{"id": "re_A", "object": "refund", "charge": None, "payment_intent": "pi_A"},
+                {"id": "re_B", "object": "refund", "charge": "ch_B"}],
+    "credit_notes": [
+        {"id": "cn_A", "object": "credit_note", "customer": None, "invoice": "in_A",
+         "lines": _listed({"id": "cnl_A", "object": "credit_note_line_item"})},
+    ],
+    "disputes": [{"id": "dp_A", "object": "dispute", "charge": "ch_v2"},
+                 {"id": "dp_B", "object": "dispute", "charge": "ch_B"}],
+    "events": [
+        {"id": "evt_pi", "object": "event", "type": "payment_intent.succeeded",
+         "data": {"object": {"id": "pi_A", "object": "payment_intent"}}},
+        {"id": "evt_ch", "object": "event", "type": "charge.updated",
+         "data": {"object": {"id": "ch_legacy", "object": "charge", "customer": None}}},
+        {"id": "evt_mention", "object": "event", "type": "product.updated",
+         "data": {"object": {"id": "prod_1", "object": "product", "metadata": {"owner": "cus_A"}}}},
+        {"id": "evt_B", "object": "event", "type": "customer.subscription.updated",
+         "data": {"object": {"id": "sub_B", "object": "subscription", "customer": "cus_B"}}},
+    ],
+}
+_GONE = {
+    "customers": {"cus_A"}, "promotion_codes": {"promo_A"}, "subscriptions": {"sub_A"},
+    "subscription_items": {"si_A"}, "invoices": {"in_A"}, "invoice_lines": {"il_A"}, "invoice_items": {"ii_A"},
+    "invoice_payments": {"inpay_A"}, "charges": {"ch_v2", "ch_legacy"}, "refunds": {"re_A"},
+    "credit_notes": {"cn_A"}, "credit_note_lines": {"cnl_A"}, "disputes": {"dp_A"}, "discounts": {"di_A"},
+    "events": {"evt_pi", "evt_ch", "evt_mention"},
+}
+
+
+def _store_objects(store: Store) -> None:
+    ctx = RowContext("acct_platform", False, "2026-10-28.endive", NOW)
+    parts = [project(name, obj, ctx) for name, objs in _OBJECTS.items() for obj in objs]
+    # A discount that names no customer, only the subscription it applies to (legacy).
+    orphan = {"id": "di_A", "object": "discount", "customer": None, "source": {"coupon": "C", "type": "coupon"}}
+    theirs = {"id": "di_B", "object": "discount", "customer": "cus_B", "subscription": "sub_B",
+              "source": {"coupon": "C", "type": "coupon"}}
+    parts += [project_discounts([orphan], {"subscription": "sub_A"}, ctx, owned=()),
+              project_discounts([theirs], {}, ctx)]
+    with store.transaction() as conn:
+        store.upsert_rows(conn, merge_rows(parts))
+
+
+def _rows(store: Store) -> dict[str, list[dict[str, Any]]]:
+    with store.reading() as conn:
+        return {name: [dict(r) for r in conn.execute(select(table(name))).mappings()] for name in OBJECT_TABLES}
+
+
+def _owned_by_declarations(rows: dict[str, list[dict[str, Any]]], customer: str) -> dict[str, set[str]]:
+    """What the declarations give ``customer``, found over the rows in memory until nothing
+    more is found (an evaluation of ``OWNERS`` independent of ``forget``'s queries)."""
+    owned: dict[str, set[str]] = {name: set() for name, owner in OWNERS.items() if owner is not None}
+    while True:
+        found = {name: {r["id"] for r in rows[name] if _belongs(r, owner, owned, rows, customer)}
+                 for name, owner in OWNERS.items() if owner is not None}
+        if found == owned:
+            return owned
+        owned = found
+
+
+def _belongs(row: dict[str, Any], owner: Owner, owned: dict[str, set[str]],
+             rows: dict[str, list[dict[str, Any]]], customer: str) -> bool:
+    if owner.column is not None and row[owner.column] == customer:
+        return True
+    for link in owner.links:
+        linked = owned if link.table == ANY_TABLE else {link.table: owned[link.table]}
+        keys = {"id", *(l.key for o in OWNERS.values() if o for l in o.links)} if link.table == ANY_TABLE else {link.key}
+        values = {r[k] for t, ids in linked.items() for r in rows[t] if r["id"] in ids for k in keys if k in r}
+        if row[link.column] is not None and row[link.column] in values:
+            return True
+    return False
+
+
+def test_forget_deletes_exactly_the_rows_the_owner_declarations_give_the_customer(store: Store) -> None:
+    _store_objects(store)
+    before = _rows(store)
+    declared = _owned_by_declarations(before, "cus_A")
+
+    counts = forget_customer(store, "cus_A")
+
+    after = {name: {r["id"] for r in rs} for name, rs in _rows(store).items()}
+    gone = {name: ids for name, rs in before.items() if (ids := {r["id"] for r in rs} - after[name])}
+    assert gone == _GONE
+    # Every row the declarations give them; events also when their body names the customer.
+    assert {name: ids for name, ids in declared.items() if ids} == _GONE | {"events": {"evt_pi", "evt_ch"}}
+    assert {name: n for name, n in counts.items() if n} == {name: len(ids) for name, ids in _GONE.items()}
+    assert mentions_anywhere(store, "cus_A") == {}
+    assert {"cus_B", "sub_B", "in_B", "ch_B", "re_B", "dp_B", "di_B", "promo_all", "prod_1"} <= set().union(*after.values())

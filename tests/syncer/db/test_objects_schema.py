@@ -14,7 +14,7 @@ from syncer.db.migrate import _config, upgrade_db
 from syncer.db.objects import OBJECT_TABLES
 from syncer.db.store import Store
 from syncer.db.store import table as object_table
-from syncer.stripe.resources import CHILD_TABLES, EVENTS, RESOURCES
+from syncer.stripe.resources import ANY_TABLE, CHILD_TABLES, EVENTS, OWNERS, RESOURCES
 from syncer.sync.projection import CHILD_PARENT_COLUMN, RowContext, project
 
 
@@ -26,6 +26,17 @@ def test_a_table_for_every_resource_child_and_events() -> None:
     expected = {r.name for r in RESOURCES} | set(CHILD_TABLES) | {EVENTS.name}
     assert set(OBJECT_TABLES) == expected
     assert {c.table for r in RESOURCES for c in r.children} == set(CHILD_PARENT_COLUMN)
+
+
+def test_owner_declarations_name_columns_the_tables_have() -> None:
+    for name, owner in OWNERS.items():
+        if owner is None:
+            continue
+        columns = tables()[name].c
+        assert owner.column is None or owner.column in columns, name
+        for link in owner.links:
+            assert link.column in columns, (name, link)
+            assert link.table == ANY_TABLE or link.key in tables()[link.table].c, (name, link)
 
 
 def test_every_table_is_keyed_by_account_livemode_and_id() -> None:

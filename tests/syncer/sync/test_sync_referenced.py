@@ -15,7 +15,7 @@ from sqlalchemy import select
 from syncer.db.store import Store, table
 from syncer.errors import StripeNotFound, StripeRequestError
 from syncer.stripe.resources import BY_NAME
-from syncer.sync.collect import Collected, collect
+from syncer.sync.collect import Collected, collect, fetch_expanded
 from syncer.sync.context import SyncContext, Target
 from syncer.sync.events import _object_key, sync_events
 from syncer.sync.projection import project
@@ -74,7 +74,7 @@ def _ctx(store: Store) -> SyncContext:
 
 def _write(store: Store, target: Target, resource: str, *objs: dict[str, Any], at: int = NOW - 1000) -> None:
     ctx = _ctx(store)
-    out = collect(target.api, BY_NAME[resource], objs, ctx.row_context(target, at), Collected())
+    out = collect(target, BY_NAME[resource], objs, ctx.row_context(target, at), Collected())
     with store.transaction() as conn:
         out.write(store, conn, account=ACCOUNT, livemode=False, at=at)
 
@@ -162,6 +162,20 @@ def test_a_server_that_cannot_expand_the_coupon_leaves_the_discount_as_it_was(st
 
 
 # ---- customer discounts ---------------------------------------------------------------------
+
+
+def test_an_expansion_a_server_refused_is_not_asked_again_of_that_account() -> None:
+    target, other = Target(ACCOUNT, False, StubStripe({}, refuse_nested=True)), Target("acct_2", False, StubStripe({}))
+
+    def fetch_of(t: Target) -> Any:
+        return lambda params: t.api.fetch_object("/v1/customers/cus_1", resource="customers", params=params)
+
+    full = ["discounts", "discounts.source.coupon"]
+    target.api.objects["/v1/customers/cus_1"] = other.api.objects["/v1/customers/cus_1"] = {"id": "cus_1"}
+    for t in (target, target, other):
+        assert fetch_expanded(fetch_of(t), {}, full, target=t, endpoint="/v1/customers/{id}") == {"id": "cus_1"}
+    assert [p["expand"] for _, p in target.api.asked] == [full, ["discounts"], ["discounts"]]
+    assert [p["expand"] for _, p in other.api.asked] == [full]
 
 
 def _customer_with(discount: dict[str, Any] | None) -> dict[str, Any]:
