@@ -1,6 +1,6 @@
 """Builders of Stripe objects in the current API shape (2026) for the normalize tests.
 
-Shapes follow tests/fixtures/stripe/*.json and syncer/sandbox/generator.py: invoices have
+Shapes follow tests/fixtures/stripe/*.json and syncer/sandbox/generator/: invoices have
 ``parent.subscription_details``, lines ``parent.subscription_item_details`` /
 ``invoice_item_details`` and ``pricing.price_details``; discounts ``source.coupon``;
 charges no ``invoice`` (invoice payments link them). test_builders.py checks the

@@ -1,7 +1,7 @@
 """The generator makes the setups of real accounts (issue 17), shaped as Stripe's API,
 each with its truth as METRICS.md says.
 
-Scripted customers 27-41 (``_Sim._scripted_setups``) hold one of each at fixed times:
+Scripted customers 27-41 (``generator/scripted.py``) hold one of each at fixed times:
 their MRR is computed here by hand, month by month, from the catalogue's prices.
 """
 
