@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer.sandbox.expansion import ExpandError, Plan, plan_for
-from syncer.sandbox.fake_stripe import OBJECT_OF, FakeStripe, Response, _list_param
+from syncer.sandbox.fake_stripe import OBJECT_OF, FakeStripe, Response, list_param
 from syncer.sandbox.generator import generate_account
 from syncer.sandbox.pages import minimal_pages
 
@@ -83,7 +83,7 @@ class CountingFake(FakeStripe):
     def _expand(self, params: Mapping[str, Any], name: str, *, listed: bool) -> Plan:  # type: ignore[override]
         if not self.lenient or "expand" not in params:
             return FakeStripe._expand(params, name, listed=listed)
-        return plan_for(OBJECT_OF[name], [p for p in _list_param(params["expand"], "expand")
+        return plan_for(OBJECT_OF[name], [p for p in list_param(params["expand"], "expand")
                                           if _accepted(OBJECT_OF[name], p, listed)], listed=listed)
 
     def stats(self) -> dict[str, Any]:
