@@ -11,7 +11,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PURE = [
     "syncer/sync/projection.py",
     "syncer/stripe/shapes.py",
-    "syncer/months.py",
     *[str(p.relative_to(ROOT)) for p in (ROOT / "syncer" / "normalize").rglob("*.py")],
     "syncer/sync/windows.py",
     "syncer/stripe/resources.py",

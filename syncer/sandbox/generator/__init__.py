@@ -42,7 +42,7 @@ seats, add-ons), ``renewals``, ``discounts``, ``billing``, ``invoicing``, ``line
 
 from __future__ import annotations
 
-from syncer.months import add_months
+from reports.month import add_months_to_instant as add_months
 from syncer.sandbox.generator.account import (
     API_VERSION,
     EMBEDDED_LIST_LIMIT,

@@ -10,26 +10,14 @@ from typing import Any
 from syncer.sandbox.generator.events import event_object
 from syncer.sandbox.generator.ids import IdFactory
 from syncer.sandbox.generator.units import JSON
+from syncer.stripe.resources import RESOURCES
 
 API_VERSION = "2026-10-28.endive"
 EMBEDDED_LIST_LIMIT = 10  # Stripe embeds at most 10 entries of a child list
 
-# Resource name (syncer.stripe.resources) -> attribute of ``Account`` holding its objects.
-RESOURCE_NAMES: tuple[str, ...] = (
-    "customers",
-    "products",
-    "prices",
-    "coupons",
-    "promotion_codes",
-    "subscriptions",
-    "invoices",
-    "invoice_items",
-    "invoice_payments",
-    "charges",
-    "refunds",
-    "credit_notes",
-    "disputes",
-)
+# The listed resources (syncer.stripe.resources); each is the attribute of ``Account``
+# holding its objects, so a resource added there is one the fake must serve.
+RESOURCE_NAMES: tuple[str, ...] = tuple(r.name for r in RESOURCES)
 
 
 @dataclass(frozen=True, slots=True)

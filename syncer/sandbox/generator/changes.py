@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from syncer.months import add_months
+from reports.month import add_months_to_instant as add_months
 from syncer.sandbox.generator.billing import item_invoice
 from syncer.sandbox.generator.billing_mode import FLEXIBLE_SINCE, flexible
 from syncer.sandbox.generator.catalog import Price

@@ -4,7 +4,7 @@ re-recorded when one starts or ends; a coupon deleted while its discounts keep a
 
 from __future__ import annotations
 
-from syncer.months import add_months
+from reports.month import add_months_to_instant as add_months
 from syncer.sandbox.generator.sim import Sim
 from syncer.sandbox.generator.state import Cust, Disc, Item, Sub
 from syncer.sandbox.generator.subscription_object import snapshot_event

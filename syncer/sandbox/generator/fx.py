@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from bisect import bisect_right
 
-from syncer.months import add_months
+from reports.month import add_months_to_instant as add_months
 from syncer.sandbox.generator.units import month_floor
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncer.months import add_months
+from reports.month import add_months_to_instant as add_months
 from syncer.sandbox.generator.credit_notes import credit_note
 from syncer.sandbox.generator.invoicing import mark_uncollectible, void
 from syncer.sandbox.generator.pricing import rdiv

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncer.months import add_months
+from reports.month import add_months_to_instant as add_months
 from syncer.sandbox.generator.billing import cycle_invoice, item_invoice
 from syncer.sandbox.generator.collection import collect
 from syncer.sandbox.generator.lifecycle import end_subscription, pause_at_trial_end, settle_paused

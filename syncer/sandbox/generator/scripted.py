@@ -5,7 +5,7 @@ lines, a subscription with more than 10 items, one of each setup of real account
 
 from __future__ import annotations
 
-from syncer.months import add_months
+from reports.month import add_months_to_instant as add_months
 from syncer.sandbox.generator.billing_mode import FLEXIBLE_SINCE
 from syncer.sandbox.generator.lifecycle import COMMENTS
 from syncer.sandbox.generator.profiles import Profile, Setups

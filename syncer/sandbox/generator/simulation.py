@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 import random
 
-from syncer.months import add_months
+from reports.month import add_months_to_instant as add_months
 from syncer.sandbox.generator.account import API_VERSION, Account, account_object
 from syncer.sandbox.generator.customers import create_customer, deletion_time, finish_customer
 from syncer.sandbox.generator.discounts import delete_coupon

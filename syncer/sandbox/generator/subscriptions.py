@@ -8,7 +8,7 @@ from collections.abc import Callable
 from heapq import heappop
 from typing import Any
 
-from syncer.months import add_months
+from reports.month import add_months_to_instant as add_months
 from syncer.sandbox.generator.billing import first_invoice
 from syncer.sandbox.generator.billing_mode import billing_mode
 from syncer.sandbox.generator.changes import (

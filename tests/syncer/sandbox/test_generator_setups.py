@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from syncer.months import add_months
+from reports.month import add_months_to_instant as add_months
 from syncer.sandbox.generator import (
     DAY,
     FLEXIBLE_DEFAULT_SINCE,
