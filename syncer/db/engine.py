@@ -6,6 +6,7 @@ connect" into a one-line ``DatabaseUnavailable`` / ``ConfigError``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,10 +122,9 @@ def page_cache_of(conn: Connection, kib: int) -> Iterator[None]:
     try:
         yield
     finally:
-        try:
+        # On a failed connection the error that failed it matters, not this one.
+        with contextlib.suppress(SQLAlchemyError):
             conn.exec_driver_sql(f"PRAGMA cache_size={int(before or 0)}")
-        except SQLAlchemyError:  # a failed connection: the error that failed it matters
-            pass
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -250,7 +250,7 @@ class Store:
         q = select(t.c.account, t.c.livemode, func.count()).group_by(t.c.account, t.c.livemode)
         if not include_deleted:
             q = q.where(t.c.deleted_at.is_(None))
-        return {(a, bool(l)): n for a, l, n in conn.execute(q)}
+        return {(a, bool(live)): n for a, live, n in conn.execute(q)}
 
     # ---- backfill state ------------------------------------------------------------
 

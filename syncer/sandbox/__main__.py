@@ -16,6 +16,7 @@ JSON line on stdout (``make bench`` changes the account between two syncs this w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import signal
@@ -151,10 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.control:
         threading.Thread(target=serve_control, args=(fake, sys.stdin, sys.stdout),
                          kwargs={"seed": args.seed}, name="control", daemon=True).start()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         fake.serve_forever(args.host, args.port)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -52,7 +52,7 @@ def apply_discounts(lines: list[JSON], discounts: list[Disc]) -> dict[str, int]:
             off = min(int(off), base)
             shares = [off * ln["amount"] // base for ln in positive]
             shares[shares.index(max(shares))] += off - sum(shares)
-            for ln, a in zip(positive, shares):
+            for ln, a in zip(positive, shares, strict=True):
                 if a:
                     _line_discount(ln, d.id, a)
             totals[d.id] = off

@@ -222,7 +222,7 @@ def test_library_warnings_are_logged(capture: Capture) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         logging.captureWarnings(True)
-        warnings.warn("deprecated call with sk_test_4eC39HqLyjWDarjtT1zdp7dc", UserWarning)
+        warnings.warn("deprecated call with sk_test_4eC39HqLyjWDarjtT1zdp7dc", UserWarning, stacklevel=1)
     assert "4eC39Hq" not in capture.text
     (record,) = capture.records()
     assert record["logger"] == "py.warnings"

@@ -246,7 +246,7 @@ def _belongs(row: dict[str, Any], owner: Owner, owned: dict[str, set[str]],
         return True
     for link in owner.links:
         linked = owned if link.table == ANY_TABLE else {link.table: owned[link.table]}
-        keys = {"id", *(l.key for o in OWNERS.values() if o for l in o.links)} if link.table == ANY_TABLE else {link.key}
+        keys = {"id", *(lk.key for o in OWNERS.values() if o for lk in o.links)} if link.table == ANY_TABLE else {link.key}
         values = {r[k] for t, ids in linked.items() for r in rows[t] if r["id"] in ids for k in keys if k in r}
         if row[link.column] is not None and row[link.column] in values:
             return True

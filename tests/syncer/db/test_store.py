@@ -98,7 +98,9 @@ def test_sqlite_connections_get_a_page_cache_and_checkpoint_sized_for_a_backfill
     engine = create_db_engine(f"sqlite:///{tmp_path / 'nrr.db'}")
     try:
         with engine.connect() as conn:
-            pragma = lambda name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+            def pragma(name: str) -> object:
+                return conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+
             assert pragma("journal_mode") == "wal"
             assert pragma("cache_size") == -SQLITE_CACHE_KIB
             assert pragma("wal_autocheckpoint") == SQLITE_CHECKPOINT_PAGES
@@ -111,7 +113,9 @@ def test_a_whole_database_read_borrows_a_small_page_cache_and_gives_it_back(tmp_
     engine = create_db_engine(f"sqlite:///{tmp_path / 'nrr.db'}", pool_size=1)
     try:
         with engine.connect() as conn:
-            cache = lambda: conn.exec_driver_sql("PRAGMA cache_size").scalar()
+            def cache() -> object:
+                return conn.exec_driver_sql("PRAGMA cache_size").scalar()
+
             with page_cache_of(conn, 2048):
                 assert cache() == -2048
             assert cache() == -SQLITE_CACHE_KIB  # the pool hands this connection to the next sync

@@ -16,7 +16,7 @@ def test_dense_page_far_from_start_is_split_evenly() -> None:
     points = split_points(0, created, page_size=100, capacity=64)
     assert len(points) == MAX_SPLIT - 1
     assert points == sorted(set(points))
-    assert 0 < points[0] and points[-1] <= min(created)
+    assert points[0] > 0 and points[-1] <= min(created)
 
 
 def test_sparse_remainder_is_not_split() -> None:
