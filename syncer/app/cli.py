@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from syncer.app.logging import configure_logging, get_logger, redact
+from syncer.deliver import registry
 from syncer.errors import ConfigError, NrrError
 
 app = typer.Typer(
@@ -182,7 +183,7 @@ def normalize() -> None:
 def doctor(
     format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
 ) -> None:
-    """Check settings, the Stripe key and permissions, database, SMTP, Slack and schedule; sends nothing."""
+    """Check settings, the Stripe key and permissions, database, delivery channels and schedule; sends nothing."""
     from syncer.app.doctor import failed, render_json, render_text, run_doctor
 
     with user_errors():
@@ -194,8 +195,16 @@ def doctor(
             raise typer.Exit(1)
 
 
-REPORT_FORMATS = ("text", "json", "csv", "html", "slack")
-SEND_CHANNELS = ("email", "slack")
+CORE_FORMATS = ("text", "json", "csv")
+
+
+def report_formats() -> tuple[str, ...]:
+    """``--format``'s words: the report's own, then each channel's (``html``, ...)."""
+    return (*CORE_FORMATS, *(name for channel in registry.CHANNELS for name in channel.formats))
+
+
+def _or(words: tuple[str, ...], sep: str = ", ") -> str:
+    return f"{sep.join(words[:-1])} or {words[-1]}" if len(words) > 1 else "".join(words)
 
 
 @app.command()
@@ -203,9 +212,10 @@ def report(
     month: Annotated[
         str | None, typer.Option("--month", help="YYYY-MM; default: the last complete month.")
     ] = None,
-    format: Annotated[str, typer.Option("--format", help="text, json, csv, html or slack")] = "text",
+    format: Annotated[str, typer.Option("--format", help=_or(report_formats()))] = "text",
     send: Annotated[
-        str | None, typer.Option("--send", help="Deliver through these channels (email,slack), once each.")
+        str | None, typer.Option(
+            "--send", help=f"Deliver through these channels ({','.join(registry.channel_names())}), once each.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="With --send: send again, on purpose.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --send: render, send nothing.")] = False,
@@ -215,12 +225,14 @@ def report(
     from syncer.app.wiring import open_store
 
     with user_errors():
-        if format not in REPORT_FORMATS:
-            raise ConfigError(f"--format {format!r} is not known; use {', '.join(REPORT_FORMATS)}")
+        formats = report_formats()
+        if format not in formats:
+            raise ConfigError(f"--format {format!r} is not known; use {', '.join(formats)}")
         channels = [c.strip() for c in (send or "").split(",") if c.strip()]
-        unknown = [c for c in channels if c not in SEND_CHANNELS]
+        names = registry.channel_names()
+        unknown = [c for c in channels if c not in names]
         if unknown:
-            raise ConfigError(f"--send {','.join(unknown)} is not known; use {', '.join(SEND_CHANNELS)}")
+            raise ConfigError(f"--send {','.join(unknown)} is not known; use {', '.join(names)}")
         if month is not None:
             month = checked_month(month)
         settings = _settings()
@@ -230,15 +242,15 @@ def report(
             sys.stdout.write(_render_format(format, report_months(settings, store, month, now=now, count=2)))
             return
         from syncer.app.preview import TREND_MONTHS
-        from syncer.deliver.report_email import Outcome, deliver_email
-        from syncer.deliver.report_slack import deliver_slack
+        from syncer.deliver.ledger import send_report
 
         reports = report_months(settings, store, month, now=now, count=TREND_MONTHS)
         account = platform_account(store).account
-        deliver: dict[str, Callable[..., list[Outcome]]] = {"email": deliver_email, "slack": deliver_slack}
         failed = 0
         for channel in channels:
-            for outcome in deliver[channel](settings, store, account, reports, now=now, force=force, dry_run=dry_run):
+            outcomes = send_report(registry.channel_named(channel), settings, store, account, reports, now=now,
+                                   force=force, dry_run=dry_run)
+            for outcome in outcomes:
                 detail = f" ({outcome.detail})" if outcome.detail else ""
                 print(f"{channel} {outcome.target}: {outcome.status}{detail}")
                 failed += outcome.status == "failed"
@@ -249,15 +261,13 @@ def report(
 def _render_format(format: str, reports: list[Any]) -> str:
     """The last of ``reports`` in ``format``; the one before it gives the changes in points."""
     from reports.render import render_csv, render_json, render_text
-    from reports.render.html import render_email_html
-    from syncer.app.preview import render_slack_json
 
     report, previous = reports[-1], (reports[-2] if len(reports) > 1 else None)
-    if format == "html":  # on stdout there is no chart file to point at: `nrr preview` has it
-        return render_email_html(report, previous, None)
-    if format == "slack":
-        return render_slack_json(report, previous)
-    return {"text": render_text, "json": render_json, "csv": render_csv}[format](report)
+    own = {"text": render_text, "json": render_json, "csv": render_csv}
+    if format in own:
+        return own[format](report)
+    channel = next(c for c in registry.CHANNELS if format in c.formats)
+    return channel.formats[format](report, previous)
 
 
 @app.command()
@@ -267,7 +277,7 @@ def preview(
         str | None, typer.Option("--month", help="YYYY-MM; default: the last complete month.")
     ] = None,
 ) -> None:
-    """Write report.html, chart.png, slack.json and movements.csv for a month; sends nothing."""
+    """Write each delivery channel's files and movements.csv for a month; sends nothing."""
     from syncer.app.preview import TREND_MONTHS, prepare_folder, write_preview
     from syncer.app.reporting import checked_month, report_months
     from syncer.app.wiring import open_store

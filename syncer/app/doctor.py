@@ -2,48 +2,33 @@
 
 Each check returns a ``Check`` (pass, fail, warn or skip, what was seen, the exact fix).
 The checks only read: Stripe gets GETs with ``limit=1``, the database is connected to but
-never migrated, SMTP goes as far as the login and quits (no MAIL/RCPT/DATA), Slack gets
-``auth.test`` and ``conversations.info``. Clients and the clock are passed in so tests
-can point them at loopback servers; ``run_doctor`` wires the real ones.
+never migrated, and each delivery channel checks itself without sending (its ``check``,
+see ``syncer.deliver.channel``). Clients and the clock are passed in so tests can point
+them at loopback servers; ``run_doctor`` wires the real ones.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import smtplib
-import ssl
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.error import URLError
 
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.engine import URL, Engine
 
 from reports.errors import OneLineError
 from reports.month import last_complete_month
 from reports.schedule import next_due_after
-from syncer.app.logging import redact
+from syncer.app.checks import Check
 from syncer.app.reporting import report_calendar
 from syncer.app.settings import Settings
 from syncer.db.engine import check_connection, create_db_engine, describe, parse_url
 from syncer.db.migrate import MIGRATIONS, current_revision, head_revision
 from syncer.db.store import Store
-from syncer.deliver.email import (
-    SmtpRejected,
-    SmtpUnavailable,
-    _connect,
-    _login_refused,
-    _reason,
-    _secure_and_login,
-)
-from syncer.deliver.slack import _api_error, _code
+from syncer.deliver import registry
 from syncer.errors import (
     ConfigError,
     NrrError,
@@ -56,32 +41,11 @@ from syncer.stripe.client import StripeApi
 from syncer.stripe.ratelimit import TokenBucket
 from syncer.stripe.resources import EVENTS, RESOURCES, TEST_CLOCKS, Resource
 
-Status = Literal["pass", "fail", "warn", "skip"]
-
 # A doctor answers in seconds: a flaky Stripe is reported, not waited out.
 RETRY_BUDGET_SECONDS = 5.0
 STRIPE_TIMEOUT_SECONDS = 20.0
-SMTP_TIMEOUT_SECONDS = 10.0
-SLACK_TIMEOUT_SECONDS = 10
 # The last successful sync may lag a few ticks (a long backfill, a retry) before it is news.
 STALE_SYNC_INTERVALS = 3
-
-_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{8,}")
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    detail: str
-    fix: str = ""
-
-    def line(self) -> str:
-        fix = f" — fix: {self.fix}" if self.fix else ""
-        return redact(f"{self.status.upper():<5} {self.name:<16} {self.detail}{fix}")
-
-    def as_dict(self) -> dict[str, str]:
-        return {k: redact(v) for k, v in asdict(self).items()}
 
 
 def failed(checks: Sequence[Check]) -> bool:
@@ -290,123 +254,6 @@ def _known_revision(revision: str) -> bool:
         return False
 
 
-# --------------------------------------------------------------------------- SMTP
-
-
-def check_smtp(settings: Settings, *, context: ssl.SSLContext | None = None,
-               timeout: float = SMTP_TIMEOUT_SECONDS) -> Check:
-    """Connect, negotiate TLS and log in as ``send_email`` does, then QUIT: nothing is sent."""
-    host, port, security = settings.smtp_host, settings.smtp_port, settings.smtp_security
-    if not host:
-        return Check("smtp", "skip", "SMTP_HOST is not set: no email reports")
-    where = f"{host}:{port}"
-    ctx = context or ssl.create_default_context()
-    try:
-        with _connect(host, port, security, ctx, timeout) as client:
-            _secure_and_login(client, settings, security, ctx, where)
-            tls = client.sock.version() if isinstance(client.sock, ssl.SSLSocket) else None
-    except (SmtpRejected, SmtpUnavailable) as exc:
-        return Check("smtp", "fail", str(exc), "check SMTP_SECURITY, SMTP_USERNAME and SMTP_PASSWORD")
-    except ssl.SSLCertVerificationError as exc:
-        return Check("smtp", "fail", f"the TLS certificate of {where} was rejected: "
-                     f"{_reason(exc.verify_message or exc)}",
-                     "check SMTP_HOST is the name on the server's certificate")
-    except ssl.SSLError as exc:
-        return Check("smtp", "fail", f"TLS with {where} failed: {_reason(exc)}",
-                     "check SMTP_SECURITY (ssl for implicit TLS, usually port 465; starttls, usually 587)")
-    except smtplib.SMTPAuthenticationError:
-        return Check("smtp", "fail", str(_login_refused(settings, where)).split(";")[0],
-                     "check SMTP_USERNAME and SMTP_PASSWORD")
-    except smtplib.SMTPResponseException as exc:
-        return Check("smtp", "fail", f"{where} answered {exc.smtp_code} {_reason(exc.smtp_error)}",
-                     "check SMTP_SECURITY and SMTP_USERNAME")
-    except (smtplib.SMTPException, OSError) as exc:  # refused, DNS, timeouts, resets
-        why = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else _reason(exc)
-        return Check("smtp", "fail", f"cannot connect to {where} ({why})",
-                     "check SMTP_HOST and SMTP_PORT, and that the mail server is running and reachable")
-    done = [f"connected to {where}"]
-    if tls:
-        done.append(f"{'STARTTLS' if security == 'starttls' else 'TLS'} negotiated ({tls})")
-    else:
-        done.append("no TLS (SMTP_SECURITY=none)")
-    done.append(f"logged in as {settings.smtp_username}" if settings.smtp_username else "no login")
-    detail = ", ".join(done) + "; nothing sent"
-    if not settings.report_email_from or not settings.report_email_to:
-        return Check("smtp", "warn", detail + "; but REPORT_EMAIL_FROM or REPORT_EMAIL_TO is not set",
-                     "set REPORT_EMAIL_FROM and REPORT_EMAIL_TO")
-    if not tls:
-        return Check("smtp", "warn", detail, "use SMTP_SECURITY=starttls or ssl unless this is a trusted local relay")
-    return Check("smtp", "pass", detail)
-
-
-# --------------------------------------------------------------------------- Slack
-
-
-def slack_client(settings: Settings) -> WebClient:
-    assert settings.slack_bot_token is not None
-    return WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_base,
-                     timeout=SLACK_TIMEOUT_SECONDS)
-
-
-def _slack_failure(name: str, what: str, exc: Exception, settings: Settings) -> Check:
-    if isinstance(exc, SlackApiError):
-        message = str(_api_error(what, exc, settings.slack_channel or ""))
-        detail, _, fix = message.partition("; ")
-        return Check(name, "fail", detail, fix or "check SLACK_BOT_TOKEN and SLACK_CHANNEL")
-    reason = exc.reason if isinstance(exc, URLError) else exc
-    return Check(name, "fail", f"cannot reach Slack at {settings.slack_api_base} ({_reason_text(reason)})",
-                 "check SLACK_API_BASE and the network")
-
-
-def _reason_text(reason: object) -> str:
-    return redact(" ".join((str(reason) or type(reason).__name__).split()))[:200]
-
-
-def check_slack(settings: Settings, make_client: Callable[[Settings], WebClient] = slack_client) -> list[Check]:
-    if settings.slack_bot_token is None:
-        if settings.slack_webhook_url is not None:
-            return [Check("slack", "skip", "SLACK_WEBHOOK_URL is set: a webhook cannot be checked without posting")]
-        return [Check("slack", "skip", "neither SLACK_BOT_TOKEN nor SLACK_WEBHOOK_URL is set: no Slack reports")]
-    client = make_client(settings)
-    try:
-        auth = client.auth_test()
-    except (SlackApiError, SlackClientError, URLError, OSError) as exc:
-        return [_slack_failure("slack auth", "auth.test", exc, settings),
-                Check("slack channel", "skip", "needs a working SLACK_BOT_TOKEN")]
-    who = f"bot {auth.get('user') or auth.get('user_id')} in workspace {auth.get('team') or auth.get('team_id')}"
-    return [Check("slack auth", "pass", who), _check_channel(settings, client)]
-
-
-def _check_channel(settings: Settings, client: WebClient) -> Check:
-    channel = settings.slack_channel
-    if not channel:
-        return Check("slack channel", "fail", "SLACK_CHANNEL is not set",
-                     "set SLACK_CHANNEL to the channel's id (C…) or #name")
-    if not _CHANNEL_ID.fullmatch(channel):
-        # conversations.info takes an id; resolving a name means listing every channel.
-        return Check("slack channel", "warn", f"{channel} is a name; only an id can be checked without posting",
-                     "set SLACK_CHANNEL to the channel's id (C…, at the bottom of its details) to have it checked")
-    try:
-        # POST with a form body: Slack takes it for every read method, as it does GET.
-        info = client.api_call("conversations.info", data={"channel": channel})
-    except SlackApiError as exc:
-        data = exc.response.data if isinstance(exc.response.data, dict) else {}
-        if _code(data.get("error")) == "missing_scope":
-            return Check("slack channel", "warn", f"the token may not read {channel}'s details (missing_scope)",
-                         "add channels:read (groups:read for a private channel) to check it, or ignore this")
-        return _slack_failure("slack channel", "conversations.info", exc, settings)
-    except (SlackClientError, URLError, OSError) as exc:
-        return _slack_failure("slack channel", "conversations.info", exc, settings)
-    found = info.get("channel") or {}
-    label = f"#{found.get('name')} ({channel})" if found.get("name") else channel
-    if found.get("is_archived"):
-        return Check("slack channel", "fail", f"{label} is archived", "unarchive it or set another SLACK_CHANNEL")
-    if found.get("is_member") is False:
-        return Check("slack channel", "warn", f"{label} exists but the bot is not a member",
-                     "invite the bot (/invite @your-app) unless it has chat:write.public")
-    return Check("slack channel", "pass", f"{label}: the bot is a member")
-
-
 # --------------------------------------------------------------------------- schedule
 
 
@@ -473,10 +320,12 @@ def run_doctor(
     *,
     now: int,
     make_api: Callable[[Settings, str | None], StripeApi] = doctor_api,
-    make_slack: Callable[[Settings], WebClient] = slack_client,
-    smtp_context: ssl.SSLContext | None = None,
+    channel_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Check]:
-    """Every check in order; a settings failure stops there (the rest need settings)."""
+    """Every check in order; a settings failure stops there (the rest need settings).
+
+    ``channel_options``: by channel name, what its check takes (a TLS context, a client).
+    """
     first, settings = check_settings(load)
     if settings is None:
         return [first]
@@ -485,8 +334,8 @@ def run_doctor(
     checks.append(db_check)
     store = Store(engine) if engine is not None else None
     try:
-        checks.append(check_smtp(settings, context=smtp_context))
-        checks.extend(check_slack(settings, make_slack))
+        for channel in registry.CHANNELS:
+            checks.extend(channel.check(settings, **(channel_options or {}).get(channel.name, {})))
         runs = store.recent_runs(1) if store is not None else []
         checks.append(check_schedule(settings, int(runs[0]["started_at"]) if runs else None, now))
         if store is None:

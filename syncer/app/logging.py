@@ -7,6 +7,9 @@ library warning gets a timestamp, a level and secret redaction like our own even
 Redaction happens twice on purpose: once on the event dict (so nested values, exception
 text and tracebacks are scrubbed before rendering), and once on the rendered line (so a
 secret hidden in the ``repr`` of some object the renderer stringifies cannot slip out).
+
+What a secret looks like: Stripe's keys and URL passwords here, each delivery channel's
+credentials where the channel is declared (``secret_shapes``, read from the registry).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 import structlog
@@ -40,10 +43,6 @@ REDACTED = "…redacted"
 # No word boundary in front: "key=x_sk_live_…" must not slip through; a false positive
 # ("task_test_1") only costs a little readability.
 _STRIPE_SECRET = re.compile(r"(sk_live_|sk_test_|rk_live_|rk_test_|whsec_)[A-Za-z0-9]+")
-# Slack tokens: bot, user, legacy workspace, app-level (xapp-1-A.../...), refresh.
-_SLACK_TOKEN = re.compile(r"(xox[abposr]-|xapp-)[A-Za-z0-9-]+")
-# Incoming-webhook and workflow URLs: the path *is* the credential.
-_SLACK_HOOK = re.compile(r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[^\s\"'<>]+")
 # scheme://user:PASSWORD@host. A raw password may itself contain '@' or '/', so the
 # password runs to the *last* '@' of the URL. A URL that also has an '@' in its path then
 # loses its host to the redaction too: over-redacting is the safe way to be wrong.
@@ -89,11 +88,24 @@ def redact(text: str) -> str:
     for secret in _registered:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    text = _STRIPE_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _SLACK_TOKEN.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _SLACK_HOOK.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _STRIPE_SECRET.sub(_keep_kind, text)
+    for shape in _channel_secret_shapes():
+        text = shape.sub(_keep_kind, text)
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + "***", text)
     return text
+
+
+def _keep_kind(match: re.Match[str]) -> str:
+    return match.group(1) + REDACTED
+
+
+def _channel_secret_shapes() -> Iterator[re.Pattern[str]]:
+    # Looked up on use, not imported at the top: the channel modules log through this one
+    # (and a line logged while the registry itself is being imported finds no list yet).
+    from syncer.deliver import registry
+
+    for channel in getattr(registry, "CHANNELS", ()):
+        yield from channel.secret_shapes
 
 
 # Keys ProcessorFormatter uses for its own bookkeeping; they are removed before rendering.

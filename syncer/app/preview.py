@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from reports.metrics import MonthReport
 from reports.render import render_csv
-from reports.render.chart import render_chart_png
-from reports.render.html import render_email_html
-from reports.render.slack import render_slack_blocks, render_slack_thread
+from syncer.deliver import registry
 from syncer.errors import GiveUp
 
-CHART_CID = "nrr-chart"
 TREND_MONTHS = 13
-
-
-def render_slack_json(report: MonthReport, previous: MonthReport | None) -> str:
-    """The Slack message and its thread reply, as ``chat.postMessage`` would receive them."""
-    payload = {"message": render_slack_blocks(report, previous), "thread": render_slack_thread(report)}
-    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
 
 
 def prepare_folder(out: Path) -> Path:
@@ -39,18 +29,14 @@ def prepare_folder(out: Path) -> Path:
 
 
 def write_preview(reports: list[MonthReport], out: Path) -> list[Path]:
-    """report.html, chart.png, slack.json and movements.csv for the last of ``reports``
-    (the others are its trend), readable by their owner only: they hold revenue data."""
+    """Each channel's files for the last of ``reports`` (the others are its trend), then
+    movements.csv, readable by their owner only: they hold revenue data."""
     report = reports[-1]
-    previous = reports[-2] if len(reports) > 1 else None
     out.mkdir(parents=True, exist_ok=True)
-    files = {
-        # Opened from disk, the page shows the chart file beside it (the email uses cid:).
-        "report.html": render_email_html(report, previous, None, chart_src="chart.png").encode(),
-        "chart.png": render_chart_png(reports, report.month),
-        "slack.json": render_slack_json(report, previous).encode(),
-        "movements.csv": render_csv(report).encode(),
-    }
+    files: dict[str, bytes] = {}
+    for channel in registry.CHANNELS:
+        files.update(channel.preview(reports))
+    files["movements.csv"] = render_csv(report).encode()
     written = []
     for name, data in files.items():
         path = out / name

@@ -5,6 +5,10 @@ from ``REPORT_TIMEZONE``. Use ``load_settings()`` rather than ``Settings()``: it
 pydantic's multi-line ``ValidationError`` into one ``ConfigError`` line per problem that
 names the variable and never shows a secret.
 
+A delivery channel declares its own settings with itself (``syncer.deliver.channel``);
+``Settings`` inherits every registered channel's, so their variables stay flat
+(``SMTP_HOST``) and are loaded, validated and redacted like the others.
+
 The small parsers (``parse_stripe_key``, ``parse_fx_rates``, ``parse_report_schedule``,
 ...) are pure and raise ``ValueError`` with a message fit for a user; the validators just
 call them.
@@ -16,18 +20,28 @@ import re
 from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
-from email.utils import formataddr, getaddresses, parseaddr
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from reports import fx
 from reports.errors import BadSetting
 from reports.options import ChurnRecognition, DiscountMode, UsageInMrr
 from syncer.app.logging import redact, register_secret
+from syncer.app.values import CommaList
+from syncer.app.values import parse_http_url as _parse_http_url
+from syncer.app.values import show_input as _show
+from syncer.deliver import registry
 from syncer.errors import ConfigError
 
 __all__ = [
@@ -100,12 +114,6 @@ def parse_stripe_key(key: str) -> StripeKeyInfo:
         "STRIPE_API_KEY is not a Stripe secret or restricted key; "
         "it should start with sk_live_, sk_test_, rk_live_ or rk_test_"
     )
-
-
-def _show(part: str, limit: int = 40) -> str:
-    """A user-supplied fragment quoted for an error message: one line, bounded length."""
-    shown = part if len(part) <= limit else part[:limit] + "…"
-    return repr(shown)
 
 
 _CURRENCY = re.compile(r"[a-z]{3}", re.ASCII)
@@ -195,15 +203,6 @@ def parse_database_url(text: str) -> str:
     return url.set(drivername=driver).render_as_string(hide_password=False)
 
 
-def _parse_http_url(text: str, *, trailing_slash: bool) -> str:
-    url = text.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{_show(url)} is not an http(s) URL")
-    url = url.rstrip("/")
-    return url + "/" if trailing_slash else url
-
-
 def _split_list(value: Any) -> Any:
     """Comma-separated string → tuple of non-empty stripped items (other types untouched)."""
     if isinstance(value, str):
@@ -211,31 +210,14 @@ def _split_list(value: Any) -> Any:
     return value
 
 
-def _parse_address(text: str) -> str:
-    name, addr = parseaddr(text)
-    local, at, domain = addr.rpartition("@")
-    if not at or not local or "." not in domain or any(c.isspace() for c in addr):
-        raise ValueError(f"{_show(text)} is not an email address")
-    return formataddr((name, addr)) if name else addr
-
-
 # --------------------------------------------------------------------------- settings
 
-CommaList = Annotated[tuple[str, ...], NoDecode]
+# The delivery channels' credentials (SMTP_PASSWORD, SLACK_BOT_TOKEN, ...).
+_CHANNEL_SECRET_FIELDS = tuple(name for channel in registry.CHANNELS for name in channel.secret_settings)
 
 
-class Settings(BaseSettings):
-    """Every setting of stripe-nrr; see ``.env.example`` for meanings and defaults."""
-
-    model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
-        case_sensitive=False,
-        extra="ignore",  # a shared .env may hold other tools' variables
-        env_ignore_empty=True,  # `SMTP_HOST=` in .env means "not set"
-        frozen=True,
-        validate_default=False,
-    )
+class _SyncAndReportSettings(BaseModel):
+    """The sync's and the report's fields (``Settings`` validates them)."""
 
     # Stripe
     stripe_api_key: SecretStr | None = None
@@ -270,27 +252,45 @@ class Settings(BaseSettings):
     past_due_grace_days: int = Field(default=30, ge=0)
     usage_in_mrr: UsageInMrr = UsageInMrr.NONE
 
-    # Email
-    smtp_host: str | None = None
-    smtp_port: int = Field(default=587, ge=1, le=65535)
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
-    report_email_from: str | None = None
-    report_email_to: CommaList = ()
 
-    # Slack
-    slack_bot_token: SecretStr | None = None
-    slack_channel: str | None = None
-    slack_webhook_url: SecretStr | None = None
-    slack_api_base: str = "https://slack.com/api/"
+class _DaemonSettings(BaseModel):
+    """The daemon's fields (``Settings`` validates them)."""
 
-    # Daemon
     sync_interval_minutes: int = Field(default=15, ge=1)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     health_port: int | None = Field(default=None, ge=0, le=65535)  # 0 = any free port
     healthcheck_url: str | None = None
+
+
+if TYPE_CHECKING:
+    # Typed where each channel declares them: the rest of the code does not read them.
+    class _ChannelSettings(BaseModel):
+        pass
+else:
+    # Later bases come first in the fields' order: reversed, the channels' fields follow
+    # the registry's order.
+    _ChannelSettings = create_model(
+        "_ChannelSettings", __base__=tuple(channel.settings for channel in reversed(registry.CHANNELS))
+    )
+
+
+class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSettings):
+    """Every setting of stripe-nrr; see ``.env.example`` for meanings and defaults.
+
+    Fields, in this order (the order of several problems in one error line): the sync's
+    and the report's, each delivery channel's, the daemon's.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        extra="ignore",  # a shared .env may hold other tools' variables
+        env_ignore_empty=True,  # `REPORT_CURRENCY=` in .env means "not set"
+        frozen=True,
+        validate_default=False,
+    )
 
     # ---------------------------------------------------------------- validators
 
@@ -298,7 +298,6 @@ class Settings(BaseSettings):
         "discount_mode",
         "churn_recognition",
         "usage_in_mrr",
-        "smtp_security",
         "log_format",
         "log_level",
         mode="before",
@@ -321,12 +320,6 @@ class Settings(BaseSettings):
     def _check_stripe_base(cls, value: str) -> str:
         return _parse_http_url(value, trailing_slash=False)
 
-    @field_validator("slack_api_base")
-    @classmethod
-    def _check_slack_base(cls, value: str) -> str:
-        # Trailing slash so urljoin(base, "chat.postMessage") keeps the /api/ path.
-        return _parse_http_url(value, trailing_slash=True)
-
     @field_validator("healthcheck_url")
     @classmethod
     def _check_healthcheck(cls, value: str | None) -> str | None:
@@ -338,28 +331,6 @@ class Settings(BaseSettings):
             # A ping URL carries its token (e.g. a healthchecks.io UUID) and is listed in
             # _SECRET_FIELDS: say what is wrong without echoing it (found by test_fuzz).
             raise ValueError("is not an http(s) URL; paste the whole ping URL") from None
-
-    @field_validator("slack_webhook_url", mode="before")
-    @classmethod
-    def _check_webhook(cls, value: Any) -> Any:
-        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-        if isinstance(raw, str):
-            parts = urlsplit(raw.strip())
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                # The URL is the credential: do not show it.
-                raise ValueError("is not an http(s) URL; paste the incoming-webhook URL")
-            return raw.strip()
-        return value
-
-    @field_validator("slack_bot_token", mode="before")
-    @classmethod
-    def _check_bot_token(cls, value: Any) -> Any:
-        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-        if isinstance(raw, str):
-            if not raw.strip().startswith("xox"):
-                raise ValueError("does not look like a Slack bot token (xoxb-…)")
-            return raw.strip()
-        return value
 
     @field_validator("stripe_accounts", mode="before")
     @classmethod
@@ -417,26 +388,6 @@ class Settings(BaseSettings):
     def _check_schedule(cls, value: Any) -> Any:
         return parse_report_schedule(value) if isinstance(value, str) else value
 
-    @field_validator("report_email_from")
-    @classmethod
-    def _check_from(cls, value: str | None) -> str | None:
-        return None if value is None else _parse_address(value)
-
-    @field_validator("report_email_to", mode="before")
-    @classmethod
-    def _check_to(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            # getaddresses copes with "Ann <ann@x.com>, bob@y.com" and quoted commas.
-            pairs = getaddresses([value])
-            return tuple(
-                _parse_address(formataddr(pair) if pair[0] else pair[1])
-                for pair in pairs
-                if pair != ("", "")
-            )
-        if isinstance(value, (tuple, list)):
-            return tuple(_parse_address(str(v)) for v in value)
-        return value
-
     @field_validator("report_holidays_country")
     @classmethod
     def _check_country(cls, value: str | None) -> str | None:
@@ -448,11 +399,6 @@ class Settings(BaseSettings):
             raise ValueError(f"{_show(value)} is not a country code such as US, FR or US-CA")
         return code
 
-    @field_validator("smtp_host", "smtp_username", "slack_channel")
-    @classmethod
-    def _strip(cls, value: str | None) -> str | None:
-        return value.strip() if value is not None else None
-
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
         cur = self.report_currency
@@ -460,22 +406,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"FX_RATES: {cur} is the reporting currency; its rate must be 1 or omitted"
             )
-        # Implicit TLS lives on 465; keep 587 only if someone asked for it explicitly.
-        if self.smtp_security == "ssl" and "smtp_port" not in self.model_fields_set:
-            object.__setattr__(self, "smtp_port", 465)
         self._register_secrets()
         return self
 
     def _register_secrets(self) -> None:
         """Teach the log redactor every secret value we hold (see syncer.app.logging)."""
-        for secret in (
-            self.stripe_api_key,
-            self.smtp_password,
-            self.slack_bot_token,
-            self.slack_webhook_url,
-        ):
+        channel_secrets = [getattr(self, name) for name in _CHANNEL_SECRET_FIELDS]
+        for secret in (self.stripe_api_key, *channel_secrets):
             if secret is not None:
-                register_secret(secret.get_secret_value())
+                register_secret(secret.get_secret_value() if isinstance(secret, SecretStr) else str(secret))
         from sqlalchemy.engine import make_url
 
         password = make_url(self.database_url).password
@@ -564,9 +503,7 @@ class Settings(BaseSettings):
 _SECRET_FIELDS = frozenset(
     {
         "stripe_api_key",
-        "smtp_password",
-        "slack_bot_token",
-        "slack_webhook_url",
+        *_CHANNEL_SECRET_FIELDS,
         "database_url",
         "healthcheck_url",
     }

@@ -42,8 +42,9 @@ from syncer.app.settings import Settings
 from syncer.daemon.health import HealthServer, health_status, send_healthcheck_ping, serve_health
 from syncer.daemon.leader import LeaderLock, leader_lock_for
 from syncer.db.store import Store
-from syncer.deliver.ledger import delivery_key, unsent_targets
-from syncer.deliver.report_email import Outcome
+from syncer.deliver import registry
+from syncer.deliver.channel import Channel, Outcome
+from syncer.deliver.ledger import delivery_key, send_report, unsent_targets
 from syncer.errors import NrrError
 
 log = get_logger("nrr.daemon")
@@ -69,10 +70,15 @@ def run_job(db: str, kind: str) -> None:
 
 
 @dataclass(frozen=True)
-class Channel:
-    name: str  # email | slack
+class Route:
+    """A channel of the registry that is set up, and where it sends."""
+
+    channel: Channel
     targets: tuple[str, ...]
-    deliver: Callable[..., list[Outcome]]
+
+    @property
+    def name(self) -> str:
+        return self.channel.name
 
 
 class Daemon:
@@ -299,18 +305,10 @@ class Daemon:
                 return early, PRELIMINARY
         return None
 
-    def channels(self) -> list[Channel]:
-        from syncer.deliver.report_email import deliver_email
-        from syncer.deliver.report_slack import deliver_slack, slack_target
-
-        s = self.settings
-        out = []
-        if s.smtp_host and s.report_email_to:
-            out.append(Channel("email", tuple(s.report_email_to), deliver_email))
-        target = slack_target(s)
-        if target is not None:
-            out.append(Channel("slack", (target,), deliver_slack))
-        return out
+    def channels(self) -> list[Route]:
+        """Every channel of the registry that is set up, with its targets."""
+        routes = (Route(channel, channel.targets(self.settings)) for channel in registry.CHANNELS)
+        return [route for route in routes if route.targets]
 
     def deliver_due(self) -> list[tuple[str, Outcome]]:
         """Deliver the due report to every configured target the ledger says is unsent."""
@@ -324,7 +322,7 @@ class Daemon:
         channels = self.channels()
         if not channels:
             log.warning("report.no_channel", month=month,
-                        fix="set SMTP_HOST and REPORT_EMAIL_TO, or SLACK_BOT_TOKEN and SLACK_CHANNEL")
+                        fix="set " + ", or ".join(channel.needs for channel in registry.CHANNELS))
             return []
         try:
             account = platform_account(self.store).account
@@ -342,7 +340,7 @@ class Daemon:
             return []
         return self._send(pending, account, reports, edition, now)
 
-    def _send(self, channels: Sequence[Channel], account: str, reports: Sequence[Any], edition: str,
+    def _send(self, channels: Sequence[Route], account: str, reports: Sequence[Any], edition: str,
               now: int) -> list[tuple[str, Outcome]]:
         sent: list[tuple[str, Outcome]] = []
         for channel in channels:
@@ -350,8 +348,9 @@ class Daemon:
             try:
                 # A target that failed since this daemon started waits its backoff
                 # (syncer.deliver.ledger.retry_wait); one from before is retried now.
-                outcomes = channel.deliver(self.settings, self.store, account, reports, now=now, edition=edition,
-                                           backoff_since=self.started_at, **self.deliver_options.get(channel.name, {}))
+                outcomes = send_report(channel.channel, self.settings, self.store, account, reports, now=now,
+                                       edition=edition, backoff_since=self.started_at,
+                                       **self.deliver_options.get(channel.name, {}))
             except NrrError as exc:  # a setting, or a send of unknown outcome: a person decides
                 log.error("report.failed", channel=channel.name, month=reports[-1].month, edition=edition,
                           error=redact(str(exc)))

@@ -1,4 +1,10 @@
-"""The monthly report by email: building the MIME message and sending it over SMTP.
+"""The email channel: its settings, the frozen email, the SMTP transport and its doctor check.
+
+A month's report goes to every ``REPORT_EMAIL_TO`` recipient through the ledger
+(``syncer.deliver.ledger.send_report``). The snapshot frozen there is the rendered email
+itself (subject, text, HTML, chart, CSV): a retry re-sends exactly what the first attempt
+sent, whatever the data says now. ``--force`` renders afresh and sends again, on purpose,
+recorded as such.
 
 Certificates are always verified (``ssl.create_default_context()``); tests pass their
 own ``SSLContext`` or CA file instead of turning verification off. Every smtplib / ssl /
@@ -7,28 +13,43 @@ never the password.
 
 One failure is neither: the connection lost after the message went out (the server's
 354 to DATA) and before the server's final answer. The server may have accepted the
-mail, so retrying it could send it twice; it raises ``SmtpUncertain`` (a GiveUp) and the
-caller leaves the delivery unsettled for a person to check. A failure after the server
-accepted the mail (a QUIT gone wrong) is no failure at all.
+mail, so retrying it could send it twice; it raises ``SmtpUncertain`` (a
+``SendUncertain``) and the ledger leaves the delivery unsettled for a person to check. A
+failure after the server accepted the mail (a QUIT gone wrong) is no failure at all.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import smtplib
 import socket
 import ssl
+from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage, MIMEPart
-from email.utils import format_datetime
-from typing import Literal, Protocol
+from email.utils import format_datetime, formataddr, getaddresses, parseaddr
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+from syncer.app.checks import Check
 from syncer.app.logging import redact
+from syncer.app.values import CommaList, show_input
+from syncer.deliver.channel import Channel, SendUncertain
 from syncer.errors import ConfigError, GiveUp, RetryLater
 
+# The renderers (matplotlib among them) and the ledger (SQLAlchemy) are imported where they
+# are used: this module loads with the settings, which compose its EmailSettings.
+if TYPE_CHECKING:
+    from reports.metrics import MonthReport
+    from syncer.deliver.ledger import Claim
+
 DEFAULT_TIMEOUT_SECONDS = 30.0
+# A doctor answers in seconds: a server that hangs is reported, not waited out.
+DOCTOR_TIMEOUT_SECONDS = 10.0
+CHART_CID = "nrr-chart"
 
 
 class SmtpConfig(Protocol):
@@ -54,10 +75,144 @@ class SmtpRejected(GiveUp):
     """The SMTP server refused us for a reason a person has to fix (login, TLS, address)."""
 
 
-class SmtpUncertain(GiveUp):
+class SmtpUncertain(SendUncertain):
     """The connection failed after the message was handed over (the server's 354 to DATA)
     and before the server's final answer: it may have been accepted, so it must not be
     retried automatically (a person checks, then re-sends on purpose)."""
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def _parse_address(text: str) -> str:
+    name, addr = parseaddr(text)
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or "." not in domain or any(c.isspace() for c in addr):
+        raise ValueError(f"{show_input(text)} is not an email address")
+    return formataddr((name, addr)) if name else addr
+
+
+class EmailSettings(BaseModel):
+    """SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD, SMTP_SECURITY, REPORT_EMAIL_FROM
+    and REPORT_EMAIL_TO (see ``.env.example``), part of ``syncer.app.settings.Settings``."""
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    report_email_from: str | None = None
+    report_email_to: CommaList = ()
+
+    @field_validator("smtp_security", mode="before")
+    @classmethod
+    def _email_lower_security(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("report_email_from")
+    @classmethod
+    def _email_check_from(cls, value: str | None) -> str | None:
+        return None if value is None else _parse_address(value)
+
+    @field_validator("report_email_to", mode="before")
+    @classmethod
+    def _email_check_to(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            # getaddresses copes with "Ann <ann@x.com>, bob@y.com" and quoted commas.
+            pairs = getaddresses([value])
+            return tuple(
+                _parse_address(formataddr(pair) if pair[0] else pair[1])
+                for pair in pairs
+                if pair != ("", "")
+            )
+        if isinstance(value, (tuple, list)):
+            return tuple(_parse_address(str(v)) for v in value)
+        return value
+
+    @field_validator("smtp_host", "smtp_username")
+    @classmethod
+    def _email_strip(cls, value: str | None) -> str | None:
+        return value.strip() if value is not None else None
+
+    @model_validator(mode="after")
+    def _email_implicit_tls_port(self) -> EmailSettings:
+        # Implicit TLS lives on 465; keep 587 only if someone asked for it explicitly.
+        if self.smtp_security == "ssl" and "smtp_port" not in self.model_fields_set:
+            object.__setattr__(self, "smtp_port", 465)
+        return self
+
+
+# --------------------------------------------------------------------------- the channel
+
+
+def email_targets(settings: EmailSettings) -> tuple[str, ...]:
+    """The recipients, once there is a server to send through."""
+    return tuple(settings.report_email_to) if settings.smtp_host else ()
+
+
+def require_email_settings(settings: EmailSettings) -> None:
+    missing = [name for name, value in (
+        ("SMTP_HOST", settings.smtp_host), ("REPORT_EMAIL_FROM", settings.report_email_from),
+        ("REPORT_EMAIL_TO", settings.report_email_to),
+    ) if not value]
+    if missing:
+        raise ConfigError(f"email delivery needs {', '.join(missing)}; set them in .env (see .env.example)")
+
+
+def render_snapshot(_settings: object, reports: Sequence[MonthReport]) -> str:
+    """The frozen email: every part, and the report's JSON for the record."""
+    from reports.render import render_csv
+    from reports.render.chart import render_chart_png
+    from reports.render.email_text import render_email_text, render_subject
+    from reports.render.html import render_email_html
+    from reports.render.jsonout import render_json
+
+    report, previous = reports[-1], (reports[-2] if len(reports) > 1 else None)
+    return json.dumps({
+        "report": json.loads(render_json(report)),
+        "subject": render_subject(report),
+        "text": render_email_text(report, previous),
+        "html": render_email_html(report, previous, CHART_CID),
+        "chart_png": base64.b64encode(render_chart_png(reports, report.month)).decode(),
+        "csv": render_csv(report),
+    })
+
+
+def send_claimed(
+    settings: EmailSettings, claim: Claim, *, report_month: str, ssl_context: ssl.SSLContext | None = None,
+) -> str | None:
+    """Mail the frozen email to the claimed recipient (Message-ID fixed by the claim)."""
+    parts = json.loads(claim.snapshot_json)
+    sender = str(settings.report_email_from)
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "stripe-nrr.local"
+    message = build_message(
+        subject=parts["subject"], sender=sender, to=claim.target, text=parts["text"], html=parts["html"],
+        chart_png=base64.b64decode(parts["chart_png"]), chart_cid=CHART_CID,
+        csv_bytes=parts["csv"].encode(), csv_name=f"nrr-movements-{report_month}.csv",
+        message_id=message_id_for(claim.account, claim.month, claim.target, claim.generation, domain),
+    )
+    send_email(settings, message, ssl_context=ssl_context)
+    return None
+
+
+def render_preview(reports: Sequence[MonthReport]) -> dict[str, bytes]:
+    """The email's page and its chart, as files."""
+    from reports.render.chart import render_chart_png
+    from reports.render.html import render_email_html
+
+    report, previous = reports[-1], (reports[-2] if len(reports) > 1 else None)
+    return {
+        # Opened from disk, the page shows the chart file beside it (the email uses cid:).
+        "report.html": render_email_html(report, previous, None, chart_src="chart.png").encode(),
+        "chart.png": render_chart_png(reports, report.month),
+    }
+
+
+def render_html(report: MonthReport, previous: MonthReport | None) -> str:
+    """``--format html``: on stdout there is no chart file to point at (``nrr preview`` has it)."""
+    from reports.render.html import render_email_html
+
+    return render_email_html(report, previous, None)
 
 
 # --------------------------------------------------------------------------- message
@@ -240,3 +395,71 @@ def _reason(exc: object) -> str:
     else:
         text = str(exc)
     return redact(" ".join(text.split()))[:300]
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+def check_smtp(settings: EmailSettings, *, context: ssl.SSLContext | None = None,
+               timeout: float = DOCTOR_TIMEOUT_SECONDS) -> list[Check]:
+    """Connect, negotiate TLS and log in as ``send_email`` does, then QUIT: nothing is sent."""
+    host, port, security = settings.smtp_host, settings.smtp_port, settings.smtp_security
+    if not host:
+        return [Check("smtp", "skip", "SMTP_HOST is not set: no email reports")]
+    where = f"{host}:{port}"
+    ctx = context or ssl.create_default_context()
+    try:
+        with _connect(host, port, security, ctx, timeout) as client:
+            _secure_and_login(client, settings, security, ctx, where)
+            tls = client.sock.version() if isinstance(client.sock, ssl.SSLSocket) else None
+    except (SmtpRejected, SmtpUnavailable) as exc:
+        return [Check("smtp", "fail", str(exc), "check SMTP_SECURITY, SMTP_USERNAME and SMTP_PASSWORD")]
+    except ssl.SSLCertVerificationError as exc:
+        return [Check("smtp", "fail", f"the TLS certificate of {where} was rejected: "
+                      f"{_reason(exc.verify_message or exc)}",
+                      "check SMTP_HOST is the name on the server's certificate")]
+    except ssl.SSLError as exc:
+        return [Check("smtp", "fail", f"TLS with {where} failed: {_reason(exc)}",
+                      "check SMTP_SECURITY (ssl for implicit TLS, usually port 465; starttls, usually 587)")]
+    except smtplib.SMTPAuthenticationError:
+        return [Check("smtp", "fail", str(_login_refused(settings, where)).split(";")[0],
+                      "check SMTP_USERNAME and SMTP_PASSWORD")]
+    except smtplib.SMTPResponseException as exc:
+        return [Check("smtp", "fail", f"{where} answered {exc.smtp_code} {_reason(exc.smtp_error)}",
+                      "check SMTP_SECURITY and SMTP_USERNAME")]
+    except (smtplib.SMTPException, OSError) as exc:  # refused, DNS, timeouts, resets
+        why = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else _reason(exc)
+        return [Check("smtp", "fail", f"cannot connect to {where} ({why})",
+                      "check SMTP_HOST and SMTP_PORT, and that the mail server is running and reachable")]
+    return [_logged_in(settings, where, security, tls)]
+
+
+def _logged_in(settings: EmailSettings, where: str, security: str, tls: str | None) -> Check:
+    done = [f"connected to {where}"]
+    if tls:
+        done.append(f"{'STARTTLS' if security == 'starttls' else 'TLS'} negotiated ({tls})")
+    else:
+        done.append("no TLS (SMTP_SECURITY=none)")
+    done.append(f"logged in as {settings.smtp_username}" if settings.smtp_username else "no login")
+    detail = ", ".join(done) + "; nothing sent"
+    if not settings.report_email_from or not settings.report_email_to:
+        return Check("smtp", "warn", detail + "; but REPORT_EMAIL_FROM or REPORT_EMAIL_TO is not set",
+                     "set REPORT_EMAIL_FROM and REPORT_EMAIL_TO")
+    if not tls:
+        return Check("smtp", "warn", detail, "use SMTP_SECURITY=starttls or ssl unless this is a trusted local relay")
+    return Check("smtp", "pass", detail)
+
+
+EMAIL = Channel(
+    name="email",
+    settings=EmailSettings,
+    needs="SMTP_HOST and REPORT_EMAIL_TO",
+    targets=email_targets,
+    require=require_email_settings,
+    render=render_snapshot,
+    send=send_claimed,
+    check=check_smtp,
+    preview=render_preview,
+    formats={"html": render_html},
+    secret_settings=("smtp_password",),
+)

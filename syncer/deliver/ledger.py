@@ -25,12 +25,17 @@ a fixed setting arrives), and a manual ``nrr report --send`` always retries at o
 
 ``--force`` on a ``sent`` (or failed) row is a deliberate new send: generation + 1, the
 caller's fresh snapshot, ``forced`` recorded.
+
+``send_report`` is that loop, once for every channel (``syncer.deliver.channel``): the
+channel renders the snapshot and sends one claimed target; what is claimed, skipped,
+marked sent, failed or "may have been sent" is decided here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from syncer.app.logging import redact
 from syncer.db.deliveries import (
@@ -46,7 +51,11 @@ from syncer.db.deliveries import (
     transition,
 )
 from syncer.db.store import Store
-from syncer.errors import GiveUp
+from syncer.deliver.channel import Channel, Outcome, SendUncertain
+from syncer.errors import GiveUp, NrrError
+
+if TYPE_CHECKING:
+    from reports.metrics import MonthReport
 
 
 def delivery_key(month: str, edition: str = "final") -> str:
@@ -233,3 +242,61 @@ def delivery_status(store: Store, *, account: str, month: str, channel: str, tar
     """The ledger row, for saying why a claim was skipped."""
     with store.reading() as conn:
         return get_delivery(conn, account=account, month=month, channel=channel, target=target)
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def send_report(
+    channel: Channel, settings: Any, store: Store, account: str, reports: Sequence[MonthReport], *, now: int,
+    force: bool = False, dry_run: bool = False, edition: str = "final", backoff_since: int | None = None,
+    **options: Any,
+) -> list[Outcome]:
+    """Send the last of ``reports`` (the others are its trend) through ``channel`` to each
+    of its targets not already sent to: claim → send → mark (``backoff_since``: the
+    daemon's backoff after a failure; ``options`` go to the channel's ``send``)."""
+    channel.require(settings)
+    month = delivery_key(reports[-1].month, edition)
+    fresh = channel.render(settings, reports)
+    outcomes = []
+    uncertain: DeliveryUncertain | None = None
+    for target in channel.targets(settings):
+        if dry_run:
+            outcomes.append(Outcome(target, "dry-run", "rendered, not sent"))
+            continue
+        try:
+            got = claim(store, account=account, month=month, channel=channel.name, target=target,
+                        snapshot_json=fresh, now=now, force=force, backoff_since=backoff_since)
+        except DeliveryUncertain as exc:
+            # One target awaiting a person's decision must not hold the others back
+            # (a failed one behind it would never be retried); it is raised once they are done.
+            uncertain = uncertain or exc
+            continue
+        if got is None:
+            outcomes.append(Outcome(target, "skipped", skip_reason(
+                store, account=account, month=month, channel=channel.name, target=target, now=now)))
+            continue
+        outcomes.append(_send_claimed(channel, settings, store, got, reports[-1].month, edition, now, options))
+    if uncertain is not None:
+        raise uncertain
+    return outcomes
+
+
+def _send_claimed(
+    channel: Channel, settings: Any, store: Store, got: Claim, report_month: str, edition: str, now: int,
+    options: dict[str, Any],
+) -> Outcome:
+    try:
+        incomplete = channel.send(settings, got, report_month=report_month, **options)
+    except SendUncertain as exc:
+        # Not mark_failed: a failed row is retried by the next tick, and this one may have
+        # been delivered. The row stays ``sending``, the "may have been sent" state:
+        # skipped while fresh, then DeliveryUncertain until --force.
+        mark_uncertain(store, got, exc)
+        return Outcome(got.target, "failed", uncertain_detail(
+            exc, month=report_month, channel=channel.name, edition=edition))
+    except NrrError as exc:
+        mark_failed(store, got, exc, now=now)
+        return Outcome(got.target, "failed", str(exc))
+    mark_sent(store, got, now=now)
+    return Outcome(got.target, "sent", "; ".join(d for d in ("forced" if got.forced else "", incomplete or "") if d))

@@ -1,7 +1,13 @@
-"""The monthly report to Slack: a bot token (Web API) or an incoming webhook.
+"""The Slack channel: its settings, the frozen digest, the transport (a bot token's Web
+API or an incoming webhook) and its doctor check.
+
+With ``SLACK_BOT_TOKEN`` and ``SLACK_CHANNEL``: the Web API (message, chart, movers in the
+thread). With ``SLACK_WEBHOOK_URL``: the same blocks without the chart. The snapshot
+frozen in the ledger (``syncer.deliver.ledger.send_report``) is the rendered payload, so
+a retry posts what the first try would.
 
 Payloads come ready-made from ``reports.render.slack`` (``render_slack_blocks`` /
-``render_slack_thread``); this module only transports them.
+``render_slack_thread``); the transport below only carries them.
 
 Chart placement (Web API): the PNG is uploaded first with ``files_upload_v2`` and no
 channel (a private file, shared nowhere), then the message is posted with an ``image``
@@ -32,22 +38,32 @@ does not fail the delivery: retrying it would post the message again.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.client import HTTPException
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr, field_validator
 from slack_sdk import WebClient, WebhookClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from reports.render.slack import with_chart_file
+from syncer.app.checks import Check
 from syncer.app.logging import get_logger, redact
+from syncer.app.values import parse_http_url
+from syncer.deliver.channel import Channel, SendUncertain
 from syncer.errors import ConfigError, GiveUp, RetryLater
+
+# The renderers (matplotlib among them) and the ledger (SQLAlchemy) are imported where they
+# are used: this module loads with the settings, which compose its SlackSettings.
+if TYPE_CHECKING:
+    from reports.metrics import MonthReport
+    from syncer.deliver.ledger import Claim
 
 MAX_ATTEMPTS = 5
 BASE_DELAY_SECONDS = 1.0
@@ -58,6 +74,15 @@ CHART_FILENAME = "nrr-chart.png"
 CHART_TITLE = "MRR movements and NRR, 13 months"
 # Posts of the message with the chart image while Slack still processes the upload.
 IMAGE_ATTEMPTS = 4
+# A doctor answers in seconds: a Slack that hangs is reported, not waited out.
+DOCTOR_TIMEOUT_SECONDS = 10
+WEBHOOK_TARGET = "webhook"  # the ledger's target for SLACK_WEBHOOK_URL (its URL is a secret)
+
+# Slack tokens: bot, user, legacy workspace, app-level (xapp-1-A.../...), refresh.
+_TOKEN_SHAPE = re.compile(r"(xox[abposr]-|xapp-)[A-Za-z0-9-]+")
+# Incoming-webhook and workflow URLs: the path *is* the credential.
+_HOOK_SHAPE = re.compile(r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[^\s\"'<>]+")
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{8,}")
 
 # Web API error codes that mean "Slack is unhappy right now", even in a 200 answer.
 _TRANSIENT_CODES = frozenset(
@@ -95,7 +120,7 @@ class SlackRejected(GiveUp):
     """Slack refused us for a reason a person has to fix (token, scope, channel, webhook)."""
 
 
-class SlackUncertain(GiveUp):
+class SlackUncertain(SendUncertain):
     """The connection failed after the post was sent: it may be in the channel already."""
 
 
@@ -119,6 +144,115 @@ class _Transient(Exception):
         super().__init__(reason)
         self.reason = reason
         self.wait = wait
+
+
+# --------------------------------------------------------------------------- settings
+
+
+class SlackSettings(BaseModel):
+    """SLACK_BOT_TOKEN, SLACK_CHANNEL, SLACK_WEBHOOK_URL and SLACK_API_BASE (see
+    ``.env.example``), part of ``syncer.app.settings.Settings``."""
+
+    slack_bot_token: SecretStr | None = None
+    slack_channel: str | None = None
+    slack_webhook_url: SecretStr | None = None
+    slack_api_base: str = "https://slack.com/api/"
+
+    @field_validator("slack_api_base")
+    @classmethod
+    def _slack_check_base(cls, value: str) -> str:
+        # Trailing slash so urljoin(base, "chat.postMessage") keeps the /api/ path.
+        return parse_http_url(value, trailing_slash=True)
+
+    @field_validator("slack_webhook_url", mode="before")
+    @classmethod
+    def _slack_check_webhook(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str):
+            parts = urlsplit(raw.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                # The URL is the credential: do not show it.
+                raise ValueError("is not an http(s) URL; paste the incoming-webhook URL")
+            return raw.strip()
+        return value
+
+    @field_validator("slack_bot_token", mode="before")
+    @classmethod
+    def _slack_check_bot_token(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str):
+            if not raw.strip().startswith("xox"):
+                raise ValueError("does not look like a Slack bot token (xoxb-…)")
+            return raw.strip()
+        return value
+
+    @field_validator("slack_channel")
+    @classmethod
+    def _slack_strip(cls, value: str | None) -> str | None:
+        return value.strip() if value is not None else None
+
+
+# --------------------------------------------------------------------------- the channel
+
+
+def slack_target(settings: SlackSettings) -> str | None:
+    """The ledger target: SLACK_CHANNEL with a bot token, "webhook" with a webhook, else None."""
+    if settings.slack_bot_token is not None and settings.slack_channel:
+        return str(settings.slack_channel)
+    return WEBHOOK_TARGET if settings.slack_webhook_url is not None else None
+
+
+def slack_targets(settings: SlackSettings) -> tuple[str, ...]:
+    target = slack_target(settings)
+    return () if target is None else (target,)
+
+
+def require_slack_settings(settings: SlackSettings) -> None:
+    if slack_target(settings) is None:
+        raise ConfigError(
+            "Slack delivery needs SLACK_BOT_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL; set them in .env"
+        )
+
+
+def render_snapshot(settings: SlackSettings, reports: Sequence[MonthReport]) -> str:
+    """The frozen digest: the message, its thread reply and, for the Web API, the chart."""
+    from reports.render.chart import render_chart_png
+    from reports.render.slack import render_slack_blocks, render_slack_thread
+
+    with_chart = slack_target(settings) != WEBHOOK_TARGET  # a webhook cannot upload it
+    report, previous = reports[-1], (reports[-2] if len(reports) > 1 else None)
+    doc = {
+        "message": render_slack_blocks(report, previous),
+        "thread": render_slack_thread(report),
+        "chart_png": base64.b64encode(render_chart_png(reports, report.month)).decode() if with_chart else None,
+    }
+    return json.dumps(doc)
+
+
+def send_claimed(
+    settings: SlackSettings, claim: Claim, *, report_month: str, sleep: Sleep = time.sleep,
+) -> str | None:
+    """Post the frozen digest to the claimed target; returns what did not follow the message."""
+    parts = json.loads(claim.snapshot_json)
+    if claim.target != WEBHOOK_TARGET:
+        chart = base64.b64decode(parts["chart_png"]) if parts.get("chart_png") else None
+        return send_slack_web(settings, parts["message"], parts["thread"], chart, sleep=sleep).incomplete
+    assert settings.slack_webhook_url is not None
+    send_slack_webhook(settings.slack_webhook_url, parts["message"], sleep=sleep)
+    return None
+
+
+def render_slack_json(report: MonthReport, previous: MonthReport | None) -> str:
+    """The Slack message and its thread reply, as ``chat.postMessage`` would receive them."""
+    from reports.render.slack import render_slack_blocks, render_slack_thread
+
+    payload = {"message": render_slack_blocks(report, previous), "thread": render_slack_thread(report)}
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_preview(reports: Sequence[MonthReport]) -> dict[str, bytes]:
+    report, previous = reports[-1], (reports[-2] if len(reports) > 1 else None)
+    return {"slack.json": render_slack_json(report, previous).encode()}
 
 
 # --------------------------------------------------------------------------- Web API
@@ -200,6 +334,7 @@ def _post_with_chart(
     """Upload the chart privately, then post the message showing it. If Slack keeps refusing
     the image block, post the message alone and upload the chart into its thread (a
     failure of that upload is added to ``missing``)."""
+    from reports.render.slack import with_chart_file
 
     def upload(channel_id: str | None = None, thread_ts: str | None = None) -> Any:
         # Retrying the whole upload is safe: an unfinished upload is never shared.
@@ -396,3 +531,90 @@ def _reason(exc: BaseException) -> str:
     reason = exc.reason if isinstance(exc, URLError) else exc
     text = str(reason) or type(exc).__name__
     return redact(" ".join(text.split()))[:200]
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+def doctor_client(settings: SlackSettings) -> WebClient:
+    assert settings.slack_bot_token is not None
+    return WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_base,
+                     timeout=DOCTOR_TIMEOUT_SECONDS)
+
+
+def _doctor_failure(name: str, what: str, exc: Exception, settings: SlackSettings) -> Check:
+    if isinstance(exc, SlackApiError):
+        message = str(_api_error(what, exc, settings.slack_channel or ""))
+        detail, _, fix = message.partition("; ")
+        return Check(name, "fail", detail, fix or "check SLACK_BOT_TOKEN and SLACK_CHANNEL")
+    reason = exc.reason if isinstance(exc, URLError) else exc
+    return Check(name, "fail", f"cannot reach Slack at {settings.slack_api_base} ({_reason_text(reason)})",
+                 "check SLACK_API_BASE and the network")
+
+
+def _reason_text(reason: object) -> str:
+    return redact(" ".join((str(reason) or type(reason).__name__).split()))[:200]
+
+
+def check_slack(
+    settings: SlackSettings, make_client: Callable[[SlackSettings], WebClient] = doctor_client,
+) -> list[Check]:
+    """``auth.test`` and ``conversations.info``: read only, nothing is posted."""
+    if settings.slack_bot_token is None:
+        if settings.slack_webhook_url is not None:
+            return [Check("slack", "skip", "SLACK_WEBHOOK_URL is set: a webhook cannot be checked without posting")]
+        return [Check("slack", "skip", "neither SLACK_BOT_TOKEN nor SLACK_WEBHOOK_URL is set: no Slack reports")]
+    client = make_client(settings)
+    try:
+        auth = client.auth_test()
+    except (SlackApiError, SlackClientError, URLError, OSError) as exc:
+        return [_doctor_failure("slack auth", "auth.test", exc, settings),
+                Check("slack channel", "skip", "needs a working SLACK_BOT_TOKEN")]
+    who = f"bot {auth.get('user') or auth.get('user_id')} in workspace {auth.get('team') or auth.get('team_id')}"
+    return [Check("slack auth", "pass", who), _check_channel(settings, client)]
+
+
+def _check_channel(settings: SlackSettings, client: WebClient) -> Check:
+    channel = settings.slack_channel
+    if not channel:
+        return Check("slack channel", "fail", "SLACK_CHANNEL is not set",
+                     "set SLACK_CHANNEL to the channel's id (C…) or #name")
+    if not _CHANNEL_ID.fullmatch(channel):
+        # conversations.info takes an id; resolving a name means listing every channel.
+        return Check("slack channel", "warn", f"{channel} is a name; only an id can be checked without posting",
+                     "set SLACK_CHANNEL to the channel's id (C…, at the bottom of its details) to have it checked")
+    try:
+        # POST with a form body: Slack takes it for every read method, as it does GET.
+        info = client.api_call("conversations.info", data={"channel": channel})
+    except SlackApiError as exc:
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        if _code(data.get("error")) == "missing_scope":
+            return Check("slack channel", "warn", f"the token may not read {channel}'s details (missing_scope)",
+                         "add channels:read (groups:read for a private channel) to check it, or ignore this")
+        return _doctor_failure("slack channel", "conversations.info", exc, settings)
+    except (SlackClientError, URLError, OSError) as exc:
+        return _doctor_failure("slack channel", "conversations.info", exc, settings)
+    found = info.get("channel") or {}
+    label = f"#{found.get('name')} ({channel})" if found.get("name") else channel
+    if found.get("is_archived"):
+        return Check("slack channel", "fail", f"{label} is archived", "unarchive it or set another SLACK_CHANNEL")
+    if found.get("is_member") is False:
+        return Check("slack channel", "warn", f"{label} exists but the bot is not a member",
+                     "invite the bot (/invite @your-app) unless it has chat:write.public")
+    return Check("slack channel", "pass", f"{label}: the bot is a member")
+
+
+SLACK = Channel(
+    name="slack",
+    settings=SlackSettings,
+    needs="SLACK_BOT_TOKEN and SLACK_CHANNEL",
+    targets=slack_targets,
+    require=require_slack_settings,
+    render=render_snapshot,
+    send=send_claimed,
+    check=check_slack,
+    preview=render_preview,
+    formats={"slack": render_slack_json},
+    secret_settings=("slack_bot_token", "slack_webhook_url"),
+    secret_shapes=(_TOKEN_SHAPE, _HOOK_SHAPE),
+)

@@ -94,9 +94,9 @@ def test_crash_after_send_is_never_resent_automatically(
 
     # The database goes away right after the server accepted the mail: the first record fails
     # exactly as Store.transaction reports it, later ones go through.
-    from syncer.deliver import report_email
+    from syncer.deliver import ledger
 
-    real_mark_sent = report_email.mark_sent
+    real_mark_sent = ledger.mark_sent
     failures: list[Claim] = []
 
     def mark_sent_once_broken(store: Store, claim: Claim, *, now: int) -> bool:
@@ -106,7 +106,7 @@ def test_crash_after_send_is_never_resent_automatically(
             raise database_error(store.engine, lost)
         return real_mark_sent(store, claim, now=now)
 
-    monkeypatch.setattr(report_email, "mark_sent", mark_sent_once_broken)
+    monkeypatch.setattr(ledger, "mark_sent", mark_sent_once_broken)
     send = ["report", "--month", MONTH, "--send", "email"]
     target = RECIPIENTS[0]
 
