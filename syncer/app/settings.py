@@ -200,6 +200,9 @@ def parse_database_url(text: str) -> str:
         raise ValueError(f"unsupported database driver {url.drivername!r}; {hint}")
     if driver.startswith("postgresql") and not url.host and not url.query.get("host"):
         raise ValueError(f"a PostgreSQL URL needs a host; {hint}")
+    if any(part is not None and part != part.strip() for part in (url.host, url.database)):
+        # "sqlite:// ?" names a host " ", "sqlite:///x.db ?" a file "x.db ": typos, never meant.
+        raise ValueError(f"not a database URL (blanks around its host or database name); {hint}")
     return url.set(drivername=driver).render_as_string(hide_password=False)
 
 

@@ -284,3 +284,10 @@ def test_fuzz_normalizer_on_a_damaged_account_never_crashes_and_reconciles(data:
         # (MissingRate); a report that does not reconcile raises ReconciliationError.
         with contextlib.suppress(MissingRate):
             compute_month(facts, month, MetricSettings(currency=acct.currency), fx)
+
+
+@pytest.mark.parametrize("text", ["sqlite:// ?", "sqlite:// ?mode=ro", "sqlite:///x.db ?a=1"])
+def test_a_database_name_with_blanks_around_it_is_refused(text: str) -> None:
+    # Found by test_fuzz_database_url_parser: "sqlite:// ?" named a host " ".
+    with pytest.raises(ValueError, match="^not a database URL"):
+        parse_database_url(text)
