@@ -83,3 +83,4 @@ class RequestLog:
             self._records.clear()
             self.by_status.clear()
             self.by_method.clear()
+            self.faults.clear()
