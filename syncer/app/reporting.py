@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from reports.errors import BadMonth, ReportError
 from reports.fx import FxTable
 from reports.metrics import MetricSettings, MonthReport, compute_months
-from reports.month import last_complete_month, month_bounds, month_of, month_range, parse_month
+from reports.month import Month, last_complete_month, month_bounds, month_range, parse_month
 from reports.schedule import Due, report_status
 from syncer.app.batch_normalize import BatchJob, iter_batch_facts
 from syncer.app.calendar import holidays_for
@@ -181,11 +181,11 @@ def report_months(
             currency=currency, timezone=settings.report_timezone,
         )
         wanted = parse_month(month) if month else last_complete_month(now, settings.report_timezone)
-        current = month_of(now, settings.report_timezone)
-        if wanted > current:  # "YYYY-MM" strings order as the months do
+        current = Month.containing(now, settings.report_timezone)
+        if Month.parse(wanted) > current:
             # A month not begun has no data of its own: its "report" would be today's MRR
             # carried forward and labelled with a month that has not happened.
-            raise BadMonth(f"--month {wanted} has not begun; the latest month there is is {current}")
+            raise BadMonth(f"--month {wanted} has not begun; the latest month is {current} (in progress)")
         if last_normalization(store, ref.account, ref.livemode) is None:
             normalize_account(settings, store, now=now)
         asked = {m: month_bounds(m, settings.report_timezone) for m in month_range(wanted, count)}

@@ -194,7 +194,7 @@ def test_a_month_that_has_not_begun_is_refused_naming_the_latest(
         ran = runner.invoke(app, [*command, "--month", "9998-12"])
         line = one_line_error(ran.output)
         assert ran.exit_code == 2, ran.output
-        assert "--month 9998-12 has not begun; the latest month there is is 20" in line
+        assert "--month 9998-12 has not begun; the latest month is 20" in line and "(in progress)" in line
     assert not (env / "pv").exists() or not any((env / "pv").iterdir())
 
 
