@@ -326,11 +326,12 @@ def demo(
     """Run the whole pipeline on a synthetic account served by the built-in fake Stripe."""
     from reports.render import render_text
     from syncer.app.demo import run_demo
-    from syncer.app.preview import TREND_MONTHS, write_preview
+    from syncer.app.preview import TREND_MONTHS, prepare_folder, write_preview
     from syncer.app.reporting import report_months
 
     with user_errors():
         configure_logging("console" if sys.stderr.isatty() else "json", "warning")
+        prepare_folder(out)
         err_console.print(f"Generating a synthetic Stripe account with {customers} customers…")
         run = run_demo(out, customers=customers)
         result = run.outcome.result

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -198,15 +197,23 @@ def test_a_month_that_has_not_begun_is_refused_naming_the_latest(
     assert not (env / "pv").exists() or not any((env / "pv").iterdir())
 
 
-@pytest.mark.parametrize(("make", "needle"), [
-    (lambda d: (d / "a-file").write_text("x") and d / "a-file", "is a file, not a folder"),
-    (lambda d: Path("/proc/forbidden"), "the folder cannot be made"),
+@pytest.mark.parametrize(("where", "needle"), [
+    ("a file", "is a file, not a folder"),
+    ("/proc/forbidden", "the folder cannot be made"),
 ])
-def test_preview_into_a_folder_that_cannot_be_written_is_one_line(
-    env: Path, make: Any, needle: str
-) -> None:
-    out = make(env)
+def test_preview_into_a_folder_that_cannot_be_written_is_one_line(env: Path, where: str, needle: str) -> None:
+    out = env / "a-file" if where == "a file" else Path(where)
+    if where == "a file":
+        out.write_text("x")
     ran = runner.invoke(app, ["preview", "--out", str(out)])
     assert ran.exit_code == 2, ran.output
     assert needle in one_line_error(ran.output) and str(out) in one_line_error(ran.output)
     assert ran.exception is None or isinstance(ran.exception, SystemExit)
+
+
+def test_demo_into_a_file_is_one_line_before_anything_is_generated(env: Path) -> None:
+    (env / "a-file").write_text("x")
+    ran = runner.invoke(app, ["demo", "--out", str(env / "a-file"), "--customers", "1"])
+    assert ran.exit_code == 2, ran.output
+    assert "is a file, not a folder" in one_line_error(ran.output)
+    assert "Generating" not in ran.output
