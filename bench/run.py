@@ -148,7 +148,7 @@ def run_step(step: str, base: str, database_url: str, now: int, clock: int) -> d
         from syncer.app.reporting import normalize_account
 
         started = time.monotonic()
-        counts = normalize_account(settings, store, now=clock)
+        counts = normalize_account(settings, store, now=clock).counts
         return {"seconds": round(time.monotonic() - started, 2), "customers": counts.customers,
                 "spans": counts.spans}
     if step in ("report_1", "report_36"):

@@ -35,6 +35,7 @@ from syncer.db.raw_loader import CustomerRange, fetch_batch, load_shared
 from syncer.db.store import Store
 from syncer.errors import RetryLater
 from syncer.normalize import normalize
+from syncer.normalize.horizon import horizons
 from syncer.normalize.model import NormalizeSettings, RawAccount
 
 log = get_logger(__name__)
@@ -68,23 +69,31 @@ class WorkerFailed(RetryLater):
     """The worker process died (killed, or out of memory); nothing was written."""
 
 
-def normalize_range(conn: Connection, job: BatchJob, shared: dict[str, Any], rng: CustomerRange) -> Facts:
+@dataclass(frozen=True)
+class BatchFacts:
+    """A range's facts, and until when each of its customers' facts hold without new data
+    (``syncer.normalize.horizon``)."""
+
+    facts: Facts
+    horizons: dict[str, int]
+
+
+def normalize_range(conn: Connection, job: BatchJob, shared: dict[str, Any], rng: CustomerRange) -> BatchFacts:
     """The facts of one range of customers, read through ``conn``."""
     with collector_paused():
         batch = fetch_batch(conn, job.account, job.livemode, rng)
-        facts = normalize(
-            RawAccount(**batch, **shared, default_currency=job.default_currency, account_name=job.account_name),
-            job.settings, now=job.as_of,
-        )
+        raw = RawAccount(**batch, **shared, default_currency=job.default_currency, account_name=job.account_name)
+        facts = normalize(raw, job.settings, now=job.as_of)
+        until = horizons(raw, facts, job.settings, job.as_of)
         # Freed before the collector resumes: alive then, the batch's hundreds of
         # thousands of parsed objects would all be scanned by its first collection.
-        del batch
-    return facts
+        del batch, raw
+    return BatchFacts(facts, until)
 
 
 def iter_batch_facts(
     store: Store, conn: Connection, job: BatchJob, ranges: Sequence[CustomerRange]
-) -> Iterator[Facts]:
+) -> Iterator[BatchFacts]:
     """Each range's facts, in range order: normalized here through ``conn``, and from
     ``PARALLEL_FROM_BATCHES`` ranges on, also by ``WORKERS`` processes."""
     with page_cache_of(conn, READ_SQLITE_CACHE_KIB):
@@ -98,8 +107,8 @@ def iter_batch_facts(
 
 
 def _with_workers(
-    url: str, job: BatchJob, here: Callable[[CustomerRange], Facts], ranges: Sequence[CustomerRange]
-) -> Iterator[Facts]:
+    url: str, job: BatchJob, here: Callable[[CustomerRange], BatchFacts], ranges: Sequence[CustomerRange]
+) -> Iterator[BatchFacts]:
     # spawn, not fork: the daemon normalizes in a thread beside the scheduler's, and a
     # forked child would inherit their locks and this process's open connections.
     pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"),
@@ -123,13 +132,13 @@ def _with_workers(
 
 
 def _interleaved(
-    submit: Callable[..., Future[Facts]], here: Callable[[CustomerRange], Facts],
+    submit: Callable[..., Future[BatchFacts]], here: Callable[[CustomerRange], BatchFacts],
     ranges: Sequence[CustomerRange], *, queued: int, done: Counter[str],
-) -> Iterator[Facts]:
+) -> Iterator[BatchFacts]:
     """Ranges go to the workers in order, ``queued`` at a time; while the oldest queued
     one is not back, this process takes the next range itself. Yields in range order."""
     todo = deque(ranges)
-    results: deque[Future[Facts] | Facts] = deque()
+    results: deque[Future[BatchFacts] | BatchFacts] = deque()
     while todo or results:
         while todo and sum(isinstance(r, Future) for r in results) < queued:
             results.append(submit(_work_in_worker, todo.popleft()))
@@ -173,7 +182,7 @@ def _start_worker(url: str, job: BatchJob) -> None:
     _worker.update(store=store, job=job, shared=shared)
 
 
-def _work_in_worker(rng: CustomerRange) -> Facts:
+def _work_in_worker(rng: CustomerRange) -> BatchFacts:
     store: Store = _worker["store"]
     with store.reading() as conn:
         return normalize_range(conn, _worker["job"], _worker["shared"], rng)

@@ -120,15 +120,16 @@ def sync(
             for extra in distinct[1:]:
                 print(f"nrr: error: {redact(extra)}", file=sys.stderr)
             raise result.errors[0]
-        # Facts follow every successful sync, so reports never read stale MRR.
-        normalize_logged(settings, store, now=int(time.time()), log=log)
+        # Facts follow every successful sync, so reports never read stale MRR; a full
+        # re-list (a reconciliation) rebuilds them all.
+        normalize_logged(settings, store, now=int(time.time()), log=log, full=full)
 
 
 @app.command()
 def status(
     format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
 ) -> None:
-    """Last sync runs, the events cursor's age and object counts per resource."""
+    """Last sync runs, the events cursor's age, object counts per resource, and when the facts were last brought up to date."""
     from syncer.app.status import collect_status
     from syncer.app.wiring import open_store
 
@@ -166,17 +167,24 @@ def _print_status(data: dict[str, Any]) -> None:
     for r in data["runs"][:1]:
         for e in r["errors"] or []:
             console.print(f"[red]last run error:[/red] {e}")
+    for f in data["facts"]:
+        console.print(f"facts {f['account']} ({'live' if f['livemode'] else 'test'}): up to date at "
+                      f"{f['updated_at']} with data as of {f['data_as_of']}; {f['kind']} run, "
+                      f"{f['customers_updated']:,} of {f['customers']:,} customers re-derived "
+                      f"(last full rebuild {f['last_full'] or '-'})")
 
 
 @app.command()
-def normalize() -> None:
-    """Rebuild the normalized facts (MRR history, churn, revenue) from the synced rows."""
+def normalize(
+    full: Annotated[bool, typer.Option("--full", help="Rebuild every customer's facts, not only what changed.")] = False,
+) -> None:
+    """Bring the normalized facts (MRR history, churn, revenue) up to date with the synced rows."""
     from syncer.app.usecases import normalize_logged
     from syncer.app.wiring import open_store
 
     with user_errors():
         settings = _settings()
-        normalize_logged(settings, open_store(settings), now=int(time.time()), log=log)
+        normalize_logged(settings, open_store(settings), now=int(time.time()), log=log, full=full)
 
 
 @app.command()

@@ -18,23 +18,18 @@ from reports.fx import FxTable
 from reports.metrics import MetricSettings, MonthReport, compute_months
 from reports.month import Month, last_complete_month, month_bounds, month_range, parse_month
 from reports.schedule import Due, report_status
-from syncer.app.batch_normalize import BatchJob, iter_batch_facts
 from syncer.app.calendar import holidays_for
-from syncer.app.gc_tuning import collector_paused
+from syncer.app.normalizing import NormalizeOutcome, Target, fingerprint, normalize_target
 from syncer.app.settings import Settings
 from syncer.db.facts_store import (
-    FactCounts,
-    clear_facts,
     first_mrr_instant,
-    insert_facts,
     iter_customer_facts,
     iter_revenue_lines,
     last_normalization,
     load_plans,
-    record_normalization,
 )
 from syncer.db.meta import StripeAccount
-from syncer.db.raw_loader import customer_ranges, stream_rows
+from syncer.db.raw_loader import stream_rows
 from syncer.db.store import Store, table
 from syncer.errors import ConfigError, GiveUp, NrrError
 from syncer.normalize.model import NormalizeSettings
@@ -92,33 +87,24 @@ def data_as_of(store: Store) -> int | None:
     return int(last["finished_at"]) if last else None
 
 
-def normalize_account(settings: Settings, store: Store, *, now: int) -> FactCounts:
-    """Rebuild the facts of the platform account from its raw rows; idempotent.
-
-    Streams: a batch of customers' raw objects is read, normalized and written, then
-    dropped, so memory stays flat however large the account; on a large account a second
-    process normalizes about half of the batches (``batch_normalize``). All batches and the run
-    row are one transaction: a report never sees half-written facts. Returns how many
-    facts were written (the facts themselves would grow with the account; reports read
-    them back a batch of customers at a time, ``iter_customer_facts``).
-    """
-    # Normally a no-op; after a first backfill that was stopped or crashed, the indexes it
-    # deferred: without them the reads below would each scan a whole table.
-    store.build_deferred_indexes()
+def normalize_account(settings: Settings, store: Store, *, now: int, full: bool = False) -> NormalizeOutcome:
+    """Bring the facts of the platform account up to date with its synced rows:
+    incrementally, or all of them with ``full`` (``syncer.app.normalizing``)."""
     ref = platform_account(store)
-    as_of = data_as_of(store) or now
-    norm = normalize_settings(settings)
-    counts = FactCounts()
-    with store.transaction() as conn:
-        job = BatchJob(ref.account, ref.livemode, ref.default_currency or _guess_currency(conn, ref), ref.name,
-                       norm, as_of)
-        clear_facts(conn, ref.account, ref.livemode)
-        for facts in iter_batch_facts(store, conn, job, customer_ranges(conn, ref.account, ref.livemode)):
-            with collector_paused():
-                insert_facts(conn, ref.account, ref.livemode, facts)
-            counts.add(facts)
-        record_normalization(conn, ref.account, ref.livemode, counts, data_as_of=as_of, now=now)
-    return counts
+    with store.reading() as conn:
+        currency = ref.default_currency or _guess_currency(conn, ref)
+    return normalize_target(store, Target(ref.account, ref.livemode, currency, ref.name),
+                            normalize_settings(settings), as_of=data_as_of(store) or now, now=now, full=full)
+
+
+def facts_current(settings: Settings, store: Store, ref: AccountRef) -> bool:
+    """Whether the stored facts reflect the last successful sync under these settings."""
+    normalized = last_normalization(store, ref.account, ref.livemode)
+    if normalized is None or normalized["data_as_of"] < (data_as_of(store) or 0):
+        return False
+    with store.reading() as conn:
+        currency = ref.default_currency or _guess_currency(conn, ref)
+    return bool(normalized["fingerprint"] == fingerprint(normalize_settings(settings), currency))
 
 
 def _guess_currency(conn: Connection, ref: AccountRef) -> str:
@@ -186,7 +172,9 @@ def report_months(
             # A month not begun has no data of its own: its "report" would be today's MRR
             # carried forward and labelled with a month that has not happened.
             raise BadMonth(f"--month {wanted} has not begun; the latest month is {current} (in progress)")
-        if last_normalization(store, ref.account, ref.livemode) is None:
+        if not facts_current(settings, store, ref):
+            # Facts never older than the last successful sync, nor derived under other
+            # settings: bringing them up to date costs what changed since.
             normalize_account(settings, store, now=now)
         asked = {m: month_bounds(m, settings.report_timezone) for m in month_range(wanted, count)}
         as_of = data_as_of(store)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+
+from syncer.db.facts_store import RUNS
 from syncer.db.store import Store
 from syncer.stripe.resources import CHILD_TABLES, EVENTS, RESOURCES
 
@@ -50,4 +53,21 @@ def collect_status(store: Store, now: int, runs: int = 5) -> dict[str, Any]:
         "event_cursors": cursors,
         "last_success": iso(last_ok["finished_at"]) if last_ok else None,
         "runs": recent,
+        "facts": _facts(store),
     }
+
+
+def _facts(store: Store) -> list[dict[str, Any]]:
+    """Per account: when its facts were last brought up to date, from data as of when,
+    how (full or incremental) and for how many customers."""
+    with store.reading() as conn:
+        rows = conn.execute(select(RUNS).order_by(RUNS.c.account, RUNS.c.livemode)).mappings().all()
+    return [
+        {
+            "account": r["account"], "livemode": bool(r["livemode"]), "updated_at": iso(r["finished_at"]),
+            "data_as_of": iso(r["data_as_of"]), "kind": r["kind"] or "full",
+            "customers_updated": r["customers_updated"] if r["kind"] == "incremental" else r["customers"],
+            "customers": r["customers"], "last_full": iso(r["full_at"]),
+        }
+        for r in rows
+    ]

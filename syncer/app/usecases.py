@@ -6,7 +6,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from syncer.app.settings import Settings
@@ -72,10 +72,11 @@ def log_sync(log: Any, outcome: SyncOutcome, **extra: Any) -> None:
              retries=outcome.retries, rate_limited=outcome.rate_limited, **extra)
 
 
-def normalize_logged(settings: Settings, store: Store, *, now: int, log: Any) -> None:
-    """Rebuild the facts and log how long it took and what it wrote."""
+def normalize_logged(settings: Settings, store: Store, *, now: int, log: Any, full: bool = False) -> None:
+    """Bring the facts up to date (all of them with ``full``) and log how long it took,
+    how many customers it re-derived and how many facts the account has."""
     from syncer.app.reporting import normalize_account
 
     started = time.monotonic()
-    counts = normalize_account(settings, store, now=now)
-    log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), **asdict(counts))
+    outcome = normalize_account(settings, store, now=now, full=full)
+    log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), **outcome.log_fields())

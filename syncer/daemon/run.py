@@ -275,7 +275,8 @@ class Daemon:
             self._ping(ok=False)
             return False
         try:
-            normalize_logged(self.settings, self.store, now=int(self.clock()), log=log)
+            # The reconciliation rebuilds every fact; other ticks re-derive what changed.
+            normalize_logged(self.settings, self.store, now=int(self.clock()), log=log, full=full)
         except NrrError as exc:
             log.error("normalize.failed", error=redact(str(exc)))
             self._ping(ok=False)

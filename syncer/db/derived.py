@@ -53,8 +53,10 @@ class RevenueLineRow(SQLModel, table=True):
     __tablename__ = "revenue_lines"
     # A report reads one account's lines of a few months: without the account in the same
     # index as the time, SQLite read every line of the account to find them.
-    # The only index: each one more is written for every line of every normalization.
-    __table_args__ = (Index("ix_revenue_lines_period", "account", "livemode", "at"),)
+    # By customer: an incremental normalization replaces the lines of the customers whose
+    # data changed. No more than these two: each one is written for every line.
+    __table_args__ = (Index("ix_revenue_lines_period", "account", "livemode", "at"),
+                      Index("ix_revenue_lines_customer", "account", "livemode", "customer"))
 
     id: int | None = Field(default=None, primary_key=True)
     account: str
@@ -86,7 +88,7 @@ class PaymentFailureRow(SQLModel, table=True):
 
 
 class NormalizationRun(SQLModel, table=True):
-    """When an account's facts were last rebuilt, and from data as of when."""
+    """When an account's facts were last brought up to date, and from data as of when."""
 
     __tablename__ = "normalizations"
 
@@ -94,8 +96,33 @@ class NormalizationRun(SQLModel, table=True):
     livemode: bool = Field(primary_key=True)
     data_as_of: int = Field(sa_type=BigInteger)
     finished_at: int = Field(sa_type=BigInteger)
+    # Facts stored for the account after the run.
     spans: int = 0
     churns: int = 0
     revenue_lines: int = 0
     failures: int = 0
     customers: int = 0
+    # The facts reflect every object change numbered up to ``through_change``, under the
+    # settings and code whose fingerprint is ``fingerprint``; None: before either was kept
+    # (the next run rebuilds everything).
+    through_change: int | None = Field(default=None, sa_type=BigInteger)
+    fingerprint: str | None = None
+    kind: str | None = None  # full | incremental
+    customers_updated: int | None = None  # customers whose facts the run re-derived
+    full_at: int | None = Field(default=None, sa_type=BigInteger)  # the last full rebuild
+
+
+class FactHorizon(SQLModel, table=True):
+    """Until when a customer's facts stay true without new data: the first instant at
+    which the rules, given the same objects, could derive other facts (a trial or a
+    period ends, a grace period runs out, a scheduled cancellation takes effect).
+    Normalization re-derives the customers whose horizon ``data_as_of`` has reached.
+    Customer ``""``: the objects of no customer."""
+
+    __tablename__ = "fact_horizons"
+    __table_args__ = (Index("ix_fact_horizons_until", "account", "livemode", "valid_until"),)
+
+    account: str = Field(primary_key=True)
+    livemode: bool = Field(primary_key=True)
+    customer: str = Field(primary_key=True)
+    valid_until: int = Field(sa_type=BigInteger)

@@ -25,6 +25,7 @@ from reports.facts import (
 from syncer.app.gc_tuning import collector_paused
 from syncer.db.derived import (
     ChurnEventRow,
+    FactHorizon,
     MrrSpanRow,
     NormalizationRun,
     PaymentFailureRow,
@@ -38,6 +39,10 @@ CHURNS: Table = ChurnEventRow.__table__  # type: ignore[attr-defined]
 REVENUE: Table = RevenueLineRow.__table__  # type: ignore[attr-defined]
 FAILURES: Table = PaymentFailureRow.__table__  # type: ignore[attr-defined]
 RUNS: Table = NormalizationRun.__table__  # type: ignore[attr-defined]
+HORIZONS: Table = FactHorizon.__table__  # type: ignore[attr-defined]
+FACT_TABLES = (SPANS, CHURNS, REVENUE, FAILURES)
+# The customer key of facts of no customer (churns and failures hold "", revenue None).
+NO_CUSTOMER = ""
 
 
 def replace_facts(store: Store, account: str, livemode: bool, facts: Facts, *, data_as_of: int, now: int) -> None:
@@ -71,11 +76,57 @@ class FactCounts:
         self.failures += more.failures
 
 
+    def minus(self, other: FactCounts) -> FactCounts:
+        return FactCounts(*(getattr(self, f) - getattr(other, f) for f in _COUNTED))
+
+
+_COUNTED = ("customers", "spans", "churns", "revenue_lines", "failures")
+
+
 def clear_facts(conn: Connection, account: str, livemode: bool) -> None:
-    """Delete an account's facts and run row (the first step of replacing them: call it,
-    ``insert_facts`` and ``record_normalization`` inside one transaction)."""
-    for t in (SPANS, CHURNS, REVENUE, FAILURES, RUNS):
+    """Delete an account's facts, horizons and run row (the first step of replacing them:
+    call it, ``insert_facts`` and ``record_normalization`` inside one transaction)."""
+    for t in (*FACT_TABLES, HORIZONS, RUNS):
         conn.execute(delete(t).where(t.c.account == account, t.c.livemode == livemode))
+
+
+def delete_customer_facts(conn: Connection, account: str, livemode: bool, customers: Sequence[str]) -> FactCounts:
+    """Delete the facts and horizons of ``customers`` (``NO_CUSTOMER``: the facts of no
+    customer); how many facts were deleted (customers: not counted)."""
+    deleted = FactCounts()
+    named = sorted(set(customers))
+    for t, counted in zip(FACT_TABLES, ("spans", "churns", "revenue_lines", "failures"), strict=True):
+        n = 0
+        for i in range(0, len(named), 500):
+            n += conn.execute(delete(t).where(t.c.account == account, t.c.livemode == livemode,
+                                              t.c.customer.in_(named[i : i + 500]))).rowcount or 0
+        if NO_CUSTOMER in named:
+            n += conn.execute(delete(t).where(t.c.account == account, t.c.livemode == livemode,
+                                              t.c.customer.is_(None))).rowcount or 0
+        setattr(deleted, counted, n)
+    for i in range(0, len(named), 500):
+        conn.execute(delete(HORIZONS).where(HORIZONS.c.account == account, HORIZONS.c.livemode == livemode,
+                                            HORIZONS.c.customer.in_(named[i : i + 500])))
+    return deleted
+
+
+def insert_horizons(conn: Connection, account: str, livemode: bool, horizons: dict[str, int]) -> None:
+    """Store each customer's horizon (``syncer.normalize.horizon``); replace them with
+    ``delete_customer_facts`` first."""
+    _insert_all(conn, HORIZONS, [(account, livemode, c, at) for c, at in sorted(horizons.items())])
+
+
+def expired_horizons(conn: Connection, account: str, livemode: bool, at: int) -> set[str]:
+    """The customers whose facts may have changed by ``at`` without new data."""
+    h = HORIZONS.c
+    return set(conn.execute(select(h.customer).where(h.account == account, h.livemode == livemode,
+                                                     h.valid_until <= at)).scalars())
+
+
+def stored_counts(conn: Connection, account: str, livemode: bool) -> FactCounts | None:
+    """The fact counts of the account's last normalization (None before the first)."""
+    row = conn.execute(select(RUNS).where(RUNS.c.account == account, RUNS.c.livemode == livemode)).mappings().first()
+    return None if row is None else FactCounts(*(int(row[f]) for f in _COUNTED))
 
 
 def insert_facts(conn: Connection, account: str, livemode: bool, facts: Facts) -> None:
@@ -91,13 +142,31 @@ def insert_facts(conn: Connection, account: str, livemode: bool, facts: Facts) -
                               f.attempts, f.recovered_at, f.closed_at) for f in facts.failures])
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """What a normalization run row says beyond its counts."""
+
+    data_as_of: int
+    finished_at: int
+    through_change: int | None = None
+    fingerprint: str | None = None
+    kind: str = "full"
+    customers_updated: int | None = None
+    full_at: int | None = None
+
+
 def record_normalization(
-    conn: Connection, account: str, livemode: bool, counts: FactCounts, *, data_as_of: int, now: int
+    conn: Connection, account: str, livemode: bool, counts: FactCounts, *, data_as_of: int, now: int,
+    run: RunRecord | None = None,
 ) -> None:
+    """Replace the account's run row (one per account: the last normalization)."""
+    run = run or RunRecord(data_as_of, now, full_at=now)
+    conn.execute(delete(RUNS).where(RUNS.c.account == account, RUNS.c.livemode == livemode))
     conn.execute(RUNS.insert().values(
         account=account, livemode=livemode, data_as_of=data_as_of, finished_at=now, spans=counts.spans,
         churns=counts.churns, revenue_lines=counts.revenue_lines, failures=counts.failures,
-        customers=counts.customers,
+        customers=counts.customers, through_change=run.through_change, fingerprint=run.fingerprint,
+        kind=run.kind, customers_updated=run.customers_updated, full_at=run.full_at,
     ))
 
 
@@ -105,9 +174,17 @@ def _insert(conn: Connection, t: Table, rows: list[tuple[Any, ...]]) -> None:
     """``rows``: values of every column but the id, in the table's order. Sent as plain
     DB-API ``executemany`` of tuples: with SQLAlchemy's ``insert()``, which builds and
     binds a dict per row, writing took about twice as long."""
+    _insert_columns(conn, t, [c.name for c in t.columns if c.name != "id"], rows)
+
+
+def _insert_all(conn: Connection, t: Table, rows: list[tuple[Any, ...]]) -> None:
+    """``rows``: values of every column, in the table's order."""
+    _insert_columns(conn, t, [c.name for c in t.columns], rows)
+
+
+def _insert_columns(conn: Connection, t: Table, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
-    columns = [c.name for c in t.columns if c.name != "id"]
     if len(rows[0]) != len(columns):
         raise ValueError(f"{t.name}: {len(rows[0])} values for {len(columns)} columns")
     quote = conn.dialect.identifier_preparer.quote

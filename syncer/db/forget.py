@@ -22,7 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from syncer.db.store import Store, table
 from syncer.stripe.resources import ANY_TABLE, EVENTS, OWNED_TABLES, OWNERS, Link
 
-DERIVED_TABLES = ("mrr_spans", "churn_events", "revenue_lines", "payment_failures")
+DERIVED_TABLES = ("mrr_spans", "churn_events", "revenue_lines", "payment_failures", "fact_horizons")
 _CHUNK = 500  # ids per IN (...): well under every backend's bound-parameter limit
 
 

@@ -89,3 +89,16 @@ class StripeAccount(SQLModel, table=True):
     created: int | None = Field(default=None, sa_type=BigInteger)
     raw: str = Field(default="{}", sa_type=Text)
     synced_at: int = Field(sa_type=BigInteger)
+
+
+class ChangeCounter(SQLModel, table=True):
+    """The number of the last change written to the object tables (one row).
+
+    Each transaction that alters object rows takes the next number and stamps the rows
+    with it (``changed``). Taking it locks this row until the transaction ends, so
+    numbers commit in order: whoever reads number N sees every change up to N."""
+
+    __tablename__ = "change_counter"
+
+    id: int = Field(default=1, primary_key=True)
+    last: int = Field(default=0, sa_type=BigInteger)

@@ -41,6 +41,10 @@ class _StripeObject(SQLModel):
     # object (a late page, a replayed event) never overwrites a newer one.
     synced_at: int = Field(sa_type=BigInteger)
     deleted_at: int | None = _big()
+    # The change (``syncer.db.changes``) that last altered the row's content or deletion:
+    # normalization re-derives only the customers of rows changed since it last ran. A
+    # rewrite of the same content keeps it. None: written before changes were numbered.
+    changed: int | None = _big(index=True)
 
 
 class Customer(_StripeObject, table=True):

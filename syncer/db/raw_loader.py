@@ -74,15 +74,19 @@ def load_shared(conn: Connection, account: str, livemode: bool) -> dict[str, Any
 
 @dataclass(frozen=True)
 class CustomerRange:
-    """Customers ``lo < id <= hi`` (an open end when None); ``none``: objects of no customer."""
+    """Customers ``lo < id <= hi`` (an open end when None); ``none``: objects of no customer;
+    ``ids``: exactly these customers (an incremental normalization's)."""
 
     lo: str | None = None
     hi: str | None = None
     none: bool = False
+    ids: tuple[str, ...] | None = None
 
     def holds(self, column: Any) -> ColumnElement[bool]:
         if self.none:
             return column.is_(None)
+        if self.ids is not None:
+            return column.in_(self.ids)
         # Always two-sided: SQLite's planner, which has no statistics, takes a two-sided
         # range for a selective one and reads it through the customer index (one-sided,
         # it scanned a whole table per query). Below, ``>= ''``

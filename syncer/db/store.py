@@ -22,7 +22,14 @@ from sqlmodel import SQLModel
 
 from syncer.db import deferred_indexes
 from syncer.db.engine import database_error, is_sqlite
-from syncer.db.meta import BackfillWindow, EventCursor, StripeAccount, SyncRun, SyncState
+from syncer.db.meta import (
+    BackfillWindow,
+    ChangeCounter,
+    EventCursor,
+    StripeAccount,
+    SyncRun,
+    SyncState,
+)
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -101,15 +108,34 @@ class Store:
 
     # ---- objects -------------------------------------------------------------------
 
+    def change_number(self, conn: Connection) -> int:
+        """The number this transaction stamps on the object rows it alters (``changed``),
+        taken from the counter at its first call and the same for the rest of it. Taking it
+        locks the counter's row until the transaction ends: changes commit in number order."""
+        tx = conn.get_transaction()
+        cached = conn.info.get(_CHANGE_KEY)
+        if cached is not None and cached[0] is tx:
+            return int(cached[1])
+        cc = ChangeCounter.__table__  # type: ignore[attr-defined]
+        if not conn.execute(update(cc).where(cc.c.id == 1).values(last=cc.c.last + 1)).rowcount:
+            conn.execute(cc.insert().values(id=1, last=1))
+        number = int(conn.execute(select(cc.c.last).where(cc.c.id == 1)).scalar_one())
+        conn.info[_CHANGE_KEY] = (tx, number)
+        return number
+
     def upsert_rows(self, conn: Connection, rows: Rows) -> int:
-        """Insert or update rows per table; older data never overwrites newer data."""
+        """Insert or update rows per table; older data never overwrites newer data. A row
+        whose content or deletion differs from the stored one gets this transaction's
+        change number; one written again unchanged keeps its own."""
         written = 0
+        change: int | None = None
         for name, batch in rows.items():
             if batch:
+                change = self.change_number(conn) if change is None else change
                 sql, columns = _upsert_sql(self.engine, table(name))
                 # Straight to the driver's executemany: the ORM-free path is several times
                 # faster, and a sync writes hundreds of rows a page.
-                conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in batch])
+                conn.exec_driver_sql(sql, [(*(row[c] for c in columns), change) for row in batch])
                 written += len(batch)
         return written
 
@@ -143,7 +169,7 @@ class Store:
             conn.execute(
                 update(t)
                 .where(t.c.account == account, t.c.livemode == livemode, t.c.id.in_(stale[i : i + 500]))
-                .values(deleted_at=at)
+                .values(deleted_at=at, changed=self.change_number(conn))
             )
         return len(stale)
 
@@ -154,7 +180,8 @@ class Store:
         result = conn.execute(
             update(t)
             .where(t.c.account == account, t.c.livemode == livemode, t.c.id == object_id)
-            .values(deleted_at=at, synced_at=func.max(t.c.synced_at, at) if is_sqlite(self.engine) else func.greatest(t.c.synced_at, at))
+            .values(deleted_at=at, changed=self.change_number(conn),
+                    synced_at=func.max(t.c.synced_at, at) if is_sqlite(self.engine) else func.greatest(t.c.synced_at, at))
         )
         return result.rowcount or 0
 
@@ -195,7 +222,7 @@ class Store:
             conn.execute(
                 update(t)
                 .where(t.c.account == account, t.c.livemode == livemode, t.c.id.in_(stale[i : i + 500]))
-                .values(deleted_at=at, synced_at=at)
+                .values(deleted_at=at, synced_at=at, changed=self.change_number(conn))
             )
         return len(stale)
 
@@ -485,6 +512,8 @@ def _insert(engine: Engine, t: Table) -> Any:
 
 
 _UPSERT_SQL: dict[tuple[str, str], tuple[str, list[str]]] = {}
+# Where a connection keeps its transaction's change number (``Store.change_number``).
+_CHANGE_KEY = "nrr_change_number"
 
 
 # A discount comes with its coupon expanded from some places (a subscription's or an
@@ -501,24 +530,34 @@ def _richer_condition(stored: str) -> str:
 
 def _upsert_sql(engine: Engine, t: Table) -> tuple[str, list[str]]:
     """``INSERT … ON CONFLICT (pk) DO UPDATE … WHERE`` the stored row is not newer, as the
-    driver's own SQL (SQLite ≥ 3.24 and PostgreSQL share the syntax), and its columns."""
+    driver's own SQL (SQLite ≥ 3.24 and PostgreSQL share the syntax), and the columns a
+    row gives, in order (the change number, ``changed``, is bound after them)."""
     key = (engine.dialect.name, t.name)
     cached = _UPSERT_SQL.get(key)
     if cached is None:
         q = engine.dialect.identifier_preparer.quote
-        columns = [c.name for c in t.columns]
+        columns = [c.name for c in t.columns if c.name != "changed"]
         pk = [c.name for c in t.primary_key.columns]
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         kept = _KEPT_WHEN_RICHER.get(t.name, ())
         keep = _richer_condition(q(t.name)) if kept else ""
-        updates = ", ".join(
-            f"{q(c)} = CASE WHEN {keep} THEN {q(t.name)}.{q(c)} ELSE excluded.{q(c)} END" if c in kept
-            else f"{q(c)} = excluded.{q(c)}"
-            for c in columns if c not in pk
-        )
+        stored = q(t.name)
+
+        def new(c: str) -> str:
+            return f"CASE WHEN {keep} THEN {stored}.{q(c)} ELSE excluded.{q(c)} END" if c in kept else f"excluded.{q(c)}"
+
+        updates = ", ".join(f"{q(c)} = {new(c)}" for c in columns if c not in pk)
+        inserted = list(columns)
+        if "changed" in t.c:
+            # Compared with the stored row before the update: only new content or a new
+            # deletion state takes the new number (a page listed again changes nothing).
+            same = (f"{new('raw')} = {stored}.raw"
+                    f" AND (excluded.deleted_at IS NULL) = ({stored}.deleted_at IS NULL)")
+            updates += f", changed = CASE WHEN {same} THEN {stored}.changed ELSE excluded.changed END"
+            inserted.append("changed")
         sql = (
-            f"INSERT INTO {q(t.name)} ({', '.join(q(c) for c in columns)}) "
-            f"VALUES ({', '.join(mark for _ in columns)}) "
+            f"INSERT INTO {stored} ({', '.join(q(c) for c in inserted)}) "
+            f"VALUES ({', '.join(mark for _ in inserted)}) "
             f"ON CONFLICT ({', '.join(q(c) for c in pk)}) DO UPDATE SET {updates}"
         )
         if "synced_at" in t.c:

@@ -520,6 +520,12 @@ def _removed_at(ix: Index, hist: SubHistory, discount_id: str, start: int) -> in
     return ix.now if dropped is None else dropped
 
 
+def repeating_end(d: Obj, coupon: Obj, start: int) -> int:
+    """When a discount of a ``repeating`` coupon ends: its ``end``, else its start plus the
+    coupon's months."""
+    return as_int(d.get("end")) or add_months_to_instant(start, as_int(coupon.get("duration_in_months")) or 0)
+
+
 def _window(ix: Index, hist: SubHistory, d_id: str, d: Obj) -> DiscountWindow | None:
     """A discount's window by its coupon's duration (removals are the caller's)."""
     coupon = coupon_of(d, ix.coupons)
@@ -529,8 +535,7 @@ def _window(ix: Index, hist: SubHistory, d_id: str, d: Obj) -> DiscountWindow | 
     duration = coupon.get("duration")
     end: int | None = None
     if duration == "repeating":
-        months = as_int(coupon.get("duration_in_months")) or 0
-        end = as_int(d.get("end")) or add_months_to_instant(start, months)
+        end = repeating_end(d, coupon, start)
     elif duration == "once":
         end = _once_end(ix, hist, d_id, start)
     return DiscountWindow(d_id, coupon, start, end, ref(d.get("subscription_item")))

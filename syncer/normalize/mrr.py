@@ -82,6 +82,11 @@ def _inside(intervals: Sequence[Interval], t: int) -> bool:
     return any(a <= t and (b is None or t < b) for a, b in intervals)
 
 
+def grace_ends(failure: PaymentFailure, grace_days: int) -> int:
+    """When a failed invoice still unpaid starts to count as churned MRR (§1.2)."""
+    return failure.first_failed_at + grace_days * DAY
+
+
 def past_due_intervals(failures: Sequence[PaymentFailure], grace_days: int,
                        now: int) -> list[tuple[int, int | None, bool]]:
     """(from, until, recovered by payment) of zero MRR by the grace rule (§1.2): each
@@ -89,7 +94,7 @@ def past_due_intervals(failures: Sequence[PaymentFailure], grace_days: int,
     paid, voided or written off. The oldest unpaid invoice decides, so the union is it."""
     out: list[tuple[int, int | None, bool]] = []
     for f in failures:
-        threshold = f.first_failed_at + grace_days * DAY
+        threshold = grace_ends(f, grace_days)
         resolved = f.recovered_at if f.recovered_at is not None else f.closed_at
         if threshold <= now and (resolved is None or resolved > threshold):
             out.append((threshold, resolved, f.recovered_at is not None))

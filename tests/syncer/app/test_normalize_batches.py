@@ -70,7 +70,7 @@ def test_batches_give_the_facts_of_the_whole_account(
     monkeypatch.setattr(raw_loader, "BATCH_CUSTOMERS", batch)
     whole = _whole(settings, store, ref)
     assert whole.spans and whole.revenue and whole.churns and whole.failures  # the account exercises every kind
-    returned = normalize_account(settings, store, now=NOW)
+    returned = normalize_account(settings, store, now=NOW).counts
     assert _as_sets(_stored(store, ref)) == {**_as_sets(whole), "customers": _as_sets(_stored(store, ref))["customers"]}
     assert (returned.customers, returned.spans) == (len(whole.customers), len(whole.spans))
     run = last_normalization(store, ref.account, ref.livemode)
@@ -112,7 +112,7 @@ def test_a_failed_normalization_keeps_the_previous_facts(
 
     monkeypatch.setattr(batch_normalize, "normalize", failing)
     with pytest.raises(RuntimeError, match="boom"):
-        normalize_account(settings, store, now=NOW + 60)
+        normalize_account(settings, store, now=NOW + 60, full=True)
     assert _as_sets(_stored(store, ref)) == before
     assert last_normalization(store, ref.account, ref.livemode) == run_before
 
@@ -196,7 +196,7 @@ def _normalized_serially(
     """The rows and counts of a run without a worker: what a run with one must store."""
     with monkeypatch.context() as serially, capture_logs() as logs:
         serially.setattr(batch_normalize, "WORKERS", 0)
-        counts = normalize_account(settings, store, now=NOW)
+        counts = normalize_account(settings, store, now=NOW, full=True).counts
     assert not [e for e in logs if e["event"] == "normalize.batches"]  # no worker
     return _rows_in_order(store, ref), counts
 
@@ -207,7 +207,7 @@ def test_a_worker_process_stores_the_facts_of_a_serial_run_row_for_row(
     settings, store, ref = synced
     serial, serial_counts = _normalized_serially(settings, store, ref, monkeypatch)
     with capture_logs() as logs:
-        counts = normalize_account(settings, store, now=NOW)
+        counts = normalize_account(settings, store, now=NOW, full=True).counts
     (tally,) = [e for e in logs if e["event"] == "normalize.batches"]
     assert tally["workers"] >= 1 and tally["here"] + tally["workers"] == tally["batches"] >= 14
     assert all(serial.values())
@@ -230,7 +230,7 @@ def test_a_worker_that_dies_fails_the_run_and_the_previous_facts_stay(
 
     monkeypatch.setattr(batch_normalize, "normalize_range", kill_the_worker_then_normalize)
     with pytest.raises(batch_normalize.WorkerFailed) as failed:
-        normalize_account(settings, store, now=NOW + 60)
+        normalize_account(settings, store, now=NOW + 60, full=True)
     assert "\n" not in str(failed.value) and "run it again" in str(failed.value)
     assert failed.value.exit_code == 75  # RetryLater: the daemon tries again on its next tick
     assert _rows_in_order(store, ref) == before
@@ -262,6 +262,6 @@ def test_where_no_process_can_be_started_the_account_is_normalized_here_alone(
 
     monkeypatch.setattr(batch_normalize, "ProcessPoolExecutor", NoProcesses)
     with capture_logs() as logs:
-        normalize_account(settings, store, now=NOW)
+        normalize_account(settings, store, now=NOW, full=True)
     assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["normalize.no_worker"]
     assert _rows_in_order(store, ref) == serial

@@ -726,17 +726,18 @@ def test_every_table_gets_rows_with_exactly_its_columns() -> None:
         for name, model in OBJECT_TABLES.items():
             table = model.__table__  # type: ignore[attr-defined]
             row = rows[name]
-            assert set(row) == set(table.columns.keys()), name
+            # ``changed`` is the store's to number, not the projection's to fill.
+            assert set(row) == set(table.columns.keys()) - {"changed"}, name
             assert set(row) >= COMMON
             conn.execute(insert(table), [row])
             stored = conn.execute(select(table)).mappings().one()
-            assert dict(stored) == row, name
+            assert dict(stored) == {**row, "changed": None}, name
 
 
 def test_every_projected_row_has_every_column_of_its_table() -> None:
     rows = project("invoices", load("invoice_legacy"), CTX)
     for name, batch in rows.items():
-        columns = set(OBJECT_TABLES[name].__table__.columns.keys())  # type: ignore[attr-defined]
+        columns = set(OBJECT_TABLES[name].__table__.columns.keys()) - {"changed"}  # type: ignore[attr-defined]
         for row in batch:
             assert set(row) == columns, name
 

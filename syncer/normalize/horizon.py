@@ -1,0 +1,121 @@
+"""Until when a customer's facts stay true without new data (pure).
+
+``normalize(raw, settings, now=t)`` depends on ``t`` as well as on the objects: a span in
+force has no end, a trial or a billing period ends at a time still to come, a grace
+period runs out, a scheduled cancellation takes effect, a state seen now and in no
+other evidence is dated now. An incremental normalization re-derives only the
+customers whose objects changed, so it must also re-derive those whose facts would
+differ at the later instant it normalizes at. Their horizon is the first instant after
+``now`` at which the rules could decide otherwise given the same objects:
+
+- every time still to come that their objects hold (any field: a period or trial end,
+  ``cancel_at``, ``pause_collection.resumes_at``, a discount's ``end``, a next payment
+  attempt): the rules compare instants of the objects with ``now``, never anything else;
+- the times the rules compute from them: the end of a ``repeating`` discount without
+  ``end``, the end of the grace period of an invoice still unpaid;
+- just after ``now`` when a fact holds ``now`` itself (a state no evidence dates is
+  dated now) or a time still to come (a scheduled churn).
+
+Objects of no customer, and objects whose customer cannot be read from the object itself
+(a refund names its charge), count for every customer of the batch (key ``""``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from reports.facts import Facts
+from syncer.normalize.history import repeating_end
+from syncer.normalize.model import NormalizeSettings, Obj, RawAccount
+from syncer.normalize.mrr import grace_ends
+from syncer.normalize.rules import as_int, coupon_of
+from syncer.stripe.shapes import customer_of
+
+# The batch-wide key: objects of no customer (and facts of none) bound every customer.
+EVERYONE = ""
+# Integers above this are no instants (amounts in minor units of some currencies are).
+_LAST_INSTANT = 2**37  # year 6325
+
+
+def horizons(raw: RawAccount, facts: Facts, settings: NormalizeSettings, now: int) -> dict[str, int]:
+    """Each customer of the batch's objects (``EVERYONE``: the objects of no customer) ->
+    the first instant after ``now`` at which its facts could change without new data;
+    customers without one are absent. What bounds ``EVERYONE`` bounds every customer."""
+    out: dict[str, int] = {}
+    seen: set[str] = set()
+
+    def bound(customer: str | None, at: int | None) -> None:
+        if at is not None and at > now:
+            key = customer or EVERYONE
+            if at < out.get(key, _LAST_INSTANT + 1):
+                out[key] = at
+
+    for obj, customer in _owned_objects(raw):
+        if customer:
+            seen.add(customer)
+        bound(customer, _first_after(obj, now))
+    coupons = {c["id"]: c for c in raw.coupons if isinstance(c.get("id"), str)}
+    subscribers = {s.get("id"): customer_of(s) for s in raw.subscriptions}
+    # Every batch holds every discount: only those of the batch's customers count here.
+    for d in raw.discounts.values():
+        owner = customer_of(d) or subscribers.get(d.get("subscription"))
+        if owner not in seen:
+            continue
+        coupon = coupon_of(d, coupons) if d.get("end") is None else None
+        start = as_int(d.get("start"))
+        if coupon is not None and coupon.get("duration") == "repeating" and start is not None:
+            bound(owner, repeating_end(d, coupon, start))
+        bound(owner, _first_after(d, now))
+    for customer, instant in _fact_instants(facts, settings):
+        bound(customer, instant if instant > now else now + 1 if instant == now else None)
+    everyone = out.get(EVERYONE)
+    if everyone is not None:
+        for customer in seen:
+            out[customer] = min(out.get(customer, everyone), everyone)
+    return out
+
+
+def _owned_objects(raw: RawAccount) -> Iterator[tuple[Obj, str | None]]:
+    """The batch's own objects with the customer each names (events: their object's)."""
+    for group in (raw.customers, raw.subscriptions, raw.invoices, raw.invoice_items, raw.invoice_payments,
+                  raw.charges, raw.refunds, raw.credit_notes):
+        for obj in group:
+            yield obj, obj.get("id") if obj.get("object") == "customer" else customer_of(obj)
+    for event in raw.events:
+        data = event.get("data")
+        yield event, customer_of(data.get("object")) if isinstance(data, dict) else None
+
+
+def _fact_instants(facts: Facts, settings: NormalizeSettings) -> Iterator[tuple[str | None, int]]:
+    for s in facts.spans:
+        yield from ((s.customer, t) for t in (s.start, s.end) if t is not None)
+    for c in facts.churns:
+        yield from ((c.customer, t) for t in (c.at, c.requested_at) if t is not None)
+    for f in facts.failures:
+        yield from ((f.customer, t) for t in (f.first_failed_at, f.recovered_at, f.closed_at) if t is not None)
+        if f.recovered_at is None and f.closed_at is None:
+            yield f.customer, grace_ends(f, settings.past_due_grace_days)
+    for r in facts.revenue:
+        yield r.customer, r.at
+
+
+def _first_after(obj: Any, now: int) -> int | None:
+    """The smallest integer in ``obj`` (at any depth) after ``now`` that can be an instant."""
+    found: int | None = None
+    for value in _integers(obj):
+        if now < value <= _LAST_INSTANT and (found is None or value < found):
+            found = value
+    return found
+
+
+def _integers(obj: Any) -> Iterable[int]:
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif type(value) is int:  # not bool
+            yield value
