@@ -4,18 +4,30 @@ edits of any object table (hypothesis)."""
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
+import signal
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
-from syncer.app.reporting import AccountRef, normalize_account, platform_account
+from syncer.app.normalizing import Target
+from syncer.app.reporting import AccountRef, normalize_account, normalize_settings, platform_account
 from syncer.app.settings import Settings
+from syncer.db.engine import create_db_engine
 from syncer.db.facts_store import CHURNS, FAILURES, REVENUE, SPANS, last_normalization
-from syncer.db.store import Store
+from syncer.db.store import RunStats, Store, table
+from syncer.normalize.model import NormalizeSettings
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import generate_account
+from syncer.sync.projection import RowContext, project, project_discounts
 from tests.e2e.harness import KEY, NOW, settings_for, sync
 
 DAY = 86400
@@ -87,3 +99,238 @@ def test_synced_changes_are_rederived_as_a_rebuild_would(served: tuple[FakeStrip
     assert sync(settings, store, clock=clock).result.ok
     run = incremental_equals_full(settings, store, now=clock)
     assert run["kind"] == "incremental" and 5 <= run["customers_updated"] < 20
+
+
+# ---- random edits of any object table --------------------------------------------------
+
+
+def _pick(store: Store, ref: AccountRef, name: str, n: int) -> dict[str, Any] | None:
+    t = table(name)
+    with store.reading() as conn:
+        rows = conn.execute(select(t.c.raw).where(t.c.account == ref.account, t.c.livemode == ref.livemode,
+                                                  t.c.deleted_at.is_(None)).order_by(t.c.id)).scalars().all()
+    return json.loads(rows[n % len(rows)]) if rows else None
+
+
+def _items(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    items = obj.get("items")
+    return items.get("data") or [] if isinstance(items, dict) else []
+
+
+def _edit(store: Store, ref: AccountRef, edit: str, n: int, clock: int) -> None:
+    """Change one stored object as Stripe could (or as a sync could store it) at ``clock``."""
+    name, change = EDITS[edit]
+    obj = _pick(store, ref, name, n)
+    if obj is None:
+        return
+    if change is None:  # a deletion
+        with store.transaction() as conn:
+            store.mark_deleted(conn, name, obj["id"], account=ref.account, livemode=ref.livemode, at=clock)
+        return
+    rows: dict[str, list[Any]] = {}
+    ctx = RowContext(ref.account, ref.livemode, "2026-11-17", clock)
+    for resource, changed in change(obj, clock, lambda other, k: _pick(store, ref, other, k), n):
+        projected = project_discounts([changed], {}, ctx, owned=()) if resource == "discounts" \
+            else project(resource, changed, ctx)
+        for t, more in projected.items():
+            rows.setdefault(t, []).extend(more)
+    with store.transaction() as conn:
+        store.upsert_rows(conn, rows)
+
+
+Pick = Any
+Change = Any
+
+
+def _quantity(sub: dict[str, Any], clock: int, pick: Pick, n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    for item in _items(sub)[:1]:
+        item["quantity"] = (item.get("quantity") or 1) + 1 + n % 3
+    yield "subscriptions", sub
+    yield "events", {"id": f"evt_q{clock}_{n}", "object": "event", "type": "customer.subscription.updated",
+                     "created": clock, "data": {"object": sub, "previous_attributes": {"items": {}}}}
+
+
+def _new_price(sub: dict[str, Any], clock: int, pick: Pick, n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    price = pick("prices", n)
+    for item in _items(sub)[:1]:
+        if price is not None:
+            item["price"] = price
+    yield "subscriptions", sub
+
+
+def _cancel_now(sub: dict[str, Any], clock: int, pick: Pick, n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    sub.update(status="canceled", canceled_at=clock, ended_at=clock,
+               cancellation_details={"reason": "cancellation_requested", "feedback": None, "comment": None})
+    yield "subscriptions", sub
+
+
+def _cancel_later(sub: dict[str, Any], clock: int, pick: Pick, n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    ends = [i.get("current_period_end") for i in _items(sub) if isinstance(i.get("current_period_end"), int)]
+    sub.update(cancel_at_period_end=True, canceled_at=clock, cancel_at=max(ends, default=clock + 30 * DAY))
+    yield "subscriptions", sub
+
+
+def _invoice_fails(inv: dict[str, Any], clock: int, pick: Pick, n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    inv.update(status="open", attempted=True, attempt_count=2, next_payment_attempt=clock + 3 * DAY,
+               amount_paid=0, amount_remaining=inv.get("amount_due") or 0)
+    inv.setdefault("status_transitions", {})["paid_at"] = None
+    yield "invoices", inv
+
+
+def _invoice_recovers(inv: dict[str, Any], clock: int, pick: Pick, n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    inv.update(status="paid", amount_paid=inv.get("amount_due") or 0, amount_remaining=0,
+               next_payment_attempt=None)
+    inv.setdefault("status_transitions", {})["paid_at"] = clock
+    yield "invoices", inv
+
+
+def _charge_rate(ch: dict[str, Any], clock: int, pick: Pick, n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    bt = ch.get("balance_transaction")
+    if isinstance(bt, dict):
+        bt["exchange_rate"] = round((bt.get("exchange_rate") or 1.0) * 1.1, 6)
+    ch["amount"] = (ch.get("amount") or 0) + 100
+    yield "charges", ch
+
+
+def _coupon_terms(coupon: dict[str, Any], clock: int, pick: Pick, n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    if coupon.get("percent_off") is not None:
+        coupon["percent_off"] = min(100, (coupon["percent_off"] or 0) + 5)
+    else:
+        coupon["amount_off"] = (coupon.get("amount_off") or 0) + 100
+    yield "coupons", coupon
+
+
+def _price_amount(price: dict[str, Any], clock: int, pick: Pick, n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    price["unit_amount"] = (price.get("unit_amount") or 0) + 100
+    price["unit_amount_decimal"] = str(price["unit_amount"])
+    yield "prices", price
+
+
+def _discount_ends(d: dict[str, Any], clock: int, pick: Pick, n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    d["end"] = clock + (n % 40) * DAY
+    yield "discounts", d
+
+
+def _new_customer(cus: dict[str, Any], clock: int, pick: Pick, n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A copy of a customer, with a copy of one subscription, under new ids."""
+    new_id = f"cus_new{clock}{n}"
+    yield "customers", {**cus, "id": new_id, "created": clock}
+    sub = pick("subscriptions", n)
+    if sub is not None:
+        sub = json.loads(json.dumps(sub).replace(sub["id"], f"sub_new{clock}{n}"))
+        sub.update(customer=new_id, created=clock, start_date=clock, discounts=[], discount=None)
+        for k, item in enumerate(_items(sub)):
+            item["id"] = f"si_new{clock}{n}{k}"
+            item["subscription"] = sub["id"]
+        yield "subscriptions", sub
+
+
+EDITS: dict[str, tuple[str, Change]] = {
+    "quantity": ("subscriptions", _quantity),
+    "price": ("subscriptions", _new_price),
+    "cancel": ("subscriptions", _cancel_now),
+    "cancel_later": ("subscriptions", _cancel_later),
+    "payment_fails": ("invoices", _invoice_fails),
+    "payment_recovers": ("invoices", _invoice_recovers),
+    "fx": ("charges", _charge_rate),
+    "coupon": ("coupons", _coupon_terms),
+    "price_amount": ("prices", _price_amount),
+    "discount_end": ("discounts", _discount_ends),
+    "new_customer": ("customers", _new_customer),
+    "delete_customer": ("customers", None),
+    "delete_subscription": ("subscriptions", None),
+    "delete_invoice": ("invoices", None),
+    "delete_discount": ("discounts", None),
+}
+
+
+def _successful_sync_at(store: Store, clock: int) -> None:
+    """What a sync that brought the edits leaves: a successful run, the data as of ``clock``."""
+    run = store.begin_run("sync", [], clock, os.getpid())
+    store.finish_run(run, status="success", now=clock, stats=RunStats(counts={}))
+
+
+@settings(max_examples=int(os.environ.get("NRR_INCREMENTAL_EXAMPLES", "25")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], database=None,
+          phases=[Phase.explicit, Phase.generate])
+@given(steps=st.lists(st.tuples(st.lists(st.tuples(st.sampled_from(sorted(EDITS)), st.integers(0, 10**6)),
+                                         max_size=4),
+                                st.integers(1, 20 * DAY)), min_size=1, max_size=3))
+def test_random_changes_then_incremental_equals_a_rebuild(
+    served: tuple[FakeStripe, Settings, Store], steps: list[tuple[list[tuple[str, int]], int]],
+) -> None:
+    """Each example goes on from the state the previous ones left (a longer history);
+    after each step, the incremental run must store what a rebuild stores."""
+    _, settings, store = served
+    ref = platform_account(store)
+    for edits, elapsed in steps:
+        _CLOCK[0] += elapsed
+        for edit, n in edits:
+            _edit(store, ref, edit, n, _CLOCK[0])
+        _successful_sync_at(store, _CLOCK[0])
+        incremental_equals_full(settings, store, now=_CLOCK[0])
+
+
+_CLOCK = [NOW + 3600]
+
+
+# ---- a crash in the middle ---------------------------------------------------------------
+
+
+def _normalize_until_killed(url: str, target: Target, norm: NormalizeSettings, clock: int, started: str) -> None:
+    """In a child process: normalize in batches of two customers, and after the first
+    batch is written, say so and wait to be killed."""
+    import time as time_module
+
+    from syncer.app import normalizing
+    from syncer.db import raw_loader as loader
+
+    loader.BATCH_CUSTOMERS = 2
+    normalizing.BATCH_CUSTOMERS = 2
+    write = normalizing._write
+
+    def write_then_hang(*args: Any, **kwargs: Any) -> bool:
+        kept = write(*args, **kwargs)
+        Path(started).touch()
+        time_module.sleep(60)
+        return kept
+
+    normalizing._write = write_then_hang  # type: ignore[assignment]
+    store = Store(create_db_engine(url))
+    normalizing.normalize_target(store, target, norm, as_of=clock, now=clock)
+
+
+def test_a_normalization_killed_midway_leaves_the_previous_facts_and_the_next_catches_up(
+    served: tuple[FakeStripe, Settings, Store], database_url: str, tmp_path: Path,
+) -> None:
+    fake, settings, store = served
+    ref = platform_account(store)
+    before = fact_rows(store, ref)
+    run_before = last_normalization(store, ref.account, ref.livemode)
+    clock = NOW + 3600
+    for k, sub in enumerate(s for s in fake.account.subscriptions if s["status"] == "active"):
+        if k == 8:
+            break
+        item = sub["items"]["data"][0]
+        fake.change_subscription(sub["id"], now=clock + k, item=item["id"], quantity=(item.get("quantity") or 1) + 1)
+    clock += 60
+    assert sync(settings, store, clock=clock).result.ok
+    started = tmp_path / "started"
+    target = Target(ref.account, ref.livemode, ref.default_currency or "usd", ref.name)
+    child = multiprocessing.get_context("spawn").Process(
+        target=_normalize_until_killed, args=(database_url, target, normalize_settings(settings), clock, str(started)))
+    child.start()
+    try:
+        for _ in range(600):
+            if started.exists() or not child.is_alive():
+                break
+            time.sleep(0.1)
+        assert started.exists(), "the child never wrote a batch"
+    finally:
+        os.kill(child.pid or 0, signal.SIGKILL)
+        child.join()
+    assert child.exitcode == -signal.SIGKILL
+    assert fact_rows(store, ref) == before
+    assert last_normalization(store, ref.account, ref.livemode) == run_before
+    run = incremental_equals_full(settings, store, now=clock)
+    assert run["kind"] == "incremental" and run["customers_updated"] >= 8
