@@ -21,7 +21,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -31,7 +31,7 @@ from reports.facts import Facts
 from syncer.app.gc_tuning import collector_paused
 from syncer.app.logging import get_logger
 from syncer.db.engine import create_db_engine, page_cache_of
-from syncer.db.raw_loader import CustomerRange, fetch_batch, load_shared
+from syncer.db.raw_loader import THROUGH_ANOTHER_ROW, CustomerRange, fetch_batch, load_shared
 from syncer.db.store import Store
 from syncer.errors import RetryLater
 from syncer.normalize import normalize
@@ -76,6 +76,10 @@ class BatchFacts:
 
     facts: Facts
     horizons: dict[str, int]
+    # The range of no customer: its objects that belong to a customer only through
+    # another row (a refund through its charge), by table; they join that customer's
+    # range when the other row arrives.
+    unowned: dict[str, list[str]] = field(default_factory=dict)
 
 
 def normalize_range(conn: Connection, job: BatchJob, shared: dict[str, Any], rng: CustomerRange) -> BatchFacts:
@@ -85,10 +89,12 @@ def normalize_range(conn: Connection, job: BatchJob, shared: dict[str, Any], rng
         raw = RawAccount(**batch, **shared, default_currency=job.default_currency, account_name=job.account_name)
         facts = normalize(raw, job.settings, now=job.as_of)
         until = horizons(raw, facts, job.settings, job.as_of)
+        unowned = {name: [str(o["id"]) for o in objects if o.get("id")] for name, objects in batch.items()
+                   if rng.none and name in THROUGH_ANOTHER_ROW and objects}
         # Freed before the collector resumes: alive then, the batch's hundreds of
         # thousands of parsed objects would all be scanned by its first collection.
         del batch, raw
-    return BatchFacts(facts, until)
+    return BatchFacts(facts, until, unowned)
 
 
 def iter_batch_facts(

@@ -3,9 +3,10 @@
 A full rebuild re-derives every customer. An incremental run re-derives the customers
 whose objects changed since the last run (``syncer.db.changes``), those whose facts
 would differ at the newer instant the data now describes (their horizon,
-``syncer.normalize.horizon``), and the objects of no customer whenever anything changed
-(an object can move between them and a customer: a charge whose invoice payment
-arrives). Everything else keeps its facts, which equal what a rebuild would derive.
+``syncer.normalize.horizon``), and the objects of no customer when one of them changed,
+reached its horizon, or came to belong to a customer (a refund whose charge arrived:
+``unowned_objects``). Everything else keeps its facts, which equal what a rebuild
+would derive.
 
 A run is full when asked (``nrr normalize --full``, the daemon's reconciliation), when
 the account was never normalized, when the metric settings or the normalization code
@@ -30,7 +31,7 @@ from sqlalchemy.engine import Connection
 from syncer.app.batch_normalize import BatchFacts, BatchJob, iter_batch_facts
 from syncer.app.gc_tuning import collector_paused
 from syncer.app.logging import get_logger
-from syncer.db.changes import changed_since, last_change
+from syncer.db.changes import changed_since, last_change, owners
 from syncer.db.facts_store import (
     NO_CUSTOMER,
     RUNS,
@@ -42,6 +43,8 @@ from syncer.db.facts_store import (
     insert_facts,
     insert_horizons,
     record_normalization,
+    recorded_unowned,
+    replace_unowned,
     stored_counts,
 )
 from syncer.db.raw_loader import BATCH_CUSTOMERS, CustomerRange, customer_ranges
@@ -126,11 +129,12 @@ def normalize_target(store: Store, target: Target, norm: NormalizeSettings, *, a
             return _rebuild(store, conn, job, RunRecord(as_of, now, through, printed, "full", None, now))
         counts = stored_counts(conn, target.account, target.livemode) or FactCounts()
         run = RunRecord(as_of, now, through, printed, "incremental", len(customers), previous["full_at"])
-        if not customers and not changed.unowned and NO_CUSTOMER not in due:
+        unowned = changed.unowned or NO_CUSTOMER in due or _unowned_found_owner(conn, target)
+        if not customers and not unowned:
             record_normalization(conn, target.account, target.livemode, counts, data_as_of=as_of, now=now, run=run)
             return NormalizeOutcome("none", 0, counts)
         try:
-            counts = _update(store, conn, job, sorted(customers), counts)
+            counts = _update(store, conn, job, sorted(customers), counts, unowned=unowned)
         except _NotAlone as exc:
             log.warning("normalize.rebuilding", why=str(exc))
             return _rebuild(store, conn, job, RunRecord(as_of, now, through, printed, "full", None, now))
@@ -160,22 +164,32 @@ def _rebuild(store: Store, conn: Connection, job: BatchJob, run: RunRecord) -> N
         apart = _write(conn, job, batch, rng, alone=False) and apart
         counts.add(batch.facts)
     if not apart:
-        # Facts of no customer came from a customer's objects: replacing that customer's
-        # facts alone would leave them behind, so the next run rebuilds too.
-        log.warning("normalize.not_incremental", why="facts of no customer came from a customer's objects")
+        # Facts of no customer came from a customer's objects, or the reverse: replacing
+        # one side's facts alone would leave them behind, so the next run rebuilds too.
+        log.warning("normalize.not_incremental", why="facts of one customer came from the objects of another")
         run = replace(run, through_change=None)
     record_normalization(conn, job.account, job.livemode, counts, data_as_of=run.data_as_of, now=run.finished_at,
                          run=run)
     return NormalizeOutcome("full", counts.customers, counts)
 
 
+def _unowned_found_owner(conn: Connection, target: Target) -> bool:
+    """Whether an object the range of no customer held now belongs to a customer (the row
+    linking it arrived): its facts move from that range to the customer's."""
+    return any(owners(conn, name, "id", ids, target.account, target.livemode).customers
+               for name, ids in recorded_unowned(conn, target.account, target.livemode).items())
+
+
 def _update(store: Store, conn: Connection, job: BatchJob, customers: Sequence[str],
-            counts: FactCounts) -> FactCounts:
-    """Replace the facts of ``customers`` and of no customer; the account's new counts."""
+            counts: FactCounts, *, unowned: bool) -> FactCounts:
+    """Replace the facts of ``customers`` (and with ``unowned``, of no customer); the
+    account's new counts."""
     ranges = [CustomerRange(ids=tuple(customers[i : i + BATCH_CUSTOMERS]))
               for i in range(0, len(customers), BATCH_CUSTOMERS)]
-    ranges.append(CustomerRange(none=True))
-    deleted = delete_customer_facts(conn, job.account, job.livemode, [*customers, NO_CUSTOMER])
+    if unowned:
+        ranges.append(CustomerRange(none=True))
+    deleted = delete_customer_facts(conn, job.account, job.livemode,
+                                    [*customers, NO_CUSTOMER] if unowned else customers)
     counts = counts.minus(deleted)
     for rng, batch in zip(ranges, iter_batch_facts(store, conn, job, ranges), strict=True):
         _write(conn, job, batch, rng, alone=True)
@@ -185,10 +199,11 @@ def _update(store: Store, conn: Connection, job: BatchJob, customers: Sequence[s
 
 def _write(conn: Connection, job: BatchJob, batch: BatchFacts, rng: CustomerRange, *, alone: bool) -> bool:
     """Store a batch's facts and the horizons of the range's customers; whether the facts
-    keep apart (a customer's batch gave no facts of no customer). ``alone``: they must
-    also all be of the range's customers, as replacing only theirs requires."""
+    keep apart (a customer's range gave no facts of no customer, the range of no customer
+    none of a customer). ``alone``: they must also all be of the range's customers, as
+    replacing only theirs requires."""
     customers = set(_fact_customers(batch))
-    apart = rng.none or NO_CUSTOMER not in customers
+    apart = customers <= {NO_CUSTOMER} if rng.none else NO_CUSTOMER not in customers
     if alone:
         own = set(rng.ids or ()) if not rng.none else {NO_CUSTOMER}
         stray = sorted(customers - own)
@@ -203,6 +218,8 @@ def _write(conn: Connection, job: BatchJob, batch: BatchFacts, rng: CustomerRang
     with collector_paused():
         insert_facts(conn, job.account, job.livemode, batch.facts)
         insert_horizons(conn, job.account, job.livemode, until)
+    if rng.none:
+        replace_unowned(conn, job.account, job.livemode, batch.unowned)
     return apart
 
 

@@ -126,3 +126,16 @@ class FactHorizon(SQLModel, table=True):
     livemode: bool = Field(primary_key=True)
     customer: str = Field(primary_key=True)
     valid_until: int = Field(sa_type=BigInteger)
+
+
+class UnownedObject(SQLModel, table=True):
+    """An object the last normalization found in no customer's batch although it can
+    belong to one through another row (a refund whose charge was not stored): when that
+    row arrives, the facts of no customer are re-derived without it."""
+
+    __tablename__ = "unowned_objects"
+
+    account: str = Field(primary_key=True)
+    livemode: bool = Field(primary_key=True)
+    table_name: str = Field(primary_key=True)
+    id: str = Field(primary_key=True)

@@ -30,6 +30,7 @@ from syncer.db.derived import (
     NormalizationRun,
     PaymentFailureRow,
     RevenueLineRow,
+    UnownedObject,
 )
 from syncer.db.raw_loader import CustomerRange, ranges_covering, stream_rows
 from syncer.db.store import Store, table
@@ -40,6 +41,7 @@ REVENUE: Table = RevenueLineRow.__table__  # type: ignore[attr-defined]
 FAILURES: Table = PaymentFailureRow.__table__  # type: ignore[attr-defined]
 RUNS: Table = NormalizationRun.__table__  # type: ignore[attr-defined]
 HORIZONS: Table = FactHorizon.__table__  # type: ignore[attr-defined]
+UNOWNED: Table = UnownedObject.__table__  # type: ignore[attr-defined]
 FACT_TABLES = (SPANS, CHURNS, REVENUE, FAILURES)
 # The customer key of facts of no customer (churns and failures hold "", revenue None).
 NO_CUSTOMER = ""
@@ -86,7 +88,7 @@ _COUNTED = ("customers", "spans", "churns", "revenue_lines", "failures")
 def clear_facts(conn: Connection, account: str, livemode: bool) -> None:
     """Delete an account's facts, horizons and run row (the first step of replacing them:
     call it, ``insert_facts`` and ``record_normalization`` inside one transaction)."""
-    for t in (*FACT_TABLES, HORIZONS, RUNS):
+    for t in (*FACT_TABLES, HORIZONS, UNOWNED, RUNS):
         conn.execute(delete(t).where(t.c.account == account, t.c.livemode == livemode))
 
 
@@ -114,6 +116,22 @@ def insert_horizons(conn: Connection, account: str, livemode: bool, horizons: di
     """Store each customer's horizon (``syncer.normalize.horizon``); replace them with
     ``delete_customer_facts`` first."""
     _insert_all(conn, HORIZONS, [(account, livemode, c, at) for c, at in sorted(horizons.items())])
+
+
+def replace_unowned(conn: Connection, account: str, livemode: bool, unowned: dict[str, list[str]]) -> None:
+    """Record the objects of the range of no customer that can belong to one through
+    another row (``BatchFacts.unowned``), replacing those recorded."""
+    conn.execute(delete(UNOWNED).where(UNOWNED.c.account == account, UNOWNED.c.livemode == livemode))
+    _insert_all(conn, UNOWNED, [(account, livemode, name, i) for name, ids in sorted(unowned.items()) for i in ids])
+
+
+def recorded_unowned(conn: Connection, account: str, livemode: bool) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    u = UNOWNED.c
+    for name, object_id in conn.execute(select(u.table_name, u.id).where(u.account == account,
+                                                                          u.livemode == livemode)):
+        out.setdefault(name, []).append(object_id)
+    return out
 
 
 def expired_horizons(conn: Connection, account: str, livemode: bool, at: int) -> set[str]:

@@ -42,6 +42,8 @@ SHARED = tuple(r.name for r in RESOURCES if r.owner is ACCOUNT_WIDE)
 BATCHED = tuple(r.name for r in RESOURCES
                 if r.owner is not ACCOUNT_WIDE and r.name in {f.name for f in fields(RawAccount)})
 SUBSCRIPTION_EVENTS = "customer.subscription.%"
+# Tables whose rows can belong to a customer through another row (their parent).
+THROUGH_ANOTHER_ROW = frozenset(name for name in BATCHED if (owner := OWNERS[name]) is not None and owner.parent)
 # About 1 MB of parsed objects per customer (3 years of monthly invoices): a batch
 # of 25 stays near 25 MB in each of the two processes that normalize; larger batches
 # cost memory and bring no speed.

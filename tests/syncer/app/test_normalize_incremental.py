@@ -334,3 +334,35 @@ def test_a_normalization_killed_midway_leaves_the_previous_facts_and_the_next_ca
     assert last_normalization(store, ref.account, ref.livemode) == run_before
     run = incremental_equals_full(settings, store, now=clock)
     assert run["kind"] == "incremental" and run["customers_updated"] >= 8
+
+
+def test_a_refund_stored_before_its_charge_moves_to_the_charges_customer(
+    served: tuple[FakeStripe, Settings, Store],
+) -> None:
+    """A refund whose charge is not stored belongs to no customer; when the charge comes,
+    the refund's facts move to the charge's customer although the refund did not change."""
+    _, settings, store = served
+    ref = platform_account(store)
+    refunds, charges = table("refunds"), table("charges")
+    with store.reading() as conn:
+        refund, charge_id, raw = conn.execute(
+            select(refunds.c.id, refunds.c.charge, refunds.c.raw).join(charges, charges.c.id == refunds.c.charge)
+            .where(charges.c.customer.is_not(None)).order_by(refunds.c.id).limit(1)).one()
+        charge = conn.execute(select(charges).where(charges.c.id == charge_id)).mappings().one()
+    # A refund of an API version that named no customer, listed before its charge.
+    older = {k: v for k, v in json.loads(raw).items() if k not in ("customer", "customer_account")}
+    with store.transaction() as conn:
+        conn.execute(charges.delete().where(charges.c.id == charge_id))
+        store.upsert_rows(conn, project("refunds", older, RowContext(ref.account, ref.livemode, "2025-01-27", NOW + 1)))
+    clock = NOW + 3600
+    _successful_sync_at(store, clock)
+    normalize_account(settings, store, now=clock, full=True)
+    lines = fact_rows(store, ref)["revenue_lines"]
+    assert [line.customer for line in lines if line.source == refund] == [None]
+    with store.transaction() as conn:
+        store.upsert_rows(conn, {"charges": [{k: v for k, v in charge.items() if k != "changed"}]})
+    _successful_sync_at(store, clock + 60)
+    run = incremental_equals_full(settings, store, now=clock + 60)
+    assert run["kind"] == "incremental"
+    lines = fact_rows(store, ref)["revenue_lines"]
+    assert [line.customer for line in lines if line.source == refund] == [charge["customer"]]

@@ -1,4 +1,4 @@
-"""object rows numbered by the change that last altered them; fact horizons
+"""object rows numbered by the change that last altered them; fact horizons; unowned objects
 
 Revision ID: 0010
 Revises: 0009
@@ -49,6 +49,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('account', 'livemode', 'customer'),
     )
     op.create_index('ix_fact_horizons_until', 'fact_horizons', ['account', 'livemode', 'valid_until'], unique=False)
+    op.create_table(
+        'unowned_objects',
+        sa.Column('account', sa.String(), nullable=False),
+        sa.Column('livemode', sa.Boolean(), nullable=False),
+        sa.Column('table_name', sa.String(), nullable=False),
+        sa.Column('id', sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint('account', 'livemode', 'table_name', 'id'),
+    )
     with op.batch_alter_table('normalizations') as batch:
         for name, kind in NORMALIZATION_COLUMNS:
             batch.add_column(sa.Column(name, kind(), nullable=True))
@@ -60,6 +68,7 @@ def downgrade() -> None:
     with op.batch_alter_table('normalizations') as batch:
         for name, _ in NORMALIZATION_COLUMNS:
             batch.drop_column(name)
+    op.drop_table('unowned_objects')
     op.drop_index('ix_fact_horizons_until', table_name='fact_horizons')
     op.drop_table('fact_horizons')
     op.drop_table('change_counter')
