@@ -78,5 +78,18 @@ class DatabaseUnavailable(RetryLater):
     """The database could not be reached or was locked past the timeout."""
 
 
+class AnotherSyncRunning(RetryLater):
+    """Another process is syncing into the same database; this one did not start."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder  # who holds the sync lock, for logs: "pid 12 on host x, started …"
+
+
+class MigrationFailed(GiveUp):
+    """The schema could not be brought to the newest revision for a reason other than the
+    database being unreachable: it holds something the migrations do not expect."""
+
+
 class EventsExpired(NrrError):
     """The events cursor is older than Stripe keeps events: re-list instead."""

@@ -83,8 +83,11 @@ def sync(
     resource: Annotated[
         list[str] | None, typer.Option("--resource", help="Only this resource (repeatable).")
     ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="If another sync of the database is running, wait for it, then sync.")
+    ] = False,
 ) -> None:
-    """Backfill or incrementally sync Stripe into the database."""
+    """Backfill or incrementally sync Stripe into the database (one sync at a time per database)."""
     from syncer.app.progress import LogProgress, RichProgress
     from syncer.app.usecases import log_sync, normalize_logged, sync_stripe
     from syncer.app.wiring import open_store
@@ -108,7 +111,7 @@ def sync(
             return shown.enter_context(RichProgress(err_console, apis) if tty else LogProgress(log))
 
         with stop_on_signals(stop), shown:
-            outcome = sync_stripe(settings, store, full=full, only=only, stop=stop, progress=progress)
+            outcome = sync_stripe(settings, store, full=full, only=only, stop=stop, progress=progress, wait=wait)
         result = outcome.result
         log_sync(log, outcome)
         if result.status == "interrupted":

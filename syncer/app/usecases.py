@@ -9,12 +9,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from syncer.app.logging import get_logger
 from syncer.app.settings import Settings
 from syncer.app.wiring import ApiGroup, build_targets
+from syncer.db.locks import sync_lock
 from syncer.db.store import Store
 from syncer.stripe.resources import Resource
 from syncer.sync.context import NoProgress, Progress, SyncContext
 from syncer.sync.runner import SyncResult, run_sync
+
+log = get_logger("nrr")
 
 
 @dataclass
@@ -42,25 +46,34 @@ def sync_stripe(
     stop: threading.Event | None = None,
     progress: Callable[[ApiGroup], Progress] | None = None,
     clock: Callable[[], float] = time.time,
+    wait: bool = False,
 ) -> SyncOutcome:
     """One sync of every configured account into ``store``; never raises for a failed part
-    (the outcome says it), only for what stops it from starting (settings, key, database)."""
-    started = time.monotonic()
-    targets, apis = build_targets(settings, store, lambda: int(clock()))
-    try:
-        ctx = SyncContext(
-            store=store,
-            clock=clock,
-            concurrency=settings.stripe_max_concurrency,
-            progress=progress(apis) if progress else NoProgress(),
-            stop=stop or threading.Event(),
-            events_overlap=settings.events_overlap_seconds,
-            events_lag=settings.events_lag_seconds,
-            per_resource_concurrency=per_resource_concurrency(settings),
-        )
-        result = run_sync(ctx, targets, full=full, only=only, stats_source=apis)
-    finally:
-        apis.close()
+    (the outcome says it), only for what stops it from starting (settings, key, database,
+    ``AnotherSyncRunning`` when another process is syncing the same database and ``wait``
+    is not set; with it, this waits for that sync to end, or for ``stop``)."""
+    stop = stop or threading.Event()
+
+    def waiting(holder: str) -> None:
+        log.warning("sync.waiting", reason="another sync is running", holder=holder)
+
+    with sync_lock(store.engine, wait=wait, clock=clock, stop=stop, waiting=waiting):
+        started = time.monotonic()
+        targets, apis = build_targets(settings, store, lambda: int(clock()))
+        try:
+            ctx = SyncContext(
+                store=store,
+                clock=clock,
+                concurrency=settings.stripe_max_concurrency,
+                progress=progress(apis) if progress else NoProgress(),
+                stop=stop,
+                events_overlap=settings.events_overlap_seconds,
+                events_lag=settings.events_lag_seconds,
+                per_resource_concurrency=per_resource_concurrency(settings),
+            )
+            result = run_sync(ctx, targets, full=full, only=only, stats_source=apis)
+        finally:
+            apis.close()
     return SyncOutcome(result, apis.requests, apis.retries, apis.rate_limited, time.monotonic() - started)
 
 

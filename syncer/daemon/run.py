@@ -6,6 +6,8 @@ Shape of it:
 - One process of a deployment is the *leader* (``syncer.daemon.leader``: a PostgreSQL
   advisory lock, or a file lock beside the SQLite file); only the leader runs the
   scheduler. The others wait and take over when the leader's lock goes away.
+- Every sync also takes the database's sync lock (``syncer.db.locks``), whoever runs
+  it: a tick that finds a manual ``nrr sync`` holding it skips, and is not a failure.
 - The leader runs an APScheduler 3 ``BlockingScheduler`` whose jobs are persisted in the
   same database (``SQLAlchemyJobStore``): the sync every ``SYNC_INTERVAL_MINUTES`` (with
   jitter; coalesced after downtime), the reconciliation (a full re-list) every
@@ -45,7 +47,7 @@ from syncer.db.store import Store
 from syncer.deliver import registry
 from syncer.deliver.channel import Channel, Outcome
 from syncer.deliver.ledger import delivery_key, send_report, unsent_targets
-from syncer.errors import NrrError
+from syncer.errors import AnotherSyncRunning, NrrError
 
 log = get_logger("nrr.daemon")
 
@@ -122,7 +124,7 @@ class Daemon:
         log.info("daemon.started", interval_seconds=self.interval, lock=self.lock.description)
         try:
             while not self._stop.is_set():
-                if self.lock.try_acquire():
+                if self._try_lead():
                     try:
                         self._lead()
                     finally:
@@ -133,6 +135,13 @@ class Daemon:
             if self._health is not None:
                 self._health.close()
             log.info("daemon.stopped")
+
+    def _try_lead(self) -> bool:
+        try:
+            return self.lock.try_acquire()
+        except NrrError as exc:  # the database is down: not leading, ask again later
+            log.warning("leader.acquire_failed", lock=self.lock.description, error=redact(str(exc)))
+            return False
 
     def stop(self) -> None:
         """Ask the daemon to stop: the running sync finishes its page and checkpoints."""
@@ -265,6 +274,11 @@ class Daemon:
         started = time.monotonic()
         try:
             outcome = sync_stripe(self.settings, self.store, full=full, stop=self._lead_stop, clock=self.clock)
+        except AnotherSyncRunning as exc:
+            # A manual or cron `nrr sync` has the database: it keeps the data fresh, and
+            # this tick is not a failure to alert on (no ping either way).
+            log.info("sync.skipped", reason="another sync is running", holder=exc.holder)
+            return False
         except NrrError as exc:  # cannot even start: key, database; retried next tick
             log.error("sync.failed", error=redact(str(exc)), seconds=round(time.monotonic() - started, 1))
             self._ping(ok=False)

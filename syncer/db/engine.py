@@ -1,7 +1,8 @@
 """Opening the database: SQLite (WAL, owner-only file) or PostgreSQL (psycopg 3).
 
 The only place that turns a ``DATABASE_URL`` into an engine, and that maps "cannot
-connect" into a one-line ``DatabaseUnavailable`` / ``ConfigError``.
+connect" into a one-line ``DatabaseUnavailable`` / ``ConfigError``, worded apart from a
+statement that failed on a database that answered (``unavailable``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlmodel import create_engine
 
 from syncer.errors import ConfigError, DatabaseUnavailable
@@ -140,9 +141,52 @@ def check_connection(engine: Engine) -> None:
         raise database_error(engine, exc) from None
 
 
+# SQLite primary result codes (the low byte of an extended code) that mean the file
+# cannot be used at all, as opposed to a statement that is wrong for this schema.
+_SQLITE_BUSY = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+_SQLITE_FILE = frozenset({3, 8, 10, 11, 13, 14, 26})  # PERM READONLY IOERR CORRUPT FULL CANTOPEN NOTADB
+# PostgreSQL SQLSTATEs of a server that is gone, refusing or out of resources: the
+# classes connection exception, insufficient resources and system error, and the server
+# shutting down or starting (57P; the rest of class 57 is a cancelled statement).
+_PG_UNAVAILABLE = ("08", "53", "58", "57P")
+
+
+def unavailable(exc: SQLAlchemyError) -> bool:
+    """Whether *exc* says the database could not be used at all (down, unreachable, locked,
+    unreadable), rather than that a statement failed on it (a table that already exists,
+    a missing column): only the first is worth "is it running?" and a later retry."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return (code & 0xFF) in _SQLITE_BUSY | _SQLITE_FILE
+    state = getattr(orig, "sqlstate", None)
+    if isinstance(state, str):
+        return state.startswith(_PG_UNAVAILABLE)
+    return True  # no code at all: the driver failed to connect or lost the connection
+
+
+def error_reason(exc: SQLAlchemyError) -> str:
+    """The driver's own first line, without SQLAlchemy's statement and parameters."""
+    return str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def database_error(engine: Engine, exc: SQLAlchemyError) -> DatabaseUnavailable:
     where = describe(engine.url)
-    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, OperationalError):
-        return DatabaseUnavailable(f"cannot use the database {where}: {reason}; is it running and reachable?")
-    return DatabaseUnavailable(f"database error on {where}: {reason}")
+    reason = error_reason(exc)
+    if not unavailable(exc):
+        return DatabaseUnavailable(f"database error on {where}: {reason}")
+    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in _SQLITE_BUSY:
+        return DatabaseUnavailable(
+            f"cannot use the database {where}: {reason}; another process kept it locked too long, "
+            "try again when it is done"
+        )
+    if isinstance(code, int):
+        return DatabaseUnavailable(
+            f"cannot use the database {where}: {reason}; check the file, its folder's permissions and the free disk space"
+        )
+    return DatabaseUnavailable(f"cannot use the database {where}: {reason}; is it running and reachable?")

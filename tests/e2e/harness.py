@@ -9,7 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,11 +114,12 @@ def cli_env(fake: FakeStripe, database_url: str, **more: str) -> dict[str, str]:
     }
 
 
-def start_sync(env: dict[str, str], cwd: Path, prelude: str = "") -> subprocess.Popen[bytes]:
-    """``nrr sync`` in a new process; ``prelude`` is Python run first (to patch a constant)."""
-    code = f"import sys; {prelude}; from syncer.app.cli import main; sys.argv = ['nrr', 'sync']; main()"
+def start_sync(env: dict[str, str], cwd: Path, prelude: str = "", args: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    """``nrr sync [args]`` in a new process; ``prelude`` is Python run first (to patch a constant)."""
+    argv = ["sync", *args]
+    code = f"import sys; {prelude}; from syncer.app.cli import main; sys.argv = ['nrr', *{argv!r}]; main()"
     return subprocess.Popen(
-        [sys.executable, "-c", code] if prelude else [sys.executable, "-m", "syncer.app.cli", "sync"], env=env, cwd=cwd,
+        [sys.executable, "-c", code] if prelude else [sys.executable, "-m", "syncer.app.cli", *argv], env=env, cwd=cwd,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
 
@@ -173,3 +175,28 @@ def assert_one_line_errors(stderr: str) -> list[str]:
     errors = [line for line in stderr.splitlines() if line.startswith("nrr: error: ")]
     assert errors, stderr[-3000:]
     return errors
+
+
+# ---- another process holding the database's sync lock ------------------------------------
+
+
+@contextmanager
+def sync_lock_held_elsewhere(database_url: str, cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    """A separate process holding ``database_url``'s sync lock until the block ends (or the
+    test kills it); yields the process, whose pid the lock's label names."""
+    code = (
+        "import sys\n"
+        "from syncer.db.engine import create_db_engine\n"
+        "from syncer.db.locks import sync_lock\n"
+        "with sync_lock(create_db_engine(sys.argv[1])):\n"
+        "    print('held', flush=True)\n"
+        "    sys.stdin.read()\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, database_url], cwd=cwd, env=os.environ,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        if holder.poll() is None:
+            holder.communicate("", timeout=30)  # end of stdin: the lock is released

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import stat
@@ -15,15 +16,18 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from syncer.daemon.leader import (
+from syncer.daemon.leader import LeaderLock, leader_lock_for
+from syncer.db.engine import create_db_engine
+from syncer.db.locks import (
+    LEADER,
+    MIGRATE,
+    SYNC,
     FileLock,
-    LeaderLock,
     PostgresAdvisoryLock,
     ProcessLock,
     advisory_key,
-    leader_lock_for,
 )
-from syncer.db.engine import create_db_engine
+from syncer.errors import DatabaseUnavailable
 from tests.conftest import POSTGRES_URL, postgres_url_for_test
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -168,7 +172,7 @@ def _holder_pids(engine: Engine) -> list[int]:
     """Backends holding this schema's leader lock, seen from a third connection."""
     with engine.connect() as conn:
         database, schema = conn.execute(text("SELECT current_database(), current_schema()")).one()
-        unsigned = advisory_key(database, schema) & 0xFFFF_FFFF_FFFF_FFFF
+        unsigned = advisory_key(LEADER, database, schema) & 0xFFFF_FFFF_FFFF_FFFF
         return list(conn.execute(
             text(
                 "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
@@ -231,18 +235,32 @@ def test_postgres_schemas_of_one_database_do_not_block_each_other() -> None:
             next(gen, None)  # drops the schema
 
 
-def test_postgres_unreachable_database_means_not_leader() -> None:
-    # A port nothing listens on: the replica cannot lead, and says so without raising.
+def test_postgres_unreachable_database_is_a_one_line_retry_later() -> None:
+    # A port nothing listens on: the daemon logs it and asks again (tests/syncer/daemon/test_tick.py).
     engine = create_engine("postgresql+psycopg://nobody:pw@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
     lock = leader_lock_for(engine)
-    assert not lock.try_acquire()
+    with pytest.raises(DatabaseUnavailable, match="is it running and reachable") as raised:
+        lock.try_acquire()
+    assert "pw@" not in str(raised.value)
     assert not lock.still_held()
     lock.release()
     engine.dispose()
 
 
 def test_advisory_key_is_a_signed_64_bit_int_per_schema() -> None:
-    keys = {advisory_key("db", s) for s in ("public", "nrr_a", "nrr_b")}
+    keys = {advisory_key(LEADER, "db", s) for s in ("public", "nrr_a", "nrr_b")}
     assert len(keys) == 3
     assert all(-(2**63) <= k < 2**63 for k in keys)
-    assert advisory_key("db", "public") == advisory_key("db", "public")
+    assert advisory_key(LEADER, "db", "public") == advisory_key(LEADER, "db", "public")
+
+
+def test_the_leader_key_and_file_keep_their_names_across_versions(tmp_path: Path) -> None:
+    # Replicas of the previous and the next version must exclude each other during a
+    # rolling upgrade: same key, same file. The other locks of a schema have keys of their own.
+    before = hashlib.blake2b(b"stripe-nrr leader db.public", digest_size=8).digest()
+    assert advisory_key(LEADER, "db", "public") == int.from_bytes(before, "big", signed=True)
+    assert len({advisory_key(name, "db", "public") for name in (LEADER, SYNC, MIGRATE)}) == 3
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'nrr.db'}")
+    lock = leader_lock_for(engine)
+    assert isinstance(lock, FileLock) and lock.path == tmp_path / "nrr.db.leader"
+    engine.dispose()
