@@ -8,9 +8,10 @@ customers whose objects changed, so it must also re-derive those whose facts wou
 differ at the later instant it normalizes at. Their horizon is the first instant after
 ``now`` at which the rules could decide otherwise given the same objects:
 
-- every time still to come that their objects hold (any field: a period or trial end,
-  ``cancel_at``, ``pause_collection.resumes_at``, a discount's ``end``, a next payment
-  attempt): the rules compare instants of the objects with ``now``, never anything else;
+- every time still to come that their objects hold (a period or trial end, ``cancel_at``,
+  ``pause_collection.resumes_at``, a discount's ``end``, a next payment attempt; see
+  ``_owned_objects`` for which objects are read how deep): the rules compare instants
+  of the objects with ``now``, never anything else;
 - the times the rules compute from them: the end of a ``repeating`` discount without
   ``end``, the end of the grace period of an invoice still unpaid;
 - just after ``now`` when a fact holds ``now`` itself (a state no evidence dates is
@@ -22,7 +23,7 @@ Objects of no customer, and objects whose customer cannot be read from the objec
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from reports.facts import Facts
@@ -32,6 +33,9 @@ from syncer.normalize.mrr import grace_ends
 from syncer.normalize.rules import as_int, coupon_of
 from syncer.stripe.shapes import customer_of
 
+# An invoice's own times that can lie ahead (its lines' are their periods).
+_INVOICE_TIMES = ("created", "period_start", "period_end", "due_date", "next_payment_attempt",
+                  "effective_at", "automatically_finalizes_at", "webhooks_delivered_at")
 # The batch-wide key: objects of no customer (and facts of none) bound every customer.
 EVERYONE = ""
 # Integers above this are no instants (amounts in minor units of some currencies are).
@@ -76,15 +80,49 @@ def horizons(raw: RawAccount, facts: Facts, settings: NormalizeSettings, now: in
     return out
 
 
-def _owned_objects(raw: RawAccount) -> Iterator[tuple[Obj, str | None]]:
-    """The batch's own objects with the customer each names (events: their object's)."""
-    for group in (raw.customers, raw.subscriptions, raw.invoices, raw.invoice_items, raw.invoice_payments,
-                  raw.charges, raw.refunds, raw.credit_notes):
+def _owned_objects(raw: RawAccount) -> Iterator[tuple[Any, str | None]]:
+    """What of the batch's objects can hold a time still to come, with the customer each
+    names. Whole: customers, subscriptions (their items), invoice items, credit notes.
+    Of an invoice, its times (``_INVOICE_TIMES``, status transitions, its lines' period
+    ends); of an event, its object's own fields and its items'. Charges, refunds and
+    invoice payments record what happened: no rule reads a time of theirs to come."""
+    for group in (raw.customers, raw.subscriptions, raw.invoice_items, raw.credit_notes):
         for obj in group:
             yield obj, obj.get("id") if obj.get("object") == "customer" else customer_of(obj)
+    for inv in raw.invoices:
+        # Invoices are most of an account's objects: their times are read by name.
+        times = [inv.get(name) for name in _INVOICE_TIMES]
+        transitions = inv.get("status_transitions")
+        if isinstance(transitions, dict):
+            times.extend(transitions.values())
+        lines = inv.get("lines")
+        for line in lines.get("data") or () if isinstance(lines, dict) else ():
+            period = line.get("period") if isinstance(line, dict) else None
+            if isinstance(period, dict):
+                times.append(period.get("end"))
+        yield times, customer_of(inv)
     for event in raw.events:
         data = event.get("data")
-        yield event, customer_of(data.get("object")) if isinstance(data, dict) else None
+        snapshot = data.get("object") if isinstance(data, dict) else None
+        if isinstance(snapshot, dict):
+            customer = customer_of(snapshot)
+            yield _shallow(snapshot), customer
+            items = snapshot.get("items")
+            for item in items.get("data") or () if isinstance(items, dict) else ():
+                if isinstance(item, dict):
+                    yield _shallow(item), customer
+
+
+def _shallow(obj: Obj) -> list[Any]:
+    """An object's own values, and those of the plain records it nests (a period, a
+    status transition), without the lists and objects it embeds."""
+    out: list[Any] = []
+    for value in obj.values():
+        if type(value) is dict and value.get("object") is None:
+            out.extend(v for v in value.values() if type(v) is not list)
+        elif type(value) is not list and type(value) is not dict:
+            out.append(value)
+    return out
 
 
 def _fact_instants(facts: Facts, settings: NormalizeSettings) -> Iterator[tuple[str | None, int]]:
@@ -101,21 +139,19 @@ def _fact_instants(facts: Facts, settings: NormalizeSettings) -> Iterator[tuple[
 
 
 def _first_after(obj: Any, now: int) -> int | None:
-    """The smallest integer in ``obj`` (at any depth) after ``now`` that can be an instant."""
-    found: int | None = None
-    for value in _integers(obj):
-        if now < value <= _LAST_INSTANT and (found is None or value < found):
-            found = value
-    return found
-
-
-def _integers(obj: Any) -> Iterable[int]:
+    """The smallest integer in ``obj`` (at any depth) after ``now`` that can be an instant.
+    One loop over a stack, types compared exactly (a bool is no instant): it reads every
+    value of every object of the batch, so it is written for speed."""
+    best = _LAST_INSTANT + 1
     stack = [obj]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-        elif type(value) is int:  # not bool
-            yield value
+        value = pop()
+        kind = type(value)
+        if kind is dict:
+            extend(value.values())
+        elif kind is list:
+            extend(value)
+        elif kind is int and now < value < best:
+            best = value
+    return best if best <= _LAST_INSTANT else None

@@ -98,19 +98,6 @@ def standalone_charges(ix: Index) -> list[RevenueLine]:
     return out
 
 
-def charge_customer(ix: Index, charge: Obj) -> str | None:
-    """A charge's customer. An Accounts v2 customer's charge names none: it is the
-    customer's whose invoice it paid (as the raw loader batches it)."""
-    found = customer_of(charge)
-    if found is not None:
-        return found
-    invoice = ref(charge.get("invoice"))
-    intent = ref(charge.get("payment_intent"))
-    if invoice is None and intent is not None:
-        invoice = next((inv for inv, intents in ix.intents_by_invoice.items() if intent in intents), None)
-    return customer_of(ix.invoices.get(invoice)) if invoice is not None else None
-
-
 def refunds(ix: Index) -> list[RevenueLine]:
     charges = {c.get("id"): c for c in ix.raw.charges}
     out: list[RevenueLine] = []
@@ -120,8 +107,8 @@ def refunds(ix: Index) -> list[RevenueLine]:
         if re.get("status") not in ("succeeded", "pending") or created is None \
                 or created > ix.now or not amount:
             continue
-        charge = charges.get(ref(re.get("charge")))
-        customer = ref(re.get("customer")) or (charge_customer(ix, charge) if charge is not None else None)
+        customer = ref(first(re.get("customer"),
+                             get(charges.get(ref(re.get("charge"))), "customer")))
         out.append(RevenueLine(created, customer, str(re.get("id")), RevenueKind.REFUND,
                                amount, as_str(re.get("currency")) or ix.raw.default_currency))
     return out
