@@ -88,7 +88,7 @@ def owners(conn: Connection, name: str, key: str, values: Iterable[str], account
     wanted = sorted(set(values))
     for i in range(0, len(wanted), _CHUNK):
         chunk = wanted[i : i + _CHUNK]
-        found = _owners_where(conn, name, account, livemode, _of_account(table(name), account, livemode)
+        found = _owners_where(conn, name, account, livemode, _of_account(table(name), account, livemode, key)
                               & table(name).c[key].in_(chunk), key=key, column_only=column_only)
         out.add(found)
         if found.keys != set(chunk):
@@ -133,11 +133,13 @@ def _owners_where(
     return out
 
 
-def _of_account(t: Any, account: str, livemode: bool) -> ColumnElement[bool]:
-    """The account's rows, written so that no index serves the test (``account || ''``):
-    SQLite, which has no statistics, would otherwise walk the whole account through the
-    primary key instead of the index of the other condition (``changed``, ``id``, a
-    reference)."""
+def _of_account(t: Any, account: str, livemode: bool, key: str | None = None) -> ColumnElement[bool]:
+    """The account's rows. Looked up by ``id``, through the primary key (account, livemode,
+    id); else written so that no index serves the test (``account || ''``): SQLite, which
+    has no statistics, would walk the whole account through the primary key instead of
+    the index of the other condition (``changed``, a reference)."""
+    if key == "id":
+        return (t.c.account == account) & (t.c.livemode == livemode)
     return (t.c.account.concat("") == account) & (t.c.livemode == livemode)
 
 

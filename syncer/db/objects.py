@@ -45,6 +45,8 @@ class _StripeObject(SQLModel):
     # normalization re-derives only the customers of rows changed since it last ran. A
     # rewrite of the same content keeps it. None: written before changes were numbered.
     changed: int | None = _big(index=True)
+    # The ``synced_at`` of that change: when the sync saw the object as it is.
+    changed_at: int | None = _big()
 
 
 class Customer(_StripeObject, table=True):
@@ -344,6 +346,9 @@ class Event(_StripeObject, table=True):
     event_api_version: str | None = None
     request_id: str | None = None
 
+
+# Columns the store fills itself (``Store.upsert_rows``), not the projection.
+CHANGE_COLUMNS = ("changed", "changed_at")
 
 # Every table above, in the order defined: each class of ``_StripeObject`` is one.
 OBJECT_TABLES: dict[str, type[SQLModel]] = {str(cls.__tablename__): cls for cls in _StripeObject.__subclasses__()}

@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, CompoundSelect, Select, Table, and_, func, select, union
+from sqlalchemy import ColumnElement, CompoundSelect, Select, Table, and_, func, null, select, union
 from sqlalchemy.engine import Connection
 
 from syncer.app.gc_tuning import collector_paused
@@ -42,6 +42,9 @@ SHARED = tuple(r.name for r in RESOURCES if r.owner is ACCOUNT_WIDE)
 BATCHED = tuple(r.name for r in RESOURCES
                 if r.owner is not ACCOUNT_WIDE and r.name in {f.name for f in fields(RawAccount)})
 SUBSCRIPTION_EVENTS = "customer.subscription.%"
+# Objects whose state the rules date, lacking other evidence, when the sync saw it change
+# (``_changed_at``, from the ``changed_at`` column; syncer.normalize.history).
+SEEN = frozenset({"subscriptions", "customers"})
 # Tables whose rows can belong to a customer through another row (their parent).
 THROUGH_ANOTHER_ROW = frozenset(name for name in BATCHED if (owner := OWNERS[name]) is not None and owner.parent)
 # About 1 MB of parsed objects per customer (3 years of monthly invoices): a batch
@@ -196,7 +199,8 @@ def _in_range(name: str, owner: Owner, account: str, livemode: bool, rng: Custom
 
 def _owned(name: str, account: str, livemode: bool, *, by_customer: bool = False) -> Select[Any]:
     t = table(name)
-    return select(t.c.raw, t.c.deleted_at).where(_of_account(t, account, livemode, by_customer)).order_by(t.c.id)
+    seen = t.c.changed_at if name in SEEN else null()
+    return select(t.c.raw, t.c.deleted_at, seen).where(_of_account(t, account, livemode, by_customer)).order_by(t.c.id)
 
 
 def _of_account(t: Table, account: str, livemode: bool, by_customer: bool) -> ColumnElement[bool]:
@@ -290,11 +294,13 @@ def stream_rows(conn: Connection, query: Select[Any], chunk: int = 2000) -> Iter
 
 def _objects(conn: Connection, query: Select[Any]) -> list[dict[str, Any]]:
     objs = []
-    for raw, deleted_at in stream_rows(conn, query):
+    for raw, deleted_at, changed_at in stream_rows(conn, query):
         obj = orjson.loads(raw)
         if deleted_at is not None and not obj.get("deleted"):
             obj["deleted"] = True
             obj["_deleted_at"] = deleted_at
+        if changed_at is not None:
+            obj["_changed_at"] = changed_at
         objs.append(obj)
     return objs
 

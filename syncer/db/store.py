@@ -30,6 +30,7 @@ from syncer.db.meta import (
     SyncRun,
     SyncState,
 )
+from syncer.db.objects import CHANGE_COLUMNS
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -135,7 +136,7 @@ class Store:
                 sql, columns = _upsert_sql(self.engine, table(name))
                 # Straight to the driver's executemany: the ORM-free path is several times
                 # faster, and a sync writes hundreds of rows a page.
-                conn.exec_driver_sql(sql, [(*(row[c] for c in columns), change) for row in batch])
+                conn.exec_driver_sql(sql, [(*(row[c] for c in columns), change, row["synced_at"]) for row in batch])
                 written += len(batch)
         return written
 
@@ -169,7 +170,7 @@ class Store:
             conn.execute(
                 update(t)
                 .where(t.c.account == account, t.c.livemode == livemode, t.c.id.in_(stale[i : i + 500]))
-                .values(deleted_at=at, changed=self.change_number(conn))
+                .values(deleted_at=at, changed=self.change_number(conn), changed_at=at)
             )
         return len(stale)
 
@@ -180,7 +181,7 @@ class Store:
         result = conn.execute(
             update(t)
             .where(t.c.account == account, t.c.livemode == livemode, t.c.id == object_id)
-            .values(deleted_at=at, changed=self.change_number(conn),
+            .values(deleted_at=at, changed=self.change_number(conn), changed_at=at,
                     synced_at=func.max(t.c.synced_at, at) if is_sqlite(self.engine) else func.greatest(t.c.synced_at, at))
         )
         return result.rowcount or 0
@@ -222,7 +223,7 @@ class Store:
             conn.execute(
                 update(t)
                 .where(t.c.account == account, t.c.livemode == livemode, t.c.id.in_(stale[i : i + 500]))
-                .values(deleted_at=at, synced_at=at, changed=self.change_number(conn))
+                .values(deleted_at=at, synced_at=at, changed=self.change_number(conn), changed_at=at)
             )
         return len(stale)
 
@@ -531,12 +532,13 @@ def _richer_condition(stored: str) -> str:
 def _upsert_sql(engine: Engine, t: Table) -> tuple[str, list[str]]:
     """``INSERT … ON CONFLICT (pk) DO UPDATE … WHERE`` the stored row is not newer, as the
     driver's own SQL (SQLite ≥ 3.24 and PostgreSQL share the syntax), and the columns a
-    row gives, in order (the change number, ``changed``, is bound after them)."""
+    row gives, in order (the change number, ``changed``, and its time, ``changed_at``, are
+    bound after them)."""
     key = (engine.dialect.name, t.name)
     cached = _UPSERT_SQL.get(key)
     if cached is None:
         q = engine.dialect.identifier_preparer.quote
-        columns = [c.name for c in t.columns if c.name != "changed"]
+        columns = [c.name for c in t.columns if c.name not in CHANGE_COLUMNS]
         pk = [c.name for c in t.primary_key.columns]
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         kept = _KEPT_WHEN_RICHER.get(t.name, ())
@@ -553,8 +555,9 @@ def _upsert_sql(engine: Engine, t: Table) -> tuple[str, list[str]]:
             # deletion state takes the new number (a page listed again changes nothing).
             same = (f"{new('raw')} = {stored}.raw"
                     f" AND (excluded.deleted_at IS NULL) = ({stored}.deleted_at IS NULL)")
-            updates += f", changed = CASE WHEN {same} THEN {stored}.changed ELSE excluded.changed END"
-            inserted.append("changed")
+            updates += (f", changed = CASE WHEN {same} THEN {stored}.changed ELSE excluded.changed END"
+                        f", changed_at = CASE WHEN {same} THEN {stored}.changed_at ELSE excluded.changed_at END")
+            inserted += ["changed", "changed_at"]
         sql = (
             f"INSERT INTO {stored} ({', '.join(q(c) for c in inserted)}) "
             f"VALUES ({', '.join(mark for _ in inserted)}) "

@@ -8,8 +8,11 @@ Precedence of evidence (a later time wins; at the same instant the better source
      credit exists); proration amounts themselves are never MRR;
   2. subscription events (their ``data.object`` is the whole subscription at that time);
   3. the subscription's current state: it holds at ``now``. When it differs from every
-     other evidence, the change is dated at ``now`` (rule 9: the first period that will
-     bill it starts later, and nothing is computed in the future).
+     other evidence, the change is dated when the sync saw it (rule 9: the time the
+     stored copy last changed, ``_changed_at``, unless other evidence is later; else
+     ``now``): the first period that will bill it starts later, and nothing is computed
+     in the future. The date stays put as time passes: facts derived again later, with
+     no new data, are the same.
 """
 
 from __future__ import annotations
@@ -197,6 +200,17 @@ def _event_observations(events: list[Obj], items: dict[str, Timeline]) -> None:
             items[item].add(t, EVENT, present.get(item))
 
 
+def observed_at(obj: Obj | None, now: int, after: int) -> int:
+    """When the sync saw ``obj`` as it is (``_changed_at``), if that is after ``after``
+    (the latest other evidence) and not after ``now``; else ``now``."""
+    seen = as_int(obj.get("_changed_at")) if obj is not None else None
+    return seen if seen is not None and after <= seen <= now else now
+
+
+def _latest(timeline: Timeline, now: int) -> int:
+    return max((p[0] for p in timeline.points if p[0] <= now), default=0)
+
+
 def _current_observations(sub: Obj, start: int, now: int, ended: bool,
                           items: dict[str, Timeline]) -> None:
     current = {str(i.get("id")): i for i in sub_items(sub) if i.get("id")}
@@ -209,14 +223,14 @@ def _current_observations(sub: Obj, start: int, now: int, ended: bool,
             continue
         timeline.freeze()
         if not ended and timeline.at(now) != state:
-            timeline.add(now, CURRENT, state)
+            timeline.add(observed_at(sub, now, _latest(timeline, now)), CURRENT, state)
     if ended:
         return
     for item_id, timeline in items.items():
         if item_id not in current:
             timeline.freeze()
             if timeline.at(now) is not None:
-                timeline.add(now, CURRENT, None)
+                timeline.add(observed_at(sub, now, _latest(timeline, now)), CURRENT, None)
 
 
 def _backdate_to_creation(sub: Obj, snapshots: list[Obj], start: int,
@@ -356,7 +370,9 @@ def status_timeline(ix: Index, hist: SubHistory) -> Timeline:
         final = status if status in ("canceled", "incomplete_expired") else "canceled"
         tl.add(ended_at, CURRENT, final)
     elif status is not None:
-        tl.add(ix.now, CURRENT, status)
+        tl.freeze()
+        if tl.at(ix.now) != status:
+            tl.add(observed_at(sub, ix.now, _latest(tl, ix.now)), CURRENT, status)
     tl.points = [p for p in tl.points if p[0] <= ix.now]
     tl.freeze()
     return tl
@@ -431,7 +447,8 @@ def pause_intervals(ix: Index, hist: SubHistory) -> list[tuple[int, int | None]]
         if later:
             end = later[0]
         elif end is None and not (sub.get("pause_collection") and not ended):
-            end = ix.now  # resumed at an unknown time since the last paused period
+            # Resumed at an unknown time since the last paused period: when the sync saw it.
+            end = observed_at(sub, ix.now, s1)
         out.append((s1, end))
     # Pauses seen in events whose first paused period is not invoiced as such (yet).
     starts = [s for s, _ in cycle]
@@ -511,13 +528,13 @@ def _dropped_from_invoices(ix: Index, hist: SubHistory, discount_id: str, start:
 
 def _removed_at(ix: Index, hist: SubHistory, discount_id: str, start: int) -> int:
     """When a discount no longer in the subscription's list was removed: the first event
-    without it, else the first cycle invoice without it, else ``now``."""
+    without it, else the first cycle invoice without it, else when the sync saw it gone."""
     for event in ix.events_by_sub.get(str(hist.sub.get("id")), ()):
         t = as_int(event.get("created")) or 0
         if t > start and discount_id not in _discount_ids(get(event, "data", "object")):
             return t
     dropped = _dropped_from_invoices(ix, hist, discount_id, start)
-    return ix.now if dropped is None else dropped
+    return observed_at(hist.sub, ix.now, start) if dropped is None else dropped
 
 
 def repeating_end(d: Obj, coupon: Obj, start: int) -> int:
@@ -598,12 +615,15 @@ def _customer_discount_removed_at(ix: Index, hist: SubHistory, d_id: str, d: Obj
                                   start: int) -> int:
     """When a discount stopped being the customer's: the sync marks it deleted at the
     ``customer.discount.deleted`` event's time (``_deleted_at``) when it saw one; else
-    the first cycle invoice that no longer lists it; else (none billed since) now."""
+    the first cycle invoice that no longer lists it; else (none billed since) when the
+    sync saw the customer without it."""
     deleted_at = as_int(d.get("_deleted_at"))
     if deleted_at is not None and deleted_at >= start:
         return deleted_at
     dropped = _dropped_from_invoices(ix, hist, d_id, start)
-    return ix.now if dropped is None else dropped
+    if dropped is not None:
+        return dropped
+    return observed_at(ix.customers.get(customer_of(hist.sub) or ""), ix.now, start)
 
 
 def discount_windows(ix: Index, hist: SubHistory) -> list[DiscountWindow]:

@@ -14,8 +14,9 @@ differ at the later instant it normalizes at. Their horizon is the first instant
   of the objects with ``now``, never anything else;
 - the times the rules compute from them: the end of a ``repeating`` discount without
   ``end``, the end of the grace period of an invoice still unpaid;
-- just after ``now`` when a fact holds ``now`` itself (a state no evidence dates is
-  dated now) or a time still to come (a scheduled churn).
+- just after ``now`` when a fact holds ``now`` itself and a state of the customer has no
+  time the sync saw it (``_changed_at``; a state no evidence dates is then dated
+  ``now``); the time still to come a fact holds (a scheduled churn).
 
 Objects of no customer, and objects whose customer cannot be read from the object itself
 (a refund names its charge), count for every customer of the batch (key ``""``).
@@ -71,13 +72,25 @@ def horizons(raw: RawAccount, facts: Facts, settings: NormalizeSettings, now: in
         if coupon is not None and coupon.get("duration") == "repeating" and start is not None:
             bound(owner, repeating_end(d, coupon, start))
         bound(owner, _first_after(d, now))
+    # A fact at ``now`` itself moves with ``now`` only where a state had no time the sync
+    # saw it (``_changed_at``): elsewhere it is that time, or a time of the objects.
+    unsure = {customer_of(o) if o.get("object") != "customer" else o.get("id")
+              for o in (*raw.subscriptions, *raw.customers) if not _seen_by(o, now)}
     for customer, instant in _fact_instants(facts, settings):
-        bound(customer, instant if instant > now else now + 1 if instant == now else None)
+        if instant > now:
+            bound(customer, instant)
+        elif instant == now and (customer or EVERYONE) in unsure | {None, EVERYONE}:
+            bound(customer, now + 1)
     everyone = out.get(EVERYONE)
     if everyone is not None:
         for customer in seen:
             out[customer] = min(out.get(customer, everyone), everyone)
     return out
+
+
+def _seen_by(obj: Obj, now: int) -> bool:
+    seen = obj.get("_changed_at")
+    return type(seen) is int and seen <= now
 
 
 def _owned_objects(raw: RawAccount) -> Iterator[tuple[Any, str | None]]:

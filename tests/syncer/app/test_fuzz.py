@@ -31,7 +31,7 @@ from reports.metrics import MetricSettings, compute_month
 from reports.month import month_range
 from syncer.app import logging as nrr_logging
 from syncer.app.settings import _SECRET_FIELDS, Settings, load_settings, parse_database_url
-from syncer.db.objects import OBJECT_TABLES
+from syncer.db.objects import CHANGE_COLUMNS, OBJECT_TABLES
 from syncer.errors import ConfigError, MalformedResponse
 from syncer.normalize import NormalizeSettings, RawAccount, normalize
 from syncer.sandbox.generator import JSON, Account, generate_account
@@ -124,7 +124,7 @@ def _objects() -> st.SearchStrategy[dict[str, Any]]:
 def _column_types(table: str) -> dict[str, type]:
     """The columns a projected row fills (the store numbers ``changed`` itself)."""
     return {c.name: c.type.python_type for c in OBJECT_TABLES[table].__table__.columns  # type: ignore[attr-defined]
-            if c.name != "changed"}
+            if c.name not in CHANGE_COLUMNS}
 
 
 def _assert_typed(rows: dict[str, list[dict[str, Any]]]) -> None:

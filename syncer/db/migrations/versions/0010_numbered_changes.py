@@ -32,6 +32,9 @@ def _object_tables() -> list[str]:
 def upgrade() -> None:
     for name in _object_tables():
         op.add_column(name, sa.Column('changed', sa.BigInteger(), nullable=True))
+        op.add_column(name, sa.Column('changed_at', sa.BigInteger(), nullable=True))
+        # The best guess of when the sync saw a stored row as it is: the last time it wrote it.
+        op.execute(f"UPDATE {name} SET changed_at = synced_at")
         op.create_index(f'ix_{name}_changed', name, ['changed'], unique=False)
     op.create_table(
         'change_counter',
@@ -76,3 +79,4 @@ def downgrade() -> None:
         op.drop_index(f'ix_{name}_changed', table_name=name, if_exists=True)
         with op.batch_alter_table(name) as batch:
             batch.drop_column('changed')
+            batch.drop_column('changed_at')
