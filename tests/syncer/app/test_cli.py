@@ -98,8 +98,28 @@ def test_sync_then_status_counts_match(env: Path, fake: tuple[FakeStripe, Accoun
         assert data["resources"][name]["listed"] is True, (name, data["resources"][name])
     assert data["runs"][0]["status"] == "success"
     assert data["last_success"] is not None
+    (facts,) = data["facts"]  # the sync brought the facts up to date: all of them, the first time
+    assert facts["kind"] == "full" and facts["customers_updated"] == facts["customers"] == len(account.objects("customers"))
+    assert facts["data_as_of"] == data["last_success"] and facts["last_full"] is not None
     text = runner.invoke(app, ["status"])
     assert text.exit_code == 0 and "invoices" in text.stdout
+    assert f"0 of {facts['customers']:,} customers re-derived" not in text.stdout
+    assert f"{facts['customers']:,} of {facts['customers']:,} customers re-derived" in text.stdout
+
+
+def test_normalize_brings_facts_up_to_date_and_full_rebuilds_them(
+    env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, account = fake
+    monkeypatch.setenv("STRIPE_API_KEY", KEY)
+    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+    assert runner.invoke(app, ["sync"]).exit_code == 0
+    assert runner.invoke(app, ["normalize"]).exit_code == 0
+    (facts,) = json.loads(runner.invoke(app, ["status", "--format", "json"]).stdout)["facts"]
+    assert facts["kind"] == "incremental" and facts["customers_updated"] == 0  # nothing changed since the sync
+    assert runner.invoke(app, ["normalize", "--full"]).exit_code == 0
+    (facts,) = json.loads(runner.invoke(app, ["status", "--format", "json"]).stdout)["facts"]
+    assert facts["kind"] == "full" and facts["customers_updated"] == len(account.objects("customers"))
 
 
 def test_sync_with_a_revoked_key_exits_non_zero_and_records_the_failure(

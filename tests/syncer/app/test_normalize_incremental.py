@@ -19,7 +19,13 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from syncer.app.normalizing import Target
-from syncer.app.reporting import AccountRef, normalize_account, normalize_settings, platform_account
+from syncer.app.reporting import (
+    AccountRef,
+    normalize_account,
+    normalize_settings,
+    platform_account,
+    report_month,
+)
 from syncer.app.settings import Settings
 from syncer.db.engine import create_db_engine
 from syncer.db.facts_store import CHURNS, FAILURES, REVENUE, SPANS, last_normalization
@@ -373,3 +379,22 @@ def test_a_refund_stored_before_its_charge_moves_to_the_charges_customer(
     assert run["kind"] == "incremental"
     lines = fact_rows(store, ref)["revenue_lines"]
     assert [line.customer for line in lines if line.source == refund] == [charge["customer"]]
+
+
+def test_a_report_after_a_sync_reads_facts_brought_up_to_date(served: tuple[FakeStripe, Settings, Store]) -> None:
+    """A sync whose normalization did not run (a crash between the two): the report
+    normalizes first, so it never reads facts older than the last successful sync."""
+    fake, settings, store = served
+    ref = platform_account(store)
+    sub = next(s for s in fake.account.subscriptions if s["status"] == "active")
+    item = sub["items"]["data"][0]
+    fake.change_subscription(sub["id"], now=NOW + 3600, item=item["id"], quantity=(item.get("quantity") or 1) + 5)
+    assert sync(settings, store, clock=NOW + 7200).result.ok  # the harness's sync does not normalize
+    stale = last_normalization(store, ref.account, ref.livemode)
+    assert stale is not None and stale["data_as_of"] < NOW + 7200
+    report_month(settings, store, None, now=NOW + 7200)
+    fresh = last_normalization(store, ref.account, ref.livemode)
+    assert fresh is not None and fresh["data_as_of"] == NOW + 7200 and fresh["kind"] == "incremental"
+    with store.reading() as conn:
+        spans = conn.execute(select(SPANS.c.start).where(SPANS.c.subscription == sub["id"])).scalars().all()
+    assert NOW + 3600 in spans  # the change, dated by its event, is in the facts the report read

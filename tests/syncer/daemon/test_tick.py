@@ -66,3 +66,19 @@ def test_a_replica_that_cannot_reach_the_database_does_not_lead_and_asks_again(
     assert "is it running and reachable?" in failed["error"] and ":pw@" not in failed["error"]
     assert daemon.ticks == 0
     unreachable.dispose()
+
+
+def test_each_tick_rederives_what_changed_and_the_reconciliation_rebuilds_every_fact(
+    fake: FakeStripe, store: Store, database_url: str,
+) -> None:
+    clock = [NOW]
+    daemon = Daemon(settings_for(fake, database_url), store, clock=lambda: clock[0], interval_seconds=60)
+    kinds = []
+    for kind in ("sync", "sync", "reconcile"):
+        clock[0] += 600
+        with capture_logs() as logs:
+            daemon.tick(kind)
+        (done,) = [e for e in logs if e["event"] == "normalize.finished"]
+        kinds.append((done["kind"], done["customers_updated"]))
+    customers = len(fake.account.objects("customers"))
+    assert kinds == [("full", customers), ("none", 0), ("full", customers)]
