@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -31,20 +30,15 @@ from syncer.db.facts_store import (
 from syncer.db.store import Store, table
 from syncer.normalize import RawAccount, normalize
 from syncer.sandbox.fake_stripe import FakeStripe
-from syncer.sandbox.generator import generate_account
-from tests.e2e.harness import KEY, NOW, settings_for, sync
+from tests.e2e.harness import NOW
 
 FACT_KINDS = ("customers", "spans", "churns", "revenue", "failures")
 
 
 @pytest.fixture
-def synced(store: Store, database_url: str) -> Iterator[tuple[Settings, Store, AccountRef]]:
-    account = generate_account(customers=40, seed=11, now=NOW)
-    with FakeStripe(account, api_key=KEY) as fake:
-        fake.start()
-        settings = settings_for(fake, database_url)
-        assert sync(settings, store, clock=NOW).result.ok
-        yield settings, store, platform_account(store)
+def synced(served: tuple[FakeStripe, Settings, Store]) -> tuple[Settings, Store, AccountRef]:
+    _, settings, store = served
+    return settings, store, platform_account(store)
 
 
 def _whole(settings: Settings, store: Store, ref: AccountRef) -> Facts:

@@ -33,9 +33,8 @@ from syncer.db.objects import CHANGE_COLUMNS
 from syncer.db.store import RunStats, Store, table
 from syncer.normalize.model import NormalizeSettings
 from syncer.sandbox.fake_stripe import FakeStripe
-from syncer.sandbox.generator import generate_account
 from syncer.sync.projection import RowContext, project, project_discounts
-from tests.e2e.harness import KEY, NOW, settings_for, sync
+from tests.e2e.harness import NOW, sync
 
 DAY = 86400
 
@@ -69,14 +68,11 @@ def incremental_equals_full(settings: Settings, store: Store, *, now: int) -> di
 
 
 @pytest.fixture
-def served(store: Store, database_url: str) -> Iterator[tuple[FakeStripe, Settings, Store]]:
-    account = generate_account(customers=40, seed=11, now=NOW)
-    with FakeStripe(account, api_key=KEY) as fake:
-        fake.start()
-        settings = settings_for(fake, database_url)
-        assert sync(settings, store, clock=NOW).result.ok
-        normalize_account(settings, store, now=NOW)
-        yield fake, settings, store
+def served(served: tuple[FakeStripe, Settings, Store]) -> tuple[FakeStripe, Settings, Store]:
+    """The synced account, normalized once at ``NOW``."""
+    _, settings, store = served
+    normalize_account(settings, store, now=NOW)
+    return served
 
 
 def test_time_passing_without_changes_rederives_only_what_the_clock_changes(
