@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -10,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from syncer.app.settings import Settings
-from syncer.app.wiring import ApiGroup, build_targets
+from syncer.app.wiring import ApiGroup, build_targets, database_threads
 from syncer.db.store import Store
 from syncer.stripe.resources import Resource
 from syncer.sync.context import NoProgress, Progress, SyncContext
@@ -24,13 +23,6 @@ class SyncOutcome:
     retries: int
     rate_limited: int
     seconds: float
-
-
-def per_resource_concurrency(settings: Settings) -> int:
-    """Enough requests in flight to keep one endpoint at its budget, with one to spare:
-    the endpoint's share of the workers, since the global budget keeps them all busy."""
-    share = settings.stripe_max_concurrency * settings.max_rps_per_endpoint / settings.max_rps
-    return min(settings.stripe_max_concurrency, math.ceil(share) + 1)
 
 
 def sync_stripe(
@@ -51,12 +43,14 @@ def sync_stripe(
         ctx = SyncContext(
             store=store,
             clock=clock,
-            concurrency=settings.stripe_max_concurrency,
+            concurrency=database_threads(settings),
+            max_in_flight=settings.stripe_max_concurrency,
             progress=progress(apis) if progress else NoProgress(),
             stop=stop or threading.Event(),
             events_overlap=settings.events_overlap_seconds,
             events_lag=settings.events_lag_seconds,
-            per_resource_concurrency=per_resource_concurrency(settings),
+            budget_rps=settings.max_rps,
+            endpoint_budget_rps=settings.max_rps_per_endpoint,
         )
         result = run_sync(ctx, targets, full=full, only=only, stats_source=apis)
     finally:
