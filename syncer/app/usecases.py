@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from syncer.app.malloc_tuning import limit_malloc_arenas
 from syncer.app.settings import Settings
 from syncer.app.wiring import ApiGroup, build_targets, database_threads
 from syncer.db.store import Store
@@ -38,6 +39,7 @@ def sync_stripe(
     """One sync of every configured account into ``store``; never raises for a failed part
     (the outcome says it), only for what stops it from starting (settings, key, database)."""
     started = time.monotonic()
+    limit_malloc_arenas()  # before the backfill starts its threads
     targets, apis = build_targets(settings, store, lambda: int(clock()))
     try:
         ctx = SyncContext(
