@@ -469,7 +469,9 @@ def _split(
     cap = pace.job_limit(job)
     idle = (cap if cap is not None else pace.limit()) - job.in_flight - len(job.queue) - 1
     chain = CHAIN_SHARE * pace.seconds_left(jobs, ctx.page_size) / max(job.service.seconds, 1e-3)
-    points = split_points(window.start, oldest, pieces(est, idle_slots=idle, chain_pages=chain, spare_slots=spare))
+    first = window.pages == 1 and job.open_windows == 1
+    k = pieces(est, idle_slots=idle, chain_pages=chain, spare_slots=spare, first_page=first)
+    points = split_points(window.start, oldest, k)
     if not points:
         return []
     bounds = [window.start, *points]

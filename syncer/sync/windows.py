@@ -8,13 +8,14 @@ in order), and new windows take ``[start, b1) … [b(k-2), b(k-1))``. The slices
 range exactly, so the union of done windows is the whole range.
 
 Each window ends on a partial page, so each split costs about one request; what it buys
-is pages fetched side by side instead of one after the other. A window is split for three
-reasons only: its resource has requests to spare in flight and no window to give them
-(``idle_slots``); its pages, fetched one after the other, would take longer than the
-rest of the backfill (``chain_pages``: the end of a backfill is its longest window's); or
-the budget itself has room no window can use (``spare_slots``: the end of a backfill,
-where a split costs a request the budget has to spare, and estimates made from a few
-pages may be far off).
+is pages fetched side by side instead of one after the other. A window is split when
+its resource has requests to spare in flight and no window to give them
+(``idle_slots``); when its pages, fetched one after the other, would take longer than the
+rest of the backfill (``chain_pages``: the end of a backfill is its longest window's);
+when the budget itself has room no window can use (``spare_slots``: the end of a
+backfill, where a split costs a request the budget has to spare, and estimates made from
+a few pages may be far off); and after a resource's first page, whose estimate is a
+guess (``first_page``).
 """
 
 from __future__ import annotations
@@ -27,9 +28,14 @@ MIN_PAGES_PER_WINDOW = 4
 # no time over its neighbour but costs its own partial page.
 MIN_CHAIN_PAGES = 2
 MAX_SPLIT = 16
+# A resource's first page is all its estimate rests on: an account's first customers,
+# imported at once, are a crowd its newest page cannot show. Its remainder is cut in at
+# least this many slices, so that a page of the oldest is read at once as well.
+FIRST_PAGE_PIECES = 3
 
 
-def pieces(est_pages: float, *, idle_slots: int, chain_pages: float, spare_slots: int = 0) -> int:
+def pieces(est_pages: float, *, idle_slots: int, chain_pages: float, spare_slots: int = 0,
+           first_page: bool = False) -> int:
     """How many slices to cut a window's unread part into (1: leave it whole).
 
     ``est_pages`` is what the unread part is estimated to hold, ``idle_slots`` how many
@@ -44,7 +50,8 @@ def pieces(est_pages: float, *, idle_slots: int, chain_pages: float, spare_slots
     for_slots = min(idle + 1, int(est_pages // MIN_PAGES_PER_WINDOW))
     for_chain = math.ceil(est_pages / max(chain_pages, MIN_CHAIN_PAGES)) if math.isfinite(chain_pages) else 1
     for_spare = min(min(idle, max(0, spare_slots)) + 1, max(2, int(est_pages))) if spare_slots > 0 else 1
-    return max(1, min(MAX_SPLIT, max(for_slots, for_chain, for_spare)))
+    for_first = min(idle + 1, FIRST_PAGE_PIECES) if first_page and est_pages >= MIN_CHAIN_PAGES else 1
+    return max(1, min(MAX_SPLIT, max(for_slots, for_chain, for_spare, for_first)))
 
 
 def split_points(start: int, oldest: int, k: int) -> list[int]:

@@ -9,7 +9,13 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncer.sync.windows import MAX_SPLIT, MIN_PAGES_PER_WINDOW, pieces, split_points
+from syncer.sync.windows import (
+    FIRST_PAGE_PIECES,
+    MAX_SPLIT,
+    MIN_PAGES_PER_WINDOW,
+    pieces,
+    split_points,
+)
 
 
 def test_the_remainder_is_cut_into_slices_of_equal_time() -> None:
@@ -58,6 +64,15 @@ def test_a_spare_budget_halves_even_a_window_thought_small() -> None:
     assert pieces(6, idle_slots=4, chain_pages=math.inf, spare_slots=10) == 5
     assert pieces(6, idle_slots=0, chain_pages=math.inf, spare_slots=10) == 1
     assert pieces(1.5, idle_slots=4, chain_pages=math.inf, spare_slots=0) == 1
+
+
+def test_a_resources_first_page_cuts_its_remainder_in_a_few_slices_to_read_its_oldest_too() -> None:
+    # One page says 3 pages are left; the account's first customers may be a crowd it
+    # cannot show: three slices read a page at each end (and one between) at once.
+    assert pieces(3, idle_slots=10, chain_pages=math.inf, first_page=True) == FIRST_PAGE_PIECES
+    assert pieces(3, idle_slots=1, chain_pages=math.inf, first_page=True) == 2  # as far as slots allow
+    assert pieces(1.5, idle_slots=10, chain_pages=math.inf, first_page=True) == 1  # a page or so: nothing to find
+    assert pieces(3, idle_slots=10, chain_pages=math.inf) == 1  # later pages know better
 
 
 def test_nothing_known_or_less_than_a_page_left_is_never_cut() -> None:
