@@ -181,7 +181,7 @@ class Unlisted:
     def __init__(self, jobs: list[Job]) -> None:
         self.customer_jobs = [j for j in jobs if j.resource.name == "customers"]
         self.listed: set[str] = set()
-        self.named: set[str] = set()
+        self.named: set[str] = set()  # since the start, or since the last ``due``
         self.asked: dict[str, Future[dict[str, Any] | None]] = {}
 
     def saw(self, read: _Read) -> None:
@@ -189,12 +189,14 @@ class Unlisted:
         self.named.update(read.customers_named)
 
     def due(self) -> list[str]:
-        """Named customers not listed and not asked for yet, once every customer listing
-        of this run is complete (none at all: they were listed before, nothing to guess)."""
+        """Customers named (since the last call) but not listed and not asked for yet,
+        once every customer listing of this run is complete (none at all: they were
+        listed before, nothing to guess)."""
         jobs = self.customer_jobs
         if not jobs or any(j.open_windows or j.failed or j.write_failed for j in jobs):
             return []
-        return sorted(self.named - self.listed - self.asked.keys())
+        named, self.named = self.named, set()
+        return sorted(c for c in named if c not in self.listed and c not in self.asked)
 
     def fetched(self) -> dict[str, dict[str, Any] | None]:
         out: dict[str, dict[str, Any] | None] = {}
