@@ -32,9 +32,11 @@ typecheck: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check syncer reports tests
 
-# Measures sizes S (default), M or L; writes bench/results.json and the tables of docs/BENCHMARK.md.
+# Measures sizes XS, S (default), M or L at a latency (LATENCY_MS, 150 by default); writes
+# bench/results.json and the tables of docs/BENCHMARK.md. STEPS=backfill,idle runs only those.
 bench: $(STAMP)
-	$(BIN)/python -m bench $(if $(SIZE),--size $(SIZE),)
+	$(BIN)/python -m bench $(if $(SIZE),--size $(SIZE),) $(if $(LATENCY_MS),--latency-ms $(LATENCY_MS),) \
+	  $(if $(STEPS),--steps $(STEPS),)
 
 # Known vulnerabilities in the pinned runtime dependencies (requirements.lock; README: Development).
 # pip-audit first; the pins it could not look up (a network that reaches only PyPI's project

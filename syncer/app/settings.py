@@ -231,7 +231,7 @@ class _SyncAndReportSettings(BaseModel):
     # Sync tuning
     stripe_max_rps: float | None = Field(default=None, gt=0)  # None = 80% of the key's limit
     stripe_max_rps_per_endpoint: float | None = Field(default=None, gt=0)  # None = 80% of 25
-    stripe_max_concurrency: int = Field(default=16, ge=1)
+    stripe_max_concurrency: int = Field(default=64, ge=1)  # a backfill keeps in flight what it needs, up to this
     stripe_retry_budget_seconds: float = Field(default=300, ge=0)
     stripe_timeout_seconds: float = Field(default=80, gt=0)  # longest wait to connect or for the next bytes
     events_overlap_seconds: int = Field(default=60, ge=60)

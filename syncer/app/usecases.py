@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -10,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncer.app.logging import get_logger
+from syncer.app.malloc_tuning import limit_malloc_arenas
 from syncer.app.settings import Settings
-from syncer.app.wiring import ApiGroup, build_targets
+from syncer.app.wiring import ApiGroup, build_targets, database_threads
 from syncer.db.locks import sync_lock
 from syncer.db.store import Store
 from syncer.stripe.resources import Resource
@@ -28,13 +28,6 @@ class SyncOutcome:
     retries: int
     rate_limited: int
     seconds: float
-
-
-def per_resource_concurrency(settings: Settings) -> int:
-    """Enough requests in flight to keep one endpoint at its budget, with one to spare:
-    the endpoint's share of the workers, since the global budget keeps them all busy."""
-    share = settings.stripe_max_concurrency * settings.max_rps_per_endpoint / settings.max_rps
-    return min(settings.stripe_max_concurrency, math.ceil(share) + 1)
 
 
 def sync_stripe(
@@ -59,17 +52,20 @@ def sync_stripe(
 
     with sync_lock(store.engine, wait=wait, clock=clock, stop=stop, waiting=waiting):
         started = time.monotonic()
+        limit_malloc_arenas()  # before the backfill starts its threads
         targets, apis = build_targets(settings, store, lambda: int(clock()))
         try:
             ctx = SyncContext(
                 store=store,
                 clock=clock,
-                concurrency=settings.stripe_max_concurrency,
+                concurrency=database_threads(settings),
+                max_in_flight=settings.stripe_max_concurrency,
                 progress=progress(apis) if progress else NoProgress(),
                 stop=stop,
                 events_overlap=settings.events_overlap_seconds,
                 events_lag=settings.events_lag_seconds,
-                per_resource_concurrency=per_resource_concurrency(settings),
+                budget_rps=settings.max_rps,
+                endpoint_budget_rps=settings.max_rps_per_endpoint,
             )
             result = run_sync(ctx, targets, full=full, only=only, stats_source=apis)
         finally:

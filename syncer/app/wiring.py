@@ -16,10 +16,18 @@ from syncer.sync.context import Target
 from syncer.sync.runner import ACCOUNT_REFRESH_SECONDS, account_row
 
 PLATFORM_FALLBACK = "self"  # when a restricted key may not read its own account
+# The most threads of a sync that each write with a connection of their own (the
+# incremental passes'): a backfill keeps many more requests in flight on a slow network,
+# but its fetchers hand their pages to one writer.
+MAX_DATABASE_THREADS = 16
+
+
+def database_threads(settings: Settings) -> int:
+    return min(settings.stripe_max_concurrency, MAX_DATABASE_THREADS)
 
 
 def open_store(settings: Settings, *, migrate: bool = True) -> Store:
-    engine = create_db_engine(settings.database_url, pool_size=settings.stripe_max_concurrency)
+    engine = create_db_engine(settings.database_url, pool_size=database_threads(settings))
     check_connection(engine)
     if migrate:
         upgrade_db(engine)

@@ -8,6 +8,10 @@ The bucket is implemented as a reservation schedule (the "generic cell rate
 algorithm"): each ``acquire`` reserves the next free slot under the lock and then
 sleeps outside it until that slot. Reservations are handed out in call order, so
 waiting threads are served first come, first served, and nobody spins.
+
+Each thread's time asleep in any bucket is counted (``waited_seconds``): what a worker
+spent on a page without it is what the page itself took, which is what sizes the number
+of requests to keep in flight (``syncer.sync.pacing``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,14 @@ import math
 import threading
 import time
 from collections.abc import Callable
+
+_waited = threading.local()
+
+
+def waited_seconds() -> float:
+    """Seconds the calling thread has slept in ``TokenBucket.acquire`` so far."""
+    seconds: float = getattr(_waited, "seconds", 0.0)
+    return seconds
 
 
 class TokenBucket:
@@ -66,6 +78,7 @@ class TokenBucket:
                 wait, seen_penalty = self._reserve()
             if wait > 0:
                 self._sleep(wait)
+                _waited.seconds = waited_seconds() + wait
             with self._lock:
                 # A penalty that arrived while we slept on an earlier reservation
                 # applies to us too: reserve again behind it.

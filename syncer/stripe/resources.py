@@ -224,6 +224,9 @@ RESOURCES: tuple[Resource, ...] = (
 # An event is the customer's whose object it describes (``data.object``).
 EVENTS = Resource("events", "/v1/events", "event", "Events: Read",
                   owner=Owner(None, parent=Link("object_id", ANY_TABLE)), permission_key="rak_event_read")
+# Stripe lists the events of the last 30 days (https://docs.stripe.com/api/events/list):
+# a listing of them starts there, not at the account's creation.
+STRIPE_KEEPS_EVENTS_SECONDS = 30 * 86400
 
 # Test mode only. Stripe leaves customers and subscriptions on a test clock out of their
 # lists unless asked by ``test_clock``, so each clock's are listed on their own (see

@@ -3,8 +3,10 @@
 A pool of workers shares one rate limiter (inside the Api). Each task fetches one page
 of one window, pages any truncated child list, and commits the page's rows together
 with the window's new checkpoint in one transaction. The coordinator (this thread)
-only hands out windows: a window is re-queued after each page until a page says
-``has_more: false``, and is split while it still has many pages (see windows.py).
+hands out windows and splits them: a window is re-queued after each page until a page
+says ``has_more: false``, and is split when its resource could use more windows or its
+pages would outlast the rest of the backfill (windows.py). How many pages are in flight,
+overall and per resource, follows the time pages take (pacing.py).
 
 Stripe-compatible servers that lack a feature are met half-way on the first page of a
 resource: a rejected ``expand`` or ``created`` filter is dropped (listing gets slower,
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,10 +38,19 @@ from syncer.errors import (
     StripeRequestError,
     StripeUnavailable,
 )
-from syncer.stripe.resources import EVENTS, Resource, expand_depth
-from syncer.sync.collect import Collected, collect
+from syncer.stripe.ratelimit import waited_seconds
+from syncer.stripe.resources import (
+    BY_NAME,
+    EVENTS,
+    STRIPE_KEEPS_EVENTS_SECONDS,
+    Resource,
+    expand_depth,
+)
+from syncer.sync.collect import ChildRows, Collected, RunAll, collect
 from syncer.sync.context import SyncContext, Target
-from syncer.sync.windows import split_points
+from syncer.sync.pacing import ServiceTime, in_flight, seconds_left
+from syncer.sync.referenced import fetch_or_none
+from syncer.sync.windows import pieces, split_points
 from syncer.sync.writer import GroupWriter
 
 log = get_logger(__name__)
@@ -75,6 +88,10 @@ class Job:
     windows: dict[int, BackfillWindow] = field(default_factory=dict)
     reached: dict[int, int] = field(default_factory=dict)
     span_read: int = 0  # seconds of ``created`` time the pages read so far covered
+    # Per open window, the objects per second of ``created`` time of its last page (a
+    # window split off another starts with its parent's).
+    density: dict[int, float] = field(default_factory=dict)
+    service: ServiceTime = field(default_factory=ServiceTime)  # seconds a page of it takes
 
     def mark_write_failed(self) -> None:
         self.write_failed = True
@@ -93,14 +110,34 @@ class Job:
     def close(self, window: BackfillWindow) -> None:
         self.windows.pop(id(window), None)
         self.reached.pop(id(window), None)
+        self.density.pop(id(window), None)
 
-    def read(self, window: BackfillWindow, oldest: int | None) -> None:
-        """A page of ``window`` reached back to ``oldest``."""
+    def read(self, window: BackfillWindow, oldest: int | None, newest: int | None = None, objects: int = 0) -> None:
+        """A page of ``window`` of ``objects`` created from ``newest`` back to ``oldest``."""
         if oldest is None or not self.windowed:
             return
         top = self.reached.get(id(window), window.end)
         self.span_read += max(0, top - oldest)
         self.reached[id(window)] = oldest
+        if newest is not None and objects:
+            self.density[id(window)] = objects / (newest - oldest + 1)
+
+    def window_pages_left(self, window: BackfillWindow, page_size: int) -> float:
+        """Estimated pages ``window`` still holds: the density of its last page (else of
+        the resource's pages so far) times its time not yet read; infinite while nothing says."""
+        density = self.density.get(id(window))
+        if density is None:
+            if not self.windowed or self.span_read == 0:
+                return math.inf
+            density = self.objects / self.span_read
+        return density * max(0, self.reached.get(id(window), window.end) - window.start) / page_size
+
+    def take_window(self, page_size: int) -> BackfillWindow:
+        """The queued window with the most pages left: the longest chain of pages starts first."""
+        best = max(range(len(self.queue)), key=lambda i: self.window_pages_left(self.queue[i], page_size))
+        window = self.queue[best]
+        del self.queue[best]
+        return window
 
     def pages_left(self, page_size: int) -> float:
         """Estimated pages still to fetch; infinite while nothing says (no page read yet,
@@ -129,6 +166,46 @@ class BackfillResult:
     errors: list[NrrError] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     interrupted: bool = False
+    # Customers fetched by id while the listing went on (None: Stripe has no such
+    # customer), for ``referenced.fetch_unlisted_customers`` to store.
+    customers: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+
+
+class Unlisted:
+    """The customers that subscriptions and invoices name but the customer listing did
+    not give (deleted before it), fetched by id while the other lists are still paged:
+    one by one they wait for their endpoint's budget, a second or more after the listing
+    otherwise. Only a guess: ``referenced.fetch_unlisted_customers`` decides what is
+    missing once the listing is stored, and fetches whatever this did not."""
+
+    def __init__(self, jobs: list[Job]) -> None:
+        self.customer_jobs = [j for j in jobs if j.resource.name == "customers"]
+        self.listed: set[str] = set()
+        self.named: set[str] = set()  # since the start, or since the last ``due``
+        self.asked: dict[str, Future[dict[str, Any] | None]] = {}
+
+    def saw(self, read: _Read) -> None:
+        self.listed.update(read.customers_listed)
+        self.named.update(read.customers_named)
+
+    def due(self) -> list[str]:
+        """Customers named (since the last call) but not listed and not asked for yet,
+        once every customer listing of this run is complete (none at all: they were
+        listed before, nothing to guess)."""
+        jobs = self.customer_jobs
+        if not jobs or any(j.open_windows or j.failed or j.write_failed for j in jobs):
+            return []
+        named, self.named = self.named, set()
+        return sorted(c for c in named if c not in self.listed and c not in self.asked)
+
+    def fetched(self) -> dict[str, dict[str, Any] | None]:
+        out: dict[str, dict[str, Any] | None] = {}
+        for cid, fut in self.asked.items():
+            try:
+                out[cid] = fut.result()
+            except Exception:  # noqa: BLE001, S112  (the sweep after the listing asks again)
+                continue
+        return out
 
 
 def prepare_jobs(
@@ -141,12 +218,16 @@ def prepare_jobs(
         for resource in resources:
             state = ctx.store.get_state(conn, target.account, target.livemode, resource.listing)
             if state is None or relist:
-                # Events up to the cursor's overlap are history; later ones are applied
-                # by the incremental pass, which must not find them already stored.
-                until = now - ctx.events_overlap if resource is EVENTS else now + 1
+                since, until = listed_from, now + 1
+                if resource is EVENTS:
+                    # Events up to the cursor's overlap are history; later ones are applied
+                    # by the incremental pass, which must not find them already stored.
+                    until = now - ctx.events_overlap
+                    # Older ones are gone: windows there would be empty pages (a day's margin).
+                    since = max(since, now - STRIPE_KEEPS_EVENTS_SECONDS - 86400)
                 state = ctx.store.start_generation(
                     conn, target.account, target.livemode, resource.listing,
-                    listed_from=listed_from, listed_until=max(until, listed_from), now=now,
+                    listed_from=since, listed_until=max(until, since), now=now,
                 )
             elif state.completed_at is not None:
                 continue
@@ -157,18 +238,23 @@ def prepare_jobs(
 def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
     """Page every window of ``jobs`` to its end.
 
-    Two kinds of threads: ``ctx.concurrency`` fetchers (request, parse, project) and one
-    writer that commits each page with its checkpoint, in the order the pages were
-    fetched. A fetcher never waits for the database, so the requests in flight stay at
-    the concurrency while SQLite takes one write at a time; a window's next page can be
-    in flight while its previous page is still being written (its checkpoint is written
-    after, in order, so a crash re-fetches at most the unwritten pages).
+    Two kinds of threads: fetchers (request, parse, project; as many at once as
+    ``Pace.limit`` says, at most ``ctx.max_in_flight``) and one writer that commits each
+    page with its checkpoint, in the order the pages were fetched. A fetcher never waits
+    for the database, so the requests in flight stay at the limit while SQLite takes one
+    write at a time; a window's next page can be in flight while its previous page is
+    still being written (its checkpoint is written after, in order, so a crash
+    re-fetches at most the unwritten pages).
     """
     result = BackfillResult()
     writes: deque[tuple[Job, Future[Any]]] = deque()
-    running: dict[Future[tuple[list[BackfillWindow], int, int | None]], tuple[Job, BackfillWindow]] = {}
+    running: dict[Future[_Read], tuple[Job, BackfillWindow]] = {}
+    pace = Pace(ctx)
     with collector_relaxed(), GroupWriter(ctx.store) as writer, \
-            ThreadPoolExecutor(max_workers=ctx.concurrency, thread_name_prefix="backfill") as pool:
+            ThreadPoolExecutor(max_workers=ctx.max_in_flight, thread_name_prefix="backfill") as pool, \
+            ThreadPoolExecutor(max_workers=ctx.max_in_flight, thread_name_prefix="children") as children:
+        run_all = _side_by_side(children)
+        unlisted = Unlisted(jobs)
         for job in jobs:
             with ctx.store.reading() as conn:
                 windows = ctx.store.open_windows(conn, job.state)
@@ -178,14 +264,13 @@ def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
                 writes.append((job, _submit_complete(ctx, job, writer)))
             job.queue.extend(windows)
         while running or any(job.queue for job in jobs):
-            _settle_writes(writes, result, block=len(writes) > MAX_PENDING_WRITES_PER_WORKER * ctx.concurrency)
-            while len(running) < ctx.concurrency and not ctx.stop.is_set():
-                picked = _next_job(jobs, ctx.per_resource_concurrency, ctx.page_size)
+            _settle_writes(writes, result, block=len(writes) > MAX_PENDING_WRITES)
+            while len(running) < pace.limit() and not ctx.stop.is_set():
+                picked = _next_job(jobs, pace.job_limit, ctx.page_size)
                 if picked is None:
                     break
-                job, window = picked, picked.queue.popleft()
-                capacity = max(0, ctx.concurrency - job.open_windows)
-                fut = pool.submit(_page_task, ctx, job, window, capacity, writer, writes)
+                job, window = picked, picked.take_window(ctx.page_size)
+                fut = pool.submit(_page_task, ctx, job, window, writer, writes, run_all)
                 job.in_flight += 1
                 running[fut] = (job, window)
             if not running:
@@ -194,16 +279,18 @@ def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
             for fut in done:
                 job, window = running.pop(fut)
                 job.in_flight -= 1
-                follow = _settle(ctx, job, window, fut, result)
+                follow = _settle(ctx, job, window, fut, result, pace, unlisted)
+                if follow == [window] and job.windowed and not ctx.stop.is_set():
+                    spare = pace.limit() - len(running) - _runnable(jobs, pace)
+                    follow += _split(ctx, job, window, pace, jobs, spare, writer, writes)
                 if job.open_windows == 0 and not job.failed and not follow:
                     writes.append((job, _submit_complete(ctx, job, writer)))
-                for w in follow:
-                    # A window being paged goes first: finishing windows frees their slot.
-                    if w is window:
-                        job.queue.appendleft(w)
-                    else:
-                        job.queue.append(w)
+                job.queue.extend(follow)
+            if not ctx.stop.is_set():
+                _ask_unlisted(ctx, unlisted, children)
         pool.shutdown(wait=True)
+        children.shutdown(wait=True)
+        result.customers = unlisted.fetched()
     _settle_writes(writes, result, block=True)
     if ctx.stop.is_set() and any(j.open_windows and not j.failed for j in jobs):
         result.interrupted = True
@@ -212,35 +299,90 @@ def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
     return result
 
 
-def _next_job(jobs: list[Job], per_resource: int | None, page_size: int) -> Job | None:
-    """The job whose next window to fetch: of those with a window queued and under their
-    in-flight cap, the one with the most pages left. The busiest endpoint alone takes
-    most of the backfill's lower bound (the charges list, at its endpoint's budget), so it
-    must run at its full budget from the start; served in queue order it fell behind early
-    and paged alone at the end. Failed jobs' windows are dropped.
+class Pace:
+    """Pages in flight, overall and per resource, from the time pages take (pacing.py).
 
-    A resource whose pages also page truncated child lists (an invoice's lines: another
-    endpoint, with a budget of its own) spends part of each task on those, so it gets a
-    cap per endpoint it uses."""
+    Without budgets (a context built by hand) every limit is ``ctx.max_in_flight`` and no
+    resource has one of its own."""
+
+    def __init__(self, ctx: SyncContext) -> None:
+        self.ceiling = ctx.max_in_flight
+        self.rate = ctx.budget_rps
+        self.endpoint_rate = ctx.endpoint_budget_rps
+        self.service = ServiceTime()  # of every resource's pages
+
+    def limit(self) -> int:
+        if self.rate is None:
+            return self.ceiling
+        return in_flight(self.rate, self.service.seconds, ceiling=self.ceiling)
+
+    def job_limit(self, job: Job) -> int | None:
+        """A page of a resource that pages child lists takes longer (they are another
+        endpoint's requests, in the same task): its pages take their own time, not the
+        mean, so it gets more of them in flight."""
+        if self.endpoint_rate is None:
+            return None
+        service = job.service if job.service.samples else self.service
+        return in_flight(self.endpoint_rate, service.seconds, ceiling=self.ceiling)
+
+    def seconds_left(self, jobs: list[Job], page_size: int) -> float:
+        """The least time the backfill still needs (infinite until every windowed
+        resource's first page said how dense it is)."""
+        if self.rate is None or self.endpoint_rate is None:
+            return math.inf
+        left = {j.resource.listing: j.pages_left(page_size) for j in jobs
+                if j.windowed and j.open_windows and not j.failed}
+        return seconds_left(left, rate=self.rate, endpoint_rate=self.endpoint_rate)
+
+
+def _next_job(jobs: list[Job], limit: Callable[[Job], int | None], page_size: int) -> Job | None:
+    """The job whose next window to fetch: of those with a window queued and under their
+    in-flight limit, one with nothing in flight, then the one with the most pages left.
+
+    The busiest endpoint alone takes most of the backfill's lower bound (the charges
+    list, at its endpoint's budget), so it must run at its full budget from the start;
+    served in queue order it fell behind early and paged alone at the end. But "pages
+    left" is an estimate from the pages read so far, and a resource whose first pages
+    were sparse (customers who mostly joined at the start) would wait for every other and
+    then page alone at the end: a page of each in flight keeps every estimate improving
+    and costs the busiest one slot each. Failed jobs' windows are dropped."""
     best: Job | None = None
-    best_left = -1.0
+    best_key = (False, -1.0)
     for job in jobs:
         if job.failed:
             job.queue.clear()
             continue
         if not job.queue:
             continue
-        if per_resource is not None and job.in_flight >= per_resource * (1 + len(job.resource.children)):
+        cap = limit(job)
+        if cap is not None and job.in_flight >= cap:
             continue
-        left = job.pages_left(page_size)
-        if left > best_left:
-            best, best_left = job, left
+        key = (job.in_flight == 0, job.pages_left(page_size))
+        if key > best_key:
+            best, best_key = job, key
     return best
 
 
-# Pages fetched but not yet committed, per fetcher, before fetching waits for the writer:
-# bounds memory when the database is slower than the network.
-MAX_PENDING_WRITES_PER_WORKER = 2
+def _runnable(jobs: list[Job], pace: Pace) -> int:
+    """Queued windows that could be in flight now (their resource under its limit)."""
+    total = 0
+    for job in jobs:
+        if job.failed or not job.queue:
+            continue
+        cap = pace.job_limit(job)
+        total += len(job.queue) if cap is None else min(len(job.queue), max(0, cap - job.in_flight))
+    return total
+
+
+# Pages fetched but not yet committed before fetching waits for the writer: bounds memory
+# when the database is slower than the network (however many pages are in flight).
+MAX_PENDING_WRITES = 32
+# No window's pages, one after the other, should take longer than this share of the
+# time the backfill still needs at its budget. Not less than all of it: that time is a
+# lower bound already, and estimates of pages left run high on a growing account (its
+# newest pages are its densest), so half of it split windows that would have ended in
+# time anyway, a partial page more each.
+CHAIN_SHARE = 1.0
 
 
 def _settle_writes(writes: deque[tuple[Job, Future[Any]]], result: BackfillResult, *, block: bool) -> None:
@@ -256,16 +398,33 @@ def _settle_writes(writes: deque[tuple[Job, Future[Any]]], result: BackfillResul
             _fail(job, GiveUp(f"{job.resource.name}: internal error {type(exc).__name__}: {exc}"), result)
 
 
+def _ask_unlisted(ctx: SyncContext, unlisted: Unlisted, pool: ThreadPoolExecutor) -> None:
+    due = unlisted.due()
+    if not due:
+        return
+    target = unlisted.customer_jobs[0].target
+    with ctx.store.reading() as conn:  # stored by an earlier run (a resumed listing)
+        stored = ctx.store.existing_ids(conn, "customers", due, account=target.account, livemode=target.livemode)
+    customers = BY_NAME["customers"]
+    for cid in due:
+        if cid not in stored:
+            unlisted.asked[cid] = pool.submit(fetch_or_none, target, customers.retrieve(cid), customers.name)
+        else:
+            unlisted.listed.add(cid)
+
+
 def _settle(
     ctx: SyncContext,
     job: Job,
     window: BackfillWindow,
-    fut: Future[tuple[list[BackfillWindow], int, int | None]],
+    fut: Future[_Read],
     result: BackfillResult,
+    pace: Pace,
+    unlisted: Unlisted,
 ) -> list[BackfillWindow]:
     """Book a finished task; return the windows to queue next."""
     try:
-        follow, objects, oldest = fut.result()
+        read = fut.result()
     except _Degrade as exc:
         job.use_expand = job.use_expand and "expand" not in exc.features
         job.use_nested_expand = job.use_nested_expand and "nested_expand" not in exc.features
@@ -287,14 +446,63 @@ def _settle(
     except Exception as exc:  # noqa: BLE001  (a bug in one resource must not lose the others' progress)
         _fail(job, GiveUp(f"{job.resource.name}: internal error {type(exc).__name__}: {exc}"), result)
         return []
-    job.objects += objects
-    job.read(window, oldest)
-    # This window was open; ``follow`` holds it again if it has more pages, plus any split.
-    if not any(w is window for w in follow):
-        job.close(window)
-    for w in follow:
+    job.objects += read.objects
+    unlisted.saw(read)
+    job.service.add(read.seconds)
+    pace.service.add(read.seconds)
+    if read.more:
+        job.read(window, read.oldest, read.newest, read.objects)
+        return [window]
+    job.read(window, read.oldest)
+    job.close(window)
+    return []
+
+
+def _split(
+    ctx: SyncContext, job: Job, window: BackfillWindow, pace: Pace, jobs: list[Job], spare: int,
+    writer: GroupWriter, writes: deque[tuple[Job, Future[Any]]],
+) -> list[BackfillWindow]:
+    """Carve new windows off the unread part of ``window`` (which keeps the newest
+    slice and its cursor) when its resource has idle slots, its pages would outlast the
+    rest of the backfill, or the budget has ``spare`` slots no window can use
+    (windows.py); the new windows and the window's new start are written in one commit,
+    after the page that was just read."""
+    oldest = job.reached.get(id(window))
+    if oldest is None:
+        return []
+    est = job.window_pages_left(window, ctx.page_size)
+    cap = pace.job_limit(job)
+    idle = (cap if cap is not None else pace.limit()) - job.in_flight - len(job.queue) - 1
+    chain = CHAIN_SHARE * pace.seconds_left(jobs, ctx.page_size) / max(job.service.seconds, 1e-3)
+    first = window.pages == 1 and job.open_windows == 1
+    k = pieces(est, idle_slots=idle, chain_pages=chain, spare_slots=spare, first_page=first)
+    points = split_points(window.start, oldest, k)
+    if not points:
+        return []
+    bounds = [window.start, *points]
+    window.start = points[-1]
+    new_windows = [
+        BackfillWindow(
+            account=window.account, livemode=window.livemode, resource=window.resource,
+            generation=window.generation, start=a, end=b, cursor=None, done=False,
+        )
+        for a, b in itertools.pairwise(bounds)
+    ]
+    density = job.density.get(id(window))
+    for w in new_windows:
         job.open(w)
-    return follow
+        if density is not None:
+            job.density[id(w)] = density
+    checkpoint = _Checkpoint(window, window.start, window.cursor, window.done, window.pages, window.objects)
+
+    def write(conn: Connection) -> None:
+        if job.write_failed:  # as _write_page: nothing may claim what an unstored page held
+            return
+        ctx.store.save_window(conn, checkpoint.frozen())
+        ctx.store.insert_windows(conn, new_windows)
+
+    writes.append((job, writer.submit(write, on_error=job.mark_write_failed)))
+    return new_windows
 
 
 def _fail(job: Job, exc: NrrError, result: BackfillResult) -> None:
@@ -416,39 +624,72 @@ def _checked(job: Job, window: BackfillWindow, page: Any) -> Any:
     return page
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What a page said of its window."""
+
+    more: bool  # the window has more pages
+    objects: int
+    oldest: int | None  # ``created`` of its objects, oldest and newest
+    newest: int | None
+    seconds: float  # what the page took, without its waits for the rate budget
+    customers_listed: frozenset[str] = frozenset()  # a page of customers: their ids
+    customers_named: frozenset[str] = frozenset()  # of subscriptions or invoices: their customers
+
+
+def _side_by_side(pool: ThreadPoolExecutor) -> RunAll[ChildRows]:
+    """Run calls in ``pool`` and the calling thread at once; their results in order."""
+
+    def run_all(calls: Sequence[Callable[[], ChildRows]]) -> list[ChildRows]:
+        if len(calls) < 2:
+            return [call() for call in calls]
+        others = [pool.submit(call) for call in calls[1:]]
+        first = calls[0]()
+        return [first, *(f.result() for f in others)]
+
+    return run_all
+
+
 def _page_task(
-    ctx: SyncContext, job: Job, window: BackfillWindow, capacity: int, writer: GroupWriter,
-    writes: deque[tuple[Job, Future[Any]]],
-) -> tuple[list[BackfillWindow], int, int | None]:
-    """Fetch and project one page and hand it to the writer; return the windows still to
-    page, the objects read and the oldest ``created`` among them."""
+    ctx: SyncContext, job: Job, window: BackfillWindow, writer: GroupWriter, writes: deque[tuple[Job, Future[Any]]],
+    run_all: RunAll[ChildRows],
+) -> _Read:
+    """Fetch and project one page and hand it to the writer; say what it read."""
+    started, waited = time.monotonic(), waited_seconds()
     resource, target = job.resource, job.target
     fetched_at = ctx.now()
     page = _fetch_page(ctx, job, window)
     job.probed = True
     row_ctx = ctx.row_context(target, fetched_at)
-    collected = collect(target, resource, page.data, row_ctx, Collected())
+    collected = collect(target, resource, page.data, row_ctx, Collected(), run_all=run_all)
 
     window.pages += 1
     window.objects += len(page.data)
-    new_windows: list[BackfillWindow] = []
     if page.has_more and page.data:
         window.cursor = str(page.data[-1]["id"])
-        if job.windowed:
-            new_windows = _split(window, resource, page.data, ctx.page_size, capacity)
     else:
         window.done = True
-    # The window may move on (next page, another split) before the writer gets here: the
+    # The window may move on (next page, a split) before the writer gets here: the
     # checkpoint is this page's state, frozen now.
     checkpoint = _Checkpoint(window, window.start, window.cursor, window.done, window.pages, window.objects)
     writes.append((job, writer.submit(
-        lambda conn: _write_page(ctx, conn, job, collected, fetched_at, checkpoint, new_windows),
+        lambda conn: _write_page(ctx, conn, job, collected, fetched_at, checkpoint),
         on_error=job.mark_write_failed,
     )))
 
-    reached = min((c for o in page.data if (c := resource.created_of(o)) is not None), default=None)
-    ctx.progress.page(resource.name, len(page.data), reached)
-    return ([] if window.done else [window]) + new_windows, len(page.data), reached
+    created = [c for o in page.data if (c := resource.created_of(o)) is not None]
+    oldest, newest = (min(created), max(created)) if created else (None, None)
+    ctx.progress.page(resource.name, len(page.data), oldest)
+    seconds = time.monotonic() - started - (waited_seconds() - waited)
+    listed = frozenset(str(r["id"]) for r in collected.rows.get("customers", ())) if resource.name == "customers" \
+        else frozenset()
+    named = frozenset(c for name in _NAMING_CUSTOMERS for r in collected.rows.get(name, ())
+                      if isinstance(c := r.get("customer"), str) and c.startswith("cus_"))
+    return _Read(not window.done, len(page.data), oldest, newest, seconds, listed, named)
+
+
+# The rows whose customer ``referenced.fetch_unlisted_customers`` looks for.
+_NAMING_CUSTOMERS = ("subscriptions", "invoices")
 
 
 @dataclass(frozen=True)
@@ -472,9 +713,8 @@ class _Checkpoint:
 
 def _write_page(
     ctx: SyncContext, conn: Connection, job: Job, collected: Collected, fetched_at: int, checkpoint: _Checkpoint,
-    new_windows: list[BackfillWindow],
 ) -> None:
-    """One page's rows, its window's checkpoint and the windows split off it (one commit group)."""
+    """One page's rows and its window's checkpoint (one commit group)."""
     if job.write_failed:
         # An earlier page of this resource was never stored: a later checkpoint would claim
         # it was (the cursor moves past it), and a resume would never fetch it again.
@@ -482,24 +722,3 @@ def _write_page(
     target = job.target
     collected.write(ctx.store, conn, account=target.account, livemode=target.livemode, at=fetched_at)
     ctx.store.save_window(conn, checkpoint.frozen())
-    if new_windows:
-        ctx.store.insert_windows(conn, new_windows)
-
-
-def _split(
-    window: BackfillWindow, resource: Resource, data: list[dict[str, Any]], page_size: int, capacity: int
-) -> list[BackfillWindow]:
-    """Carve new windows off the unread part of ``window`` (which keeps the newest slice)."""
-    created = [c for o in data if (c := resource.created_of(o)) is not None]
-    points = split_points(window.start, created, page_size=page_size, capacity=capacity)
-    if not points:
-        return []
-    bounds = [window.start, *points]
-    window.start = points[-1]
-    return [
-        BackfillWindow(
-            account=window.account, livemode=window.livemode, resource=window.resource,
-            generation=window.generation, start=a, end=b, cursor=None, done=False,
-        )
-        for a, b in itertools.pairwise(bounds)
-    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
@@ -80,10 +81,27 @@ def fetch_expanded(
     raise AssertionError("unreachable: the last attempt has no expansion")
 
 
+# The rows a child list's remaining pages hold, and their children's ids.
+ChildRows = tuple[dict[str, list[dict[str, Any]]], list[str]]
+# Runs the given calls and returns their results in order (one after the other unless
+# the caller has threads for them).
+RunAll = Callable[[Sequence[Callable[[], T]]], list[T]]
+
+
+def run_in_turn(calls: Sequence[Callable[[], T]]) -> list[T]:
+    return [call() for call in calls]
+
+
 def collect(
-    target: Target, resource: Resource, objects: Iterable[Mapping[str, Any]], ctx: RowContext, out: Collected
+    target: Target, resource: Resource, objects: Iterable[Mapping[str, Any]], ctx: RowContext, out: Collected,
+    *, run_all: RunAll[ChildRows] | None = None,
 ) -> Collected:
-    """Project ``objects`` into ``out``, fetching the rest of any truncated child list."""
+    """Project ``objects`` into ``out``, fetching the rest of any truncated child list.
+
+    The rest of each truncated list is fetched by ``run_all``: a page of invoices may name
+    several long invoices, each a request (or more) of its own; side by side they take
+    one round trip, not one each."""
+    rest: list[tuple[Child, str, list[str]]] = []
     for obj in objects:
         out.add(project(resource.name, obj, ctx))
         out.objects += 1
@@ -91,25 +109,40 @@ def collect(
             # Only a customer that shows the field says it has no discount (any more).
             out.customer_discounts[str(obj["id"])] = ref(obj["discount"])
         for child in resource.children:
-            ids = _collect_children(target, resource, child, obj, ctx, out)
-            if ids is not None:
-                key = (child.table, CHILD_PARENT_COLUMN[child.table])
-                out.children.setdefault(key, {})[str(obj["id"])] = ids
+            embedded = _embedded_children(child, obj)
+            if embedded is None:
+                continue
+            ids, has_more = embedded
+            key = (child.table, CHILD_PARENT_COLUMN[child.table])
+            out.children.setdefault(key, {})[str(obj["id"])] = ids
+            if has_more and ids:
+                rest.append((child, str(obj["id"]), ids))
+    calls = [partial(_rest_of_children, target, resource, child, parent_id, ids, ctx)
+             for child, parent_id, ids in rest]
+    for (rows, more_ids), ids in zip((run_all or run_in_turn)(calls), (r[2] for r in rest), strict=True):
+        out.add(rows)
+        ids.extend(more_ids)
     return out
 
 
-def _collect_children(
-    target: Target, resource: Resource, child: Child, obj: Mapping[str, Any], ctx: RowContext, out: Collected
-) -> list[str] | None:
-    """Ids of every child of ``obj``; None when the object carries no such list at all."""
+def _embedded_children(child: Child, obj: Mapping[str, Any]) -> tuple[list[str], bool] | None:
+    """Ids of the children ``obj`` carries and whether its list goes on; None when the
+    object carries no such list at all."""
     if not isinstance(obj.get(child.field), Mapping):
         return None
     data, has_more = embedded_list(obj, child.field)
-    ids = [str(c["id"]) for c in data]
-    parent_id = str(obj["id"])
-    position = len(data)
-    while has_more and ids:
-        params: dict[str, Any] = {"limit": PAGE_SIZE, "starting_after": ids[-1]}
+    return [str(c["id"]) for c in data], has_more
+
+
+def _rest_of_children(
+    target: Target, resource: Resource, child: Child, parent_id: str, ids: Sequence[str], ctx: RowContext
+) -> ChildRows:
+    """The rows and ids of a truncated child list's children after ``ids`` (those embedded)."""
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    more: list[str] = []
+    last, position, has_more = ids[-1], len(ids), True
+    while has_more:
+        params: dict[str, Any] = {"limit": PAGE_SIZE, "starting_after": last}
         if child.parent_param:
             params[child.parent_param] = parent_id
         page = fetch_expanded(
@@ -117,8 +150,11 @@ def _collect_children(
             params, child.expand, target=target, endpoint=child.path,
         )
         for c in page.data:
-            out.add(project_child(child.table, parent_id, c, position, ctx))
-            ids.append(str(c["id"]))
+            for name, batch in project_child(child.table, parent_id, c, position, ctx).items():
+                rows[name].extend(batch)
+            more.append(str(c["id"]))
             position += 1
         has_more = page.has_more and bool(page.data)
-    return ids
+        if page.data:
+            last = str(page.data[-1]["id"])
+    return rows, more

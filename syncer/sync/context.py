@@ -53,17 +53,25 @@ class Target:
 class SyncContext:
     store: Store
     clock: Callable[[], float]
+    # Threads of the incremental passes: each fetches, then writes with a database
+    # connection of its own.
     concurrency: int = 16
+    # The most requests a backfill keeps in flight (how many it needs follows the time
+    # pages take; its fetchers hand their pages to one writer and hold no connection).
+    max_in_flight: int = 16
     page_size: int = 100
     progress: Progress = field(default_factory=NoProgress)
     stop: threading.Event = field(default_factory=threading.Event)
     events_overlap: int = 60
     events_lag: int = 5
     events_max_age: int = 25 * 86400
-    # Requests of one resource in flight at once (None: no cap). Stripe limits each
-    # endpoint on its own, so more workers on one list would only queue in its bucket
-    # while other lists could be fetched.
-    per_resource_concurrency: int | None = None
+    # The requests a second the sync may send, overall and to one endpoint (None: no
+    # budget known; a backfill then keeps ``concurrency`` pages in flight). From them and
+    # the time pages take, a backfill sizes the pages it keeps in flight, overall and per
+    # resource: Stripe limits each endpoint on its own, so more pages of one list would
+    # only queue in its bucket while other lists could be fetched.
+    budget_rps: float | None = None
+    endpoint_budget_rps: float | None = None
 
     def now(self) -> int:
         return int(self.clock())

@@ -13,6 +13,7 @@ are few (usually none), so each is fetched by id:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,17 +30,25 @@ log = get_logger(__name__)
 _COUPON = ("discounts", "discounts.source.coupon")
 
 
-def fetch_unlisted_customers(ctx: SyncContext, target: Target) -> int:
+def fetch_unlisted_customers(
+    ctx: SyncContext, target: Target, prefetched: Mapping[str, dict[str, Any] | None] | None = None
+) -> int:
     """Fetch and store every customer that subscriptions or invoices name but the
     customer list did not give; returns how many were stored. One that Stripe cannot
-    find at all is logged and left out (the next backfill asks again)."""
+    find at all is logged and left out (the next backfill asks again). ``prefetched``:
+    what the backfill already fetched by id (None: not found), not asked again."""
     with ctx.store.reading() as conn:
         missing = ctx.store.unlisted_customers(conn, account=target.account, livemode=target.livemode)
     if not missing:
         return 0
     customers = BY_NAME["customers"]
+    known = prefetched or {}
+
+    def fetch(cid: str) -> dict[str, Any] | None:
+        return known[cid] if cid in known else fetch_or_none(target, customers.retrieve(cid), "customers")
+
     with ThreadPoolExecutor(max_workers=ctx.concurrency, thread_name_prefix="customers") as pool:
-        fetched = list(pool.map(lambda cid: _fetch_or_none(target, customers.retrieve(cid), "customers"), missing))
+        fetched = list(pool.map(fetch, missing))
     collected = Collected()
     row_ctx = ctx.row_context(target)
     for cid, obj in zip(missing, fetched, strict=True):
@@ -113,7 +122,7 @@ def _fetch_holder(ctx: SyncContext, target: Target, kind: str, holder_id: str) -
     return {"id": holder_id, "object": "subscription_item", "subscription": subscription, "discounts": discounts}
 
 
-def _fetch_or_none(target: Target, path: str, resource: str) -> dict[str, Any] | None:
+def fetch_or_none(target: Target, path: str, resource: str) -> dict[str, Any] | None:
     try:
         return target.api.fetch_object(path, resource=resource)
     except StripeNotFound:

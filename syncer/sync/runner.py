@@ -149,7 +149,7 @@ def _sync_target(
         if backfill.errors or backfill.interrupted:
             return
         if not ctx.stop.is_set():
-            _merge(result.counts, {"customers": fetch_unlisted_customers(ctx, target)})
+            _merge(result.counts, {"customers": fetch_unlisted_customers(ctx, target, backfill.customers)})
     if ctx.stop.is_set():
         return
     try:

@@ -10,15 +10,22 @@ import pytest
 from bench.run import (
     BEGIN_MARK,
     END_MARK,
+    STEPS,
     Regression,
+    _parser,
+    backfill_figures,
     comparable,
     find_regressions,
     flatten,
+    in_order,
     peak_memory_mb,
+    plan_steps,
+    rekeyed,
     render_results,
     render_table,
     render_targets,
     replace_generated,
+    result_key,
 )
 
 
@@ -40,9 +47,12 @@ def _entry() -> dict[str, Any]:
         "incremental_1pct_changed": {"status": "success", "seconds": 0.9, "requests": 4,
                                      "retries": 0, "rate_limited": 0, "objects": 7, "peak_rss_mb": 95,
                                      "changed_subscriptions": 7},
-        "normalize": {"seconds": 3.0, "customers": 999, "peak_rss_mb": 300},
+        "normalize": {"seconds": 3.0, "cpu_seconds": 3.4, "customers": 999, "peak_rss_mb": 300},
+        "normalize_after_nothing_changed": {"seconds": 0.4, "cpu_seconds": 0.35, "customers": 0, "peak_rss_mb": 110},
+        "normalize_after_1pct_changed": {"seconds": 0.6, "cpu_seconds": 0.5, "customers": 7, "peak_rss_mb": 112},
         "report_1_month": {"seconds": 0.5, "month": "2026-10", "peak_rss_mb": 120},
         "report_36_months": {"seconds": 2.0, "months": 24, "peak_rss_mb": 130},
+        "daemon_tick_nothing_changed": {"seconds": 0.9, "cpu_seconds": 0.8, "requests": 1, "peak_rss_mb": 115},
     }
 
 
@@ -116,39 +126,115 @@ def test_runs_with_another_setup_are_not_compared() -> None:
     assert comparable(legacy, _entry()) is None  # older files lack the setup; assume defaults
 
 
-def test_table_has_a_row_per_step_and_names_the_machine() -> None:
+def test_identical_cpu_times_within_noise_are_not_a_regression_but_a_doubling_is() -> None:
+    now = _entry()
+    now["normalize_after_nothing_changed"]["cpu_seconds"] = 0.39  # +11%
+    now["daemon_tick_nothing_changed"]["cpu_seconds"] = 1.7
+    assert [r.figure for r in find_regressions(_entry(), now)] == ["daemon_tick_nothing_changed.cpu_seconds"]
+
+
+def _rows_of(table: str) -> list[str]:
+    return [line for line in table.splitlines() if line.startswith("| ") and "| step |" not in line]
+
+
+def test_table_has_a_row_per_step_in_the_order_they_run_and_names_the_machine() -> None:
     table = render_table(_entry())
-    rows = [line for line in table.splitlines() if line.startswith("| ") and "step" not in line]
+    rows = _rows_of(table)
     assert [r.split(" | ")[0] for r in rows] == [
-        "| backfill", "| incremental, nothing changed", "| incremental, 1% changed",
-        "| normalize whole account", "| `nrr report`, 1 month", "| `nrr report`, 36 months"]
-    assert "x86_64, Some CPU, 2 CPUs, 7.8 GB RAM, Python 3.11.7" in table
+        "| backfill", "| normalize whole account", "| incremental, nothing changed",
+        "| normalize after the no-change resync", "| incremental, 1% changed", "| normalize after the 1% resync",
+        "| `nrr report`, 1 month", "| `nrr report`, 36 months", "| daemon tick, nothing changed"]
+    assert "150 ms per request. x86_64, Some CPU, 2 CPUs, 7.8 GB RAM, Python 3.11.7" in table
     assert "671" in rows[0] and "3.04× lower bound" in rows[0] and "0 429s" in rows[0]
-    assert "7 subscriptions changed, 7 objects stored" in rows[2]
+    assert "7 subscriptions changed, 7 objects stored" in rows[4]
+    assert rows[3].split(" | ")[1:3] == ["0.40 s", "0.35 s"]  # wall and CPU time
+    assert rows[0].split(" | ")[2] == "–"  # an older entry without CPU time
+
+
+def test_a_partial_or_older_entry_shows_the_steps_it_has() -> None:
+    older = {k: v for k, v in _entry().items() if not k.startswith(("normalize_after", "daemon_tick"))}
+    assert len(_rows_of(render_table(older))) == 6
+    only_backfill = {k: v for k, v in _entry().items() if not isinstance(v, dict) or k in ("backfill", "machine")}
+    assert [r.split(" | ")[0] for r in _rows_of(render_table(only_backfill))] == ["| backfill"]
 
 
 def test_peak_memory_is_the_largest_of_any_step() -> None:
     assert peak_memory_mb(_entry()) == 300
 
 
-def test_targets_are_judged_on_size_m_and_memory_on_m_and_l() -> None:
-    m = {**_entry(), "size": "M"}
-    table = render_targets({"S": _entry(), "M": m, "L": {**_entry(), "size": "L"}})
-    rows = table.splitlines()[2:]
-    assert all("(size M)" in r for r in rows[:7])
-    assert "| backfill within 1.2× its lower bound (size M) | 3.04× (21.9 s; lower bound 7.2 s) | **not met** |" in rows
-    assert "| normalization within 30 s (size M) | 3.00 s | met |" in rows
-    assert rows[7:] == [
-        "| peak memory under 300 MB for every step (size M) | 300 MB at most | **not met** |",
-        "| peak memory under 300 MB for every step (size L) | 300 MB at most | **not met** |",
+def _at(size: str, latency: float = 0.15, **backfill: Any) -> dict[str, Any]:
+    entry = copy.deepcopy(_entry())
+    entry.update(size=size, latency_seconds=latency)
+    entry["backfill"].update(backfill)
+    return entry
+
+
+def test_backfill_targets_are_judged_at_every_size_and_latency_and_the_rest_at_m_and_150_ms() -> None:
+    results = {"XS@600ms": _at("XS", 0.6, vs_lower_bound=1.25), "S@150ms": _at("S"),
+               "M@150ms": _at("M", vs_lower_bound=1.15, requests_vs_minimal=1.05),
+               "L@150ms": _at("L"), "M@600ms": _at("M", 0.6)}
+    rows = render_targets(results).splitlines()[2:]
+    assert "| backfill within 1.3× its lower bound (size XS, 600 ms) | 1.25× (21.9 s; lower bound 7.2 s) | met |" in rows
+    assert "| backfill within 1.3× its lower bound (size S, 150 ms) | 3.04× (21.9 s; lower bound 7.2 s) | **not met** |" in rows
+    assert "| backfill within 1.2× its lower bound (size M, 150 ms) | 1.15× (21.9 s; lower bound 7.2 s) | met |" in rows
+    assert "| backfill requests within 1.1× the minimal page count (size M, 150 ms) | 1.05× | met |" in rows
+    assert "| backfill requests within 1.1× the minimal page count (size L, 150 ms) | 1.167× | **not met** |" in rows
+    assert not any("lower bound (size L" in r for r in rows)  # no speed target at L
+    assert "| at most 2% of requests answered 429 (size XS, 600 ms) | 0 of 671 | met |" in rows
+    # Resync, normalization and reports: once, at size M and 150 ms.
+    assert [r for r in rows if "normalization within 30 s" in r] == ["| normalization within 30 s (size M, 150 ms) | 3.00 s | met |"]
+    assert rows[-3:] == [
+        "| peak memory under 300 MB for every step (size M, 150 ms) | 300 MB at most | **not met** |",
+        "| peak memory under 300 MB for every step (size M, 600 ms) | 300 MB at most | **not met** |",
+        "| peak memory under 300 MB for every step (size L, 150 ms) | 300 MB at most | **not met** |",
     ]
-    assert render_targets({"S": _entry()}) == "No size M run yet: `make bench SIZE=M`."
+    assert render_targets({}) == "No run yet: `make bench`."
 
 
-def test_results_show_each_size_in_order_then_the_targets() -> None:
-    text = render_results({"L": _entry(), "S": _entry()})
+def test_results_show_each_size_then_each_latency_then_the_targets() -> None:
+    text = render_results({"L": _at("L"), "S@600ms": _at("S", 0.6), "S": _at("S"), "XS@150ms": _at("XS")})
     headings = [line for line in text.splitlines() if line.startswith("### ")]
-    assert headings == ["### Size S", "### Size L", "### Targets"]
+    assert headings == ["### Size XS, 150 ms", "### Size S, 150 ms", "### Size S, 600 ms", "### Size L, 150 ms",
+                        "### Targets"]
+
+
+def test_results_are_keyed_by_size_and_latency_and_a_file_keyed_by_size_is_read_alike() -> None:
+    assert result_key(_at("S", 0.6)) == "S@600ms"
+    legacy = {"S": _at("S"), "M": _at("M")}
+    assert sorted(rekeyed(legacy)) == ["M@150ms", "S@150ms"]
+    assert [e["size"] for e in in_order({"M@150ms": _at("M"), "XS@600ms": _at("XS", 0.6)})] == ["XS", "M"]
+
+
+def test_a_step_brings_the_steps_it_needs_and_they_run_in_order() -> None:
+    assert [s.name for s in plan_steps(None)] == [s.name for s in STEPS]
+    assert [s.name for s in plan_steps(["backfill"])] == ["backfill"]
+    assert [s.name for s in plan_steps(["normalize_changed", "report_1"])] == [
+        "backfill", "normalize", "changed", "normalize_changed", "report_1"]
+    assert [s.name for s in plan_steps(["tick"])] == ["backfill", "normalize", "tick"]
+    with pytest.raises(ValueError, match="unknown step 'nope'"):
+        plan_steps(["nope"])
+
+
+def test_latency_is_given_in_milliseconds_or_seconds_and_steps_by_name() -> None:
+    args = _parser().parse_args(["--size", "XS", "--latency-ms", "600", "--steps", "backfill,idle"])
+    assert (args.size, args.latency_ms, args.latency, args.steps) == ("XS", 600, None, ["backfill", "idle"])
+    assert _parser().parse_args(["--latency", "0.6"]).latency == 0.6
+    assert _parser().parse_args([]).latency_ms == 150
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--steps", "backfill,nope"])
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--latency", "0.6", "--latency-ms", "600"])
+
+
+def test_the_backfill_is_judged_against_the_pages_the_account_needs() -> None:
+    summary = {"minimal_pages": 400, "minimal_pages_by_endpoint": {"/v1/charges": 150, "/v1/events": 50}}
+    step = {"status": "success", "seconds": 9.0, "cpu_seconds": 5.0, "requests": 440, "retries": 0,
+            "rate_limited": 0, "objects": 30_000, "peak_rss_mb": 190, "budget_rps": 80.0, "endpoint_budget_rps": 20.0}
+    figures = backfill_figures(step, summary, db_mb=143.2)
+    # 400 pages at 80/s is 5 s, but the charges alone at 20/s take 7.5 s.
+    assert (figures["lower_bound_seconds"], figures["global_lower_bound_seconds"]) == (7.5, 5.0)
+    assert (figures["vs_lower_bound"], figures["requests_vs_minimal"]) == (1.2, 1.1)
+    assert (figures["requests_per_second"], figures["database_mb"], figures["cpu_seconds"]) == (48.9, 143, 5.0)
 
 
 def test_only_the_text_between_the_markers_is_replaced() -> None:

@@ -72,7 +72,7 @@ def test_defaults_without_env_or_file() -> None:
     assert s.log_format == "auto"
     assert (s.discount_mode, s.churn_recognition) == ("all_active", "period_end")
     assert (s.past_due_grace_days, s.usage_in_mrr) == (30, "none")
-    assert (s.stripe_max_rps, s.stripe_max_concurrency) == (None, 16)
+    assert (s.stripe_max_rps, s.stripe_max_concurrency) == (None, 64)
     assert s.stripe_retry_budget_seconds == 300
     assert (s.events_overlap_seconds, s.events_lag_seconds) == (60, 5)
     assert s.reconcile_interval_days == 7

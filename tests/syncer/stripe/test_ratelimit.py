@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from syncer.stripe.ratelimit import TokenBucket
+from syncer.stripe.ratelimit import TokenBucket, waited_seconds
 from tests.fakes import FakeTime
 
 
@@ -125,6 +125,23 @@ def test_threads_get_distinct_slots() -> None:
         t.join(timeout=10)
     assert not any(t.is_alive() for t in threads)
     assert sorted(waits) == pytest.approx([k / 10 for k in range(1, 20)])
+
+
+def test_each_thread_counts_its_own_time_asleep_in_any_bucket() -> None:
+    # What a page took without its waits for the budget sizes the pages in flight.
+    ft = FakeTime()
+    tb, other = bucket(ft, rate=4, burst=1), bucket(ft, rate=2, burst=1)
+    before = waited_seconds()
+    acquire_times(tb, ft, 3)  # 0.25 s twice
+    acquire_times(other, ft, 2)  # 0.5 s once
+    assert waited_seconds() - before == pytest.approx(1.0)
+    seen: list[float] = []
+    third = bucket(ft, rate=4, burst=1)
+    thread = threading.Thread(target=lambda: (third.acquire(), third.acquire(), seen.append(waited_seconds())))
+    thread.start()
+    thread.join(timeout=10)
+    assert seen == [pytest.approx(0.25)]  # its own wait, not this thread's
+    assert waited_seconds() - before == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("rate", [0, -1, float("inf"), float("nan")])

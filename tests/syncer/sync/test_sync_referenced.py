@@ -121,6 +121,20 @@ def test_a_customer_deleted_before_the_backfill_is_fetched_and_stored_as_deleted
     assert fetch_unlisted_customers(_ctx(store), target) == 0  # stored: not asked again
 
 
+def test_customers_the_backfill_already_fetched_are_stored_without_asking_again(store: Store) -> None:
+    stub = StubStripe({"/v1/customers/cus_late": {"id": "cus_late", "object": "customer", "deleted": True}})
+    target = Target(ACCOUNT, False, stub)
+    _write(store, target, "subscriptions", _subscription("sub_1", "cus_gone"), _subscription("sub_2", "cus_late"),
+           _subscription("sub_3", "cus_nowhere"))
+    # While the lists were paged: one tombstone, one Stripe could not find, and a guess
+    # that turned out to be listed after all (not stored: only what is missing is).
+    prefetched = {"cus_gone": {"id": "cus_gone", "object": "customer", "deleted": True}, "cus_nowhere": None,
+                  "cus_listed": {"id": "cus_listed", "object": "customer", "deleted": True}}
+    assert fetch_unlisted_customers(_ctx(store), target, prefetched) == 2
+    assert [path for path, _ in stub.asked] == ["/v1/customers/cus_late"]
+    assert sorted(_rows(store, "customers")) == ["cus_gone", "cus_late"]
+
+
 # ---- coupons deleted before the first backfill -----------------------------------------------
 
 
