@@ -243,3 +243,29 @@ def test_only_the_text_between_the_markers_is_replaced() -> None:
         f"# Benchmark\n\nmethod\n\n{BEGIN_MARK}\nnew table\n{END_MARK}\nafter\n")
     with pytest.raises(ValueError, match="markers"):
         replace_generated("# no markers\n", "new table")
+
+
+def test_what_a_tick_costs_is_judged_at_m_and_l_at_150_ms() -> None:
+    results = {"M@150ms": _at("M"), "L@150ms": _at("L"), "S@150ms": _at("S"), "M@600ms": _at("M", 0.6)}
+    results["M@150ms"]["normalize_after_1pct_changed"].update(seconds=1.5)
+    results["M@150ms"]["normalize_after_nothing_changed"].update(seconds=0.2)
+    results["M@150ms"]["daemon_tick_nothing_changed"].update(cpu_seconds=1.2)
+    results["L@150ms"]["normalize_after_1pct_changed"].update(seconds=6.0)
+    results["L@150ms"]["normalize_after_nothing_changed"].update(seconds=0.4)
+    results["L@150ms"]["daemon_tick_nothing_changed"].update(cpu_seconds=0.9)
+    rows = render_targets(results).splitlines()[2:]
+    assert [r for r in rows if "resync within" in r or "tick with nothing" in r] == [
+        "| normalization after the 1% resync within 2 s (size M, 150 ms) | 1.50 s | met |",
+        "| normalization after the no-change resync within 0.5 s (size M, 150 ms) | 0.20 s | met |",
+        "| daemon tick with nothing changed within 1 s of CPU (size M, 150 ms) | 1.20 s | **not met** |",
+        "| normalization after the 1% resync within 5 s (size L, 150 ms) | 6.00 s | **not met** |",
+        "| normalization after the no-change resync within 0.5 s (size L, 150 ms) | 0.40 s | met |",
+        "| daemon tick with nothing changed within 1 s of CPU (size L, 150 ms) | 0.90 s | met |",
+    ]
+
+
+def test_an_incremental_normalization_says_how_many_customers_it_rederived() -> None:
+    entry = _entry()
+    entry["normalize_after_1pct_changed"].update(customers=9839, customers_updated=120)
+    rows = _rows_of(render_table(entry))
+    assert any("120 of 9,839 customers re-derived" in r for r in rows)
