@@ -2,11 +2,12 @@
 
 ``normalize(raw, settings, now=t)`` depends on ``t`` as well as on the objects: a span in
 force has no end, a trial or a billing period ends at a time still to come, a grace
-period runs out, a scheduled cancellation takes effect, a state seen now and in no
-other evidence is dated now. An incremental normalization re-derives only the
-customers whose objects changed, so it must also re-derive those whose facts would
-differ at the later instant it normalizes at. Their horizon is the first instant after
-``now`` at which the rules could decide otherwise given the same objects:
+period runs out, a scheduled cancellation takes effect, a state that no evidence dates
+and whose object has no time the sync saw it is dated now. An incremental normalization
+re-derives only the customers whose objects changed, so it must also re-derive those
+whose facts would differ at the later instant it normalizes at. Their horizon is the
+first instant after ``now`` at which the rules could decide otherwise given the same
+objects:
 
 - every time still to come that their objects hold (a period or trial end, ``cancel_at``,
   ``pause_collection.resumes_at``, a discount's ``end``, a next payment attempt; see
@@ -18,8 +19,8 @@ differ at the later instant it normalizes at. Their horizon is the first instant
   time the sync saw it (``_changed_at``; a state no evidence dates is then dated
   ``now``); the time still to come a fact holds (a scheduled churn).
 
-Objects of no customer, and objects whose customer cannot be read from the object itself
-(a refund names its charge), count for every customer of the batch (key ``""``).
+What an object of no customer (or a fact of none) bounds, it bounds for every customer
+of the batch (key ``""``).
 """
 
 from __future__ import annotations
@@ -76,10 +77,11 @@ def horizons(raw: RawAccount, facts: Facts, settings: NormalizeSettings, now: in
     # saw it (``_changed_at``): elsewhere it is that time, or a time of the objects.
     unsure = {customer_of(o) if o.get("object") != "customer" else o.get("id")
               for o in (*raw.subscriptions, *raw.customers) if not _seen_by(o, now)}
+    unsure |= {None, EVERYONE}
     for customer, instant in _fact_instants(facts, settings):
         if instant > now:
             bound(customer, instant)
-        elif instant == now and (customer or EVERYONE) in unsure | {None, EVERYONE}:
+        elif instant == now and (customer or EVERYONE) in unsure:
             bound(customer, now + 1)
     everyone = out.get(EVERYONE)
     if everyone is not None:
