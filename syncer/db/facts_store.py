@@ -77,7 +77,6 @@ class FactCounts:
         self.revenue_lines += more.revenue_lines
         self.failures += more.failures
 
-
     def minus(self, other: FactCounts) -> FactCounts:
         return FactCounts(*(getattr(self, f) - getattr(other, f) for f in _COUNTED))
 
