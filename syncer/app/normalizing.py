@@ -45,7 +45,6 @@ from syncer.db.facts_store import (
     record_normalization,
     recorded_unowned,
     replace_unowned,
-    stored_counts,
 )
 from syncer.db.raw_loader import BATCH_CUSTOMERS, CustomerRange, customer_ranges
 from syncer.db.store import Store, table
@@ -127,7 +126,7 @@ def normalize_target(store: Store, target: Target, norm: NormalizeSettings, *, a
         everyone = _count_customers(conn, target)
         if len(customers) > FULL_FROM_SHARE * max(everyone, 1):
             return _rebuild(store, conn, job, RunRecord(as_of, now, through, printed, "full", None, now))
-        counts = stored_counts(conn, target.account, target.livemode) or FactCounts()
+        counts = FactCounts.of_run(previous)
         run = RunRecord(as_of, now, through, printed, "incremental", len(customers), previous["full_at"])
         unowned = changed.unowned or NO_CUSTOMER in due or _unowned_found_owner(conn, target)
         if not customers and not unowned:

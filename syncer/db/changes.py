@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.engine import Connection
 
 from syncer.db.meta import ChangeCounter
-from syncer.db.raw_loader import SUBSCRIPTION_EVENTS
+from syncer.db.raw_loader import SUBSCRIPTION_EVENTS, of_account
 from syncer.db.store import table
 from syncer.normalize.model import RawAccount
 from syncer.stripe.resources import ANY_TABLE, EVENTS, OWNERS
@@ -61,7 +61,7 @@ def changed_since(conn: Connection, account: str, livemode: bool, since: int) ->
     out = Changed()
     for name, owner in OWNERS.items():
         t = table(name)
-        recent = _of_account(t, account, livemode) & (t.c.changed > since)
+        recent = of_account(t, account, livemode, by_customer=True) & (t.c.changed > since)
         if owner is None:
             if name in _USERS:
                 out.add(_users(conn, name, account, livemode, _ids(conn, name, account, livemode, recent)))
@@ -88,8 +88,9 @@ def owners(conn: Connection, name: str, key: str, values: Iterable[str], account
     wanted = sorted(set(values))
     for i in range(0, len(wanted), _CHUNK):
         chunk = wanted[i : i + _CHUNK]
-        found = _owners_where(conn, name, account, livemode, _of_account(table(name), account, livemode, key)
-                              & table(name).c[key].in_(chunk), key=key, column_only=column_only)
+        # By id, through the primary key (account, livemode, id); else by the key's index.
+        where = of_account(table(name), account, livemode, by_customer=key != "id") & table(name).c[key].in_(chunk)
+        found = _owners_where(conn, name, account, livemode, where, key=key, column_only=column_only)
         out.add(found)
         if found.keys != set(chunk):
             out.unowned = True
@@ -133,16 +134,6 @@ def _owners_where(
     return out
 
 
-def _of_account(t: Any, account: str, livemode: bool, key: str | None = None) -> ColumnElement[bool]:
-    """The account's rows. Looked up by ``id``, through the primary key (account, livemode,
-    id); else written so that no index serves the test (``account || ''``): SQLite, which
-    has no statistics, would walk the whole account through the primary key instead of
-    the index of the other condition (``changed``, a reference)."""
-    if key == "id":
-        return (t.c.account == account) & (t.c.livemode == livemode)
-    return (t.c.account.concat("") == account) & (t.c.livemode == livemode)
-
-
 def _users(conn: Connection, name: str, account: str, livemode: bool, ids: Sequence[str]) -> Changed:
     """The customers of the rows that name one of ``ids`` of account-wide ``name``."""
     out = Changed()
@@ -159,7 +150,7 @@ def _ids(conn: Connection, name: str, account: str, livemode: bool, where: Colum
 def _column(conn: Connection, name: str, column: str, account: str, livemode: bool,
             where: ColumnElement[bool]) -> list[str]:
     t = table(name)
-    rows = conn.execute(select(t.c[column]).where(_of_account(t, account, livemode), where))
+    rows = conn.execute(select(t.c[column]).where(of_account(t, account, livemode, by_customer=True), where))
     return [str(v) for (v,) in rows if v]
 
 

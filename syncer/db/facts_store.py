@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +77,11 @@ class FactCounts:
         self.revenue_lines += more.revenue_lines
         self.failures += more.failures
 
+    @classmethod
+    def of_run(cls, row: Mapping[str, Any]) -> FactCounts:
+        """The counts a normalization's run row holds."""
+        return cls(*(int(row[f]) for f in _COUNTED))
+
     def minus(self, other: FactCounts) -> FactCounts:
         return FactCounts(*(getattr(self, f) - getattr(other, f) for f in _COUNTED))
 
@@ -138,12 +143,6 @@ def expired_horizons(conn: Connection, account: str, livemode: bool, at: int) ->
     h = HORIZONS.c
     return set(conn.execute(select(h.customer).where(h.account == account, h.livemode == livemode,
                                                      h.valid_until <= at)).scalars())
-
-
-def stored_counts(conn: Connection, account: str, livemode: bool) -> FactCounts | None:
-    """The fact counts of the account's last normalization (None before the first)."""
-    row = conn.execute(select(RUNS).where(RUNS.c.account == account, RUNS.c.livemode == livemode)).mappings().first()
-    return None if row is None else FactCounts(*(int(row[f]) for f in _COUNTED))
 
 
 def insert_facts(conn: Connection, account: str, livemode: bool, facts: Facts) -> None:

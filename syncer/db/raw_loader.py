@@ -200,21 +200,22 @@ def _in_range(name: str, owner: Owner, account: str, livemode: bool, rng: Custom
 def _owned(name: str, account: str, livemode: bool, *, by_customer: bool = False) -> Select[Any]:
     t = table(name)
     seen = t.c.changed_at if name in SEEN else null()
-    return select(t.c.raw, t.c.deleted_at, seen).where(_of_account(t, account, livemode, by_customer)).order_by(t.c.id)
+    return select(t.c.raw, t.c.deleted_at, seen).where(of_account(t, account, livemode, by_customer)).order_by(t.c.id)
 
 
-def _of_account(t: Table, account: str, livemode: bool, by_customer: bool) -> ColumnElement[bool]:
-    """Rows of the account. ``by_customer``: the query selects by a customer range, so the
+def of_account(t: Table, account: str, livemode: bool, by_customer: bool) -> ColumnElement[bool]:
+    """Rows of the account. ``by_customer``: the query selects by another indexed column (a
+    customer range; for ``syncer.db.changes``, a change number or a reference), so the
     account test is written so that no index serves it (``account || ''``): SQLite, which
     has no statistics, would otherwise scan the whole account through the primary key
-    for every batch instead of using the customer index."""
+    instead of using that column's index."""
     column = t.c.account.concat("") if by_customer else t.c.account
     return and_(column == account, t.c.livemode == livemode)
 
 
 def _same_row(parent: Table, t: Table, column: str) -> ColumnElement[bool]:
     """``t``'s row's parent; looked up from the parent through ``t``'s ``column`` index
-    (not through ``t``'s primary key, see ``_of_account``)."""
+    (not through ``t``'s primary key, see ``of_account``)."""
     return and_(parent.c.account == t.c.account.concat(""), parent.c.livemode == t.c.livemode,
                 parent.c.id == t.c[column])
 
@@ -228,7 +229,7 @@ def _via_parent(name: str, link: Link, account: str, livemode: bool, rng: Custom
     q = _owned(name, account, livemode, by_customer=True)
     if rng.none:
         stored = select(parent.c.id).where(parent.c.account == account, parent.c.livemode == livemode)
-        of_no_customer = select(parent.c.id).where(_of_account(parent, account, livemode, True),
+        of_no_customer = select(parent.c.id).where(of_account(parent, account, livemode, True),
                                                    customer.is_(None))
         ref = t.c[link.column]
         return q.where(ref.is_(None) | ref.not_in(stored) | ref.in_(of_no_customer))
@@ -250,7 +251,7 @@ def _by_column_or_parent(
     column, ref = _customer_column(name), t.c[link.column]
     keys = (select(middle.c[link.key])
             .join(top, _same_row(top, middle, up.column))
-            .where(_of_account(middle, account, livemode, True), top_customer >= "",
+            .where(of_account(middle, account, livemode, True), top_customer >= "",
                    middle.c[link.key].is_not(None)))  # NOT IN a NULL is never true
     if rng.none:
         return q.where(column.is_(None), ref.is_(None) | ref.not_in(keys))
@@ -265,7 +266,7 @@ def _child_query(
     return (
         select(t.c[parent_column], t.c.raw)
         .join(parent, _same_row(parent, t, parent_column))
-        .where(_of_account(t, account, livemode, by_customer), t.c.deleted_at.is_(None))
+        .where(of_account(t, account, livemode, by_customer), t.c.deleted_at.is_(None))
         .order_by(t.c[parent_column], t.c.position)
     )
 
@@ -274,7 +275,7 @@ def _event_query(account: str, livemode: bool, rng: CustomerRange | None = None)
     """Subscription events; by batch, those of the range's subscriptions (events of a
     subscription not stored change no fact: the rules read events per subscription)."""
     ev, subs = table(EVENTS.name), table("subscriptions")
-    q = select(ev.c.raw).where(_of_account(ev, account, livemode, rng is not None),
+    q = select(ev.c.raw).where(of_account(ev, account, livemode, rng is not None),
                                ev.c.type.like(SUBSCRIPTION_EVENTS)).order_by(ev.c.created, ev.c.id)
     if rng is None:
         return q
