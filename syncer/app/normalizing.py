@@ -12,7 +12,8 @@ A run is full when asked (``nrr normalize --full``, the daemon's reconciliation)
 the account was never normalized, when the metric settings or the normalization code
 changed (their fingerprint), or when so many customers changed that a rebuild is as
 cheap. Either kind is one transaction: a crash leaves the previous facts whole, and the
-next run finds the same changes still unprocessed.
+next run finds the same changes still unprocessed. Two runs at once (a report's beside the
+daemon's) take turns: the second waits for the first's commit, then finds what it left.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from syncer.db.facts_store import (
     recorded_unowned,
     replace_unowned,
 )
+from syncer.db.locks import NORMALIZE, hold_for_transaction
 from syncer.db.raw_loader import BATCH_CUSTOMERS, CustomerRange, customer_ranges
 from syncer.db.store import Store, table
 from syncer.normalize.horizon import EVERYONE
@@ -113,8 +115,9 @@ def normalize_target(store: Store, target: Target, norm: NormalizeSettings, *, a
     job = BatchJob(target.account, target.livemode, target.default_currency, target.name, norm, as_of)
     printed = fingerprint(norm, target.default_currency)
     with store.transaction() as conn:
-        # First a write: on SQLite it takes the database's write lock, so no sync commits
-        # between the change number read next and the rows read after it.
+        # First the normalization lock, then a write: on SQLite the write takes the
+        # database's write lock, so no sync commits between the change number read next
+        # and the rows read after it.
         previous = _claim(conn, target)
         through = last_change(conn)
         if full or previous is None or previous["fingerprint"] != printed or previous["through_change"] is None:
@@ -147,7 +150,9 @@ class _NotAlone(Exception):
 
 
 def _claim(conn: Connection, target: Target) -> dict[str, Any] | None:
-    """The target's last run row, read after writing to it (see the caller)."""
+    """The target's last run row, read after writing to it (see the caller), once no other
+    normalization is under way: it may be about to write that row."""
+    hold_for_transaction(conn, NORMALIZE)
     where = (RUNS.c.account == target.account, RUNS.c.livemode == target.livemode)
     conn.execute(update(RUNS).where(*where).values(kind=RUNS.c.kind))
     row = conn.execute(select(RUNS).where(*where)).mappings().first()

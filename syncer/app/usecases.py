@@ -44,13 +44,14 @@ def sync_stripe(
     """One sync of every configured account into ``store``; never raises for a failed part
     (the outcome says it), only for what stops it from starting (settings, key, database,
     ``AnotherSyncRunning`` when another process is syncing the same database and ``wait``
-    is not set; with it, this waits for that sync to end, or for ``stop``)."""
+    is not set; with it, this waits for that sync to end, or for ``stop``; also when
+    another sync took the lock after this one's database connection dropped it)."""
     stop = stop or threading.Event()
 
     def waiting(holder: str) -> None:
         log.warning("sync.waiting", reason="another sync is running", holder=holder)
 
-    with sync_lock(store.engine, wait=wait, clock=clock, stop=stop, waiting=waiting):
+    with sync_lock(store.engine, wait=wait, clock=clock, stop=stop, waiting=waiting) as halt:
         started = time.monotonic()
         limit_malloc_arenas()  # before the backfill starts its threads
         targets, apis = build_targets(settings, store, lambda: int(clock()))
@@ -61,7 +62,7 @@ def sync_stripe(
                 concurrency=database_threads(settings),
                 max_in_flight=settings.stripe_max_concurrency,
                 progress=progress(apis) if progress else NoProgress(),
-                stop=stop,
+                stop=halt,  # the caller's stop, or the sync lock lost to another sync
                 events_overlap=settings.events_overlap_seconds,
                 events_lag=settings.events_lag_seconds,
                 budget_rps=settings.max_rps,

@@ -1,12 +1,15 @@
 """Locks kept by the database itself, which die with the process that holds them.
 
-Three locks, each under its own key, so none waits for another:
+Four locks, each under its own key, so none waits for another:
 
 - ``leader``: one ``nrr run`` replica runs the scheduled jobs (``syncer.daemon.leader``);
 - ``sync``: one sync at a time per database (per schema on PostgreSQL), whoever starts
   it: ``nrr sync`` by hand or from cron, a daemon's tick. Per database, not per Stripe
   account: a sync covers every account the database holds, and so would a second one;
-- ``migrate``: one process at a time brings the schema to the newest revision.
+- ``migrate``: one process at a time brings the schema to the newest revision;
+- ``normalize``: one normalization at a time replaces an account's facts. It lives as
+  long as the transaction that replaces them (``hold_for_transaction``): two first
+  normalizations would otherwise each rebuild, unaware of the other's facts.
 
 None of them is a row with an expiry: a lock must go away with its holder, however the
 holder ends, without anyone cleaning up.
@@ -49,10 +52,12 @@ from syncer.errors import AnotherSyncRunning, DatabaseUnavailable
 LEADER = "leader"
 SYNC = "sync"
 MIGRATE = "migrate"
+NORMALIZE = "normalize"
 # The file beside a SQLite database. The leader's keeps the name it always had, so that
 # replicas of two versions still exclude each other during a rolling upgrade.
 FILE_SUFFIX = {LEADER: ".leader", SYNC: ".sync.lock", MIGRATE: ".migrate.lock"}
 SYNC_POLL_SECONDS = 1.0  # how often ``nrr sync --wait`` asks again
+SYNC_RECHECK_SECONDS = 30.0  # how often a sync checks that it still holds the lock
 _LABEL_PREFIX = "nrr sync "
 _LABEL_BYTES = 200  # more than any label we write; a reader never reads a whole file
 
@@ -125,10 +130,20 @@ class Holder:
         return f"pid {self.pid} on host {self.host}, started {started}"
 
 
-def _busy(lock: DatabaseLock) -> AnotherSyncRunning:
+def _holder(lock: DatabaseLock) -> str:
     holder = Holder.parse(lock.holder())
-    who = str(holder) if holder else f"it holds the {lock.description}"
+    return str(holder) if holder else f"it holds the {lock.description}"
+
+
+def _busy(lock: DatabaseLock) -> AnotherSyncRunning:
+    who = _holder(lock)
     return AnotherSyncRunning(f"another sync is running ({who}); wait for it or run `nrr sync --wait`", holder=who)
+
+
+def _taken(lock: DatabaseLock) -> AnotherSyncRunning:
+    who = _holder(lock)
+    return AnotherSyncRunning(f"another sync took the sync lock ({who}) when this one's database connection "
+                              "dropped it; this sync stopped and keeps what it synced", holder=who)
 
 
 @contextmanager
@@ -140,33 +155,81 @@ def sync_lock(
     stop: threading.Event | None = None,
     waiting: Callable[[str], None] | None = None,
     poll_seconds: float = SYNC_POLL_SECONDS,
-) -> Iterator[None]:
-    """Hold the database's sync lock inside the block.
+    recheck_seconds: float = SYNC_RECHECK_SECONDS,
+) -> Iterator[threading.Event]:
+    """Hold the database's sync lock inside the block; yields the event the sync stops on.
 
     Busy: raises ``AnotherSyncRunning`` naming the holder at once; with ``wait``, calls
     ``waiting(holder)`` once and asks again every ``poll_seconds`` until the lock is free,
     or until ``stop`` is set (then raises ``AnotherSyncRunning`` after all). Polling
     rather than a blocking wait, so that a SIGTERM during the wait ends it.
+
+    Held: every ``recheck_seconds`` the lock is checked. A PostgreSQL lock goes with its
+    connection (a server restart, a dropped network), a lock file with its path: the lock
+    is then taken again, and if another sync took it first, the yielded event is set and
+    ``AnotherSyncRunning`` raised once the block ends (the stopped sync keeps what it
+    wrote and resumes next time). The event is also set when ``stop`` is.
     """
     lock = lock_for(engine, SYNC)
 
     def label() -> str:
         return Holder(pid=os.getpid(), host=socket.gethostname(), started=int(clock())).label()
 
+    halt = stop or threading.Event()
     if not lock.try_acquire(label()):
         busy = _busy(lock)
         if not wait:
             raise busy
         if waiting is not None:
             waiting(busy.holder)
-        halt = stop or threading.Event()
         while not lock.try_acquire(label()):
             if halt.wait(poll_seconds):
                 raise _busy(lock)
+    watch = _Watch(lock, label, halt, recheck_seconds)
     try:
-        yield
+        yield watch.stop
     finally:
+        watch.end()
         lock.release()
+    if watch.lost is not None:
+        raise watch.lost
+
+
+class _Watch:
+    """Checks a held lock in a thread of its own and takes it again if it went away;
+    ``stop`` is set when ``caller_stop`` is or when another took the lock (``lost``)."""
+
+    def __init__(self, lock: DatabaseLock, label: Callable[[], str], caller_stop: threading.Event,
+                 every: float) -> None:
+        self.lock, self.label, self.caller_stop, self.every = lock, label, caller_stop, every
+        self.stop = threading.Event()
+        self.lost: AnotherSyncRunning | None = None
+        self._ended = False
+        self._mutex = threading.Lock()  # no check once the lock is released: it would take it again
+        threading.Thread(target=self._run, name="sync-lock-watch", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            # Waits on the caller's stop, so that the sync stops as soon as it is set.
+            stopped = self.caller_stop.wait(self.every)
+            with self._mutex:
+                if self._ended:
+                    return
+                if stopped:
+                    self.stop.set()
+                    return
+                try:
+                    if self.lock.still_held() or self.lock.try_acquire(self.label()):
+                        continue
+                except DatabaseUnavailable:
+                    continue  # the sync meets the same error; the lock is asked again next time
+                self.lost = _taken(self.lock)
+                self.stop.set()
+                return
+
+    def end(self) -> None:
+        with self._mutex:
+            self._ended = True
 
 
 @contextmanager
@@ -198,6 +261,27 @@ def advisory_key(name: str, database: str, schema: str) -> int:
     ``name`` of one schema of one database."""
     digest = hashlib.blake2b(f"stripe-nrr {name} {database}.{schema}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def hold_for_transaction(conn: Connection, name: str) -> None:
+    """Wait for the lock ``name``, then hold it until ``conn``'s transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock, which the server drops at commit,
+    rollback, or the session's end. SQLite needs none: one writer at a time, and the
+    caller's first statement is a write, which waits for the other writer's commit and
+    only then takes its snapshot."""
+    if is_sqlite(conn.engine):
+        return
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(name, *_where(conn))})
+
+
+def _where(conn: Connection) -> tuple[str, str]:
+    """The database and schema ``conn`` works in: what a lock's key names."""
+    # current_schema() is NULL when no schema of the search_path exists yet.
+    row = conn.exec_driver_sql(
+        "SELECT current_database(), coalesce(current_schema(), current_setting('search_path'))"
+    ).one()
+    return str(row[0]), str(row[1])
 
 
 class PostgresAdvisoryLock:
@@ -296,11 +380,7 @@ class PostgresAdvisoryLock:
 
     def _key_for(self, conn: Connection) -> int:
         if self._key is None:
-            # current_schema() is NULL when no schema of the search_path exists yet.
-            row = conn.exec_driver_sql(
-                "SELECT current_database(), coalesce(current_schema(), current_setting('search_path'))"
-            ).one()
-            database, schema = str(row[0]), str(row[1])
+            database, schema = _where(conn)
             self._key = advisory_key(self.name, database, schema)
             self.description = f"PostgreSQL advisory lock '{self.name}' {self._key} ({database}.{schema})"
         return self._key

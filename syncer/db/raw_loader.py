@@ -256,7 +256,7 @@ def _by_column_or_parent(
     if rng.none:
         return q.where(column.is_(None), ref.is_(None) | ref.not_in(keys))
     in_range = keys.where(rng.holds(top_customer))
-    return q.where(rng.holds(column) | (column.is_(None) & ref.in_(in_range)))
+    return q.where(rng.holds(column) | (column.concat("").is_(None) & ref.in_(in_range)))
 
 
 def _child_query(

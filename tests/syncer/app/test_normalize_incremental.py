@@ -28,26 +28,16 @@ from syncer.app.reporting import (
 )
 from syncer.app.settings import Settings
 from syncer.db.engine import create_db_engine
-from syncer.db.facts_store import CHURNS, FAILURES, REVENUE, SPANS, last_normalization
+from syncer.db.facts_store import SPANS, last_normalization
 from syncer.db.objects import CHANGE_COLUMNS
 from syncer.db.store import RunStats, Store, table
 from syncer.normalize.model import NormalizeSettings
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sync.projection import RowContext, project, project_discounts
 from tests.e2e.harness import NOW, sync
+from tests.syncer.app.stored_facts import fact_rows
 
 DAY = 86400
-
-
-def fact_rows(store: Store, ref: AccountRef) -> dict[str, list[tuple[Any, ...]]]:
-    """Every stored fact of the account, as sorted rows without their ids."""
-    out = {}
-    with store.reading() as conn:
-        for t in (SPANS, CHURNS, REVENUE, FAILURES):
-            columns = [c for c in t.columns if c.name != "id"]
-            out[t.name] = sorted(conn.execute(select(*columns).where(
-                t.c.account == ref.account, t.c.livemode == ref.livemode)).all(), key=repr)
-    return out
 
 
 def incremental_equals_full(settings: Settings, store: Store, *, now: int) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,16 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from syncer.db.engine import create_db_engine
-from syncer.db.locks import MIGRATE, SYNC, FileLock, Holder, lock_for, migration_lock, sync_lock
+from syncer.db.locks import (
+    MIGRATE,
+    SYNC,
+    FileLock,
+    Holder,
+    PostgresAdvisoryLock,
+    lock_for,
+    migration_lock,
+    sync_lock,
+)
 from syncer.db.migrate import current_revision, head_revision
 from syncer.errors import AnotherSyncRunning, RetryLater
 from tests.e2e.harness import sync_lock_held_elsewhere
@@ -99,6 +109,72 @@ def test_the_sync_lock_dies_with_a_killed_holder(database_url: str, tmp_path: Pa
                 pass
     finally:
         engine.dispose()
+
+
+def _drop_behind_its_back(engine: Engine) -> None:
+    """What a server restart or a dropped network does to a PostgreSQL lock (its session
+    ends), and a deleted lock file to a SQLite one (the next holder locks a new file)."""
+    held = lock_for(engine, SYNC)
+    if isinstance(held, FileLock):
+        held.path.unlink()
+        return
+    assert isinstance(held, PostgresAdvisoryLock)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        key = held._key_for(conn)
+        pids = conn.exec_driver_sql(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            f" AND classid = {(key >> 32) & 0xFFFFFFFF}::oid AND objid = {key & 0xFFFFFFFF}::oid").scalars().all()
+        assert len(pids) == 1
+        conn.exec_driver_sql(f"SELECT pg_terminate_backend({pids[0]})")
+        for _ in range(600):  # gone, and its locks with it
+            if conn.exec_driver_sql(f"SELECT 1 FROM pg_stat_activity WHERE pid = {pids[0]}").first() is None:
+                return
+            time.sleep(0.01)
+    pytest.fail("the terminated session never ended")
+
+
+def _taken_by_another(engine: Engine) -> FileLock | PostgresAdvisoryLock:
+    other = lock_for(engine, SYNC)
+    assert other.try_acquire(Holder(pid=4242, host="elsewhere", started=NOW).label())
+    assert isinstance(other, FileLock | PostgresAdvisoryLock)
+    return other
+
+
+def test_a_sync_whose_lock_another_took_stops_and_says_so(engines: tuple[Engine, Engine]) -> None:
+    a, b = engines
+    # Checked seldom enough that the other takes the lock first.
+    with pytest.raises(AnotherSyncRunning) as stopped, sync_lock(a, recheck_seconds=2.0) as halt:
+        _drop_behind_its_back(b)
+        other = _taken_by_another(b)
+        assert halt.wait(30), "the sync went on without its lock"
+    other.release()
+    assert str(stopped.value) == (
+        "another sync took the sync lock (pid 4242 on host elsewhere, started 2026-11-18 11:06 UTC) when this one's "
+        "database connection dropped it; this sync stopped and keeps what it synced")
+
+
+def test_a_sync_whose_lock_went_away_takes_it_again(engines: tuple[Engine, Engine]) -> None:
+    a, b = engines
+    with sync_lock(a, clock=lambda: NOW, recheck_seconds=0.05) as halt:
+        _drop_behind_its_back(b)
+        for _ in range(600):  # asked without taking it, which could beat the sync to it
+            if lock_for(b, SYNC).holder() is not None:
+                break
+            time.sleep(0.05)
+        assert Holder.parse(lock_for(b, SYNC).holder()) == Holder(os.getpid(), socket.gethostname(), NOW)
+        assert not halt.is_set()
+        with pytest.raises(AnotherSyncRunning), sync_lock(b):
+            pytest.fail("the lock was not taken again")
+    with sync_lock(b):  # and released with the block
+        pass
+
+
+def test_a_stop_reaches_the_sync_through_the_lock(engines: tuple[Engine, Engine]) -> None:
+    a, _ = engines
+    stop = threading.Event()
+    with sync_lock(a, stop=stop) as halt:
+        stop.set()
+        assert halt.wait(30)
 
 
 def test_sqlite_lock_files_sit_beside_the_database_and_the_label_goes_with_the_holder(tmp_path: Path) -> None:
