@@ -264,7 +264,7 @@ def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
                 writes.append((job, _submit_complete(ctx, job, writer)))
             job.queue.extend(windows)
         while running or any(job.queue for job in jobs):
-            _settle_writes(writes, result, block=len(writes) > MAX_PENDING_WRITES)
+            _settle_writes(writes, result, keep=MAX_PENDING_WRITES)
             while len(running) < pace.limit() and not ctx.stop.is_set():
                 picked = _next_job(jobs, pace.job_limit, ctx.page_size)
                 if picked is None:
@@ -291,7 +291,7 @@ def run_backfill(ctx: SyncContext, jobs: list[Job]) -> BackfillResult:
         pool.shutdown(wait=True)
         children.shutdown(wait=True)
         result.customers = unlisted.fetched()
-    _settle_writes(writes, result, block=True)
+    _settle_writes(writes, result, keep=0)
     if ctx.stop.is_set() and any(j.open_windows and not j.failed for j in jobs):
         result.interrupted = True
     for job in jobs:
@@ -385,11 +385,15 @@ MAX_PENDING_WRITES = 32
 CHAIN_SHARE = 1.0
 
 
-def _settle_writes(writes: deque[tuple[Job, Future[Any]]], result: BackfillResult, *, block: bool) -> None:
-    """Book finished writes, oldest first; a failed write fails its resource."""
-    while writes and (writes[0][1].done() or block):
+def _settle_writes(writes: deque[tuple[Job, Future[Any]]], result: BackfillResult, *, keep: int) -> None:
+    """Book finished writes, oldest first, waiting for the oldest while more than ``keep``
+    are unfinished; a failed write fails its resource.
+
+    Waiting until ``keep`` are left, not for one: several fetches end between two calls,
+    each handing over a write, and freeing one slot a call would let the backlog grow by
+    the rest, without bound while the database is the slower side."""
+    while writes and (writes[0][1].done() or len(writes) > keep):
         job, fut = writes.popleft()
-        block = False  # waiting for the oldest is enough to make room
         try:
             fut.result()
         except NrrError as exc:
