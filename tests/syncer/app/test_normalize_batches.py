@@ -128,6 +128,29 @@ def test_an_object_of_no_customer_is_in_exactly_one_batch(
     assert sorted(seen) == sorted(c["id"] for c in raw_loader.load_raw(store, ref.account, ref.livemode)["charges"])
 
 
+@pytest.mark.parametrize("size", [6, 1000])
+def test_a_charge_of_no_customer_goes_with_the_invoice_its_payment_intent_paid(
+    synced: tuple[Settings, Store, AccountRef], size: int
+) -> None:
+    _, store, ref = synced
+    charges, payments, invoices = table("charges"), table("invoice_payments"), table("invoices")
+    with store.transaction() as conn:
+        paid = conn.execute(
+            select(charges.c.id, invoices.c.customer)
+            .join(payments, payments.c.payment_intent == charges.c.payment_intent)
+            .join(invoices, invoices.c.id == payments.c.invoice).limit(1)).one()
+        unpaid = conn.execute(select(charges.c.id).where(charges.c.id != paid.id).limit(1)).scalar_one()
+        conn.execute(update(charges).where(charges.c.id.in_([paid.id, unpaid])).values(customer=None))
+        conn.execute(update(charges).where(charges.c.id == unpaid).values(payment_intent="pi_paid_by_no_invoice"))
+    with store.reading() as conn:
+        ranges = raw_loader.customer_ranges(conn, ref.account, ref.livemode, size=size)
+        batches = [raw_loader.fetch_batch(conn, ref.account, ref.livemode, rng) for rng in ranges]
+    holding = {c["id"]: n for n, batch in enumerate(batches) for c in batch["charges"]}
+    of_customer = {i["customer"]: n for n, batch in enumerate(batches) for i in batch["invoices"]}
+    assert holding[paid.id] == of_customer[paid.customer]  # beside its invoice and payments
+    assert holding[unpaid] == len(batches) - 1  # the range of no customer
+
+
 def test_customers_only_referenced_are_batched_too(synced: tuple[Settings, Store, AccountRef]) -> None:
     # ``nrr sync --resource invoices`` lists no customer: the batches still hold a few
     # customers' invoices each, not the whole account in one.
