@@ -176,16 +176,17 @@ def sync_lock(
         return Holder(pid=os.getpid(), host=socket.gethostname(), started=int(clock())).label()
 
     halt = stop or threading.Event()
-    if not lock.try_acquire(label()):
+    mine = label()
+    if not lock.try_acquire(mine):
         busy = _busy(lock)
         if not wait:
             raise busy
         if waiting is not None:
             waiting(busy.holder)
-        while not lock.try_acquire(label()):
+        while not lock.try_acquire(mine := label()):
             if halt.wait(poll_seconds):
                 raise _busy(lock)
-    watch = _Watch(lock, label, halt, recheck_seconds)
+    watch = _Watch(lock, mine, halt, recheck_seconds)
     try:
         yield watch.stop
     finally:
@@ -199,8 +200,7 @@ class _Watch:
     """Checks a held lock in a thread of its own and takes it again if it went away;
     ``stop`` is set when ``caller_stop`` is or when another took the lock (``lost``)."""
 
-    def __init__(self, lock: DatabaseLock, label: Callable[[], str], caller_stop: threading.Event,
-                 every: float) -> None:
+    def __init__(self, lock: DatabaseLock, label: str, caller_stop: threading.Event, every: float) -> None:
         self.lock, self.label, self.caller_stop, self.every = lock, label, caller_stop, every
         self.stop = threading.Event()
         self.lost: AnotherSyncRunning | None = None
@@ -219,7 +219,7 @@ class _Watch:
                     self.stop.set()
                     return
                 try:
-                    if self.lock.still_held() or self.lock.try_acquire(self.label()):
+                    if self.lock.still_held() or self.lock.try_acquire(self.label):
                         continue
                 except DatabaseUnavailable:
                     continue  # the sync meets the same error; the lock is asked again next time

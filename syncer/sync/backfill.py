@@ -387,7 +387,7 @@ CHAIN_SHARE = 1.0
 
 def _settle_writes(writes: deque[tuple[Job, Future[Any]]], result: BackfillResult, *, keep: int) -> None:
     """Book finished writes, oldest first, waiting for the oldest while more than ``keep``
-    are unfinished; a failed write fails its resource.
+    are not booked yet; a failed write fails its resource.
 
     Waiting until ``keep`` are left, not for one: several fetches end between two calls,
     each handing over a write, and freeing one slot a call would let the backlog grow by

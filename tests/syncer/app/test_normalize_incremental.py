@@ -5,10 +5,8 @@ edits of any object table (hypothesis)."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,15 +25,13 @@ from syncer.app.reporting import (
     report_month,
 )
 from syncer.app.settings import Settings
-from syncer.db.engine import create_db_engine
 from syncer.db.facts_store import SPANS, last_normalization
 from syncer.db.objects import CHANGE_COLUMNS
 from syncer.db.store import RunStats, Store, table
-from syncer.normalize.model import NormalizeSettings
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sync.projection import RowContext, project, project_discounts
 from tests.e2e.harness import NOW, sync
-from tests.syncer.app.stored_facts import fact_rows
+from tests.syncer.app.normalizations import fact_rows, paused_after_first_batch
 
 DAY = 86400
 
@@ -276,29 +272,6 @@ _CLOCK = [NOW + 3600]
 # ---- a crash in the middle ---------------------------------------------------------------
 
 
-def _normalize_until_killed(url: str, target: Target, norm: NormalizeSettings, clock: int, started: str) -> None:
-    """In a child process: normalize in batches of two customers, and after the first
-    batch is written, say so and wait to be killed."""
-    import time as time_module
-
-    from syncer.app import normalizing
-    from syncer.db import raw_loader as loader
-
-    loader.BATCH_CUSTOMERS = 2
-    normalizing.BATCH_CUSTOMERS = 2
-    write = normalizing._write
-
-    def write_then_hang(*args: Any, **kwargs: Any) -> bool:
-        kept = write(*args, **kwargs)
-        Path(started).touch()
-        time_module.sleep(60)
-        return kept
-
-    normalizing._write = write_then_hang  # type: ignore[assignment]
-    store = Store(create_db_engine(url))
-    normalizing.normalize_target(store, target, norm, as_of=clock, now=clock)
-
-
 def test_a_normalization_killed_midway_leaves_the_previous_facts_and_the_next_catches_up(
     served: tuple[FakeStripe, Settings, Store], database_url: str, tmp_path: Path,
 ) -> None:
@@ -314,20 +287,10 @@ def test_a_normalization_killed_midway_leaves_the_previous_facts_and_the_next_ca
         fake.change_subscription(sub["id"], now=clock + k, item=item["id"], quantity=(item.get("quantity") or 1) + 1)
     clock += 60
     assert sync(settings, store, clock=clock).result.ok
-    started = tmp_path / "started"
     target = Target(ref.account, ref.livemode, ref.default_currency or "usd", ref.name)
-    child = multiprocessing.get_context("spawn").Process(
-        target=_normalize_until_killed, args=(database_url, target, normalize_settings(settings), clock, str(started)))
-    child.start()
-    try:
-        for _ in range(600):
-            if started.exists() or not child.is_alive():
-                break
-            time.sleep(0.1)
-        assert started.exists(), "the child never wrote a batch"
-    finally:
+    with paused_after_first_batch(database_url, target, normalize_settings(settings), clock, tmp_path,
+                                  pause_seconds=60) as child:
         os.kill(child.pid or 0, signal.SIGKILL)
-        child.join()
     assert child.exitcode == -signal.SIGKILL
     assert fact_rows(store, ref) == before
     assert last_normalization(store, ref.account, ref.livemode) == run_before
