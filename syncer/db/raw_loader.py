@@ -270,6 +270,8 @@ def _by_column_or_parent(
     in_range = (select(middle.c[link.key])
                 .join(top, _same_row(top, middle, up.column))
                 .where(of_account(middle, account, livemode, True), top_customer >= "", rng.holds(top_customer)))
+    # ``|| ''`` (see ``of_account``): the customer-less charges are found through the key's
+    # index from the range's invoices, not by reading every one the customer index holds.
     return q.where(rng.holds(column) | (column.concat("").is_(None) & ref.in_(in_range)))
 
 

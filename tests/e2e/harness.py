@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from syncer.app.settings import Settings, load_settings
 from syncer.app.usecases import SyncOutcome, sync_stripe
 from syncer.db.engine import create_db_engine
+from syncer.db.locks import advisory_key
 from syncer.db.store import Store, table
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account
@@ -200,3 +201,18 @@ def sync_lock_held_elsewhere(database_url: str, cwd: Path) -> Iterator[subproces
     finally:
         if holder.poll() is None:
             holder.communicate("", timeout=30)  # end of stdin: the lock is released
+
+
+def advisory_lock_holders(engine: Engine, name: str) -> list[int]:
+    """Backends holding this schema's advisory lock ``name`` (``syncer.db.locks``), seen
+    from a connection of their own."""
+    with engine.connect() as conn:
+        database, schema = conn.execute(text("SELECT current_database(), current_schema()")).one()
+        unsigned = advisory_key(name, database, schema) & 0xFFFF_FFFF_FFFF_FFFF
+        return list(conn.execute(
+            text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1"
+            ),
+            {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF},
+        ).scalars())

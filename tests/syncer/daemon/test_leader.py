@@ -29,6 +29,7 @@ from syncer.db.locks import (
 )
 from syncer.errors import DatabaseUnavailable
 from tests.conftest import POSTGRES_URL, postgres_url_for_test
+from tests.e2e.harness import advisory_lock_holders
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -168,20 +169,6 @@ needs_postgres = [
 ]
 
 
-def _holder_pids(engine: Engine) -> list[int]:
-    """Backends holding this schema's leader lock, seen from a third connection."""
-    with engine.connect() as conn:
-        database, schema = conn.execute(text("SELECT current_database(), current_schema()")).one()
-        unsigned = advisory_key(LEADER, database, schema) & 0xFFFF_FFFF_FFFF_FFFF
-        return list(conn.execute(
-            text(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                " AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1"
-            ),
-            {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF},
-        ).scalars())
-
-
 @pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=needs_postgres)], indirect=True)
 def test_postgres_terminated_session_loses_the_lock_and_another_replica_takes_over(
     database_url: str, locks: tuple[LeaderLock, LeaderLock],
@@ -191,14 +178,14 @@ def test_postgres_terminated_session_loses_the_lock_and_another_replica_takes_ov
     assert not b.try_acquire()
 
     observer = create_db_engine(database_url)
-    pids = _holder_pids(observer)
+    pids = advisory_lock_holders(observer, LEADER)
     assert len(pids) == 1
     with observer.connect() as conn:
         assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]}).scalar()
 
     assert not a.still_held()
     assert b.try_acquire()
-    assert _holder_pids(observer) != pids
+    assert advisory_lock_holders(observer, LEADER) != pids
     # The old leader asks again like any replica, and waits its turn.
     assert not a.try_acquire()
     observer.dispose()
@@ -209,7 +196,7 @@ def test_postgres_lock_leaves_no_transaction_open(database_url: str, locks: tupl
     a, _ = locks
     assert a.try_acquire() and a.still_held()
     observer = create_db_engine(database_url)
-    pid = _holder_pids(observer)[0]
+    pid = advisory_lock_holders(observer, LEADER)[0]
     with observer.connect() as conn:
         state = conn.execute(text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar()
     assert state == "idle"

@@ -29,7 +29,7 @@ from syncer.db.locks import (
 )
 from syncer.db.migrate import current_revision, head_revision
 from syncer.errors import AnotherSyncRunning, RetryLater
-from tests.e2e.harness import sync_lock_held_elsewhere
+from tests.e2e.harness import advisory_lock_holders, sync_lock_held_elsewhere
 
 NOW = 1795000000  # 2026-11-18 11:06:40 UTC
 
@@ -119,12 +119,9 @@ def _drop_behind_its_back(engine: Engine) -> None:
         held.path.unlink()
         return
     assert isinstance(held, PostgresAdvisoryLock)
+    pids = advisory_lock_holders(engine, SYNC)
+    assert len(pids) == 1
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        key = held._key_for(conn)
-        pids = conn.exec_driver_sql(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            f" AND classid = {(key >> 32) & 0xFFFFFFFF}::oid AND objid = {key & 0xFFFFFFFF}::oid").scalars().all()
-        assert len(pids) == 1
         conn.exec_driver_sql(f"SELECT pg_terminate_backend({pids[0]})")
         for _ in range(600):  # gone, and its locks with it
             if conn.exec_driver_sql(f"SELECT 1 FROM pg_stat_activity WHERE pid = {pids[0]}").first() is None:
