@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from syncer.db import locks
 from syncer.db.engine import create_db_engine
 from syncer.db.locks import (
     MIGRATE,
     SYNC,
+    DatabaseLock,
     FileLock,
     Holder,
     PostgresAdvisoryLock,
@@ -137,12 +139,29 @@ def _taken_by_another(engine: Engine) -> FileLock | PostgresAdvisoryLock:
     return other
 
 
-def test_a_sync_whose_lock_another_took_stops_and_says_so(engines: tuple[Engine, Engine]) -> None:
+def test_a_sync_whose_lock_another_took_stops_and_says_so(
+    engines: tuple[Engine, Engine], monkeypatch: pytest.MonkeyPatch,
+) -> None:
     a, b = engines
-    # Checked seldom enough that the other takes the lock first.
-    with pytest.raises(AnotherSyncRunning) as stopped, sync_lock(a, recheck_seconds=2.0) as halt:
+    # The sync's checks wait until the other has taken the lock, however slow the machine.
+    taken, lock_for_real = threading.Event(), locks.lock_for
+
+    def checked_once_taken(engine: Engine, name: str) -> DatabaseLock:
+        lock = lock_for_real(engine, name)
+        check = lock.still_held
+
+        def still_held() -> bool:
+            assert taken.wait(30)
+            return check()
+
+        lock.still_held = still_held  # type: ignore[method-assign]
+        return lock
+
+    monkeypatch.setattr(locks, "lock_for", checked_once_taken)
+    with pytest.raises(AnotherSyncRunning) as stopped, sync_lock(a, recheck_seconds=0.05) as halt:
         _drop_behind_its_back(b)
         other = _taken_by_another(b)
+        taken.set()
         assert halt.wait(30), "the sync went on without its lock"
     other.release()
     assert str(stopped.value) == (
