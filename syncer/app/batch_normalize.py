@@ -103,13 +103,21 @@ def iter_batch_facts(
     """Each range's facts, in range order: normalized here through ``conn``, and from
     ``PARALLEL_FROM_BATCHES`` ranges on, also by ``WORKERS`` processes."""
     with page_cache_of(conn, READ_SQLITE_CACHE_KIB):
-        shared = load_shared(conn, job.account, job.livemode)
+        shared = load_shared(conn, job.account, job.livemode, _only_customers(ranges))
         here = partial(normalize_range, conn, job, shared)
         url = _worker_url(store)
         if WORKERS < 1 or len(ranges) < max(PARALLEL_FROM_BATCHES, 2) or url is None:
             yield from map(here, ranges)
         else:
             yield from _with_workers(url, job, here, ranges)
+
+
+def _only_customers(ranges: Sequence[CustomerRange]) -> list[str] | None:
+    """The customers of ``ranges`` when they are lists of customers (an incremental run's),
+    else None: the shared lookups need then hold only what those customers use."""
+    if any(r.ids is None and not r.none for r in ranges):
+        return None
+    return [c for r in ranges for c in r.ids or ()]
 
 
 def _with_workers(

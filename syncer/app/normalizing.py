@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from syncer.app.batch_normalize import BatchFacts, BatchJob, iter_batch_facts
 from syncer.app.gc_tuning import collector_paused
 from syncer.app.logging import get_logger
-from syncer.db.changes import changed_since, last_change, owners
+from syncer.db.changes import changed_since, last_change, links_changed, owners
 from syncer.db.facts_store import (
     NO_CUSTOMER,
     RUNS,
@@ -131,7 +131,7 @@ def normalize_target(store: Store, target: Target, norm: NormalizeSettings, *, a
             return _rebuild(store, conn, job, RunRecord(as_of, now, through, printed, "full", None, now))
         counts = FactCounts.of_run(previous)
         run = RunRecord(as_of, now, through, printed, "incremental", len(customers), previous["full_at"])
-        unowned = changed.unowned or NO_CUSTOMER in due or _unowned_found_owner(conn, target)
+        unowned = changed.unowned or NO_CUSTOMER in due or _unowned_found_owner(conn, target, since)
         if not customers and not unowned:
             record_normalization(conn, target.account, target.livemode, counts, data_as_of=as_of, now=now, run=run)
             return NormalizeOutcome("none", 0, counts)
@@ -177,11 +177,16 @@ def _rebuild(store: Store, conn: Connection, job: BatchJob, run: RunRecord) -> N
     return NormalizeOutcome("full", counts.customers, counts)
 
 
-def _unowned_found_owner(conn: Connection, target: Target) -> bool:
+def _unowned_found_owner(conn: Connection, target: Target, since: int) -> bool:
     """Whether an object the range of no customer held now belongs to a customer (the row
-    linking it arrived): its facts move from that range to the customer's."""
+    linking it arrived after change ``since``): its facts move from that range to the
+    customer's. Each object is looked up only when such a row changed: on a large account
+    they are hundreds of rows read from all over the database, on every run."""
+    held = recorded_unowned(conn, target.account, target.livemode)
+    if not held or not links_changed(conn, held, target.account, target.livemode, since):
+        return False
     return any(owners(conn, name, "id", ids, target.account, target.livemode).customers
-               for name, ids in recorded_unowned(conn, target.account, target.livemode).items())
+               for name, ids in held.items())
 
 
 def _update(store: Store, conn: Connection, job: BatchJob, customers: Sequence[str],

@@ -97,6 +97,31 @@ def owners(conn: Connection, name: str, key: str, values: Iterable[str], account
     return out
 
 
+def links_changed(conn: Connection, names: Iterable[str], account: str, livemode: bool, since: int) -> bool:
+    """Whether a row changed after change ``since`` in a table through which rows of
+    ``names`` find their customer (their own, their parent's, and its parent's): only such
+    a row can give a customer to a row of ``names`` that had none."""
+    names = list(names)
+    for name in dict.fromkeys([*names, *_parent_tables(names)]):
+        t = table(name)
+        recent = of_account(t, account, livemode, by_customer=True) & (t.c.changed > since)
+        if conn.execute(select(t.c.changed).where(recent).limit(1)).first() is not None:
+            return True
+    return False
+
+
+def _parent_tables(names: Iterable[str]) -> list[str]:
+    found: list[str] = []
+    todo = list(names)
+    while todo:
+        owner = OWNERS[todo.pop()]
+        parent = owner.parent.table if owner is not None and owner.parent is not None else None
+        if parent is not None and parent != ANY_TABLE and parent not in found:
+            found.append(parent)
+            todo.append(parent)
+    return found
+
+
 @dataclass
 class _Found(Changed):
     keys: set[str] = field(default_factory=set)

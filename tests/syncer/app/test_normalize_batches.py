@@ -151,6 +151,28 @@ def test_a_charge_of_no_customer_goes_with_the_invoice_its_payment_intent_paid(
     assert holding[unpaid] == len(batches) - 1  # the range of no customer
 
 
+def test_the_lookups_of_some_customers_hold_their_discounts_and_those_of_no_customer(
+    synced: tuple[Settings, Store, AccountRef],
+) -> None:
+    """An incremental run's shared lookups: every price and coupon, but of the discounts
+    only those its customers' objects can use, in the order the whole account's are in."""
+    _, store, ref = synced
+    discounts = table("discounts")
+    with store.transaction() as conn:
+        stray = conn.execute(select(discounts.c.id).order_by(discounts.c.id.desc()).limit(1)).scalar_one()
+        conn.execute(update(discounts).where(discounts.c.id == stray).values(customer=None))
+    with store.reading() as conn:
+        every = raw_loader.load_shared(conn, ref.account, ref.livemode)
+        column = {d: c for d, c in conn.execute(select(discounts.c.id, discounts.c.customer))}
+        some = sorted({c for c in column.values() if c})[:2]
+        only = raw_loader.load_shared(conn, ref.account, ref.livemode, customers=some)
+    expected = [d for d, customer in sorted(column.items()) if customer in some or customer is None]
+    assert stray in expected and len(column) > len(expected) > 1
+    assert list(only["discounts"]) == expected
+    assert list(every["discounts"]) == sorted(column)
+    assert {k: v for k, v in only.items() if k != "discounts"} == {k: v for k, v in every.items() if k != "discounts"}
+
+
 def test_customers_only_referenced_are_batched_too(synced: tuple[Settings, Store, AccountRef]) -> None:
     # ``nrr sync --resource invoices`` lists no customer: the batches still hold a few
     # customers' invoices each, not the whole account in one.

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from syncer.app import normalizing
 from syncer.app.normalizing import Target
 from syncer.app.reporting import (
     AccountRef,
@@ -25,7 +26,8 @@ from syncer.app.reporting import (
     report_month,
 )
 from syncer.app.settings import Settings
-from syncer.db.facts_store import SPANS, last_normalization
+from syncer.db.changes import Changed
+from syncer.db.facts_store import SPANS, last_normalization, recorded_unowned
 from syncer.db.objects import CHANGE_COLUMNS
 from syncer.db.store import RunStats, Store, table
 from syncer.sandbox.fake_stripe import FakeStripe
@@ -328,6 +330,54 @@ def test_a_refund_stored_before_its_charge_moves_to_the_charges_customer(
     assert run["kind"] == "incremental"
     lines = fact_rows(store, ref)["revenue_lines"]
     assert [line.customer for line in lines if line.source == refund] == [charge["customer"]]
+
+
+def test_a_charge_of_no_customer_moves_to_its_invoices_customer_when_the_payment_arrives(
+    served: tuple[FakeStripe, Settings, Store], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An Accounts v2 charge names no customer: it is its invoice's customer's through the
+    invoice payment of its payment intent. Stored before that payment, it is of no
+    customer; changes elsewhere leave it there without looking it up again, and the
+    payment's arrival moves it."""
+    _, settings, store = served
+    ref = platform_account(store)
+    charges, payments, invoices = table("charges"), table("invoice_payments"), table("invoices")
+    with store.reading() as conn:
+        charge_id, raw, payment_id = conn.execute(
+            select(charges.c.id, charges.c.raw, payments.c.id)
+            .join(payments, payments.c.payment_intent == charges.c.payment_intent)
+            .join(invoices, invoices.c.id == payments.c.invoice)
+            .where(invoices.c.customer.is_not(None)).order_by(charges.c.id).limit(1)).one()
+        payment = conn.execute(select(payments).where(payments.c.id == payment_id)).mappings().one()
+    unnamed = {k: v for k, v in json.loads(raw).items() if k not in ("customer", "customer_account")}
+    with store.transaction() as conn:
+        conn.execute(payments.delete().where(payments.c.id == payment_id))
+        store.upsert_rows(conn, project("charges", unnamed, RowContext(ref.account, ref.livemode, "2026-11-17", NOW)))
+    clock = NOW + 3600
+    _successful_sync_at(store, clock)
+    normalize_account(settings, store, now=clock, full=True)
+
+    def held() -> list[str]:
+        with store.reading() as conn:
+            return recorded_unowned(conn, ref.account, ref.livemode).get("charges", [])
+
+    assert charge_id in held()
+    looked_up: list[str] = []
+    monkeypatch.setattr(normalizing, "owners", lambda conn, name, *a, **k: looked_up.append(name) or Changed())
+    _edit(store, ref, "quantity", 0, clock + 60)
+    _successful_sync_at(store, clock + 60)
+    normalize_account(settings, store, now=clock + 60)
+    assert looked_up == [] and charge_id in held()
+    monkeypatch.undo()
+
+    with store.transaction() as conn:
+        store.upsert_rows(conn, {"invoice_payments": [{k: v for k, v in payment.items() if k not in CHANGE_COLUMNS}]})
+    _successful_sync_at(store, clock + 120)
+    normalize_account(settings, store, now=clock + 120)
+    run = last_normalization(store, ref.account, ref.livemode)
+    assert run is not None and run["kind"] == "incremental"
+    assert charge_id not in held()
+    incremental_equals_full(settings, store, now=clock + 120)  # the facts it left are a rebuild's
 
 
 def test_a_report_after_a_sync_reads_facts_brought_up_to_date(served: tuple[FakeStripe, Settings, Store]) -> None:
