@@ -11,13 +11,14 @@ end of one month is exactly the start of the next, and a subscription starting a
 00:00:00 on the 1st is new in that month, not the one before.
 
 One module per concern: ``compute`` (months computed a batch of customers at a time),
-``rollforward`` (§2), ``retention`` (§6, signup cohorts included), ``revenue`` (§4),
+``rollforward`` (§2), ``retention`` (§6), ``cohorts`` (§6's signup cohorts), ``revenue`` (§4),
 ``collections`` (§3 tracking), ``movers`` (top movers); under them ``index`` (the facts
 per customer), ``mrr`` (MRR at an instant) and ``report`` (what a report holds). Month
 arithmetic is ``reports.month``, the settings ``reports.options``, the churn kind
 ``reports.churn``.
 """
 
+from reports.metrics.cohorts import CohortTable, SignupCohort, signup_cohorts
 from reports.metrics.compute import compute_month, compute_months, history
 from reports.metrics.movers import MOVER_THRESHOLD, TOP_MOVERS
 from reports.metrics.mrr import customer_mrr, mrr_by_customer
@@ -38,7 +39,6 @@ from reports.metrics.report import (
     Retention,
     Revenue,
 )
-from reports.metrics.retention import SignupCohort, cohorts
 from reports.options import MetricSettings
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "SAME_MONTH",
     "TOP_MOVERS",
     "Arr",
+    "CohortTable",
     "Collections",
     "CustomerCounts",
     "MetricSettings",
@@ -61,10 +62,10 @@ __all__ = [
     "Retention",
     "Revenue",
     "SignupCohort",
-    "cohorts",
     "compute_month",
     "compute_months",
     "customer_mrr",
     "history",
     "mrr_by_customer",
+    "signup_cohorts",
 ]

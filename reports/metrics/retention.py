@@ -1,5 +1,5 @@
 """Retention (METRICS.md §6): NRR, GRR and logo retention of the month's cohort, over the
-trailing twelve months, and by signup cohort.
+trailing twelve months (signup cohorts: ``reports.metrics.cohorts``).
 
 Amounts are in constant currency (one rate for both ends) so that FX moves do not show
 as retention.
@@ -7,19 +7,15 @@ as retention.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from reports.facts import Facts
 from reports.fx import FxTable
 from reports.metrics.index import CustomerIndex
 from reports.metrics.mrr import NO_MRR, convert
 from reports.metrics.report import Retention
 from reports.metrics.rollforward import Tally
-from reports.month import Month
-from reports.options import MetricSettings
 
 
 def pct(num: int | Fraction, den: int) -> Decimal | None:
@@ -81,44 +77,3 @@ def retention(t: Tally, r12: Trailing) -> Retention:
         gross_mrr_churn=pct(t.cohort_start - t.cohort_gross, t.cohort_start),
         net_mrr_churn=pct(t.cohort_start - t.cohort_end, t.cohort_start),
     )
-
-
-# --------------------------------------------------------------------------- signup cohorts
-
-
-@dataclass(frozen=True)
-class SignupCohort:
-    """Customers whose first MRR fell in ``month``; ``cells[k]`` = their MRR k months later
-    as a percentage of their new MRR (None when they brought no MRR)."""
-
-    month: str
-    customers: int
-    new_mrr: int
-    cells: tuple[Decimal | None, ...]
-
-
-def cohorts(facts: Facts, months: Sequence[str], settings: MetricSettings, fx: FxTable) -> list[SignupCohort]:
-    """Signup cohorts for ``months`` (§6), each followed up to the last of ``months``.
-
-    All amounts at the last month's end rate, so that FX moves do not show as retention.
-    """
-    if not months:
-        return []
-    tz = settings.timezone
-    ordered = sorted(Month.parse(m) for m in months)
-    index = CustomerIndex(facts.of_customers(), {})
-    last = ordered[-1]
-    rate_at = last.end(tz) - 1
-    by_month: dict[Month, list[str]] = {}
-    for cus, first in index.first_positive.items():
-        by_month.setdefault(Month.containing(first, tz), []).append(cus)
-    rows: list[SignupCohort] = []
-    for m in ordered:
-        members = by_month.get(m, [])
-        totals = [
-            sum(convert(index.mrr(c, later.end(tz) - 1), fx, rate_at) for c in members)
-            for later in (m + k for k in range(last - m + 1))
-        ]
-        new_mrr = totals[0]
-        rows.append(SignupCohort(str(m), len(members), new_mrr, tuple(pct(v, new_mrr) for v in totals)))
-    return rows

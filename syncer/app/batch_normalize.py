@@ -11,6 +11,11 @@ and batch, so memory grows with every process; two halve the time on the two CPU
 small server and stay within the memory target of every step (docs/BENCHMARK.md). The
 worker only reads raw tables, which the transaction here does not write (it replaces
 facts); on SQLite (WAL) it reads beside the writer without waiting.
+
+Fewer batches (an incremental run's, a small account's) are normalized here, their rows
+read ahead by a few threads on connections of their own, the same way: on a large
+database a few customers' rows lie on pages all over the file, and reading them one
+query at a time left the disk waiting most of the run.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import multiprocessing
 import signal
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
@@ -48,6 +53,9 @@ PARALLEL_FROM_BATCHES = 80
 QUEUED_PER_WORKER = 4
 # Finished batches held for their turn to be written (the worker's next one is late).
 HELD_AT_MOST = 8
+# Batches read at once ahead of the one being derived, below PARALLEL_FROM_BATCHES:
+# about 25 MB of parsed objects each at most (BATCH_CUSTOMERS).
+READERS = 3
 # Normalization reads each raw page once: SQLite's default 2 MB page cache suffices
 # (a sync's larger cache would fill in each process with pages never read again).
 READ_SQLITE_CACHE_KIB = 2_048
@@ -85,7 +93,12 @@ class BatchFacts:
 def normalize_range(conn: Connection, job: BatchJob, shared: dict[str, Any], rng: CustomerRange) -> BatchFacts:
     """The facts of one range of customers, read through ``conn``."""
     with collector_paused():
-        batch = fetch_batch(conn, job.account, job.livemode, rng)
+        return _derive_range(job, shared, rng, fetch_batch(conn, job.account, job.livemode, rng))
+
+
+def _derive_range(job: BatchJob, shared: dict[str, Any], rng: CustomerRange, batch: dict[str, Any]) -> BatchFacts:
+    """The facts of one range of customers from its objects (``fetch_batch``)."""
+    with collector_paused():
         raw = RawAccount(**batch, **shared, default_currency=job.default_currency, account_name=job.account_name)
         facts = normalize(raw, job.settings, now=job.as_of)
         until = horizons(raw, facts, job.settings, job.as_of)
@@ -106,10 +119,38 @@ def iter_batch_facts(
         shared = load_shared(conn, job.account, job.livemode, _only_customers(ranges))
         here = partial(normalize_range, conn, job, shared)
         url = _worker_url(store)
-        if WORKERS < 1 or len(ranges) < max(PARALLEL_FROM_BATCHES, 2) or url is None:
+        if url is None or len(ranges) < 2:
             yield from map(here, ranges)
+        elif WORKERS < 1 or len(ranges) < PARALLEL_FROM_BATCHES:
+            yield from _reading_ahead(store, job, shared, ranges)
         else:
             yield from _with_workers(url, job, here, ranges)
+
+
+def _reading_ahead(store: Store, job: BatchJob, shared: dict[str, Any],
+                   ranges: Sequence[CustomerRange]) -> Iterator[BatchFacts]:
+    """Each range's facts, in order, its rows read on other connections while this thread
+    derives the facts of the ranges before it. A few customers' rows lie on pages all
+    over a large database: read one at a time, the disk's wait is most of an incremental
+    run; several reads at once keep it busy, and deriving overlaps them (the threads
+    wait on the disk without holding the interpreter)."""
+    ahead: deque[Future[dict[str, Any]]] = deque()
+    todo = deque(ranges)
+    # No collection while batches read ahead wait: it would scan their objects, every one.
+    with collector_paused(), ThreadPoolExecutor(READERS, thread_name_prefix="normalize-read") as pool:
+        try:
+            for rng in ranges:
+                while todo and len(ahead) < READERS:
+                    ahead.append(pool.submit(_read_range, store, job, todo.popleft()))
+                yield _derive_range(job, shared, rng, ahead.popleft().result())
+        finally:
+            for future in ahead:  # stopped early (an error, a generator closed): read no more
+                future.cancel()
+
+
+def _read_range(store: Store, job: BatchJob, rng: CustomerRange) -> dict[str, Any]:
+    with store.reading() as conn, page_cache_of(conn, READ_SQLITE_CACHE_KIB):
+        return fetch_batch(conn, job.account, job.livemode, rng)
 
 
 def _only_customers(ranges: Sequence[CustomerRange]) -> list[str] | None:

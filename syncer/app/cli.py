@@ -230,12 +230,17 @@ def report(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="With --send: send again, on purpose.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --send: render, send nothing.")] = False,
+    cohorts: Annotated[bool, typer.Option(
+        "--cohorts", help="Print the signup cohorts of the year to the month instead (text, json or csv).")] = False,
 ) -> None:
     """Compute a month and print it; with --send, deliver it (at most once per target)."""
     from syncer.app.reporting import checked_month, platform_account, report_months
     from syncer.app.wiring import open_store
 
     with user_errors():
+        if cohorts:
+            _print_cohorts(month, format, sending=send is not None)
+            return
         formats = report_formats()
         if format not in formats:
             raise ConfigError(f"--format {format!r} is not known; use {', '.join(formats)}")
@@ -267,6 +272,25 @@ def report(
                 failed += outcome.status == "failed"
         if failed:
             raise typer.Exit(1)
+
+
+COHORT_FORMATS = ("text", "json", "csv")
+
+
+def _print_cohorts(month: str | None, format: str, *, sending: bool) -> None:
+    from reports.render.cohorts import render_cohorts_csv, render_cohorts_json, render_cohorts_text
+    from syncer.app.reporting import checked_month, report_cohorts
+    from syncer.app.wiring import open_store
+
+    if sending:
+        raise ConfigError("--cohorts prints the signup cohorts and sends nothing; leave out --send")
+    if format not in COHORT_FORMATS:
+        raise ConfigError(f"--cohorts --format {format!r} is not known; use {', '.join(COHORT_FORMATS)}")
+    wanted = checked_month(month) if month is not None else None
+    settings = _settings()
+    table = report_cohorts(settings, open_store(settings), wanted, now=int(time.time()))
+    render = {"text": render_cohorts_text, "json": render_cohorts_json, "csv": render_cohorts_csv}[format]
+    sys.stdout.write(render(table))
 
 
 def _render_format(format: str, reports: list[Any]) -> str:

@@ -10,6 +10,7 @@ is still freed at once either way; only cycles wait longer.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,16 +19,41 @@ from contextlib import contextmanager
 RELAXED_THRESHOLD = (50_000, 20, 20)
 
 
+class _Pauses:
+    """Blocks pausing the collector, from any thread: it resumes when the last one ends
+    (a normalization reads batches in other threads, a report may run beside it), and
+    only if it was running when the first one began."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open = 0
+        self.resume = False
+
+    def enter(self) -> None:
+        with self.lock:
+            if self.open == 0:
+                self.resume = gc.isenabled()
+                gc.disable()
+            self.open += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.open -= 1
+            if self.open == 0 and self.resume:
+                gc.enable()
+
+
+_PAUSES = _Pauses()
+
+
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """No cycle collection inside (one thread building one batch: it is short)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    """No cycle collection inside (blocks building batches of parsed objects: they are short)."""
+    _PAUSES.enter()
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        _PAUSES.leave()
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from reports.errors import BadMonth, ReportError
 from reports.fx import FxTable
-from reports.metrics import MetricSettings, MonthReport, compute_months
+from reports.metrics import CohortTable, MetricSettings, MonthReport, compute_months, signup_cohorts
 from reports.month import Month, last_complete_month, month_bounds, month_range, parse_month
 from reports.schedule import Due, report_status
 from syncer.app.calendar import holidays_for
@@ -33,6 +33,9 @@ from syncer.db.raw_loader import stream_rows
 from syncer.db.store import Store, table
 from syncer.errors import ConfigError, GiveUp, NrrError
 from syncer.normalize.model import NormalizeSettings
+
+# Signup cohorts shown by ``nrr report --cohorts``: a year of them.
+COHORT_MONTHS = 12
 
 
 class NoData(GiveUp):
@@ -149,53 +152,93 @@ def report_month(settings: Settings, store: Store, month: str | None, *, now: in
     return report_months(settings, store, month, now=now, count=1)[-1]
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """What a report of a month reads: the account, the metric settings, the month (a
+    past or current one), the exchange rates and the data's instant."""
+
+    ref: AccountRef
+    metrics: MetricSettings
+    month: str
+    fx: FxTable
+    as_of: int
+
+
+def _asked(settings: Settings, store: Store, month: str | None, *, now: int) -> _Asked:
+    """The month asked (default: the last complete one), checked, with facts brought up
+    to date with the last successful sync."""
+    ref = platform_account(store)
+    as_of = data_as_of(store)
+    if as_of is None:
+        # Rows from failed syncs may be partial (a resource never listed): numbers from
+        # them would look real and be wrong.
+        raise NoData("no sync has completed successfully yet; run `nrr sync` and fix what it reports")
+    currency = (settings.report_currency or ref.default_currency or "usd").lower()
+    metric_settings = MetricSettings(
+        discount_mode=settings.discount_mode, churn_recognition=settings.churn_recognition,
+        past_due_grace_days=settings.past_due_grace_days, usage_in_mrr=settings.usage_in_mrr,
+        currency=currency, timezone=settings.report_timezone,
+    )
+    wanted = parse_month(month) if month else last_complete_month(now, settings.report_timezone)
+    current = Month.containing(now, settings.report_timezone)
+    if Month.parse(wanted) > current:
+        # A month not begun has no data of its own: its "report" would be today's MRR
+        # carried forward and labelled with a month that has not happened.
+        raise BadMonth(f"--month {wanted} has not begun; the latest month is {current} (in progress)")
+    if not facts_current(settings, store, ref):
+        # Facts never older than the last successful sync, nor derived under other
+        # settings: bringing them up to date costs what changed since.
+        normalize_account(settings, store, now=now)
+    return _Asked(ref, metric_settings, wanted, fx_table(settings, store, ref, currency), as_of)
+
+
+def _months_with_data(conn: Connection, asked: _Asked, count: int) -> list[str]:
+    """The ``count`` months ending with the month asked, without those before the
+    account's first MRR (the month asked is kept, or it is an error)."""
+    tz = asked.metrics.timezone
+    first = first_mrr_instant(conn, asked.ref.account, asked.ref.livemode)
+    if first is None:
+        raise NoData("no subscription has ever had MRR in the synced data; nothing to report")
+    if month_bounds(asked.month, tz)[1] <= first:
+        raise NoData(f"no data for {asked.month}: the first MRR in this account starts later")
+    return [m for m in month_range(asked.month, count) if m == asked.month or month_bounds(m, tz)[1] > first]
+
+
 def report_months(
     settings: Settings, store: Store, month: str | None, *, now: int, count: int
 ) -> list[MonthReport]:
     """The ``count`` months ending with ``month`` (a trend), oldest first; months before
     the account's first MRR are left out, the asked month never."""
     try:
-        ref = platform_account(store)
-        if data_as_of(store) is None:
-            # Rows from failed syncs may be partial (a resource never listed): numbers from
-            # them would look real and be wrong.
-            raise NoData("no sync has completed successfully yet; run `nrr sync` and fix what it reports")
-        currency = (settings.report_currency or ref.default_currency or "usd").lower()
-        metric_settings = MetricSettings(
-            discount_mode=settings.discount_mode, churn_recognition=settings.churn_recognition,
-            past_due_grace_days=settings.past_due_grace_days, usage_in_mrr=settings.usage_in_mrr,
-            currency=currency, timezone=settings.report_timezone,
-        )
-        wanted = parse_month(month) if month else last_complete_month(now, settings.report_timezone)
-        current = Month.containing(now, settings.report_timezone)
-        if Month.parse(wanted) > current:
-            # A month not begun has no data of its own: its "report" would be today's MRR
-            # carried forward and labelled with a month that has not happened.
-            raise BadMonth(f"--month {wanted} has not begun; the latest month is {current} (in progress)")
-        if not facts_current(settings, store, ref):
-            # Facts never older than the last successful sync, nor derived under other
-            # settings: bringing them up to date costs what changed since.
-            normalize_account(settings, store, now=now)
-        asked = {m: month_bounds(m, settings.report_timezone) for m in month_range(wanted, count)}
-        as_of = data_as_of(store)
+        asked = _asked(settings, store, month, now=now)
+        ref, wanted = asked.ref, asked.month
         due, holidays = report_calendar(settings, int(wanted[:4]))
-        status = report_status(wanted, as_of, due, settings.report_timezone, holidays)
-        fx = fx_table(settings, store, ref, currency)
+        status = report_status(wanted, asked.as_of, due, settings.report_timezone, holidays)
         with store.snapshot() as conn:
-            first = first_mrr_instant(conn, ref.account, ref.livemode)
-            if first is None:
-                raise NoData("no subscription has ever had MRR in the synced data; nothing to report")
-            if asked[wanted][1] <= first:
-                raise NoData(f"no data for {wanted}: the first MRR in this account starts later")
-            months = [m for m, (_, m_end) in asked.items() if m == wanted or m_end > first]
+            months = _months_with_data(conn, asked, count)
             # Only the asked month can still be preliminary; earlier ones are history.
             statuses = [(m, status if m == wanted else "final") for m in months]
+            bounds = [month_bounds(m, settings.report_timezone) for m in months]
             # The facts come a batch of customers at a time and the revenue lines streamed:
             # a report holds one batch of facts, never the whole account's.
             return compute_months(
-                iter_customer_facts(conn, ref.account, ref.livemode), statuses, metric_settings, fx,
-                revenue=iter_revenue_lines(conn, ref.account, ref.livemode, list(asked.values()), currency),
-                plans=load_plans(conn, ref.account, ref.livemode), account_name=ref.name, data_as_of=as_of,
+                iter_customer_facts(conn, ref.account, ref.livemode), statuses, asked.metrics, asked.fx,
+                revenue=iter_revenue_lines(conn, ref.account, ref.livemode, bounds, asked.fx.currency),
+                plans=load_plans(conn, ref.account, ref.livemode), account_name=ref.name, data_as_of=asked.as_of,
             )
+    except ReportError as exc:
+        raise as_nrr_error(exc) from None
+
+
+def report_cohorts(settings: Settings, store: Store, month: str | None, *, now: int,
+                   count: int = COHORT_MONTHS) -> CohortTable:
+    """The signup cohorts of the ``count`` months ending with ``month`` (those before the
+    account's first MRR left out), followed to its end."""
+    try:
+        asked = _asked(settings, store, month, now=now)
+        with store.snapshot() as conn:
+            months = _months_with_data(conn, asked, count)
+            return signup_cohorts(iter_customer_facts(conn, asked.ref.account, asked.ref.livemode), months,
+                                  asked.fx, asked.metrics.timezone)
     except ReportError as exc:
         raise as_nrr_error(exc) from None

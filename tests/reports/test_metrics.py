@@ -27,7 +27,6 @@ from reports.metrics import (
     MetricSettings,
     MonthReport,
     Movement,
-    cohorts,
     compute_month,
     customer_mrr,
     history,
@@ -333,20 +332,6 @@ def test_logo_retention_and_churn_rate() -> None:
     r = april(_cohort_month({"a": (100, 100), "b": (100, 0), "c": (100, 50), "d": (100, 300)}))
     assert (r.retention.logo_retention, r.retention.logo_churn) == (Decimal("75.00"), Decimal("25.00"))
     assert (r.retention.nrr, r.retention.grr) == (Decimal("112.50"), Decimal("62.50"))
-
-
-def test_signup_cohorts() -> None:
-    facts = make_facts([
-        span("a", 1000, ts(2026, 1, 5), ts(2026, 2, 10)), span("a", 1500, ts(2026, 2, 10)),
-        span("b", 1000, ts(2026, 1, 20), ts(2026, 3, 2)),
-        span("c", 400, ts(2026, 2, 3)),
-    ])
-    rows = cohorts(facts, ["2026-01", "2026-02", "2026-03"], SETTINGS, USD)
-    assert [(c.month, c.customers, c.new_mrr) for c in rows] == [("2026-01", 2, 2000), ("2026-02", 1, 400),
-                                                                 ("2026-03", 0, 0)]
-    assert rows[0].cells == (Decimal("100.00"), Decimal("125.00"), Decimal("75.00"))
-    assert rows[1].cells == (Decimal("100.00"), Decimal("100.00"))
-    assert rows[2].cells == (None,)
 
 
 # --------------------------------------------------------------------------- revenue, collections, movers

@@ -29,8 +29,10 @@ from reports.metrics import (
     customer_mrr,
     history,
     mrr_by_customer,
+    signup_cohorts,
 )
-from reports.month import add_months
+from reports.metrics.mrr import convert
+from reports.month import add_months, month_bounds
 from tests.reports.builders import assert_identity, make_facts, ts
 
 DAY = 86400
@@ -171,3 +173,26 @@ def test_batches_of_customers_give_the_reports_of_the_whole_account(
     streamed = compute_months(iter(batches), months, settings_, fx, revenue=facts.revenue, plans=facts.plans,
                               account_name=facts.account_name, data_as_of=None)
     assert streamed == whole
+
+
+@settings(max_examples=100, deadline=None)
+@given(histories(), fx_tables(), st.sampled_from(ZONES), st.lists(st.integers(1, 8), max_size=8),
+       st.integers(1, len(MONTHS)))
+def test_signup_cohorts_add_up_to_each_months_mrr_however_the_customers_are_cut(
+    facts: Facts, fx: FxTable, tz: str, cuts: list[int], count: int
+) -> None:
+    months = MONTHS[-count:]
+    table = signup_cohorts(iter(_split(facts, cuts)), months, fx, tz)
+    assert table == signup_cohorts([facts.of_customers()], months, fx, tz)
+    rate_at = month_bounds(months[-1], tz)[1] - 1
+    for k, month in enumerate(months):
+        end = month_bounds(month, tz)[1] - 1
+        everyone = {c: convert(m, fx, rate_at) for c, m in mrr_by_customer(facts, end).items()}
+        column = [table.earlier.mrr[k]] + [c.mrr[k - i] for i, c in enumerate(table.cohorts[: k + 1])]
+        assert sum(column) == table.total_mrr[k] == sum(everyone.values())
+        assert table.total_paying[k] == len(everyone)
+    # Every customer with MRR by the last month is in exactly one row.
+    assert sum(c.customers for c in (table.earlier, *table.cohorts)) == len(
+        {s.customer for s in facts.spans if s.mrr > 0 and s.start <= rate_at and (s.end is None or s.end > s.start)})
+    closing = compute_month(facts, months[-1], MetricSettings(timezone=tz), fx)
+    assert table.total_mrr[-1] == closing.mrr.end

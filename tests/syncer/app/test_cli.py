@@ -176,6 +176,38 @@ def test_report_after_sync_prints_the_interface_json(env: Path, fake: tuple[Fake
     assert slack["message"]["blocks"][0]["type"] == "header" and slack["thread"]["blocks"]
 
 
+def test_report_cohorts_add_up_to_the_months_mrr_in_every_format(
+    env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = fake
+    monkeypatch.setenv("STRIPE_API_KEY", KEY)
+    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+    assert runner.invoke(app, ["sync"]).exit_code == 0
+    result = runner.invoke(app, ["report", "--month", "2025-10", "--cohorts", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["month"] == "2025-10" and doc["months"][-1] == "2025-10" and 1 < len(doc["months"]) <= 12
+    assert [c["cohort"] for c in doc["cohorts"]] == doc["months"]
+    assert sum(c["customers"] for c in doc["cohorts"]) > 0 and doc["earlier"]["customers"] >= 0
+    for k, month in enumerate(doc["months"]):
+        column = doc["earlier"]["mrr"][k] + sum(c["mrr"][k - i] for i, c in enumerate(doc["cohorts"][: k + 1]))
+        assert round(column, 2) == doc["total"]["mrr"][k], month
+    for c in doc["cohorts"]:
+        assert c["net_mrr_retention"][0] in (100.0, None) and len(c["mrr"]) == len(c["months"])
+    month = json.loads(runner.invoke(app, ["report", "--month", "2025-10", "--format", "json"]).stdout)
+    assert doc["total"]["mrr"][-1] == month["mrr"]["end"]
+    assert doc["total"]["paying_customers"][-1] == month["customers"]["end"]
+    rows = runner.invoke(app, ["report", "--month", "2025-10", "--cohorts", "--format", "csv"]).stdout.splitlines()
+    assert rows[0] == "cohort,customers,month,months_since,mrr,paying_customers,net_mrr_retention,logo_retention"
+    assert len(rows) == 1 + sum(len(c["months"]) for c in doc["cohorts"]) + len(doc["months"])
+    text = runner.invoke(app, ["report", "--month", "2025-10", "--cohorts"]).stdout
+    assert "Signup cohorts to October 2025" in text and "reactivation is a gain" in text
+    wrong = runner.invoke(app, ["report", "--cohorts", "--format", "html"])
+    assert wrong.exit_code == 78 and "use text, json, csv" in one_line_error(wrong.output)
+    sending = runner.invoke(app, ["report", "--cohorts", "--send", "email"])
+    assert sending.exit_code == 78 and "leave out --send" in one_line_error(sending.output)
+
+
 def test_report_errors_are_one_line(env: Path) -> None:
     bad = runner.invoke(app, ["report", "--month", "2026-13"])
     assert bad.exit_code == 2 and "--month must look like" in one_line_error(bad.output)

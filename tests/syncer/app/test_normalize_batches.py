@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -205,6 +206,60 @@ def test_a_payment_whose_invoice_is_missing_or_of_no_customer_is_in_exactly_one_
     seen = [p["id"] for batch in batches for p in batch]
     assert {p["id"] for p in batches[-1]} >= {orphan.id, guest.id}  # the range of no customer
     assert sorted(seen) == sorted(p["id"] for p in raw_loader.load_raw(store, ref.account, ref.livemode)["invoice_payments"])
+
+
+# ---- batches read ahead on other connections (syncer.app.batch_normalize) ---------------------------
+
+
+@pytest.fixture
+def read_ahead(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Batches of 3 customers; the names of the threads that read them."""
+    monkeypatch.setattr(raw_loader, "BATCH_CUSTOMERS", 3)
+    readers: list[str] = []
+    read = batch_normalize._read_range
+
+    def spied(*args: Any) -> Any:
+        readers.append(threading.current_thread().name)
+        return read(*args)
+
+    monkeypatch.setattr(batch_normalize, "_read_range", spied)
+    return readers
+
+
+def test_batches_read_ahead_give_the_facts_of_batches_read_in_turn_row_for_row(
+    synced: tuple[Settings, Store, AccountRef], read_ahead: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, store, ref = synced
+    with monkeypatch.context() as in_turn:
+        in_turn.setattr(batch_normalize, "_worker_url", lambda store: None)  # as for a database in memory
+        in_turn_counts = normalize_account(settings, store, now=NOW, full=True).counts
+    in_turn_rows = _rows_in_order(store, ref)
+    assert read_ahead == []
+    counts = normalize_account(settings, store, now=NOW, full=True).counts
+    assert all(in_turn_rows.values())
+    assert _rows_in_order(store, ref) == in_turn_rows and counts == in_turn_counts
+    assert len(read_ahead) >= 14 and {name.split("_")[0] for name in read_ahead} == {"normalize-read"}
+
+
+def test_a_batch_that_fails_to_be_read_ahead_fails_the_run_and_the_previous_facts_stay(
+    synced: tuple[Settings, Store, AccountRef], read_ahead: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, store, ref = synced
+    normalize_account(settings, store, now=NOW)
+    before, run_before = _rows_in_order(store, ref), last_normalization(store, ref.account, ref.livemode)
+    read, reads = batch_normalize._read_range, len(read_ahead)
+
+    def failing_on_the_fifth(*args: Any) -> Any:
+        if len(read_ahead) == reads + 4:
+            raise RuntimeError("disk I/O error")
+        return read(*args)
+
+    monkeypatch.setattr(batch_normalize, "_read_range", failing_on_the_fifth)
+    with pytest.raises(RuntimeError, match="disk I/O error"):
+        normalize_account(settings, store, now=NOW + 60, full=True)
+    assert _rows_in_order(store, ref) == before
+    assert last_normalization(store, ref.account, ref.livemode) == run_before
+    assert not [t for t in threading.enumerate() if t.name.startswith("normalize-read")]
 
 
 # ---- a worker process beside this one (syncer.app.batch_normalize) ----------------------------------
