@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from reports.errors import BadMonth, BadSetting
 
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+_QUARTER = re.compile(r"(\d{4})-Q([1-4])")
 # The years a --month may name: from the epoch to one short of the calendar's last (the
 # month after it must exist).
 FIRST_YEAR, LAST_YEAR = 1970, 9998
@@ -117,6 +118,16 @@ class Month:
 def parse_month(text: str) -> str:
     """Validate a ``--month`` value; returns it as ``YYYY-MM``."""
     return str(Month.parse(text))
+
+
+def parse_quarter(text: str) -> tuple[str, list[str]]:
+    """A ``--quarter`` value (``YYYY-Qn``) as ``("2026-Q3", ["2026-07", "2026-08", "2026-09"])``,
+    else ``BadMonth``."""
+    found = _QUARTER.fullmatch(text.strip().upper())
+    if not found or not FIRST_YEAR <= int(found.group(1)) <= LAST_YEAR:
+        raise BadMonth(f"--quarter must look like 2026-Q3, got {text!r}")
+    year, quarter = int(found.group(1)), int(found.group(2))
+    return f"{year}-Q{quarter}", [str(Month(year, 3 * quarter - 2) + k) for k in range(3)]
 
 
 def add_months(month: str, n: int) -> str:

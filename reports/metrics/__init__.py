@@ -18,8 +18,8 @@ arithmetic is ``reports.month``, the settings ``reports.options``, the churn kin
 ``reports.churn``.
 """
 
-from reports.metrics.cohorts import CohortTable, SignupCohort, signup_cohorts
-from reports.metrics.compute import compute_month, compute_months, history
+from reports.metrics.cohorts import CohortTally, signup_cohorts
+from reports.metrics.compute import BatchTally, compute_month, compute_months, history
 from reports.metrics.movers import MOVER_THRESHOLD, TOP_MOVERS
 from reports.metrics.mrr import customer_mrr, mrr_by_customer
 from reports.metrics.report import (
@@ -30,6 +30,7 @@ from reports.metrics.report import (
     REACTIVATION,
     SAME_MONTH,
     Arr,
+    CohortTable,
     Collections,
     CustomerCounts,
     MonthReport,
@@ -38,6 +39,7 @@ from reports.metrics.report import (
     MrrRollForward,
     Retention,
     Revenue,
+    SignupCohort,
 )
 from reports.options import MetricSettings
 
@@ -51,7 +53,9 @@ __all__ = [
     "SAME_MONTH",
     "TOP_MOVERS",
     "Arr",
+    "BatchTally",
     "CohortTable",
+    "CohortTally",
     "Collections",
     "CustomerCounts",
     "MetricSettings",

@@ -19,55 +19,14 @@ part needs only its own facts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 
 from reports.errors import ReconciliationError
 from reports.facts import CustomerFacts
 from reports.fx import FxTable
 from reports.metrics.index import CustomerIndex
 from reports.metrics.mrr import convert, sum_in_force
-from reports.metrics.retention import pct
+from reports.metrics.report import CohortTable, SignupCohort
 from reports.month import Month
-
-
-@dataclass(frozen=True)
-class SignupCohort:
-    """The customers whose first MRR fell in ``month`` (None: before the table's first
-    month). ``mrr[k]`` and ``paying[k]``: their MRR, and how many had some, at the end of
-    the k-th month from ``month`` (from the table's first month for ``earlier``)."""
-
-    month: str | None
-    customers: int
-    mrr: tuple[int, ...]
-    paying: tuple[int, ...]
-
-    @property
-    def new_mrr(self) -> int:
-        return self.mrr[0] if self.mrr else 0
-
-    @property
-    def net_retention(self) -> tuple[Decimal | None, ...]:
-        """Each month's MRR as a percentage of the new MRR (None without new MRR)."""
-        return tuple(pct(m, self.new_mrr) for m in self.mrr)
-
-    @property
-    def logo_retention(self) -> tuple[Decimal | None, ...]:
-        """Each month's paying customers as a percentage of the cohort's customers."""
-        return tuple(pct(p, self.customers) for p in self.paying)
-
-
-@dataclass(frozen=True)
-class CohortTable:
-    """The cohorts of ``months`` (oldest first, the last the month reported), amounts in
-    reporting minor units at the end rate of the last month."""
-
-    months: tuple[str, ...]
-    currency: str
-    cohorts: tuple[SignupCohort, ...]
-    earlier: SignupCohort
-    total_mrr: tuple[int, ...]  # every customer's MRR at the end of each of ``months``
-    total_paying: tuple[int, ...]
 
 
 def signup_cohorts(batches: Iterable[CustomerFacts], months: Sequence[str], fx: FxTable, timezone: str) -> CohortTable:
@@ -75,20 +34,24 @@ def signup_cohorts(batches: Iterable[CustomerFacts], months: Sequence[str], fx: 
     at a time.
 
     Raises ``ReconciliationError`` if a month's cohorts do not add up to its MRR."""
-    tally = _Tally(sorted(Month.parse(m) for m in months), fx, timezone)
+    tally = CohortTally(months, fx, timezone)
     for batch in batches:
         tally.add(CustomerIndex(batch, {}))
     return tally.table()
 
 
-class _Tally:
-    def __init__(self, months: list[Month], fx: FxTable, timezone: str) -> None:
-        if not months or months[-1] - months[0] != len(months) - 1:
-            raise ValueError(f"signup cohorts need consecutive months, got {[str(m) for m in months]}")
-        self.months, self.fx, self.tz = months, fx, timezone
-        self.ends = [m.end(timezone) - 1 for m in months]
+class CohortTally:
+    """The cohorts being added up, a batch of customers at a time (``add``), then their
+    table (``table``)."""
+
+    def __init__(self, months: Sequence[str], fx: FxTable, timezone: str) -> None:
+        self.months = sorted(Month.parse(m) for m in months)
+        if not self.months or self.months[-1] - self.months[0] != len(self.months) - 1:
+            raise ValueError(f"signup cohorts need consecutive months, got {list(months)}")
+        self.fx, self.tz = fx, timezone
+        self.ends = [m.end(timezone) - 1 for m in self.months]
         self.rate_at = self.ends[-1]
-        n = len(months)
+        n = len(self.months)
         # Row n is ``earlier``. Each cohort's cells before its own month stay 0 and are
         # cut off in ``table``.
         self.customers = [0] * (n + 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import fields, replace
 from decimal import Decimal
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from reports.facts import CustomerFacts, Facts, Plan, RevenueLine
 from reports.fx import FxTable
@@ -29,7 +29,7 @@ from reports.metrics.report import (
     MrrRollForward,
     Revenue,
 )
-from reports.metrics.retention import Trailing, retention, trailing_12m
+from reports.metrics.retention import Trailing, cohort_over, retention
 from reports.metrics.revenue import billed
 from reports.metrics.rollforward import Tally, pending_churn, reconcile, roll_forward
 from reports.month import Month
@@ -78,8 +78,10 @@ def compute_months(
     plans: Iterable[Plan],
     account_name: str | None,
     data_as_of: int | None,
+    tallies: Sequence[BatchTally] = (),
 ) -> list[MonthReport]:
-    """A report for each ``(month, status)``, from the facts a batch of customers at a time.
+    """A report for each ``(month, status)``, from the facts a batch of customers at a time;
+    each of ``tallies`` (signup cohorts, a quarter's retention) is given every batch too.
 
     Every number of a month is a sum over customers, and each customer's part needs only
     that customer's facts (its whole history: new or reactivated, days since churn, the
@@ -97,8 +99,16 @@ def compute_months(
         currencies |= index.currencies
         for month in work:
             month.add(index, fx)
+        for tally in tallies:
+            tally.add(index)
     revenue_by_month = billed(revenue, [(m.start, m.end, m.month) for m in work], fx)
     return [month.report(revenue_by_month[month.month], fx, currencies, account_name, data_as_of) for month in work]
+
+
+class BatchTally(Protocol):
+    """What adds up, a batch of customers at a time, beside the months."""
+
+    def add(self, index: CustomerIndex) -> None: ...
 
 
 _Summable = TypeVar("_Summable", Collections, Trailing)
@@ -124,7 +134,7 @@ class _MonthWork:
         self.movements: list[Movement] = []
         self.broken: list[str] = []
         self.pending_customers = self.pending_mrr = 0
-        self.r12 = Trailing(0, 0, 0, 0)
+        self.r12 = Trailing(0, 0, 0, 0, 0)
         self.collections = Collections(0, 0, 0, 0, 0)
         self.movers = LargestMoves(self.opening, self.closing)
 
@@ -134,7 +144,7 @@ class _MonthWork:
         customers, mrr = pending_churn(index, fx, self.start, self.end)
         self.pending_customers += customers
         self.pending_mrr += mrr
-        self.r12 = _plus(self.r12, trailing_12m(index, fx, self.year_ago, self.closing))
+        self.r12 = _plus(self.r12, cohort_over(index, fx, self.year_ago, self.closing))
         self.collections = _plus(self.collections, collections(index, fx, self.start, self.end))
         self.movers.add(index, movements)
         self.movements += movements

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 
 from reports.options import MetricSettings
 
@@ -118,6 +119,53 @@ class Movement:
 
 
 @dataclass(frozen=True)
+class SignupCohort:
+    """The customers whose first MRR fell in ``month`` (None: before the table's first
+    month). ``mrr[k]`` and ``paying[k]``: their MRR, and how many had some, at the end of
+    the k-th month from ``month`` (from the table's first month for ``earlier``)."""
+
+    month: str | None
+    customers: int
+    mrr: tuple[int, ...]
+    paying: tuple[int, ...]
+
+    @property
+    def new_mrr(self) -> int:
+        return self.mrr[0] if self.mrr else 0
+
+    @property
+    def net_retention(self) -> tuple[Decimal | None, ...]:
+        """Each month's MRR as a percentage of the new MRR (None without new MRR)."""
+        return tuple(pct(m, self.new_mrr) for m in self.mrr)
+
+    @property
+    def logo_retention(self) -> tuple[Decimal | None, ...]:
+        """Each month's paying customers as a percentage of the cohort's customers."""
+        return tuple(pct(p, self.customers) for p in self.paying)
+
+
+@dataclass(frozen=True)
+class CohortTable:
+    """The cohorts of ``months`` (oldest first, the last the month reported), amounts in
+    reporting minor units at the end rate of the last month."""
+
+    months: tuple[str, ...]
+    currency: str
+    cohorts: tuple[SignupCohort, ...]
+    earlier: SignupCohort
+    total_mrr: tuple[int, ...]  # every customer's MRR at the end of each of ``months``
+    total_paying: tuple[int, ...]
+
+
+def pct(num: int | Fraction, den: int) -> Decimal | None:
+    """``num / den`` as a percentage with two decimals (half-even), None without a base."""
+    if den == 0:
+        return None
+    hundredths = round(Fraction(num) * 10000 / den)
+    return Decimal(hundredths).scaleb(-2)
+
+
+@dataclass(frozen=True)
 class MonthReport:
     """One month, everything ``nrr report`` shows, amounts in reporting minor units."""
 
@@ -140,3 +188,5 @@ class MonthReport:
     settings: MetricSettings
     pending_churn_mrr: int = 0
     fx_rates: tuple[tuple[str, Decimal, Decimal], ...] = field(default=())  # (currency, start rate, end rate)
+    # The signup cohorts of the year to the month, when asked (the email's heatmap).
+    cohorts: CohortTable | None = None

@@ -7,42 +7,36 @@ as retention.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import astuple, dataclass
 from fractions import Fraction
 
 from reports.fx import FxTable
 from reports.metrics.index import CustomerIndex
 from reports.metrics.mrr import NO_MRR, convert
-from reports.metrics.report import Retention
+from reports.metrics.report import Retention, pct
 from reports.metrics.rollforward import Tally
-
-
-def pct(num: int | Fraction, den: int) -> Decimal | None:
-    """``num / den`` as a percentage with two decimals (half-even), None without a base."""
-    if den == 0:
-        return None
-    hundredths = round(Fraction(num) * 10000 / den)
-    return Decimal(hundredths).scaleb(-2)
 
 
 @dataclass(frozen=True)
 class Trailing:
+    """The retention of the customers who had MRR at an opening instant, at a closing one."""
+
     customers: int
     start: int
     end: int
     gross: int
+    kept: int = 0  # of ``customers``, those with MRR at the closing instant
 
 
-def trailing_12m(index: CustomerIndex, fx: FxTable, year_ago: int, closing: int) -> Trailing:
-    """§6: customers with MRR at the start of M-11 (``year_ago``, the instant before it),
-    their MRR then vs at the end of M.
+def cohort_over(index: CustomerIndex, fx: FxTable, opening: int, closing: int) -> Trailing:
+    """§6: the customers with MRR at ``opening``, their MRR then vs at ``closing``: the
+    trailing twelve months (``opening`` the instant before M-11), or a quarter.
 
-    Both ends at the month-end rate of M (constant currency); churned customers count 0
-    and a customer who left and came back counts at its current MRR.
+    Both ends at the rate of ``closing`` (constant currency); churned customers count 0
+    and a customer who left and came back counts at its MRR at ``closing``.
     """
-    customers = start_sum = end_sum = gross = 0
-    at_first, at_closing = index.mrr_of_everyone(year_ago), index.mrr_of_everyone(closing)
+    customers = start_sum = end_sum = gross = kept = 0
+    at_first, at_closing = index.mrr_of_everyone(opening), index.mrr_of_everyone(closing)
     for cus in index.spans:
         then = convert(at_first.get(cus, NO_MRR), fx, closing)
         if then <= 0:
@@ -52,7 +46,20 @@ def trailing_12m(index: CustomerIndex, fx: FxTable, year_ago: int, closing: int)
         start_sum += then
         end_sum += now
         gross += min(then, now)
-    return Trailing(customers, start_sum, end_sum, gross)
+        kept += now > 0
+    return Trailing(customers, start_sum, end_sum, gross, kept)
+
+
+class PeriodRetention:
+    """``cohort_over`` added up a batch of customers at a time (``total``)."""
+
+    def __init__(self, opening: int, closing: int, fx: FxTable) -> None:
+        self.opening, self.closing, self.fx = opening, closing, fx
+        self.total = Trailing(0, 0, 0, 0, 0)
+
+    def add(self, index: CustomerIndex) -> None:
+        part = cohort_over(index, self.fx, self.opening, self.closing)
+        self.total = Trailing(*(a + b for a, b in zip(astuple(self.total), astuple(part), strict=True)))
 
 
 def retention(t: Tally, r12: Trailing) -> Retention:

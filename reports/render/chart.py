@@ -24,7 +24,7 @@ DOWN = (("contraction", "#ef6c00"), ("churn", "#c62828"))
 NRR_COLOR = "#212121"
 
 
-def _label(month: str) -> str:
+def month_label(month: str) -> str:
     # "Oct 26": short enough for 13 ticks on an 8-inch chart.
     name, year = month_title(month).split(" ")
     return f"{name[:3]} {year[2:]}"
@@ -56,7 +56,7 @@ def render_chart_png(reports: Sequence[MonthReport], current: str) -> bytes:
     for i, r in enumerate(reports):
         if r.month == current:
             ax.axvspan(i - 0.45, i + 0.45, color="#fff59d", alpha=0.6, zorder=0)
-    ax.set_xticks(xs, [_label(r.month) for r in reports], fontsize=8)
+    ax.set_xticks(xs, [month_label(r.month) for r in reports], fontsize=8)
     ax.set_ylabel(f"MRR movements ({cur.upper()})", fontsize=8)
     ax.tick_params(axis="y", labelsize=8)
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))

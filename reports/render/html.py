@@ -15,6 +15,7 @@ import css_inline
 import jinja2
 
 from reports.metrics import MonthReport
+from reports.render.cohorts import FOOTER as COHORTS_NOTE
 from reports.render.email_text import (
     BENCHMARK_SOURCE,
     FORMULAS,
@@ -130,14 +131,18 @@ def _context(report: MonthReport, previous: MonthReport | None, chart_src: str |
 
 
 def render_email_html(
-    report: MonthReport, previous: MonthReport | None, chart_cid: str | None, *, chart_src: str | None = None
+    report: MonthReport, previous: MonthReport | None, chart_cid: str | None, *, chart_src: str | None = None,
+    cohorts_cid: str | None = None, cohorts_src: str | None = None,
 ) -> str:
-    """The HTML part: table layout, every style inlined, the chart as ``cid:{chart_cid}``.
+    """The HTML part: table layout, every style inlined, the chart as ``cid:{chart_cid}``
+    and, when the report holds its signup cohorts, their heatmap as ``cid:{cohorts_cid}``.
 
-    ``chart_src`` replaces the ``cid:`` reference where the page is opened from disk (the
-    preview's ``chart.png`` beside it); with neither, the page has no chart section.
+    ``chart_src`` and ``cohorts_src`` replace the ``cid:`` references where the page is
+    opened from disk (the preview's files beside it); with neither, no such section.
     """
     src = chart_src or (f"cid:{chart_cid}" if chart_cid else None)
-    page = _environment().get_template(TEMPLATE).render(_context(report, previous, src))
+    cohorts = (cohorts_src or (f"cid:{cohorts_cid}" if cohorts_cid else None)) if report.cohorts else None
+    context = {**_context(report, previous, src), "cohorts_src": cohorts, "cohorts_note": COHORTS_NOTE}
+    page = _environment().get_template(TEMPLATE).render(context)
     # Never fetch anything: a stylesheet link in the template would be a bug, not a fetch.
     return css_inline.inline(page, load_remote_stylesheets=False)

@@ -232,12 +232,18 @@ def report(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --send: render, send nothing.")] = False,
     cohorts: Annotated[bool, typer.Option(
         "--cohorts", help="Print the signup cohorts of the year to the month instead (text, json or csv).")] = False,
+    quarter: Annotated[str | None, typer.Option(
+        "--quarter", help="YYYY-Qn: print that quarter instead of a month (text or json).")] = None,
 ) -> None:
     """Compute a month and print it; with --send, deliver it (at most once per target)."""
     from syncer.app.reporting import checked_month, platform_account, report_months
     from syncer.app.wiring import open_store
 
     with user_errors():
+        if quarter is not None:
+            _print_quarter(quarter, format, others=[flag for flag, given in (
+                ("--month", month is not None), ("--send", send is not None), ("--cohorts", cohorts)) if given])
+            return
         if cohorts:
             _print_cohorts(month, format, sending=send is not None)
             return
@@ -260,7 +266,7 @@ def report(
         from syncer.app.preview import TREND_MONTHS
         from syncer.deliver.ledger import send_report
 
-        reports = report_months(settings, store, month, now=now, count=TREND_MONTHS)
+        reports = report_months(settings, store, month, now=now, count=TREND_MONTHS, cohorts=True)
         account = platform_account(store).account
         failed = 0
         for channel in channels:
@@ -293,6 +299,23 @@ def _print_cohorts(month: str | None, format: str, *, sending: bool) -> None:
     sys.stdout.write(render(table))
 
 
+QUARTER_FORMATS = ("text", "json")
+
+
+def _print_quarter(quarter: str, format: str, *, others: list[str]) -> None:
+    from reports.render.quarter import render_quarter_json, render_quarter_text
+    from syncer.app.reporting import report_quarter
+    from syncer.app.wiring import open_store
+
+    if others:
+        raise ConfigError(f"--quarter prints a quarter and goes with none of {', '.join(others)}; leave them out")
+    if format not in QUARTER_FORMATS:
+        raise ConfigError(f"--quarter --format {format!r} is not known; use {', '.join(QUARTER_FORMATS)}")
+    settings = _settings()
+    report = report_quarter(settings, open_store(settings), quarter, now=int(time.time()))
+    sys.stdout.write((render_quarter_json if format == "json" else render_quarter_text)(report))
+
+
 def _render_format(format: str, reports: list[Any]) -> str:
     """The last of ``reports`` in ``format``; the one before it gives the changes in points."""
     from reports.render import render_csv, render_json, render_text
@@ -323,7 +346,7 @@ def preview(
         prepare_folder(out)
         settings = _settings()
         store = open_store(settings)
-        reports = report_months(settings, store, month, now=int(time.time()), count=TREND_MONTHS)
+        reports = report_months(settings, store, month, now=int(time.time()), count=TREND_MONTHS, cohorts=True)
         for path in write_preview(reports, out):
             print(path)
 
@@ -376,7 +399,7 @@ def demo(
             f"Synced {sum(result.counts.values()):,} objects with {run.outcome.requests:,} requests "
             f"in {run.outcome.seconds:.1f} s into {run.database}; normalized in {run.normalize_seconds:.1f} s."
         )
-        reports = report_months(run.settings, run.store, None, now=run.now, count=TREND_MONTHS)
+        reports = report_months(run.settings, run.store, None, now=run.now, count=TREND_MONTHS, cohorts=True)
         sys.stdout.write(render_text(reports[-1]))
         written = write_preview(reports, out)
         err_console.print(f"Preview written: {', '.join(str(p) for p in written)}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from reports.metrics import MonthReport
 from reports.render import render_csv
+from reports.render.cohorts import render_cohorts_csv
 from syncer.deliver import registry
 from syncer.errors import GiveUp
 
@@ -30,13 +31,16 @@ def prepare_folder(out: Path) -> Path:
 
 def write_preview(reports: list[MonthReport], out: Path) -> list[Path]:
     """Each channel's files for the last of ``reports`` (the others are its trend), then
-    movements.csv, readable by their owner only: they hold revenue data."""
+    movements.csv (and cohorts.csv when it holds its signup cohorts), readable by their
+    owner only: they hold revenue data."""
     report = reports[-1]
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, bytes] = {}
     for channel in registry.CHANNELS:
         files.update(channel.preview(reports))
     files["movements.csv"] = render_csv(report).encode()
+    if report.cohorts is not None:
+        files["cohorts.csv"] = render_cohorts_csv(report.cohorts).encode()
     written = []
     for name, data in files.items():
         path = out / name

@@ -6,7 +6,8 @@ settings) and back; the CLI and the daemon call these.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -15,8 +16,25 @@ from sqlalchemy.engine import Connection
 
 from reports.errors import BadMonth, ReportError
 from reports.fx import FxTable
-from reports.metrics import CohortTable, MetricSettings, MonthReport, compute_months, signup_cohorts
-from reports.month import Month, last_complete_month, month_bounds, month_range, parse_month
+from reports.metrics import (
+    BatchTally,
+    CohortTable,
+    CohortTally,
+    MetricSettings,
+    MonthReport,
+    compute_months,
+    signup_cohorts,
+)
+from reports.metrics.quarter import QuarterReport, quarter_report
+from reports.metrics.retention import PeriodRetention
+from reports.month import (
+    Month,
+    last_complete_month,
+    month_bounds,
+    month_range,
+    parse_month,
+    parse_quarter,
+)
 from reports.schedule import Due, report_status
 from syncer.app.calendar import holidays_for
 from syncer.app.normalizing import NormalizeOutcome, Target, fingerprint, normalize_target
@@ -205,27 +223,58 @@ def _months_with_data(conn: Connection, asked: _Asked, count: int) -> list[str]:
 
 
 def report_months(
-    settings: Settings, store: Store, month: str | None, *, now: int, count: int
+    settings: Settings, store: Store, month: str | None, *, now: int, count: int, cohorts: bool = False,
 ) -> list[MonthReport]:
     """The ``count`` months ending with ``month`` (a trend), oldest first; months before
-    the account's first MRR are left out, the asked month never."""
+    the account's first MRR are left out, the asked month never. With ``cohorts``, the
+    last report holds the signup cohorts of the year to it (what the email shows)."""
     try:
-        asked = _asked(settings, store, month, now=now)
-        ref, wanted = asked.ref, asked.month
-        due, holidays = report_calendar(settings, int(wanted[:4]))
-        status = report_status(wanted, asked.as_of, due, settings.report_timezone, holidays)
-        with store.snapshot() as conn:
-            months = _months_with_data(conn, asked, count)
-            # Only the asked month can still be preliminary; earlier ones are history.
-            statuses = [(m, status if m == wanted else "final") for m in months]
-            bounds = [month_bounds(m, settings.report_timezone) for m in months]
-            # The facts come a batch of customers at a time and the revenue lines streamed:
-            # a report holds one batch of facts, never the whole account's.
-            return compute_months(
-                iter_customer_facts(conn, ref.account, ref.livemode), statuses, asked.metrics, asked.fx,
-                revenue=iter_revenue_lines(conn, ref.account, ref.livemode, bounds, asked.fx.currency),
-                plans=load_plans(conn, ref.account, ref.livemode), account_name=ref.name, data_as_of=asked.as_of,
-            )
+        return _month_reports(settings, store, _asked(settings, store, month, now=now), count, cohorts=cohorts)
+    except ReportError as exc:
+        raise as_nrr_error(exc) from None
+
+
+def _month_reports(settings: Settings, store: Store, asked: _Asked, count: int, *, cohorts: bool = False,
+                   tallies: Sequence[BatchTally] = ()) -> list[MonthReport]:
+    """``report_months`` of the month asked; ``tallies`` are given the same batches of facts."""
+    ref, wanted = asked.ref, asked.month
+    due, holidays = report_calendar(settings, int(wanted[:4]))
+    status = report_status(wanted, asked.as_of, due, settings.report_timezone, holidays)
+    with store.snapshot() as conn:
+        months = _months_with_data(conn, asked, count)
+        # Only the asked month can still be preliminary; earlier ones are history.
+        statuses = [(m, status if m == wanted else "final") for m in months]
+        bounds = [month_bounds(m, settings.report_timezone) for m in months]
+        signups = CohortTally(_months_with_data(conn, asked, COHORT_MONTHS), asked.fx,
+                              settings.report_timezone) if cohorts else None
+        # The facts come a batch of customers at a time and the revenue lines streamed:
+        # a report holds one batch of facts, never the whole account's.
+        reports = compute_months(
+            iter_customer_facts(conn, ref.account, ref.livemode), statuses, asked.metrics, asked.fx,
+            revenue=iter_revenue_lines(conn, ref.account, ref.livemode, bounds, asked.fx.currency),
+            plans=load_plans(conn, ref.account, ref.livemode), account_name=ref.name, data_as_of=asked.as_of,
+            tallies=[*tallies, *([signups] if signups else [])],
+        )
+    if signups is not None:
+        reports[-1] = replace(reports[-1], cohorts=signups.table())
+    return reports
+
+
+def report_quarter(settings: Settings, store: Store, quarter: str, *, now: int) -> QuarterReport:
+    """The quarter ``YYYY-Qn``: its months' roll-forward added up, the retention of the
+    customers who had MRR at its start, and the year-over-year figures at its end. A
+    quarter under way is reported to its current month (preliminary)."""
+    try:
+        name, months = parse_quarter(quarter)
+        current = str(Month.containing(now, settings.report_timezone))
+        begun = [m for m in months if m <= current]
+        if not begun:
+            raise BadMonth(f"--quarter {name} has not begun; the latest month is {current} (in progress)")
+        asked = _asked(settings, store, begun[-1], now=now)
+        tz = settings.report_timezone
+        period = PeriodRetention(month_bounds(months[0], tz)[0] - 1, month_bounds(begun[-1], tz)[1] - 1, asked.fx)
+        reports = _month_reports(settings, store, asked, len(begun), tallies=[period])
+        return quarter_report(name, reports, period.total)
     except ReportError as exc:
         raise as_nrr_error(exc) from None
 

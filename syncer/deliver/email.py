@@ -50,6 +50,7 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 # A doctor answers in seconds: a server that hangs is reported, not waited out.
 DOCTOR_TIMEOUT_SECONDS = 10.0
 CHART_CID = "nrr-chart"
+COHORTS_CID = "nrr-cohorts"
 
 
 class SmtpConfig(Protocol):
@@ -172,10 +173,18 @@ def render_snapshot(_settings: object, reports: Sequence[MonthReport]) -> str:
         "report": json.loads(render_json(report)),
         "subject": render_subject(report),
         "text": render_email_text(report, previous),
-        "html": render_email_html(report, previous, CHART_CID),
+        "html": render_email_html(report, previous, CHART_CID, cohorts_cid=COHORTS_CID),
         "chart_png": base64.b64encode(render_chart_png(reports, report.month)).decode(),
+        "cohorts_png": base64.b64encode(_cohorts_png(report)).decode() if report.cohorts else None,
         "csv": render_csv(report),
     })
+
+
+def _cohorts_png(report: MonthReport) -> bytes:
+    from reports.render.cohort_chart import render_cohort_heatmap_png
+
+    assert report.cohorts is not None
+    return render_cohort_heatmap_png(report.cohorts)
 
 
 def send_claimed(
@@ -188,6 +197,8 @@ def send_claimed(
     message = build_message(
         subject=parts["subject"], sender=sender, to=claim.target, text=parts["text"], html=parts["html"],
         chart_png=base64.b64decode(parts["chart_png"]), chart_cid=CHART_CID,
+        # A snapshot frozen before the heatmap existed has none.
+        more_images=[(COHORTS_CID, base64.b64decode(parts["cohorts_png"]))] if parts.get("cohorts_png") else (),
         csv_bytes=parts["csv"].encode(), csv_name=f"nrr-movements-{report_month}.csv",
         message_id=message_id_for(claim.account, claim.month, claim.target, claim.generation, domain),
     )
@@ -201,11 +212,15 @@ def render_preview(reports: Sequence[MonthReport]) -> dict[str, bytes]:
     from reports.render.html import render_email_html
 
     report, previous = reports[-1], (reports[-2] if len(reports) > 1 else None)
-    return {
-        # Opened from disk, the page shows the chart file beside it (the email uses cid:).
-        "report.html": render_email_html(report, previous, None, chart_src="chart.png").encode(),
+    files = {
+        # Opened from disk, the page shows the chart files beside it (the email uses cid:).
+        "report.html": render_email_html(report, previous, None, chart_src="chart.png",
+                                         cohorts_src="cohorts.png").encode(),
         "chart.png": render_chart_png(reports, report.month),
     }
+    if report.cohorts is not None:
+        files["cohorts.png"] = _cohorts_png(report)
+    return files
 
 
 def render_html(report: MonthReport, previous: MonthReport | None) -> str:
@@ -230,13 +245,14 @@ def message_id_for(account: str, month: str, recipient: str, generation: int, do
 def build_message(
     *, subject: str, sender: str, to: str | list[str] | tuple[str, ...], text: str, html: str | None,
     chart_png: bytes | None, chart_cid: str, csv_bytes: bytes | None, csv_name: str, message_id: str,
-    date: datetime | None = None,
+    date: datetime | None = None, more_images: Sequence[tuple[str, bytes]] = (),
 ) -> EmailMessage:
     """``multipart/mixed`` [ ``multipart/alternative`` [ text/plain,
     ``multipart/related`` [ text/html, image/png inline ] ], text/csv attachment ].
 
     Plain text comes first so clients that cannot show HTML show it; the chart is
-    referenced from the HTML as ``cid:<chart_cid>``.
+    referenced from the HTML as ``cid:<chart_cid>``, each of ``more_images`` (content ID,
+    PNG) by its own.
     """
     msg = EmailMessage()
     msg["Subject"] = subject
@@ -248,12 +264,13 @@ def build_message(
     msg.set_content(text)
     if html is not None:
         msg.add_alternative(html, subtype="html")
-        if chart_png is not None:
-            html_part = msg.get_body(preferencelist=("html",))
-            assert isinstance(html_part, MIMEPart)
+        images = ([(chart_cid, chart_png)] if chart_png is not None else []) + list(more_images)
+        html_part = msg.get_body(preferencelist=("html",))
+        assert isinstance(html_part, MIMEPart)
+        for cid, png in images:
             html_part.add_related(
-                chart_png, maintype="image", subtype="png", cid=f"<{chart_cid.strip('<>')}>",
-                disposition="inline", filename=f"{chart_cid.strip('<>').split('@')[0]}.png",
+                png, maintype="image", subtype="png", cid=f"<{cid.strip('<>')}>",
+                disposition="inline", filename=f"{cid.strip('<>').split('@')[0]}.png",
             )
     if csv_bytes is not None:
         msg.add_attachment(csv_bytes, maintype="text", subtype="csv", filename=csv_name)

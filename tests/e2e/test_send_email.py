@@ -69,8 +69,12 @@ def test_send_email_once_then_skip_then_force(smtp: tuple[Inbox, int], tmp_path:
     assert parts.index("text/plain") < parts.index("text/html")
     assert "image/png" in parts and "text/csv" in parts
     html = next(p for p in msg.walk() if p.get_content_type() == "text/html").get_content()
-    png = next(p for p in msg.walk() if p.get_content_type() == "image/png")
-    assert f"cid:{png['Content-ID'].strip('<>')}" in html
+    pngs = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    # The 13-month trend and the signup-cohort heatmap, each shown where the HTML names it.
+    assert [p.get_filename() for p in pngs] == ["nrr-chart.png", "nrr-cohorts.png"]
+    for png in pngs:
+        assert f"cid:{png['Content-ID'].strip('<>')}" in html and png.get_content().startswith(b"\x89PNG")
+    assert "Signup cohorts" in html
     first_ids = {email.message_from_bytes(raw, policy=policy.default)["Message-ID"] for _, raw in inbox.messages}
 
     again = runner.invoke(app, ["report", "--month", "2026-10", "--send", "email"])

@@ -1,13 +1,19 @@
-"""Signup cohorts (METRICS.md §6), computed by hand."""
+"""Signup cohorts (METRICS.md §6), computed by hand, and how they are shown."""
 
 from __future__ import annotations
 
+import json
+import struct
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from reports.fx import FxTable
 from reports.metrics import MetricSettings, compute_month, signup_cohorts
+from reports.render.cohort_chart import render_cohort_heatmap_png
+from reports.render.cohorts import render_cohorts_csv, render_cohorts_json, render_cohorts_text
+from reports.render.html import render_email_html
 from tests.reports.builders import make_facts, span, ts
 
 USD = FxTable("usd")
@@ -54,3 +60,40 @@ def test_amounts_are_at_the_last_months_rate() -> None:
 def test_months_must_follow_each_other() -> None:
     with pytest.raises(ValueError, match="consecutive"):
         signup_cohorts([], ["2026-01", "2026-03"], USD, "UTC")
+
+
+def test_the_heatmap_is_a_deterministic_png_a_row_per_cohort() -> None:
+    table = signup_cohorts([FACTS.of_customers()], MONTHS, USD, "UTC")
+    png = render_cohort_heatmap_png(table)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and b"Software" not in png
+    assert render_cohort_heatmap_png(table) == png
+    width, height = struct.unpack(">II", png[16:24])
+    longer = signup_cohorts([FACTS.of_customers()], ["2025-12", *MONTHS], USD, "UTC")
+    assert struct.unpack(">II", render_cohort_heatmap_png(longer)[16:24]) == (width, height + 30)
+
+
+def test_the_email_shows_the_heatmap_only_with_the_cohorts() -> None:
+    march = compute_month(FACTS, "2026-03", MetricSettings(), USD)
+    with_cohorts = replace(march, cohorts=signup_cohorts([FACTS.of_customers()], MONTHS, USD, "UTC"))
+    page = render_email_html(with_cohorts, None, "chart", cohorts_cid="heat")
+    assert 'src="cid:heat"' in page and "Signup cohorts" in page and "reactivation is a gain" in page
+    assert "cid:heat" not in render_email_html(march, None, "chart", cohorts_cid="heat")
+    assert 'src="heat.png"' in render_email_html(with_cohorts, None, None, chart_src="c.png", cohorts_src="heat.png")
+
+
+def test_text_json_and_csv_say_the_same() -> None:
+    table = signup_cohorts([FACTS.of_customers()], MONTHS, USD, "UTC")
+    doc = json.loads(render_cohorts_json(table))
+    assert doc["cohorts"][0] == {
+        "cohort": "2026-01", "months": MONTHS, "new_mrr": 20.0, "customers": 3, "mrr": [20.0, 25.0, 20.0],
+        "paying_customers": [2, 2, 2], "net_mrr_retention": [100.0, 125.0, 100.0],
+        "logo_retention": [66.67, 66.67, 66.67]}
+    assert doc["earlier"] == {"customers": 1, "mrr": [7.0, 7.0, 7.0], "paying_customers": [1, 1, 1]}
+    assert doc["total"] == {"mrr": [27.0, 36.0, 31.0], "paying_customers": [3, 4, 4]}
+    rows = render_cohorts_csv(table).splitlines()
+    assert rows[1:4] == ["2026-01,3,2026-01,0,20.00,2,100.00,66.67", "2026-01,3,2026-02,1,25.00,2,125.00,66.67",
+                         "2026-01,3,2026-03,2,20.00,2,100.00,66.67"]
+    assert rows[-1] == "earlier,1,2026-03,2,7.00,1,,"
+    text = render_cohorts_text(table)
+    assert "2026-01           3           20.00    100.0%  125.0%  100.0%" in text
+    assert "total" in text and "31.00" in text

@@ -142,7 +142,7 @@ def test_demo_syncs_normalizes_and_reports_without_credentials(env: Path) -> Non
     assert "MRR report for" in result.stdout and "NRR" in result.stdout
     db = env / "out" / "demo.db"
     assert db.stat().st_mode & 0o777 == 0o600
-    for name in ("report.html", "chart.png", "slack.json", "movements.csv"):
+    for name in ("report.html", "chart.png", "slack.json", "movements.csv", "cohorts.png", "cohorts.csv"):
         assert (env / "out" / name).stat().st_mode & 0o777 == 0o600
     assert (env / "out").stat().st_mode & 0o777 == 0o700
 
@@ -208,6 +208,32 @@ def test_report_cohorts_add_up_to_the_months_mrr_in_every_format(
     assert sending.exit_code == 78 and "leave out --send" in one_line_error(sending.output)
 
 
+def test_report_quarter_chains_its_months(
+    env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = fake
+    monkeypatch.setenv("STRIPE_API_KEY", KEY)
+    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+    assert runner.invoke(app, ["sync"]).exit_code == 0
+    result = runner.invoke(app, ["report", "--quarter", "2026-Q3", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    q = json.loads(result.stdout)
+    assert (q["quarter"], q["months"], q["status"]) == ("2026-Q3", ["2026-07", "2026-08", "2026-09"], "final")
+    months = [json.loads(runner.invoke(app, ["report", "--month", m, "--format", "json"]).stdout) for m in q["months"]]
+    assert q["mrr"]["start"] == months[0]["mrr"]["start"] and q["mrr"]["end"] == months[-1]["mrr"]["end"]
+    for flow in ("new", "reactivation", "expansion", "contraction", "churn", "fx_impact"):
+        assert q["mrr"][flow] == round(sum(m["mrr"][flow] for m in months), 2), flow
+    assert q["retention"]["nrr_yoy"] == months[-1]["retention"]["nrr_12m"]
+    assert q["customers"] == {"start": months[0]["customers"]["start"], "end": months[-1]["customers"]["end"]}
+    text = runner.invoke(app, ["report", "--quarter", "2026-q3"]).stdout
+    assert "2026-Q3 (July 2026 to September 2026), FINAL" in text and "Year over year" in text
+    bad = runner.invoke(app, ["report", "--quarter", "2026-Q7"])
+    assert bad.exit_code == 2 and "--quarter must look like 2026-Q3" in one_line_error(bad.output)
+    both = runner.invoke(app, ["report", "--quarter", "2026-Q3", "--month", "2026-09"])
+    assert both.exit_code == 78 and "--month" in one_line_error(both.output)
+    assert runner.invoke(app, ["report", "--quarter", "2026-Q3", "--format", "csv"]).exit_code == 78
+
+
 def test_report_errors_are_one_line(env: Path) -> None:
     bad = runner.invoke(app, ["report", "--month", "2026-13"])
     assert bad.exit_code == 2 and "--month must look like" in one_line_error(bad.output)
@@ -217,19 +243,24 @@ def test_report_errors_are_one_line(env: Path) -> None:
     assert fmt.exit_code == 78 and "--format" in one_line_error(fmt.output)
 
 
-def test_preview_writes_the_four_files_owner_only(env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preview_writes_every_file_owner_only(env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch) -> None:
     server, _ = fake
     monkeypatch.setenv("STRIPE_API_KEY", KEY)
     monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
     assert runner.invoke(app, ["sync"]).exit_code == 0
     result = runner.invoke(app, ["preview", "--month", "2026-10", "--out", str(env / "pv")])
     assert result.exit_code == 0, result.output
-    names = {"report.html", "chart.png", "slack.json", "movements.csv"}
+    names = {"report.html", "chart.png", "slack.json", "movements.csv", "cohorts.png", "cohorts.csv"}
     assert {p.name for p in (env / "pv").iterdir()} == names
     for name in names:
         assert (env / "pv" / name).stat().st_mode & 0o777 == 0o600
     assert (env / "pv" / "chart.png").read_bytes().startswith(b"\x89PNG")
-    assert 'src="chart.png"' in (env / "pv" / "report.html").read_text()  # opens from disk with its chart
+    assert (env / "pv" / "cohorts.png").read_bytes().startswith(b"\x89PNG")
+    page = (env / "pv" / "report.html").read_text()
+    assert 'src="chart.png"' in page and 'src="cohorts.png"' in page  # opens from disk with its charts
+    assert "Signup cohorts" in page and "reactivation is a gain" in page
+    rows = (env / "pv" / "cohorts.csv").read_text().splitlines()
+    assert rows[0].startswith("cohort,customers,month,months_since,mrr") and len(rows) > 12
     slack = json.loads((env / "pv" / "slack.json").read_text())
     assert slack["message"]["blocks"] and slack["thread"]["text"]
 
