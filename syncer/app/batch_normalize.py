@@ -23,7 +23,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -112,9 +112,10 @@ def _derive_range(job: BatchJob, shared: dict[str, Any], rng: CustomerRange, bat
 
 def iter_batch_facts(
     store: Store, conn: Connection, job: BatchJob, ranges: Sequence[CustomerRange]
-) -> Iterator[BatchFacts]:
+) -> Generator[BatchFacts, None, None]:
     """Each range's facts, in range order: normalized here through ``conn``, and from
-    ``PARALLEL_FROM_BATCHES`` ranges on, also by ``WORKERS`` processes."""
+    ``PARALLEL_FROM_BATCHES`` ranges on, also by ``WORKERS`` processes. Close it when
+    stopping early: the threads reading ahead end then."""
     with page_cache_of(conn, READ_SQLITE_CACHE_KIB):
         shared = load_shared(conn, job.account, job.livemode, _only_customers(ranges))
         here = partial(normalize_range, conn, job, shared)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass, replace
 from functools import cache
 from importlib import import_module
@@ -164,9 +165,11 @@ def _rebuild(store: Store, conn: Connection, job: BatchJob, run: RunRecord) -> N
     clear_facts(conn, job.account, job.livemode)
     ranges = customer_ranges(conn, job.account, job.livemode)
     apart = True
-    for rng, batch in zip(ranges, iter_batch_facts(store, conn, job, ranges), strict=True):
-        apart = _write(conn, job, batch, rng, alone=False) and apart
-        counts.add(batch.facts)
+    # Closed at once on an error: its threads and its pause of the collector end with it.
+    with closing(iter_batch_facts(store, conn, job, ranges)) as facts:
+        for rng, batch in zip(ranges, facts, strict=True):
+            apart = _write(conn, job, batch, rng, alone=False) and apart
+            counts.add(batch.facts)
     if not apart:
         # Facts of no customer came from a customer's objects, or the reverse: replacing
         # one side's facts alone would leave them behind, so the next run rebuilds too.
@@ -200,9 +203,10 @@ def _update(store: Store, conn: Connection, job: BatchJob, customers: Sequence[s
     deleted = delete_customer_facts(conn, job.account, job.livemode,
                                     [*customers, NO_CUSTOMER] if unowned else customers)
     counts = counts.minus(deleted)
-    for rng, batch in zip(ranges, iter_batch_facts(store, conn, job, ranges), strict=True):
-        _write(conn, job, batch, rng, alone=True)
-        counts.add(batch.facts)
+    with closing(iter_batch_facts(store, conn, job, ranges)) as facts:
+        for rng, batch in zip(ranges, facts, strict=True):
+            _write(conn, job, batch, rng, alone=True)  # raises _NotAlone: the caller rebuilds
+            counts.add(batch.facts)
     return counts
 
 

@@ -147,11 +147,7 @@ def test_demo_syncs_normalizes_and_reports_without_credentials(env: Path) -> Non
     assert (env / "out").stat().st_mode & 0o777 == 0o700
 
 
-def test_report_after_sync_prints_the_interface_json(env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch) -> None:
-    server, _ = fake
-    monkeypatch.setenv("STRIPE_API_KEY", KEY)
-    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
-    assert runner.invoke(app, ["sync"]).exit_code == 0
+def test_report_after_sync_prints_the_interface_json(synced: Path) -> None:
     result = runner.invoke(app, ["report", "--month", "2026-10", "--format", "json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -176,13 +172,17 @@ def test_report_after_sync_prints_the_interface_json(env: Path, fake: tuple[Fake
     assert slack["message"]["blocks"][0]["type"] == "header" and slack["thread"]["blocks"]
 
 
-def test_report_cohorts_add_up_to_the_months_mrr_in_every_format(
-    env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def synced(env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``env`` with the fake account's key set and synced once."""
     server, _ = fake
     monkeypatch.setenv("STRIPE_API_KEY", KEY)
     monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
     assert runner.invoke(app, ["sync"]).exit_code == 0
+    return env
+
+
+def test_report_cohorts_add_up_to_the_months_mrr_in_every_format(synced: Path) -> None:
     result = runner.invoke(app, ["report", "--month", "2025-10", "--cohorts", "--format", "json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -208,13 +208,7 @@ def test_report_cohorts_add_up_to_the_months_mrr_in_every_format(
     assert sending.exit_code == 78 and "leave out --send" in one_line_error(sending.output)
 
 
-def test_report_quarter_chains_its_months(
-    env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    server, _ = fake
-    monkeypatch.setenv("STRIPE_API_KEY", KEY)
-    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
-    assert runner.invoke(app, ["sync"]).exit_code == 0
+def test_report_quarter_chains_its_months(synced: Path) -> None:
     result = runner.invoke(app, ["report", "--quarter", "2026-Q3", "--format", "json"])
     assert result.exit_code == 0, result.output
     q = json.loads(result.stdout)
@@ -243,11 +237,8 @@ def test_report_errors_are_one_line(env: Path) -> None:
     assert fmt.exit_code == 78 and "--format" in one_line_error(fmt.output)
 
 
-def test_preview_writes_every_file_owner_only(env: Path, fake: tuple[FakeStripe, Account], monkeypatch: pytest.MonkeyPatch) -> None:
-    server, _ = fake
-    monkeypatch.setenv("STRIPE_API_KEY", KEY)
-    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
-    assert runner.invoke(app, ["sync"]).exit_code == 0
+def test_preview_writes_every_file_owner_only(synced: Path) -> None:
+    env = synced
     result = runner.invoke(app, ["preview", "--month", "2026-10", "--out", str(env / "pv")])
     assert result.exit_code == 0, result.output
     names = {"report.html", "chart.png", "slack.json", "movements.csv", "cohorts.png", "cohorts.csv"}

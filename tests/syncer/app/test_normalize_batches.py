@@ -3,6 +3,7 @@ whole account normalized at once, and replaces the stored facts atomically."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -260,6 +261,7 @@ def test_a_batch_that_fails_to_be_read_ahead_fails_the_run_and_the_previous_fact
     assert _rows_in_order(store, ref) == before
     assert last_normalization(store, ref.account, ref.livemode) == run_before
     assert not [t for t in threading.enumerate() if t.name.startswith("normalize-read")]
+    assert gc.isenabled()  # the pause of the cycle collector ended with the run
 
 
 # ---- a worker process beside this one (syncer.app.batch_normalize) ----------------------------------
