@@ -10,6 +10,7 @@ from typing import Any
 
 from reports.fx import to_major
 from reports.metrics import CohortTable, SignupCohort
+from reports.render.jsonout import percent_number
 from reports.render.text import money, month_title
 
 FOOTER = ("Cell k: the cohort's MRR at the end of the k-th month after its first, over its MRR at the end of "
@@ -75,10 +76,6 @@ def cohorts_dict(table: CohortTable) -> dict[str, Any]:
         "total": {"mrr": [float(to_major(v, cur)) for v in table.total_mrr],
                   "paying_customers": list(table.total_paying)},
     }
-
-
-def percent_number(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
 
 
 def render_cohorts_json(table: CohortTable) -> str:

@@ -18,7 +18,8 @@ def iso_utc(at: int | None) -> str | None:
     return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _pct(value: Decimal | None) -> float | None:
+def percent_number(value: Decimal | None) -> float | None:
+    """A percentage as a JSON number (105.0), None as null."""
     return None if value is None else float(value)
 
 
@@ -51,8 +52,8 @@ def report_dict(report: MonthReport) -> dict[str, Any]:
             "same_month_start_and_cancel": c.same_month_start_and_cancel, "pending_churn": c.pending_churn,
         },
         "retention": {
-            "nrr": _pct(r.nrr), "grr": _pct(r.grr), "logo_retention": _pct(r.logo_retention),
-            "nrr_12m": _pct(r.nrr_12m), "grr_12m": _pct(r.grr_12m), "nrr_annualized": _pct(r.nrr_annualized),
+            "nrr": percent_number(r.nrr), "grr": percent_number(r.grr), "logo_retention": percent_number(r.logo_retention),
+            "nrr_12m": percent_number(r.nrr_12m), "grr_12m": percent_number(r.grr_12m), "nrr_annualized": percent_number(r.nrr_annualized),
         },
         "revenue": {
             "recurring": money(report.revenue.recurring), "usage": money(report.revenue.usage),

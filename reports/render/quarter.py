@@ -7,8 +7,7 @@ from typing import Any
 
 from reports.fx import to_major
 from reports.metrics.quarter import QuarterReport
-from reports.render.cohorts import percent_number
-from reports.render.jsonout import iso_utc
+from reports.render.jsonout import iso_utc, percent_number
 from reports.render.text import money, month_title, percent
 
 
