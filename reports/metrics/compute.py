@@ -4,9 +4,8 @@ then each month's report (METRICS.md §2-§6)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields, replace
 from decimal import Decimal
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from reports.facts import CustomerFacts, Facts, Plan, RevenueLine
 from reports.fx import FxTable
@@ -29,7 +28,7 @@ from reports.metrics.report import (
     MrrRollForward,
     Revenue,
 )
-from reports.metrics.retention import Trailing, cohort_over, retention
+from reports.metrics.retention import Trailing, cohort_over, plus, retention
 from reports.metrics.revenue import billed
 from reports.metrics.rollforward import Tally, pending_churn, reconcile, roll_forward
 from reports.month import Month
@@ -111,14 +110,6 @@ class BatchTally(Protocol):
     def add(self, index: CustomerIndex) -> None: ...
 
 
-_Summable = TypeVar("_Summable", Collections, Trailing)
-
-
-def _plus(a: _Summable, b: _Summable) -> _Summable:
-    """Two tallies of integers added field by field."""
-    return replace(a, **{f.name: getattr(a, f.name) + getattr(b, f.name) for f in fields(a)})
-
-
 class _MonthWork:
     """One month being computed: what the batches of customers add up to, then its report."""
 
@@ -144,8 +135,8 @@ class _MonthWork:
         customers, mrr = pending_churn(index, fx, self.start, self.end)
         self.pending_customers += customers
         self.pending_mrr += mrr
-        self.r12 = _plus(self.r12, cohort_over(index, fx, self.year_ago, self.closing))
-        self.collections = _plus(self.collections, collections(index, fx, self.start, self.end))
+        self.r12 = plus(self.r12, cohort_over(index, fx, self.year_ago, self.closing))
+        self.collections = plus(self.collections, collections(index, fx, self.start, self.end))
         self.movers.add(index, movements)
         self.movements += movements
 

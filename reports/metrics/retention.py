@@ -7,13 +7,14 @@ as retention.
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields, replace
 from fractions import Fraction
+from typing import TypeVar
 
 from reports.fx import FxTable
 from reports.metrics.index import CustomerIndex
 from reports.metrics.mrr import NO_MRR, convert
-from reports.metrics.report import Retention, pct
+from reports.metrics.report import Collections, Retention, pct
 from reports.metrics.rollforward import Tally
 
 
@@ -58,8 +59,15 @@ class PeriodRetention:
         self.total = Trailing(0, 0, 0, 0, 0)
 
     def add(self, index: CustomerIndex) -> None:
-        part = cohort_over(index, self.fx, self.opening, self.closing)
-        self.total = Trailing(*(a + b for a, b in zip(astuple(self.total), astuple(part), strict=True)))
+        self.total = plus(self.total, cohort_over(index, self.fx, self.opening, self.closing))
+
+
+_Summable = TypeVar("_Summable", Collections, Trailing)
+
+
+def plus(a: _Summable, b: _Summable) -> _Summable:
+    """Two tallies of integers added field by field."""
+    return replace(a, **{f.name: getattr(a, f.name) + getattr(b, f.name) for f in fields(a)})
 
 
 def retention(t: Tally, r12: Trailing) -> Retention:
