@@ -116,6 +116,10 @@ class Customer:
     name: str | None
     currency: str | None
     deleted: bool = False
+    # What segments read (METRICS.md §6), loaded only when asked: the customer's country
+    # and the values of the metadata keys segmented by. Stripe keeps only current values.
+    country: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str | None:
@@ -132,6 +136,16 @@ class Plan:
 
     price: str
     name: str
+    interval: str | None = None  # "month", "year", "3 months": its billing interval (segments)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionLabels:
+    """The values of the subscription metadata keys segmented by (METRICS.md §6)."""
+
+    customer: str
+    subscription: str
+    metadata: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -145,6 +159,7 @@ class CustomerFacts:
     spans: tuple[MrrSpan, ...]
     churns: tuple[ChurnEvent, ...]
     failures: tuple[PaymentFailure, ...]
+    subscriptions: tuple[SubscriptionLabels, ...] = ()  # only when segments ask for their metadata
 
 
 @dataclass(frozen=True)
@@ -159,7 +174,8 @@ class Facts:
     default_currency: str
     account_name: str | None = None
     plans: tuple[Plan, ...] = ()  # for labelling movers; a price without one shows its id
+    subscriptions: tuple[SubscriptionLabels, ...] = ()
 
     def of_customers(self) -> CustomerFacts:
         """The per-customer facts, all customers in one batch."""
-        return CustomerFacts(self.customers, self.spans, self.churns, self.failures)
+        return CustomerFacts(self.customers, self.spans, self.churns, self.failures, self.subscriptions)

@@ -11,8 +11,8 @@ end of one month is exactly the start of the next, and a subscription starting a
 00:00:00 on the 1st is new in that month, not the one before.
 
 One module per concern: ``compute`` (months computed a batch of customers at a time),
-``rollforward`` (§2), ``retention`` (§6), ``cohorts`` (§6's signup cohorts), ``revenue`` (§4),
-``collections`` (§3 tracking), ``movers`` (top movers); under them ``index`` (the facts
+``rollforward`` (§2), ``retention`` (§6), ``cohorts`` (§6's signup cohorts), ``segments``
+(§6's segments), ``revenue`` (§4), ``collections`` (§3 tracking), ``movers`` (top movers); under them ``index`` (the facts
 per customer), ``mrr`` (MRR at an instant) and ``report`` (what a report holds). Month
 arithmetic is ``reports.month``, the settings ``reports.options``, the churn kind
 ``reports.churn``.

@@ -25,12 +25,19 @@ from reports.metrics.report import (
     CustomerCounts,
     MonthReport,
     Movement,
-    MrrRollForward,
     Revenue,
 )
 from reports.metrics.retention import Trailing, cohort_over, plus, retention
 from reports.metrics.revenue import billed
-from reports.metrics.rollforward import Tally, pending_churn, reconcile, roll_forward
+from reports.metrics.rollforward import (
+    CustomerMonth,
+    Tally,
+    as_roll_forward,
+    pending_churn,
+    reconcile,
+    roll_forward,
+)
+from reports.metrics.segments import SegmentSpec, SegmentTally
 from reports.month import Month
 from reports.options import MetricSettings
 
@@ -78,9 +85,11 @@ def compute_months(
     account_name: str | None,
     data_as_of: int | None,
     tallies: Sequence[BatchTally] = (),
+    segments: SegmentSpec | None = None,
 ) -> list[MonthReport]:
     """A report for each ``(month, status)``, from the facts a batch of customers at a time;
     each of ``tallies`` (signup cohorts, a quarter's retention) is given every batch too.
+    With ``segments``, the last month's report holds its segments.
 
     Every number of a month is a sum over customers, and each customer's part needs only
     that customer's facts (its whole history: new or reactivated, days since churn, the
@@ -90,7 +99,11 @@ def compute_months(
     the result does not depend on how customers are split (tested). ``revenue`` and
     ``plans`` are account-wide.
     """
+    plans = tuple(plans)
     work = [_MonthWork(Month.parse(m), status, settings) for m, status in months]
+    if segments is not None and work:
+        last = work[-1]
+        last.segments = SegmentTally(segments, plans, last.month, last.opening, last.closing)
     plan_names = {p.price: p.name for p in plans}
     currencies: set[str] = set()
     for batch in batches:
@@ -128,10 +141,14 @@ class _MonthWork:
         self.r12 = Trailing(0, 0, 0, 0, 0)
         self.collections = Collections(0, 0, 0, 0, 0)
         self.movers = LargestMoves(self.opening, self.closing)
+        self.segments: SegmentTally | None = None
 
     def add(self, index: CustomerIndex, fx: FxTable) -> None:
         """Add one batch of customers."""
-        movements = roll_forward(index, fx, self.start, self.end, self.tally, self.broken)
+        rows: list[CustomerMonth] | None = [] if self.segments is not None else None
+        movements = roll_forward(index, fx, self.start, self.end, self.tally, self.broken, rows)
+        if self.segments is not None and rows is not None:
+            self.segments.add(index, rows)
         customers, mrr = pending_churn(index, fx, self.start, self.end)
         self.pending_customers += customers
         self.pending_mrr += mrr
@@ -155,11 +172,7 @@ class _MonthWork:
             account_name=account_name,
             period_start=self.start,
             period_end=self.end,
-            mrr=MrrRollForward(
-                start=tally.start, new=tally.new, reactivation=tally.reactivation, expansion=tally.expansion,
-                contraction=tally.contraction, churn=tally.churn, churn_voluntary=tally.churn_voluntary,
-                churn_involuntary=tally.churn_involuntary, fx_impact=tally.fx_impact, end=tally.end,
-            ),
+            mrr=as_roll_forward(tally),
             arr=Arr(start=tally.start * 12, end=tally.end * 12),
             customers=CustomerCounts(
                 start=tally.cohort, new=tally.counts.get(NEW, 0), reactivated=tally.counts.get(REACTIVATION, 0),
@@ -177,6 +190,7 @@ class _MonthWork:
             pending_churn_mrr=self.pending_mrr,
             fx_rates=tuple((c, _rate_or_zero(fx, c, opening), _rate_or_zero(fx, c, closing))
                            for c in sorted(currencies - {fx.currency})),
+            segments=None if self.segments is None else self.segments.table(tally),
         )
 
 

@@ -157,6 +157,37 @@ class CohortTable:
     total_paying: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class Segment:
+    """One value of a dimension (a plan, a country, …): the roll-forward and retention of
+    the customers in it at the month's start (METRICS.md §6)."""
+
+    value: str
+    mrr: MrrRollForward
+    customers_start: int  # with MRR at the month's start: the segment's cohort
+    customers_end: int
+    new: int
+    reactivated: int
+    churned: int
+    nrr: Decimal | None
+    grr: Decimal | None
+    logo_retention: Decimal | None
+    cohort_start: int
+    cohort_end: int
+    # The segment's share of the month's NRR change, in points: its cohort's net change
+    # over the whole cohort's start MRR. A dimension's points add up to NRR − 100.
+    nrr_points: Decimal | None
+
+
+@dataclass(frozen=True)
+class SegmentDimension:
+    """A dimension's segments, the largest first; they add up to the month's totals."""
+
+    dimension: str  # plan, interval, currency, country, arr_band, metadata.KEY, …
+    segments: tuple[Segment, ...]
+    moved: int  # customers with MRR at both ends whose segment differs at the end
+
+
 def pct(num: int | Fraction, den: int) -> Decimal | None:
     """``num / den`` as a percentage with two decimals (half-even), None without a base."""
     if den == 0:
@@ -190,3 +221,5 @@ class MonthReport:
     fx_rates: tuple[tuple[str, Decimal, Decimal], ...] = field(default=())  # (currency, start rate, end rate)
     # The signup cohorts of the year to the month, when asked (the email's heatmap).
     cohorts: CohortTable | None = None
+    # The month's segments (SEGMENT_BY), when asked: the report of a month on its own.
+    segments: tuple[SegmentDimension, ...] | None = None

@@ -25,6 +25,7 @@ from reports.metrics.report import (
     REACTIVATION,
     SAME_MONTH,
     Movement,
+    MrrRollForward,
 )
 
 
@@ -58,11 +59,22 @@ class Tally:
         self.counts[key] = self.counts.get(key, 0) + 1
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerMonth:
+    """One customer's month as the roll-forward saw it: what segments add up again."""
+
+    customer: str
+    a_start: int  # MRR at the opening, at the opening's rate
+    a: int  # the same at the month-end rate
+    b: int  # MRR at the closing
+    movement: Movement | None
+
+
 def roll_forward(index: CustomerIndex, fx: FxTable, start: int, end: int, tally: Tally,
-                 broken: list[str]) -> list[Movement]:
+                 broken: list[str], rows: list[CustomerMonth] | None = None) -> list[Movement]:
     """The roll-forward of the batch's customers over the month ``[start, end)``, added to
     ``tally``; returns their movements. A customer whose buckets do not explain its change
-    is added to ``broken``."""
+    is added to ``broken``. With ``rows``, each customer's month is appended to it."""
     opening, closing = start - 1, end - 1
     movements: list[Movement] = []
     at_opening, at_closing = index.mrr_of_everyone(opening), index.mrr_of_everyone(closing)
@@ -70,25 +82,33 @@ def roll_forward(index: CustomerIndex, fx: FxTable, start: int, end: int, tally:
         a_native, b_native = at_opening.get(cus, NO_MRR), at_closing.get(cus, NO_MRR)
         a_start = convert(a_native, fx, opening)
         a, b = convert(a_native, fx, closing), convert(b_native, fx, closing)
-        tally.start += a_start
-        tally.end += b
-        tally.fx_impact += a - a_start
         movement = net_movement(index, cus, a, b, start, end)
-        before = tally.net()
         if movement is not None:
             movements.append(movement)
-            add_movement(tally, movement)
-        if a > 0:
-            tally.cohort += 1
-            tally.cohort_start += a
-            tally.cohort_end += b
-            tally.cohort_gross += min(a, b)
-            tally.cohort_kept += b > 0
-        tally.end_customers += b > 0
-        # Per customer, what the buckets received must explain the whole change.
-        if b != a_start + (tally.net() - before) + (a - a_start):
+        if not add_customer(tally, a_start, a, b, movement):
             broken.append(cus)
+        if rows is not None:
+            rows.append(CustomerMonth(cus, a_start, a, b, movement))
     return movements
+
+
+def add_customer(tally: Tally, a_start: int, a: int, b: int, movement: Movement | None) -> bool:
+    """One customer's month into ``tally``; False if its buckets do not explain its change."""
+    tally.start += a_start
+    tally.end += b
+    tally.fx_impact += a - a_start
+    before = tally.net()
+    if movement is not None:
+        add_movement(tally, movement)
+    if a > 0:
+        tally.cohort += 1
+        tally.cohort_start += a
+        tally.cohort_end += b
+        tally.cohort_gross += min(a, b)
+        tally.cohort_kept += b > 0
+    tally.end_customers += b > 0
+    # Per customer, what the buckets received must explain the whole change.
+    return b == a_start + (tally.net() - before) + (a - a_start)
 
 
 def net_movement(index: CustomerIndex, cus: str, a: int, b: int, start: int, end: int) -> Movement | None:
@@ -148,6 +168,15 @@ def add_movement(tally: Tally, m: Movement) -> None:
         elif m.churn_kind == ChurnKind.INVOLUNTARY:
             tally.churn_involuntary -= m.delta
             tally.count("churn_involuntary")
+
+
+def as_roll_forward(t: Tally) -> MrrRollForward:
+    """A tally's buckets as a report shows them."""
+    return MrrRollForward(
+        start=t.start, new=t.new, reactivation=t.reactivation, expansion=t.expansion, contraction=t.contraction,
+        churn=t.churn, churn_voluntary=t.churn_voluntary, churn_involuntary=t.churn_involuntary,
+        fx_impact=t.fx_impact, end=t.end,
+    )
 
 
 def reconcile(month: str, t: Tally, broken: list[str]) -> None:

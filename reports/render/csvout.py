@@ -14,7 +14,8 @@ HEADER = ("customer", "name", "movement", "from", "to", "delta", "churn_kind", "
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _text(value: str | None) -> str:
+def safe_text(value: str | None) -> str:
+    """A user-controlled text cell, safe to open in a spreadsheet."""
     if not value:
         return ""
     return "'" + value if value.startswith(_FORMULA_START) else value
@@ -28,7 +29,7 @@ def render_csv(report: MonthReport) -> str:
     cur = report.currency
     for m in report.movements:
         writer.writerow([
-            m.customer, _text(m.name), m.movement, to_major(m.from_mrr, cur), to_major(m.to_mrr, cur),
-            to_major(m.delta, cur), m.churn_kind or "", _text(m.reason),
+            m.customer, safe_text(m.name), m.movement, to_major(m.from_mrr, cur), to_major(m.to_mrr, cur),
+            to_major(m.delta, cur), m.churn_kind or "", safe_text(m.reason),
         ])
     return out.getvalue()

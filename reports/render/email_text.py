@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from reports.fx import minor_digits, to_major
 from reports.metrics import MonthReport
+from reports.render.segments import EMAIL_NOTE, dimension_title, largest_segments, signed_points
 from reports.render.text import _as_of, _footer, _movers, _revenue, _rollforward, money, month_title
 
 BENCHMARK_SOURCE = "public SaaS benchmark surveys (KeyBanc Capital Markets, SaaS Capital)"
@@ -211,6 +212,20 @@ def _involuntary(report: MonthReport) -> str:
             f"({_n(report.customers.churned_involuntary)})")
 
 
+def _segments_block(report: MonthReport) -> list[str]:
+    cur = report.currency
+    lines = [f"Segments ({cur.upper()}; every segment: nrr report --segments)",
+             f"  {'':<26}{'customers':>10}{'MRR start':>14}{'MRR end':>14}{'NRR':>9}{'GRR':>9}{'points':>8}"]
+    for d, shown, more in largest_segments(report):
+        lines.append(f"  {dimension_title(d.dimension)}" + (f" · {d.moved} moved during the month" if d.moved else ""))
+        lines += [f"    {s.value[:23]:<24}{s.customers_start:>10}{money(s.mrr.start, cur):>14}"
+                  f"{money(s.mrr.end, cur):>14}{pct1(s.nrr):>9}{pct1(s.grr):>9}{signed_points(s.nrr_points):>8}"
+                  for s in shown]
+        if more:
+            lines.append(f"    … {more} smaller")
+    return [*lines, "  " + EMAIL_NOTE]
+
+
 def render_email_text(report: MonthReport, previous: MonthReport | None) -> str:
     """The plain-text part of the monthly email (same content as the HTML part)."""
     blocks = [
@@ -219,6 +234,7 @@ def render_email_text(report: MonthReport, previous: MonthReport | None) -> str:
         _rollforward(report),
         _retention_block(report, previous),
         _movers(report),
+        *([_segments_block(report)] if report.segments else []),
         [*_revenue(report), _involuntary(report)],
         ["Formulas", *(f"  {f}" for f in FORMULAS), *_footer(report),
          f"Benchmarks: {BENCHMARK_SOURCE}; thresholds in USD ARR."],

@@ -24,11 +24,14 @@ from reports.render.email_text import (
     cash,
     company,
     headline,
+    pct1,
     render_subject,
     retention_rows,
     settings_line,
     status_word,
 )
+from reports.render.segments import EMAIL_NOTE as SEGMENTS_NOTE
+from reports.render.segments import dimension_title, largest_segments, signed_points
 from reports.render.text import month_title
 
 TEMPLATE = "email.html.j2"
@@ -101,6 +104,17 @@ def _movers(r: MonthReport) -> list[dict[str, str]]:
     ]
 
 
+def _segments(r: MonthReport) -> list[dict[str, Any]]:
+    cur = r.currency
+    return [
+        {"title": dimension_title(d.dimension), "moved": d.moved, "more": more, "rows": [
+            {"value": s.value, "customers": s.customers_start, "start": cash(s.mrr.start, cur),
+             "end": cash(s.mrr.end, cur), "nrr": pct1(s.nrr), "grr": pct1(s.grr), "points": signed_points(s.nrr_points)}
+            for s in shown]}
+        for d, shown, more in largest_segments(r)
+    ]
+
+
 def _context(report: MonthReport, previous: MonthReport | None, chart_src: str | None) -> dict[str, Any]:
     cur = report.currency
     return {
@@ -127,6 +141,8 @@ def _context(report: MonthReport, previous: MonthReport | None, chart_src: str |
         "settings": settings_line(report),
         "fx": "; ".join(f"{c}: {a} → {b}" for c, a, b in report.fx_rates),
         "benchmark_source": BENCHMARK_SOURCE,
+        "segments": _segments(report),
+        "segments_note": SEGMENTS_NOTE,
     }
 
 

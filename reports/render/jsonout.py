@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 from reports.fx import to_major
-from reports.metrics import MonthReport
+from reports.metrics import MonthReport, MrrRollForward
+from reports.metrics.report import SegmentDimension
 
 
 def iso_utc(at: int | None) -> str | None:
@@ -21,6 +22,35 @@ def iso_utc(at: int | None) -> str | None:
 def percent_number(value: Decimal | None) -> float | None:
     """A percentage as a JSON number (105.0), None as null."""
     return None if value is None else float(value)
+
+
+def mrr_dict(m: MrrRollForward, currency: str) -> dict[str, float]:
+    """A roll-forward's buckets in major units ("rounded to cents": minor units are exact,
+    so this only rescales)."""
+    def money(minor: int) -> float:
+        return float(to_major(minor, currency))
+
+    return {
+        "start": money(m.start), "new": money(m.new), "reactivation": money(m.reactivation),
+        "expansion": money(m.expansion), "contraction": money(m.contraction), "churn": money(m.churn),
+        "churn_voluntary": money(m.churn_voluntary), "churn_involuntary": money(m.churn_involuntary),
+        "fx_impact": money(m.fx_impact), "end": money(m.end),
+    }
+
+
+def segments_list(dimensions: tuple[SegmentDimension, ...], currency: str) -> list[dict[str, Any]]:
+    """The month's segments: per dimension, each segment's roll-forward and retention."""
+    return [
+        {"dimension": d.dimension, "moved_customers": d.moved, "segments": [
+            {"segment": s.value, "mrr": mrr_dict(s.mrr, currency),
+             "customers": {"start": s.customers_start, "new": s.new, "reactivated": s.reactivated,
+                           "churned": s.churned, "end": s.customers_end},
+             "retention": {"nrr": percent_number(s.nrr), "grr": percent_number(s.grr),
+                           "logo_retention": percent_number(s.logo_retention)},
+             "nrr_points": percent_number(s.nrr_points)}
+            for s in d.segments]}
+        for d in dimensions
+    ]
 
 
 def report_dict(report: MonthReport) -> dict[str, Any]:
@@ -38,12 +68,7 @@ def report_dict(report: MonthReport) -> dict[str, Any]:
         "timezone": report.timezone,
         "status": report.status,
         "data_as_of": iso_utc(report.data_as_of),
-        "mrr": {
-            "start": money(m.start), "new": money(m.new), "reactivation": money(m.reactivation),
-            "expansion": money(m.expansion), "contraction": money(m.contraction), "churn": money(m.churn),
-            "churn_voluntary": money(m.churn_voluntary), "churn_involuntary": money(m.churn_involuntary),
-            "fx_impact": money(m.fx_impact), "end": money(m.end),
-        },
+        "mrr": mrr_dict(m, cur),
         "arr": {"start": money(report.arr.start), "end": money(report.arr.end)},
         "customers": {
             "start": c.start, "new": c.new, "reactivated": c.reactivated, "expanded": c.expanded,
@@ -73,6 +98,8 @@ def report_dict(report: MonthReport) -> dict[str, Any]:
             for t in report.top_movers
         ],
         "settings": report.settings.metric_dict(),
+        # Only when computed (SEGMENT_BY): a key scripts may rely on when it is set.
+        **({"segments": segments_list(report.segments, cur)} if report.segments is not None else {}),
     }
 
 

@@ -5,28 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reports.fx import to_major
 from reports.metrics.quarter import QuarterReport
-from reports.render.jsonout import iso_utc, percent_number
+from reports.render.jsonout import iso_utc, mrr_dict, percent_number
 from reports.render.text import money, month_title, percent
 
 
 def quarter_dict(q: QuarterReport) -> dict[str, Any]:
     """Amounts in major units, percentages as numbers like 105.0 (``null`` without a cohort)."""
     m = q.mrr
-
-    def amount(minor: int) -> float:
-        return float(to_major(minor, q.currency))
-
     return {
         "quarter": q.quarter, "months": list(q.months), "currency": q.currency, "timezone": q.timezone,
         "status": q.status, "data_as_of": iso_utc(q.data_as_of),
-        "mrr": {
-            "start": amount(m.start), "new": amount(m.new), "reactivation": amount(m.reactivation),
-            "expansion": amount(m.expansion), "contraction": amount(m.contraction), "churn": amount(m.churn),
-            "churn_voluntary": amount(m.churn_voluntary), "churn_involuntary": amount(m.churn_involuntary),
-            "fx_impact": amount(m.fx_impact), "end": amount(m.end),
-        },
+        "mrr": mrr_dict(m, q.currency),
         "customers": {"start": q.customers_start, "end": q.customers_end},
         "retention": {
             "nrr": percent_number(q.retention.nrr), "grr": percent_number(q.retention.grr),

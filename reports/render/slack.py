@@ -27,6 +27,7 @@ from reports.render.email_text import (
     points,
     status_word,
 )
+from reports.render.segments import dimension_title, segments_moving_nrr, signed_points
 from reports.render.text import month_title
 
 MAX_BLOCKS = 50
@@ -93,6 +94,30 @@ def _context(report: MonthReport) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(text)}]}
 
 
+def _segments(report: MonthReport) -> list[dict[str, Any]]:
+    """The segments that moved NRR most (none without segments)."""
+    lines = [f"• {escape(dimension_title(dimension))} {escape(s.value)}: {signed_points(s.nrr_points)} pts "
+             f"(NRR {pct1(s.nrr)}, {compact(s.mrr.start, report.currency)} → {compact(s.mrr.end, report.currency)})"
+             for dimension, s in segments_moving_nrr(report)]
+    return [_section("*Segments that moved NRR most*\n" + "\n".join(lines))] if lines else []
+
+
+# Signup cohorts shown: the latest before the month's own (always 100% of itself).
+SLACK_COHORTS = 3
+
+
+def _cohorts(report: MonthReport) -> list[dict[str, Any]]:
+    """The latest signup cohorts' net MRR retention at the month's end (none without them)."""
+    table = report.cohorts
+    if table is None:
+        return []
+    shown = [c for c in table.cohorts[:-1] if c.new_mrr][-SLACK_COHORTS:]
+    if not shown:
+        return []
+    cells = " · ".join(f"{c.month}: {pct1(c.net_retention[-1])}" for c in shown)
+    return [_section(f"*Signup cohorts*, MRR now over their first month's: {cells}")]
+
+
 def render_slack_blocks(report: MonthReport, previous: MonthReport | None) -> dict[str, Any]:
     """The channel message: header, headline, key figures, benchmark, context (no chart)."""
     title = f"{company(report)}: revenue retention, {month_title(report.month)}"
@@ -103,6 +128,8 @@ def render_slack_blocks(report: MonthReport, previous: MonthReport | None) -> di
         {"type": "header", "text": {"type": "plain_text", "text": _clip(title, MAX_HEADER), "emoji": False}},
         _section(escape(line)),
         {"type": "section", "fields": _fields(report, previous)},
+        *_segments(report),
+        *_cohorts(report),
         _section(escape(benchmark(report).sentence())),
         _context(report),
     ]

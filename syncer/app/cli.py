@@ -234,6 +234,8 @@ def report(
         "--cohorts", help="Print the signup cohorts of the year to the month instead (text, json or csv).")] = False,
     quarter: Annotated[str | None, typer.Option(
         "--quarter", help="YYYY-Qn: print that quarter instead of a month (text or json).")] = None,
+    segments: Annotated[bool, typer.Option(
+        "--segments", help="Print the month's segments (SEGMENT_BY) instead (text, json or csv).")] = False,
 ) -> None:
     """Compute a month and print it; with --send, deliver it (at most once per target)."""
     from syncer.app.reporting import checked_month, platform_account, report_months
@@ -242,10 +244,16 @@ def report(
     with user_errors():
         if quarter is not None:
             _print_quarter(quarter, format, others=[flag for flag, given in (
-                ("--month", month is not None), ("--send", send is not None), ("--cohorts", cohorts)) if given])
+                ("--month", month is not None), ("--send", send is not None), ("--cohorts", cohorts),
+                ("--segments", segments)) if given])
             return
+        if cohorts and segments:
+            raise ConfigError("--cohorts and --segments are two views; give one of them")
         if cohorts:
             _print_cohorts(month, format, sending=send is not None)
+            return
+        if segments:
+            _print_segments(month, format, sending=send is not None)
             return
         formats = report_formats()
         if format not in formats:
@@ -261,12 +269,14 @@ def report(
         store = open_store(settings)
         now = int(time.time())
         if not channels:
-            sys.stdout.write(_render_format(format, report_months(settings, store, month, now=now, count=2)))
+            sys.stdout.write(_render_format(format, report_months(settings, store, month, now=now, count=2,
+                                                                  segments=True)))
             return
         from syncer.app.preview import TREND_MONTHS
         from syncer.deliver.ledger import send_report
 
-        reports = report_months(settings, store, month, now=now, count=TREND_MONTHS, cohorts=True)
+        reports = report_months(settings, store, month, now=now, count=TREND_MONTHS, cohorts=True,
+                                segments=True)
         account = platform_account(store).account
         failed = 0
         for channel in channels:
@@ -297,6 +307,31 @@ def _print_cohorts(month: str | None, format: str, *, sending: bool) -> None:
     table = report_cohorts(settings, open_store(settings), wanted, now=int(time.time()))
     render = {"text": render_cohorts_text, "json": render_cohorts_json, "csv": render_cohorts_csv}[format]
     sys.stdout.write(render(table))
+
+
+SEGMENT_FORMATS = ("text", "json", "csv")
+
+
+def _print_segments(month: str | None, format: str, *, sending: bool) -> None:
+    from reports.render.segments import (
+        render_segments_csv,
+        render_segments_json,
+        render_segments_text,
+    )
+    from syncer.app.reporting import checked_month, report_month
+    from syncer.app.wiring import open_store
+
+    if sending:
+        raise ConfigError("--segments prints the month's segments and sends nothing; leave out --send")
+    if format not in SEGMENT_FORMATS:
+        raise ConfigError(f"--segments --format {format!r} is not known; use {', '.join(SEGMENT_FORMATS)}")
+    wanted = checked_month(month) if month is not None else None
+    settings = _settings()
+    if not settings.segment_by:
+        raise ConfigError("SEGMENT_BY is none: set it to the dimensions to segment by, e.g. plan,country")
+    report = report_month(settings, open_store(settings), wanted, now=int(time.time()), segments=True)
+    render = {"text": render_segments_text, "json": render_segments_json, "csv": render_segments_csv}[format]
+    sys.stdout.write(render(report))
 
 
 QUARTER_FORMATS = ("text", "json")
@@ -346,7 +381,8 @@ def preview(
         prepare_folder(out)
         settings = _settings()
         store = open_store(settings)
-        reports = report_months(settings, store, month, now=int(time.time()), count=TREND_MONTHS, cohorts=True)
+        reports = report_months(settings, store, month, now=int(time.time()), count=TREND_MONTHS, cohorts=True,
+                                segments=True)
         for path in write_preview(reports, out):
             print(path)
 
@@ -399,7 +435,8 @@ def demo(
             f"Synced {sum(result.counts.values()):,} objects with {run.outcome.requests:,} requests "
             f"in {run.outcome.seconds:.1f} s into {run.database}; normalized in {run.normalize_seconds:.1f} s."
         )
-        reports = report_months(run.settings, run.store, None, now=run.now, count=TREND_MONTHS, cohorts=True)
+        reports = report_months(run.settings, run.store, None, now=run.now, count=TREND_MONTHS, cohorts=True,
+                                segments=True)
         sys.stdout.write(render_text(reports[-1]))
         written = write_preview(reports, out)
         err_console.print(f"Preview written: {', '.join(str(p) for p in written)}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from reports.metrics import MonthReport
 from reports.render import render_csv
 from reports.render.cohorts import render_cohorts_csv
+from reports.render.segments import render_segments_csv
 from syncer.deliver import registry
 from syncer.errors import GiveUp
 
@@ -31,7 +32,7 @@ def prepare_folder(out: Path) -> Path:
 
 def write_preview(reports: list[MonthReport], out: Path) -> list[Path]:
     """Each channel's files for the last of ``reports`` (the others are its trend), then
-    movements.csv (and cohorts.csv when it holds its signup cohorts), readable by their
+    movements.csv (cohorts.csv and segments.csv when it holds them), readable by their
     owner only: they hold revenue data."""
     report = reports[-1]
     out.mkdir(parents=True, exist_ok=True)
@@ -41,6 +42,8 @@ def write_preview(reports: list[MonthReport], out: Path) -> list[Path]:
     files["movements.csv"] = render_csv(report).encode()
     if report.cohorts is not None:
         files["cohorts.csv"] = render_cohorts_csv(report.cohorts).encode()
+    if report.segments:
+        files["segments.csv"] = render_segments_csv(report).encode()
     written = []
     for name, data in files.items():
         path = out / name

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from reports.errors import BadMonth, ReportError
-from reports.fx import FxTable
+from reports.fx import FxTable, minor_digits
 from reports.metrics import (
     BatchTally,
     CohortTable,
@@ -27,6 +27,7 @@ from reports.metrics import (
 )
 from reports.metrics.quarter import QuarterReport, quarter_report
 from reports.metrics.retention import PeriodRetention
+from reports.metrics.segments import COUNTRY, SegmentSpec, metadata_keys, segment_spec
 from reports.month import (
     Month,
     last_complete_month,
@@ -40,6 +41,7 @@ from syncer.app.calendar import holidays_for
 from syncer.app.normalizing import NormalizeOutcome, Target, fingerprint, normalize_target
 from syncer.app.settings import Settings
 from syncer.db.facts_store import (
+    Labels,
     first_mrr_instant,
     iter_customer_facts,
     iter_revenue_lines,
@@ -165,9 +167,10 @@ def report_calendar(settings: Settings, year: int) -> tuple[Due, frozenset[date]
                                                                    range(year - 1, year + 3))
 
 
-def report_month(settings: Settings, store: Store, month: str | None, *, now: int) -> MonthReport:
+def report_month(settings: Settings, store: Store, month: str | None, *, now: int,
+                 segments: bool = False) -> MonthReport:
     """The month's report from the normalized facts (normalizing first if never done)."""
-    return report_months(settings, store, month, now=now, count=1)[-1]
+    return report_months(settings, store, month, now=now, count=1, segments=segments)[-1]
 
 
 @dataclass(frozen=True)
@@ -224,18 +227,29 @@ def _months_with_data(conn: Connection, asked: _Asked, count: int) -> list[str]:
 
 def report_months(
     settings: Settings, store: Store, month: str | None, *, now: int, count: int, cohorts: bool = False,
+    segments: bool = False,
 ) -> list[MonthReport]:
     """The ``count`` months ending with ``month`` (a trend), oldest first; months before
     the account's first MRR are left out, the asked month never. With ``cohorts``, the
-    last report holds the signup cohorts of the year to it (what the email shows)."""
+    last report holds the signup cohorts of the year to it (what the email shows); with
+    ``segments``, its segments (``SEGMENT_BY``)."""
     try:
-        return _month_reports(settings, store, _asked(settings, store, month, now=now), count, cohorts=cohorts)
+        return _month_reports(settings, store, _asked(settings, store, month, now=now), count, cohorts=cohorts,
+                              segments=segments)
     except ReportError as exc:
         raise as_nrr_error(exc) from None
 
 
+def segmenting(settings: Settings, currency: str) -> tuple[SegmentSpec, Labels]:
+    """SEGMENT_BY and SEGMENT_ARR_BANDS as the core takes them, and what the facts must
+    then hold beside the spans."""
+    spec = segment_spec(settings.segment_by, settings.segment_arr_bands, minor_digits(currency))
+    of_customers, of_subscriptions = metadata_keys(spec.dimensions)
+    return spec, Labels(COUNTRY in spec.dimensions, of_customers, of_subscriptions)
+
+
 def _month_reports(settings: Settings, store: Store, asked: _Asked, count: int, *, cohorts: bool = False,
-                   tallies: Sequence[BatchTally] = ()) -> list[MonthReport]:
+                   segments: bool = False, tallies: Sequence[BatchTally] = ()) -> list[MonthReport]:
     """``report_months`` of the month asked; ``tallies`` are given the same batches of facts."""
     ref, wanted = asked.ref, asked.month
     due, holidays = report_calendar(settings, int(wanted[:4]))
@@ -247,13 +261,14 @@ def _month_reports(settings: Settings, store: Store, asked: _Asked, count: int, 
         bounds = [month_bounds(m, settings.report_timezone) for m in months]
         signups = CohortTally(_months_with_data(conn, asked, COHORT_MONTHS), asked.fx,
                               settings.report_timezone) if cohorts else None
+        spec, labels = segmenting(settings, asked.fx.currency) if segments else (None, None)
         # The facts come a batch of customers at a time and the revenue lines streamed:
         # a report holds one batch of facts, never the whole account's.
         reports = compute_months(
-            iter_customer_facts(conn, ref.account, ref.livemode), statuses, asked.metrics, asked.fx,
+            iter_customer_facts(conn, ref.account, ref.livemode, labels=labels), statuses, asked.metrics, asked.fx,
             revenue=iter_revenue_lines(conn, ref.account, ref.livemode, bounds, asked.fx.currency),
             plans=load_plans(conn, ref.account, ref.livemode), account_name=ref.name, data_as_of=asked.as_of,
-            tallies=[*tallies, *([signups] if signups else [])],
+            tallies=[*tallies, *([signups] if signups else [])], segments=spec,
         )
     if signups is not None:
         reports[-1] = replace(reports[-1], cohorts=signups.table())

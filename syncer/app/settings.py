@@ -36,6 +36,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from reports import fx
 from reports.errors import BadSetting
+from reports.metrics.segments import (
+    DEFAULT_ARR_BANDS,
+    DEFAULT_SEGMENT_BY,
+    parse_arr_bands,
+    parse_segment_by,
+)
 from reports.options import ChurnRecognition, DiscountMode, UsageInMrr
 from syncer.app.logging import redact, register_secret
 from syncer.app.values import CommaList
@@ -248,6 +254,9 @@ class _SyncAndReportSettings(BaseModel):
     report_schedule: Annotated[ReportSchedule, NoDecode] = ReportSchedule(3, 9, 0)
     report_holidays_country: str | None = None
     report_preliminary: bool = False
+    # Segments (METRICS.md §6): the dimensions, and the ARR bands in reporting major units.
+    segment_by: Annotated[tuple[str, ...], NoDecode] = DEFAULT_SEGMENT_BY
+    segment_arr_bands: Annotated[tuple[int, ...], NoDecode] = DEFAULT_ARR_BANDS
 
     # Metrics (METRICS.md)
     discount_mode: DiscountMode = DiscountMode.ALL_ACTIVE
@@ -385,6 +394,16 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
     @classmethod
     def _check_fx(cls, value: Any) -> Any:
         return parse_fx_rates(value) if isinstance(value, str) else value
+
+    @field_validator("segment_by", mode="before")
+    @classmethod
+    def _check_segment_by(cls, value: Any) -> Any:
+        return parse_segment_by(value) if isinstance(value, str) else value
+
+    @field_validator("segment_arr_bands", mode="before")
+    @classmethod
+    def _check_arr_bands(cls, value: Any) -> Any:
+        return parse_arr_bands(value) if isinstance(value, str) else value
 
     @field_validator("report_schedule", mode="before")
     @classmethod

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Table, case, delete, func, null, select
+from sqlalchemy import Select, Table, case, cast, delete, func, null, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from reports.facts import (
@@ -21,6 +22,7 @@ from reports.facts import (
     Plan,
     RevenueKind,
     RevenueLine,
+    SubscriptionLabels,
 )
 from syncer.app.gc_tuning import collector_paused
 from syncer.db.derived import (
@@ -241,16 +243,26 @@ def load_facts(
 REPORT_BATCH_CUSTOMERS = 1000
 
 
+@dataclass(frozen=True)
+class Labels:
+    """What segments read beside the facts (``reports.metrics.segments``): the customers'
+    countries and the values of some customer and subscription metadata keys."""
+
+    country: bool = False
+    customer_keys: tuple[str, ...] = ()
+    subscription_keys: tuple[str, ...] = ()
+
+
 def iter_customer_facts(
-    conn: Connection, account: str, livemode: bool, size: int | None = None
+    conn: Connection, account: str, livemode: bool, size: int | None = None, labels: Labels | None = None,
 ) -> Iterator[CustomerFacts]:
     """The account's facts a batch of ``size`` (default ``REPORT_BATCH_CUSTOMERS``)
     customers at a time, each customer whole in one batch: a report's memory then holds
     one batch, not the account. Give it a ``Store.snapshot`` connection, so that every
-    batch is read from the same normalization."""
+    batch is read from the same normalization. With ``labels``, the customers hold them."""
     for rng in _fact_ranges(conn, account, livemode, size or REPORT_BATCH_CUSTOMERS):
         with collector_paused():
-            batch = _customer_facts(conn, account, livemode, rng)
+            batch = _customer_facts(conn, account, livemode, rng, labels)
         yield batch
 
 
@@ -264,21 +276,31 @@ def _fact_ranges(conn: Connection, account: str, livemode: bool, size: int) -> l
     return ranges_covering((row[0] for row in ids), size)
 
 
-def _customer_facts(conn: Connection, account: str, livemode: bool, rng: CustomerRange | None) -> CustomerFacts:
+def _customer_facts(conn: Connection, account: str, livemode: bool, rng: CustomerRange | None,
+                    labels: Labels | None = None) -> CustomerFacts:
     """The customers, spans, churn events and payment failures of the customers in ``rng``
-    (all of the account's when None)."""
+    (all of the account's when None), and with ``labels`` what segments read."""
     def where(t: Table, column: Any) -> Select[Any]:
         query = select(t).where(t.c.account == account, t.c.livemode == livemode)
         return query if rng is None else query.where(rng.holds(column))
 
+    labels = labels or Labels()
     customers_t = table("customers")
+    raw = customers_t.c.raw
+    country = (func.coalesce(_json_text(conn, raw, "address", "country"),
+                             _json_text(conn, raw, "shipping", "address", "country"))
+               if labels.country else null())
+    keys = labels.customer_keys
     customers = tuple(
-        Customer(id=r.id, name=r.name, currency=r.currency, deleted=r.deleted_at is not None)
-        for r in stream_rows(
+        Customer(id=cid, name=name, currency=currency, deleted=deleted_at is not None, country=country or None,
+                 metadata=_present(keys, values))
+        for cid, name, currency, deleted_at, country, *values in stream_rows(
             conn, where(customers_t, customers_t.c.id)
-            .with_only_columns(customers_t.c.id, customers_t.c.name, customers_t.c.currency, customers_t.c.deleted_at)
+            .with_only_columns(customers_t.c.id, customers_t.c.name, customers_t.c.currency, customers_t.c.deleted_at,
+                               country, *(_json_text(conn, raw, "metadata", k) for k in keys))
         )
     )
+    subscriptions = _subscription_labels(conn, where, labels.subscription_keys)
     # Plain tuples, unpacked, and enum members looked up in a dict: at tens of thousands
     # of spans, Row attribute access and Enum() calls were most of a report.
     causes = {str(c): c for c in Cause}
@@ -304,7 +326,37 @@ def _customer_facts(conn: Connection, account: str, livemode: bool, rng: Custome
                        recovered_at=r.recovered_at, closed_at=r.closed_at)
         for r in stream_rows(conn, where(FAILURES, FAILURES.c.customer))
     )
-    return CustomerFacts(customers, spans, churns, failures)
+    return CustomerFacts(customers, spans, churns, failures, subscriptions)
+
+
+def _subscription_labels(conn: Connection, where: Callable[[Table, Any], Select[Any]],
+                         keys: tuple[str, ...]) -> tuple[SubscriptionLabels, ...]:
+    """The values of the metadata ``keys`` of the subscriptions ``where`` selects that have some."""
+    if not keys:
+        return ()
+    subs = table("subscriptions")
+    found = []
+    for sid, customer, *values in stream_rows(conn, where(subs, subs.c.customer).with_only_columns(
+            subs.c.id, subs.c.customer, *(_json_text(conn, subs.c.raw, "metadata", k) for k in keys))):
+        metadata = _present(keys, values)
+        if metadata and customer:
+            found.append(SubscriptionLabels(customer, sid, metadata))
+    return tuple(found)
+
+
+def _present(keys: tuple[str, ...], values: Sequence[Any]) -> tuple[tuple[str, str], ...]:
+    """The (key, value) pairs with a value (Stripe metadata values are strings; "" is none)."""
+    return tuple((k, str(v)) for k, v in zip(keys, values, strict=True) if v not in (None, ""))
+
+
+def _json_text(conn: Connection, column: Any, *path: str) -> Any:
+    """The text at ``path`` in a JSON text column, NULL when absent: read by the database,
+    so a report does not parse whole objects for one field."""
+    if conn.dialect.name == "postgresql":
+        return func.jsonb_extract_path_text(cast(column, JSONB), *path)
+    # SQLite's JSON path, each key quoted (keys never hold a double quote: segments'
+    # metadata_key refuses them).
+    return func.json_extract(column, "$" + "".join(f'."{key}"' for key in path))
 
 
 def first_mrr_instant(conn: Connection, account: str, livemode: bool) -> int | None:
@@ -347,13 +399,22 @@ def iter_revenue_lines(
 
 
 def load_plans(conn: Any, account: str, livemode: bool) -> tuple[Plan, ...]:
-    """Each synced price labelled with its product's name (prices of unnamed products are left
-    out: the movers then show the price id)."""
+    """Each synced price labelled with its product's name (a price of an unnamed or unsynced
+    product keeps its id) and its billing interval ("month", "3 months")."""
     prices, products = table("prices"), table("products")
     rows = conn.execute(
-        select(prices.c.id, products.c.name)
+        select(prices.c.id, products.c.name, prices.c.recurring_interval, prices.c.recurring_interval_count)
         .join(products, (products.c.account == prices.c.account) & (products.c.livemode == prices.c.livemode)
-              & (products.c.id == prices.c.product))
-        .where(prices.c.account == account, prices.c.livemode == livemode, products.c.name.is_not(None))
+              & (products.c.id == prices.c.product), isouter=True)
+        .where(prices.c.account == account, prices.c.livemode == livemode)
     )
-    return tuple(Plan(price=r.id, name=r.name) for r in rows)
+    return tuple(Plan(price=r.id, name=r.name or r.id, interval=interval_label(r.recurring_interval,
+                                                                                r.recurring_interval_count))
+                 for r in rows)
+
+
+def interval_label(interval: str | None, count: int | None) -> str | None:
+    """``month``, ``year``; ``3 months`` for a count above one; None for a one-time price."""
+    if not interval:
+        return None
+    return interval if not count or count == 1 else f"{count} {interval}s"

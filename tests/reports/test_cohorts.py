@@ -14,6 +14,7 @@ from reports.metrics import MetricSettings, compute_month, signup_cohorts
 from reports.render.cohort_chart import render_cohort_heatmap_png
 from reports.render.cohorts import render_cohorts_csv, render_cohorts_json, render_cohorts_text
 from reports.render.html import render_email_html
+from reports.render.slack import render_slack_blocks
 from tests.reports.builders import make_facts, span, ts
 
 USD = FxTable("usd")
@@ -97,3 +98,13 @@ def test_text_json_and_csv_say_the_same() -> None:
     text = render_cohorts_text(table)
     assert "2026-01           3           20.00    100.0%  125.0%  100.0%" in text
     assert "total" in text and "31.00" in text
+
+
+def test_slack_shows_the_latest_cohorts_retention_only_with_the_cohorts() -> None:
+    march = compute_month(FACTS, "2026-03", MetricSettings(), USD)
+    with_cohorts = replace(march, cohorts=signup_cohorts([FACTS.of_customers()], MONTHS, USD, "UTC"))
+    texts = [b["text"]["text"] for b in render_slack_blocks(with_cohorts, None)["blocks"] if "text" in b]
+    # March's own cohort (always 100 % of itself, here empty) is left out.
+    assert "*Signup cohorts*, MRR now over their first month's: 2026-01: 100.0% · 2026-02: 100.0%" in texts
+    assert not any("Signup cohorts" in b.get("text", {}).get("text", "")
+                   for b in render_slack_blocks(march, None)["blocks"])

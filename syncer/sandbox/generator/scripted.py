@@ -14,7 +14,8 @@ from syncer.sandbox.generator.units import DAY
 
 
 def scripted_profiles(sim: Sim) -> list[Profile]:
-    """Customers whose stories are fixed, so that small accounts cover every case."""
+    """Customers whose stories are fixed, so that small accounts cover every case (some
+    with a ``tier`` in their metadata, to segment by)."""
     c, fx, T = sim.currency, sim.fx_currency, sim.at
     now = sim.now
     addons = [(f"addon{i}_m", 1) for i in range(11)]
@@ -23,7 +24,7 @@ def scripted_profiles(sim: Sim) -> list[Profile]:
         # 0: enterprise: 16 items, every invoice has more than 10 lines
         Profile(0, T(0.01), c, items=[("business_m", 1), ("seat_m", 25), ("support_m", 1),
                                       *addons, ("storage_m", 30), ("api_m", 1)],
-                coupon="LAUNCH20", setup_fee=True, random=False,
+                coupon="LAUNCH20", setup_fee=True, random=False, metadata={"tier": "enterprise"},
                 script=[(T(0.5), "seats", 5), (T(0.6), "credit_note_full", None),
                          (T(0.7), "addon_remove", None)]),
         # 1: payment failure ending in an involuntary churn, then a reactivation
@@ -34,16 +35,16 @@ def scripted_profiles(sim: Sim) -> list[Profile]:
         Profile(2, T(0.05), c, items=[("pro_m", 1)], random=False,
                 script=[(T(0.5), "fail_next", "recover")]),
         # 3: paused collection, resumed two months later
-        Profile(3, T(0.08), c, items=[("business_m", 1)], random=False,
+        Profile(3, T(0.08), c, items=[("business_m", 1)], random=False, metadata={"tier": "enterprise"},
                 script=[(T(0.4), "pause", 2)]),
         # 4: voluntary churn at period end
-        Profile(4, T(0.1), c, items=[("starter_m", 1)], random=False,
+        Profile(4, T(0.1), c, items=[("starter_m", 1)], random=False, metadata={"tier": "self-serve"},
                 script=[(T(0.45), "cancel_request", ("too_expensive", COMMENTS[1]))]),
         # 5: immediate cancel with a credit note refunding the unused time
         Profile(5, T(0.1), c, items=[("pro_m", 1), ("seat_m", 3)], random=False,
                 script=[(T(0.55), "cancel_now", True)]),
         # 6: trial converted; 7: trial cancelled before it ended
-        Profile(6, T(0.3), c, items=[("pro_m", 1)], trial=True, random=False),
+        Profile(6, T(0.3), c, items=[("pro_m", 1)], trial=True, random=False, metadata={"tier": "self-serve"}),
         Profile(7, now - 58 * DAY, c, items=[("pro_m", 1)], trial=True, random=False,
                 script=[(now - 50 * DAY, "cancel_request", ("unused", None))]),
         # 8: a lost dispute and the subscription cancelled for it

@@ -142,7 +142,8 @@ def test_demo_syncs_normalizes_and_reports_without_credentials(env: Path) -> Non
     assert "MRR report for" in result.stdout and "NRR" in result.stdout
     db = env / "out" / "demo.db"
     assert db.stat().st_mode & 0o777 == 0o600
-    for name in ("report.html", "chart.png", "slack.json", "movements.csv", "cohorts.png", "cohorts.csv"):
+    for name in ("report.html", "chart.png", "slack.json", "movements.csv", "cohorts.png", "cohorts.csv",
+                 "segments.csv"):
         assert (env / "out" / name).stat().st_mode & 0o777 == 0o600
     assert (env / "out").stat().st_mode & 0o777 == 0o700
 
@@ -152,7 +153,7 @@ def test_report_after_sync_prints_the_interface_json(synced: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert set(doc) == {"month", "currency", "timezone", "status", "data_as_of", "mrr", "arr", "customers",
-                        "retention", "revenue", "collections", "top_movers", "settings"}
+                        "retention", "revenue", "collections", "top_movers", "settings", "segments"}
     assert doc["month"] == "2026-10" and doc["status"] == "final"
     m = doc["mrr"]
     assert round(m["start"] + m["new"] + m["reactivation"] + m["expansion"] - m["contraction"] - m["churn"]
@@ -208,6 +209,37 @@ def test_report_cohorts_add_up_to_the_months_mrr_in_every_format(synced: Path) -
     assert sending.exit_code == 78 and "leave out --send" in one_line_error(sending.output)
 
 
+def test_report_segments_add_up_to_the_month_in_every_format(synced: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEGMENT_BY", "plan,interval,currency,country,arr_band,metadata.tier")
+    month = json.loads(runner.invoke(app, ["report", "--month", "2026-10", "--format", "json"]).stdout)
+    result = runner.invoke(app, ["report", "--month", "2026-10", "--segments", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["segments"] == month["segments"]
+    assert [d["dimension"] for d in doc["segments"]] == ["plan", "interval", "currency", "country", "arr_band",
+                                                        "metadata.tier"]
+    for d in doc["segments"]:
+        for bucket in ("start", "new", "expansion", "contraction", "churn", "end"):
+            assert round(sum(s["mrr"][bucket] for s in d["segments"]), 2) == month["mrr"][bucket], (d, bucket)
+        assert sum(s["customers"]["start"] for s in d["segments"]) == month["customers"]["start"]
+    by = {d["dimension"]: {s["segment"] for s in d["segments"]} for d in doc["segments"]}
+    # The sandbox bills in several currencies and intervals, from the US and Germany.
+    assert {"US", "DE"} <= by["country"] and len(by["currency"]) > 1 and {"month", "year"} <= by["interval"]
+    assert len(by["plan"]) > 1 and by["metadata.tier"] == {"enterprise", "self-serve", "(none)"}
+    rows = runner.invoke(app, ["report", "--month", "2026-10", "--segments", "--format", "csv"]).stdout.splitlines()
+    assert rows[0].startswith("dimension,segment,mrr_start,new,")
+    assert len(rows) == 1 + sum(len(d["segments"]) for d in doc["segments"])
+    text = runner.invoke(app, ["report", "--month", "2026-10", "--segments"]).stdout
+    assert "Segments of October 2026" in text and "By plan" in text and "By metadata.tier" in text
+    wrong = runner.invoke(app, ["report", "--segments", "--format", "html"])
+    assert wrong.exit_code == 78 and "use text, json, csv" in one_line_error(wrong.output)
+    both = runner.invoke(app, ["report", "--segments", "--cohorts"])
+    assert both.exit_code == 78 and "give one of them" in one_line_error(both.output)
+    monkeypatch.setenv("SEGMENT_BY", "plan,tier")
+    bad = runner.invoke(app, ["report", "--segments"])
+    assert bad.exit_code == 78 and "SEGMENT_BY: 'tier' is not a dimension" in one_line_error(bad.output)
+
+
 def test_report_quarter_chains_its_months(synced: Path) -> None:
     result = runner.invoke(app, ["report", "--quarter", "2026-Q3", "--format", "json"])
     assert result.exit_code == 0, result.output
@@ -241,7 +273,7 @@ def test_preview_writes_every_file_owner_only(synced: Path) -> None:
     env = synced
     result = runner.invoke(app, ["preview", "--month", "2026-10", "--out", str(env / "pv")])
     assert result.exit_code == 0, result.output
-    names = {"report.html", "chart.png", "slack.json", "movements.csv", "cohorts.png", "cohorts.csv"}
+    names = {"report.html", "chart.png", "slack.json", "movements.csv", "cohorts.png", "cohorts.csv", "segments.csv"}
     assert {p.name for p in (env / "pv").iterdir()} == names
     for name in names:
         assert (env / "pv" / name).stat().st_mode & 0o777 == 0o600
@@ -250,6 +282,10 @@ def test_preview_writes_every_file_owner_only(synced: Path) -> None:
     page = (env / "pv" / "report.html").read_text()
     assert 'src="chart.png"' in page and 'src="cohorts.png"' in page  # opens from disk with its charts
     assert "Signup cohorts" in page and "reactivation is a gain" in page
+    assert "Segments (USD)" in page and "Billing interval" in page  # SEGMENT_BY's default dimensions
+    segments = (env / "pv" / "segments.csv").read_text().splitlines()
+    assert segments[0].startswith("dimension,segment,mrr_start") and {r.split(",")[0] for r in segments[1:]} == {
+        "plan", "interval", "currency", "country", "arr_band"}
     rows = (env / "pv" / "cohorts.csv").read_text().splitlines()
     assert rows[0].startswith("cohort,customers,month,months_since,mrr") and len(rows) > 12
     slack = json.loads((env / "pv" / "slack.json").read_text())

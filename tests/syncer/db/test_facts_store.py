@@ -15,6 +15,7 @@ from reports.facts import (
     RevenueLine,
 )
 from syncer.db.facts_store import (
+    Labels,
     first_mrr_instant,
     iter_customer_facts,
     last_normalization,
@@ -59,9 +60,10 @@ def test_plans_are_prices_labelled_with_their_product_name(store: Store) -> None
     objects = [
         ("products", {"id": "prod_pro", "object": "product", "name": "Pro", "created": 1}),
         ("products", {"id": "prod_other_acct", "object": "product", "name": "Elsewhere", "created": 1}),
-        ("prices", {"id": "price_pro_m", "object": "price", "product": "prod_pro", "created": 1}),
+        ("prices", {"id": "price_pro_m", "object": "price", "product": "prod_pro", "created": 1,
+                    "recurring": {"interval": "month", "interval_count": 1}}),
         ("prices", {"id": "price_pro_y", "object": "price", "product": {"id": "prod_pro", "object": "product"},
-                    "created": 1}),
+                    "created": 1, "recurring": {"interval": "month", "interval_count": 12}}),
         ("prices", {"id": "price_orphan", "object": "price", "product": "prod_missing", "created": 1}),
     ]
     with store.transaction() as conn:
@@ -71,7 +73,42 @@ def test_plans_are_prices_labelled_with_their_product_name(store: Store) -> None
         store.upsert_rows(conn, project("prices", {"id": "price_x", "object": "price", "product": "prod_other_acct",
                                                    "created": 1}, RowContext("acct_2", False, "v", 1)))
     loaded = load_facts(store, "acct_1", False, default_currency="usd", account_name=None)
-    assert sorted((p.price, p.name) for p in loaded.plans) == [("price_pro_m", "Pro"), ("price_pro_y", "Pro")]
+    # A price of a product not synced keeps its id as its name; one-time prices have no interval.
+    assert sorted((p.price, p.name, p.interval) for p in loaded.plans) == [
+        ("price_orphan", "price_orphan", None), ("price_pro_m", "Pro", "month"), ("price_pro_y", "Pro", "12 months")]
+
+
+def test_batches_hold_what_segments_read_when_asked(store: Store) -> None:
+    # Countries (the billing address's, else the shipping address's) and metadata values
+    # are read by the database from the stored objects, on both backends.
+    ctx = RowContext("acct_1", False, "v", 1)
+    customers = [
+        {"id": "cus_1", "address": {"country": "FR"}, "metadata": {"tier": "gold", "team size": "12"}},
+        {"id": "cus_2", "address": None, "shipping": {"address": {"country": "DE"}}, "metadata": {"tier": ""}},
+        {"id": "cus_3", "metadata": {}},
+    ]
+    subscriptions = [
+        {"id": "sub_1", "customer": "cus_1", "metadata": {"tier": "silver"}},
+        {"id": "sub_3", "customer": "cus_3", "metadata": {"owner": "Zoë"}},
+    ]
+    with store.transaction() as conn:
+        for c in customers:
+            store.upsert_rows(conn, project("customers", {"object": "customer", "created": 1, **c}, ctx))
+        for sub in subscriptions:
+            store.upsert_rows(conn, project("subscriptions", {"object": "subscription", "created": 1,
+                                                              "status": "active", **sub}, ctx))
+    spans = tuple(replace(SPAN, customer=c["id"], subscription=f"sub_{c['id'][-1]}") for c in customers)
+    replace_facts(store, "acct_1", False, Facts((), spans, (), (), (), "usd"), data_as_of=1, now=1)
+    labels = Labels(country=True, customer_keys=("team size", "tier"), subscription_keys=("owner", "tier"))
+    with store.reading() as conn:
+        (batch,) = iter_customer_facts(conn, "acct_1", False, labels=labels)
+        (plain,) = iter_customer_facts(conn, "acct_1", False)
+    assert [(c.id, c.country, c.metadata) for c in batch.customers] == [
+        ("cus_1", "FR", (("team size", "12"), ("tier", "gold"))), ("cus_2", "DE", ()), ("cus_3", None, ())]
+    assert sorted((s.customer, s.subscription, s.metadata) for s in batch.subscriptions) == [
+        ("cus_1", "sub_1", (("tier", "silver"),)), ("cus_3", "sub_3", (("owner", "Zoë"),))]
+    # Without labels nothing more is read.
+    assert [(c.country, c.metadata) for c in plain.customers] == [(None, ())] * 3 and plain.subscriptions == ()
 
 
 def test_customer_batches_hold_each_customer_whole_and_cover_the_account(store: Store) -> None:
