@@ -130,6 +130,12 @@ def parse_quarter(text: str) -> tuple[str, list[str]]:
     return f"{year}-Q{quarter}", [str(Month(year, 3 * quarter - 2) + k) for k in range(3)]
 
 
+def quarter_of(month: str) -> tuple[str, list[str]]:
+    """The quarter holding ``month``: ``quarter_of("2026-08") == ("2026-Q3", ["2026-07", "2026-08", "2026-09"])``."""
+    m = Month.parse(month)
+    return parse_quarter(f"{m.year}-Q{(m.month - 1) // 3 + 1}")
+
+
 def add_months(month: str, n: int) -> str:
     """``add_months("2026-01", -1) == "2025-12"``."""
     return str(Month.parse(month) + n)

@@ -10,46 +10,14 @@ checked like each month's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from decimal import Decimal
+from dataclasses import fields
 
 from reports.errors import ReconciliationError
-from reports.metrics.report import MonthReport, MrrRollForward, pct
+from reports.metrics.report import MonthReport, MrrRollForward, QuarterReport, QuarterRetention, pct
 from reports.metrics.retention import Trailing
 
 # The roll-forward's flows: added up over the months (start and end are the ends').
 _FLOWS = tuple(f.name for f in fields(MrrRollForward) if f.name not in ("start", "end"))
-
-
-@dataclass(frozen=True)
-class QuarterRetention:
-    """Percentages with two decimals; None without a cohort."""
-
-    nrr: Decimal | None
-    grr: Decimal | None
-    logo_retention: Decimal | None
-    cohort_customers: int
-    cohort_start: int  # at the quarter's end rate (constant currency)
-    cohort_end: int
-
-
-@dataclass(frozen=True)
-class QuarterReport:
-    """A quarter, or the part of it begun (its last month then preliminary)."""
-
-    quarter: str
-    months: tuple[str, ...]
-    currency: str
-    timezone: str
-    status: str  # the last month's: final | preliminary
-    data_as_of: int | None
-    mrr: MrrRollForward
-    customers_start: int
-    customers_end: int
-    retention: QuarterRetention
-    # The trailing twelve months at the quarter's end: the year-over-year figures.
-    nrr_yoy: Decimal | None
-    grr_yoy: Decimal | None
 
 
 def quarter_report(quarter: str, months: Sequence[MonthReport], cohort: Trailing) -> QuarterReport:

@@ -188,6 +188,37 @@ class SegmentDimension:
     moved: int  # customers with MRR at both ends whose segment differs at the end
 
 
+@dataclass(frozen=True)
+class QuarterRetention:
+    """Percentages with two decimals; None without a cohort."""
+
+    nrr: Decimal | None
+    grr: Decimal | None
+    logo_retention: Decimal | None
+    cohort_customers: int
+    cohort_start: int  # at the quarter's end rate (constant currency)
+    cohort_end: int
+
+
+@dataclass(frozen=True)
+class QuarterReport:
+    """A quarter, or the part of it begun (its last month then preliminary)."""
+
+    quarter: str
+    months: tuple[str, ...]
+    currency: str
+    timezone: str
+    status: str  # the last month's: final | preliminary
+    data_as_of: int | None
+    mrr: MrrRollForward
+    customers_start: int
+    customers_end: int
+    retention: QuarterRetention
+    # The trailing twelve months at the quarter's end: the year-over-year figures.
+    nrr_yoy: Decimal | None
+    grr_yoy: Decimal | None
+
+
 def pct(num: int | Fraction, den: int) -> Decimal | None:
     """``num / den`` as a percentage with two decimals (half-even), None without a base."""
     if den == 0:
@@ -223,3 +254,5 @@ class MonthReport:
     cohorts: CohortTable | None = None
     # The month's segments (SEGMENT_BY), when asked: the report of a month on its own.
     segments: tuple[SegmentDimension, ...] | None = None
+    # The quarter the month closes (March, June, …), when asked: what the email shows.
+    quarter: QuarterReport | None = None

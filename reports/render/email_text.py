@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from reports.fx import minor_digits, to_major
 from reports.metrics import MonthReport
+from reports.metrics.report import QuarterReport
 from reports.render.segments import EMAIL_NOTE, dimension_title, largest_segments, signed_points
 from reports.render.text import _as_of, _footer, _movers, _revenue, _rollforward, money, month_title
 
@@ -177,6 +178,29 @@ def retention_rows(report: MonthReport, previous: MonthReport | None) -> list[Re
             for label, now, then in pairs]
 
 
+def quarter_title(q: QuarterReport) -> str:
+    """``2026-Q3 (July to September 2026)``; a quarter under way names the months begun."""
+    first, last = month_title(q.months[0]), month_title(q.months[-1])
+    span = last if len(q.months) == 1 else f"{first.split()[0]} to {last}"
+    return f"{q.quarter} ({span})"
+
+
+def quarter_rows(q: QuarterReport) -> list[tuple[str, str]]:
+    """The quarter the month closes, as the email shows it: the retention of the customers
+    paying at its start, its roll-forward, the year-over-year figures at its end."""
+    m, r, cur = q.mrr, q.retention, q.currency
+    return [
+        (f"NRR of the {_n(r.cohort_customers)} paying at its start", pct1(r.nrr)),
+        ("GRR", pct1(r.grr)),
+        ("Logo retention", pct1(r.logo_retention)),
+        ("MRR", f"{cash(m.start, cur)} → {cash(m.end, cur)}"),
+        ("New + reactivation", cash(m.new + m.reactivation, cur)),
+        ("Expansion", cash(m.expansion, cur)),
+        ("Contraction + churn", cash(m.contraction + m.churn, cur)),
+        ("Year over year: NRR / GRR", f"{pct1(q.nrr_yoy)} / {pct1(q.grr_yoy)}"),
+    ]
+
+
 def settings_line(report: MonthReport) -> str:
     s = report.settings
     return (f"discount_mode={s.discount_mode}, churn_recognition={s.churn_recognition}, "
@@ -226,6 +250,10 @@ def _segments_block(report: MonthReport) -> list[str]:
     return [*lines, "  " + EMAIL_NOTE]
 
 
+def _quarter_block(q: QuarterReport) -> list[str]:
+    return [f"Quarter {quarter_title(q)}", *(f"  {label:<40}{value:>24}" for label, value in quarter_rows(q))]
+
+
 def render_email_text(report: MonthReport, previous: MonthReport | None) -> str:
     """The plain-text part of the monthly email (same content as the HTML part)."""
     blocks = [
@@ -233,6 +261,7 @@ def render_email_text(report: MonthReport, previous: MonthReport | None) -> str:
         [headline(report, previous)],
         _rollforward(report),
         _retention_block(report, previous),
+        *([_quarter_block(report.quarter)] if report.quarter else []),
         _movers(report),
         *([_segments_block(report)] if report.segments else []),
         [*_revenue(report), _involuntary(report)],

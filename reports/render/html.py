@@ -25,11 +25,14 @@ from reports.render.email_text import (
     company,
     headline,
     pct1,
+    quarter_rows,
+    quarter_title,
     render_subject,
     retention_rows,
     settings_line,
     status_word,
 )
+from reports.render.quarter import NOTE as QUARTER_NOTE
 from reports.render.segments import EMAIL_NOTE as SEGMENTS_NOTE
 from reports.render.segments import dimension_title, largest_segments, signed_points
 from reports.render.text import month_title
@@ -142,6 +145,8 @@ def _context(report: MonthReport, previous: MonthReport | None, chart_src: str |
         "fx": "; ".join(f"{c}: {a} → {b}" for c, a, b in report.fx_rates),
         "benchmark_source": BENCHMARK_SOURCE,
         "segments": _segments(report),
+        "quarter": {"title": quarter_title(report.quarter), "rows": quarter_rows(report.quarter), "note": QUARTER_NOTE}
+        if report.quarter else None,
         "segments_note": SEGMENTS_NOTE,
     }
 

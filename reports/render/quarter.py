@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
-from reports.metrics.quarter import QuarterReport
+from reports.fx import to_major
+from reports.metrics.report import QuarterReport
 from reports.render.jsonout import iso_utc, mrr_dict, percent_number
 from reports.render.text import money, month_title, percent
+
+NOTE = ("NRR = the MRR at the quarter's end of the customers who had MRR at its start ÷ their MRR then, both at "
+        "the end rate; GRR caps each customer's gain at zero. Its roll-forward is its months' added up.")
 
 
 def quarter_dict(q: QuarterReport) -> dict[str, Any]:
@@ -25,6 +31,28 @@ def quarter_dict(q: QuarterReport) -> dict[str, Any]:
             "nrr_yoy": percent_number(q.nrr_yoy), "grr_yoy": percent_number(q.grr_yoy),
         },
     }
+
+
+CSV_HEADER = ("quarter", "months", "status", "currency", "mrr_start", "new", "reactivation", "expansion",
+              "contraction", "churn", "churn_voluntary", "churn_involuntary", "fx_impact", "mrr_end",
+              "customers_start", "customers_end", "cohort_customers", "nrr", "grr", "logo_retention", "nrr_yoy",
+              "grr_yoy")
+
+
+def render_quarter_csv(q: QuarterReport) -> str:
+    """The header, then the quarter in one row (amounts in major units, months space-separated)."""
+    m, r = q.mrr, q.retention
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    writer.writerow([
+        q.quarter, " ".join(q.months), q.status, q.currency,
+        *(to_major(v, q.currency) for v in (m.start, m.new, m.reactivation, m.expansion, m.contraction, m.churn,
+                                            m.churn_voluntary, m.churn_involuntary, m.fx_impact, m.end)),
+        q.customers_start, q.customers_end, r.cohort_customers,
+        *("" if v is None else v for v in (r.nrr, r.grr, r.logo_retention, q.nrr_yoy, q.grr_yoy)),
+    ])
+    return out.getvalue()
 
 
 def render_quarter_json(q: QuarterReport) -> str:
@@ -48,7 +76,6 @@ def render_quarter_text(q: QuarterReport) -> str:
         f"  NRR {percent(r.nrr)}   GRR {percent(r.grr)}   logo retention {percent(r.logo_retention)}",
         f"Year over year at the quarter's end: NRR {percent(q.nrr_yoy)}   GRR {percent(q.grr_yoy)}",
         "",
-        "NRR = the MRR at the quarter's end of the customers who had MRR at its start ÷ their MRR "
-        "then, both at the end rate; GRR caps each customer's gain at zero.",
+        NOTE,
     ]
     return "\n".join(lines) + "\n"

@@ -25,6 +25,7 @@ from reports.render.email_text import (
     headline,
     pct1,
     points,
+    quarter_title,
     status_word,
 )
 from reports.render.segments import dimension_title, segments_moving_nrr, signed_points
@@ -94,6 +95,17 @@ def _context(report: MonthReport) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(text)}]}
 
 
+def _quarter(report: MonthReport) -> list[dict[str, Any]]:
+    """The quarter the month closes (none in other months)."""
+    q = report.quarter
+    if q is None:
+        return []
+    r = q.retention
+    return [_section(f"*Quarter {quarter_title(q)}*: NRR {pct1(r.nrr)} · GRR {pct1(r.grr)} · logo retention "
+                     f"{pct1(r.logo_retention)} of the customers paying at its start · year over year NRR "
+                     f"{pct1(q.nrr_yoy)}")]
+
+
 def _segments(report: MonthReport) -> list[dict[str, Any]]:
     """The segments that moved NRR most (none without segments)."""
     lines = [f"• {escape(dimension_title(dimension))} {escape(s.value)}: {signed_points(s.nrr_points)} pts "
@@ -128,6 +140,7 @@ def render_slack_blocks(report: MonthReport, previous: MonthReport | None) -> di
         {"type": "header", "text": {"type": "plain_text", "text": _clip(title, MAX_HEADER), "emoji": False}},
         _section(escape(line)),
         {"type": "section", "fields": _fields(report, previous)},
+        *_quarter(report),
         *_segments(report),
         *_cohorts(report),
         _section(escape(benchmark(report).sentence())),

@@ -233,7 +233,7 @@ def report(
     cohorts: Annotated[bool, typer.Option(
         "--cohorts", help="Print the signup cohorts of the year to the month instead (text, json or csv).")] = False,
     quarter: Annotated[str | None, typer.Option(
-        "--quarter", help="YYYY-Qn: print that quarter instead of a month (text or json).")] = None,
+        "--quarter", help="YYYY-Qn: print that quarter instead of a month (text, json or csv).")] = None,
     segments: Annotated[bool, typer.Option(
         "--segments", help="Print the month's segments (SEGMENT_BY) instead (text, json or csv).")] = False,
 ) -> None:
@@ -275,8 +275,7 @@ def report(
         from syncer.app.preview import TREND_MONTHS
         from syncer.deliver.ledger import send_report
 
-        reports = report_months(settings, store, month, now=now, count=TREND_MONTHS, cohorts=True,
-                                segments=True)
+        reports = report_months(settings, store, month, now=now, count=TREND_MONTHS, full=True)
         account = platform_account(store).account
         failed = 0
         for channel in channels:
@@ -334,11 +333,11 @@ def _print_segments(month: str | None, format: str, *, sending: bool) -> None:
     sys.stdout.write(render(report))
 
 
-QUARTER_FORMATS = ("text", "json")
+QUARTER_FORMATS = ("text", "json", "csv")
 
 
 def _print_quarter(quarter: str, format: str, *, others: list[str]) -> None:
-    from reports.render.quarter import render_quarter_json, render_quarter_text
+    from reports.render.quarter import render_quarter_csv, render_quarter_json, render_quarter_text
     from syncer.app.reporting import report_quarter
     from syncer.app.wiring import open_store
 
@@ -348,7 +347,8 @@ def _print_quarter(quarter: str, format: str, *, others: list[str]) -> None:
         raise ConfigError(f"--quarter --format {format!r} is not known; use {', '.join(QUARTER_FORMATS)}")
     settings = _settings()
     report = report_quarter(settings, open_store(settings), quarter, now=int(time.time()))
-    sys.stdout.write((render_quarter_json if format == "json" else render_quarter_text)(report))
+    render = {"text": render_quarter_text, "json": render_quarter_json, "csv": render_quarter_csv}[format]
+    sys.stdout.write(render(report))
 
 
 def _render_format(format: str, reports: list[Any]) -> str:
@@ -381,8 +381,7 @@ def preview(
         prepare_folder(out)
         settings = _settings()
         store = open_store(settings)
-        reports = report_months(settings, store, month, now=int(time.time()), count=TREND_MONTHS, cohorts=True,
-                                segments=True)
+        reports = report_months(settings, store, month, now=int(time.time()), count=TREND_MONTHS, full=True)
         for path in write_preview(reports, out):
             print(path)
 
@@ -435,8 +434,7 @@ def demo(
             f"Synced {sum(result.counts.values()):,} objects with {run.outcome.requests:,} requests "
             f"in {run.outcome.seconds:.1f} s into {run.database}; normalized in {run.normalize_seconds:.1f} s."
         )
-        reports = report_months(run.settings, run.store, None, now=run.now, count=TREND_MONTHS, cohorts=True,
-                                segments=True)
+        reports = report_months(run.settings, run.store, None, now=run.now, count=TREND_MONTHS, full=True)
         sys.stdout.write(render_text(reports[-1]))
         written = write_preview(reports, out)
         err_console.print(f"Preview written: {', '.join(str(p) for p in written)}")

@@ -25,7 +25,8 @@ from reports.metrics import (
     compute_months,
     signup_cohorts,
 )
-from reports.metrics.quarter import QuarterReport, quarter_report
+from reports.metrics.quarter import quarter_report
+from reports.metrics.report import QuarterReport
 from reports.metrics.retention import PeriodRetention
 from reports.metrics.segments import COUNTRY, SegmentSpec, metadata_keys, segment_spec
 from reports.month import (
@@ -35,6 +36,7 @@ from reports.month import (
     month_range,
     parse_month,
     parse_quarter,
+    quarter_of,
 )
 from reports.schedule import Due, report_status
 from syncer.app.calendar import holidays_for
@@ -226,16 +228,17 @@ def _months_with_data(conn: Connection, asked: _Asked, count: int) -> list[str]:
 
 
 def report_months(
-    settings: Settings, store: Store, month: str | None, *, now: int, count: int, cohorts: bool = False,
+    settings: Settings, store: Store, month: str | None, *, now: int, count: int, full: bool = False,
     segments: bool = False,
 ) -> list[MonthReport]:
     """The ``count`` months ending with ``month`` (a trend), oldest first; months before
-    the account's first MRR are left out, the asked month never. With ``cohorts``, the
-    last report holds the signup cohorts of the year to it (what the email shows); with
-    ``segments``, its segments (``SEGMENT_BY``)."""
+    the account's first MRR are left out, the asked month never. With ``segments`` the
+    last report holds its segments (``SEGMENT_BY``); with ``full``, everything the email
+    shows: its segments, the signup cohorts of the year to it and, for the last month of a
+    quarter, the quarter."""
     try:
-        return _month_reports(settings, store, _asked(settings, store, month, now=now), count, cohorts=cohorts,
-                              segments=segments)
+        return _month_reports(settings, store, _asked(settings, store, month, now=now), count, full=full,
+                              segments=segments or full)
     except ReportError as exc:
         raise as_nrr_error(exc) from None
 
@@ -248,7 +251,7 @@ def segmenting(settings: Settings, currency: str) -> tuple[SegmentSpec, Labels]:
     return spec, Labels(COUNTRY in spec.dimensions, of_customers, of_subscriptions)
 
 
-def _month_reports(settings: Settings, store: Store, asked: _Asked, count: int, *, cohorts: bool = False,
+def _month_reports(settings: Settings, store: Store, asked: _Asked, count: int, *, full: bool = False,
                    segments: bool = False, tallies: Sequence[BatchTally] = ()) -> list[MonthReport]:
     """``report_months`` of the month asked; ``tallies`` are given the same batches of facts."""
     ref, wanted = asked.ref, asked.month
@@ -260,7 +263,10 @@ def _month_reports(settings: Settings, store: Store, asked: _Asked, count: int, 
         statuses = [(m, status if m == wanted else "final") for m in months]
         bounds = [month_bounds(m, settings.report_timezone) for m in months]
         signups = CohortTally(_months_with_data(conn, asked, COHORT_MONTHS), asked.fx,
-                              settings.report_timezone) if cohorts else None
+                              settings.report_timezone) if full else None
+        closed = _quarter_closed(asked, months) if full else None
+        quarter = PeriodRetention(month_bounds(closed[1][0], settings.report_timezone)[0] - 1,
+                                  month_bounds(wanted, settings.report_timezone)[1] - 1, asked.fx) if closed else None
         spec, labels = segmenting(settings, asked.fx.currency) if segments else (None, None)
         # The facts come a batch of customers at a time and the revenue lines streamed:
         # a report holds one batch of facts, never the whole account's.
@@ -268,11 +274,26 @@ def _month_reports(settings: Settings, store: Store, asked: _Asked, count: int, 
             iter_customer_facts(conn, ref.account, ref.livemode, labels=labels), statuses, asked.metrics, asked.fx,
             revenue=iter_revenue_lines(conn, ref.account, ref.livemode, bounds, asked.fx.currency),
             plans=load_plans(conn, ref.account, ref.livemode), account_name=ref.name, data_as_of=asked.as_of,
-            tallies=[*tallies, *([signups] if signups else [])], segments=spec,
+            tallies=[*tallies, *(t for t in (signups, quarter) if t is not None)], segments=spec,
         )
     if signups is not None:
         reports[-1] = replace(reports[-1], cohorts=signups.table())
+    if closed is not None and quarter is not None:
+        name, in_quarter = closed
+        reports[-1] = replace(reports[-1], quarter=quarter_report(name, reports[-len(in_quarter):], quarter.total))
     return reports
+
+
+def _quarter_closed(asked: _Asked, months: Sequence[str]) -> tuple[str, list[str]] | None:
+    """The quarter the month asked closes, with its months that have data (all of them in
+    the trend ``months``), or None."""
+    name, in_quarter = quarter_of(asked.month)
+    if asked.month != in_quarter[-1]:
+        return None
+    with_data = [m for m in in_quarter if m in months]
+    if with_data != months[-len(with_data):]:
+        return None  # a trend shorter than the quarter: nothing here asks for one
+    return name, with_data
 
 
 def report_quarter(settings: Settings, store: Store, quarter: str, *, now: int) -> QuarterReport:

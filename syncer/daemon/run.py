@@ -349,7 +349,7 @@ class Daemon:
         if not pending:
             return []
         reports = report_months(self.settings, self.store, month, now=now, count=REPORT_TREND_MONTHS,
-                                cohorts=True, segments=True)
+                                full=True)
         if edition == FINAL and reports[-1].status != FINAL:
             # The data predates the due time: wait for a sync that ends after it.
             log.info("report.waiting", month=month, reason="no successful sync since the report was due")

@@ -3,6 +3,9 @@ had MRR at its start, computed by hand and on generated histories."""
 
 from __future__ import annotations
 
+import csv
+import io
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -12,11 +15,16 @@ from hypothesis import strategies as st
 from reports.errors import BadMonth
 from reports.facts import Facts
 from reports.fx import FxTable
-from reports.metrics import MetricSettings, compute_months
+from reports.metrics import MetricSettings, compute_month, compute_months
 from reports.metrics.mrr import convert
-from reports.metrics.quarter import QuarterReport, quarter_report
+from reports.metrics.quarter import quarter_report
+from reports.metrics.report import QuarterReport
 from reports.metrics.retention import PeriodRetention
 from reports.month import month_bounds, parse_quarter
+from reports.render.email_text import render_email_text
+from reports.render.html import render_email_html
+from reports.render.quarter import render_quarter_csv
+from reports.render.slack import render_slack_blocks
 from tests.reports.builders import make_facts, span, ts
 
 USD = FxTable("usd")
@@ -44,6 +52,34 @@ def test_a_quarter_by_hand() -> None:
     r = q.retention
     assert (r.cohort_customers, r.cohort_start, r.cohort_end) == (2, 2000, 1500)
     assert (r.nrr, r.grr, r.logo_retention) == (Decimal("75.00"), Decimal("50.00"), Decimal("50.00"))
+
+
+FACTS = make_facts([
+    span("a", 1000, ts(2026, 5, 10), ts(2026, 8, 12)), span("a", 1500, ts(2026, 8, 12)),
+    span("b", 1000, ts(2026, 6, 1), ts(2026, 9, 20)),
+    span("c", 400, ts(2026, 8, 3)),
+])
+
+
+def test_the_quarter_in_csv_and_in_the_email_and_slack_of_the_month_closing_it() -> None:
+    q = _quarter(FACTS, "2026-Q3")
+    header, row = list(csv.reader(io.StringIO(render_quarter_csv(q))))
+    record = dict(zip(header, row, strict=True))
+    assert (record["quarter"], record["months"], record["mrr_start"], record["mrr_end"]) == (
+        "2026-Q3", "2026-07 2026-08 2026-09", "20.00", "19.00")
+    assert (record["nrr"], record["grr"], record["logo_retention"]) == ("75.00", "50.00", "50.00")
+    september = replace(compute_month(FACTS, "2026-09", MetricSettings(), USD), quarter=q)
+    page = render_email_html(september, None, None)
+    assert "Quarter 2026-Q3 (July to September 2026)" in page and "NRR of the 2 customers paying at its start" in page
+    assert "$20.00 → $19.00" in page
+    text = render_email_text(september, None)
+    assert "Quarter 2026-Q3 (July to September 2026)" in text and "75.0%" in text
+    sections = [b["text"]["text"] for b in render_slack_blocks(september, None)["blocks"] if "text" in b]
+    assert ("*Quarter 2026-Q3 (July to September 2026)*: NRR 75.0% · GRR 50.0% · logo retention 50.0% of the "
+            "customers paying at its start · year over year NRR n/a") in sections
+    # Other months, and months computed without it, show no quarter.
+    plain = replace(september, quarter=None)
+    assert "Quarter" not in render_email_html(plain, None, None) + render_email_text(plain, None)
 
 
 @pytest.mark.parametrize("text", ["2026-Q0", "2026-Q5", "2026Q3", "26-Q1", "2026-03"])

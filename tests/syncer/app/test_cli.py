@@ -257,7 +257,17 @@ def test_report_quarter_chains_its_months(synced: Path) -> None:
     assert bad.exit_code == 2 and "--quarter must look like 2026-Q3" in one_line_error(bad.output)
     both = runner.invoke(app, ["report", "--quarter", "2026-Q3", "--month", "2026-09"])
     assert both.exit_code == 78 and "--month" in one_line_error(both.output)
-    assert runner.invoke(app, ["report", "--quarter", "2026-Q3", "--format", "csv"]).exit_code == 78
+    assert runner.invoke(app, ["report", "--quarter", "2026-Q3", "--format", "html"]).exit_code == 78
+    header, row = runner.invoke(app, ["report", "--quarter", "2026-Q3", "--format", "csv"]).stdout.splitlines()
+    record = dict(zip(header.split(","), row.split(","), strict=True))
+    assert float(record["mrr_end"]) == q["mrr"]["end"] and float(record["nrr"]) == q["retention"]["nrr"]
+    # The month closing the quarter carries it in its email (and its Slack message).
+    out = synced / "pv-q3"
+    assert runner.invoke(app, ["preview", "--month", "2026-09", "--out", str(out)]).exit_code == 0
+    page = (out / "report.html").read_text()
+    assert "Quarter 2026-Q3 (July to September 2026)" in page and f"{q['retention']['nrr']:.1f}%" in page
+    slack = (out / "slack.json").read_text()
+    assert "*Quarter 2026-Q3 (July to September 2026)*: NRR" in slack
 
 
 def test_report_errors_are_one_line(env: Path) -> None:
@@ -283,6 +293,7 @@ def test_preview_writes_every_file_owner_only(synced: Path) -> None:
     assert 'src="chart.png"' in page and 'src="cohorts.png"' in page  # opens from disk with its charts
     assert "Signup cohorts" in page and "reactivation is a gain" in page
     assert "Segments (USD)" in page and "Billing interval" in page  # SEGMENT_BY's default dimensions
+    assert "Quarter 20" not in page  # October closes no quarter
     segments = (env / "pv" / "segments.csv").read_text().splitlines()
     assert segments[0].startswith("dimension,segment,mrr_start") and {r.split(",")[0] for r in segments[1:]} == {
         "plan", "interval", "currency", "country", "arr_band"}
