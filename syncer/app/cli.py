@@ -236,24 +236,28 @@ def report(
         "--quarter", help="YYYY-Qn: print that quarter instead of a month (text, json or csv).")] = None,
     segments: Annotated[bool, typer.Option(
         "--segments", help="Print the month's segments (SEGMENT_BY) instead (text, json or csv).")] = False,
+    account: Annotated[str | None, typer.Option(
+        "--account", help="platform, all (every account consolidated) or an account id of STRIPE_ACCOUNTS; "
+                          "default: REPORT_ACCOUNT.")] = None,
 ) -> None:
     """Compute a month and print it; with --send, deliver it (at most once per target)."""
-    from syncer.app.reporting import checked_month, platform_account, report_months
+    from syncer.app.accounts import scope_of
+    from syncer.app.reporting import checked_month, report_months
     from syncer.app.wiring import open_store
 
     with user_errors():
         if quarter is not None:
-            _print_quarter(quarter, format, others=[flag for flag, given in (
+            _print_quarter(quarter, format, account, others=[flag for flag, given in (
                 ("--month", month is not None), ("--send", send is not None), ("--cohorts", cohorts),
                 ("--segments", segments)) if given])
             return
         if cohorts and segments:
             raise ConfigError("--cohorts and --segments are two views; give one of them")
         if cohorts:
-            _print_cohorts(month, format, sending=send is not None)
+            _print_cohorts(month, format, account, sending=send is not None)
             return
         if segments:
-            _print_segments(month, format, sending=send is not None)
+            _print_segments(month, format, account, sending=send is not None)
             return
         formats = report_formats()
         if format not in formats:
@@ -270,16 +274,16 @@ def report(
         now = int(time.time())
         if not channels:
             sys.stdout.write(_render_format(format, report_months(settings, store, month, now=now, count=2,
-                                                                  segments=True)))
+                                                                  segments=True, account=account)))
             return
         from syncer.app.preview import TREND_MONTHS
         from syncer.deliver.ledger import send_report
 
-        reports = report_months(settings, store, month, now=now, count=TREND_MONTHS, full=True)
-        account = platform_account(store).account
+        reports = report_months(settings, store, month, now=now, count=TREND_MONTHS, full=True, account=account)
+        ledger_account = scope_of(settings, store, account).name
         failed = 0
         for channel in channels:
-            outcomes = send_report(registry.channel_named(channel), settings, store, account, reports, now=now,
+            outcomes = send_report(registry.channel_named(channel), settings, store, ledger_account, reports, now=now,
                                    force=force, dry_run=dry_run)
             for outcome in outcomes:
                 detail = f" ({outcome.detail})" if outcome.detail else ""
@@ -292,7 +296,7 @@ def report(
 COHORT_FORMATS = ("text", "json", "csv")
 
 
-def _print_cohorts(month: str | None, format: str, *, sending: bool) -> None:
+def _print_cohorts(month: str | None, format: str, account: str | None, *, sending: bool) -> None:
     from reports.render.cohorts import render_cohorts_csv, render_cohorts_json, render_cohorts_text
     from syncer.app.reporting import checked_month, report_cohorts
     from syncer.app.wiring import open_store
@@ -303,7 +307,7 @@ def _print_cohorts(month: str | None, format: str, *, sending: bool) -> None:
         raise ConfigError(f"--cohorts --format {format!r} is not known; use {', '.join(COHORT_FORMATS)}")
     wanted = checked_month(month) if month is not None else None
     settings = _settings()
-    table = report_cohorts(settings, open_store(settings), wanted, now=int(time.time()))
+    table = report_cohorts(settings, open_store(settings), wanted, now=int(time.time()), account=account)
     render = {"text": render_cohorts_text, "json": render_cohorts_json, "csv": render_cohorts_csv}[format]
     sys.stdout.write(render(table))
 
@@ -311,7 +315,7 @@ def _print_cohorts(month: str | None, format: str, *, sending: bool) -> None:
 SEGMENT_FORMATS = ("text", "json", "csv")
 
 
-def _print_segments(month: str | None, format: str, *, sending: bool) -> None:
+def _print_segments(month: str | None, format: str, account: str | None, *, sending: bool) -> None:
     from reports.render.segments import (
         render_segments_csv,
         render_segments_json,
@@ -328,7 +332,8 @@ def _print_segments(month: str | None, format: str, *, sending: bool) -> None:
     settings = _settings()
     if not settings.segment_by:
         raise ConfigError("SEGMENT_BY is none: set it to the dimensions to segment by, e.g. plan,country")
-    report = report_month(settings, open_store(settings), wanted, now=int(time.time()), segments=True)
+    report = report_month(settings, open_store(settings), wanted, now=int(time.time()), segments=True,
+                          account=account)
     render = {"text": render_segments_text, "json": render_segments_json, "csv": render_segments_csv}[format]
     sys.stdout.write(render(report))
 
@@ -336,7 +341,7 @@ def _print_segments(month: str | None, format: str, *, sending: bool) -> None:
 QUARTER_FORMATS = ("text", "json", "csv")
 
 
-def _print_quarter(quarter: str, format: str, *, others: list[str]) -> None:
+def _print_quarter(quarter: str, format: str, account: str | None, *, others: list[str]) -> None:
     from reports.render.quarter import render_quarter_csv, render_quarter_json, render_quarter_text
     from syncer.app.reporting import report_quarter
     from syncer.app.wiring import open_store
@@ -346,7 +351,7 @@ def _print_quarter(quarter: str, format: str, *, others: list[str]) -> None:
     if format not in QUARTER_FORMATS:
         raise ConfigError(f"--quarter --format {format!r} is not known; use {', '.join(QUARTER_FORMATS)}")
     settings = _settings()
-    report = report_quarter(settings, open_store(settings), quarter, now=int(time.time()))
+    report = report_quarter(settings, open_store(settings), quarter, now=int(time.time()), account=account)
     render = {"text": render_quarter_text, "json": render_quarter_json, "csv": render_quarter_csv}[format]
     sys.stdout.write(render(report))
 
@@ -369,6 +374,8 @@ def preview(
     month: Annotated[
         str | None, typer.Option("--month", help="YYYY-MM; default: the last complete month.")
     ] = None,
+    account: Annotated[str | None, typer.Option(
+        "--account", help="platform, all or an account id of STRIPE_ACCOUNTS; default: REPORT_ACCOUNT.")] = None,
 ) -> None:
     """Write each delivery channel's files and movements.csv for a month; sends nothing."""
     from syncer.app.preview import TREND_MONTHS, prepare_folder, write_preview
@@ -381,7 +388,8 @@ def preview(
         prepare_folder(out)
         settings = _settings()
         store = open_store(settings)
-        reports = report_months(settings, store, month, now=int(time.time()), count=TREND_MONTHS, full=True)
+        reports = report_months(settings, store, month, now=int(time.time()), count=TREND_MONTHS, full=True,
+                                account=account)
         for path in write_preview(reports, out):
             print(path)
 

@@ -6,7 +6,7 @@ settings) and back; the CLI and the daemon call these.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -14,7 +14,9 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from reports.consolidate import AccountFacts, consolidate
 from reports.errors import BadMonth, ReportError
+from reports.facts import CustomerFacts, Plan, RevenueLine
 from reports.fx import FxTable, minor_digits
 from reports.metrics import (
     BatchTally,
@@ -39,18 +41,26 @@ from reports.month import (
     quarter_of,
 )
 from reports.schedule import Due, report_status
+from syncer.app.accounts import (
+    AccountRef,
+    NoData,
+    Scope,
+    platform_account,
+    scope_of,
+)
 from syncer.app.calendar import holidays_for
 from syncer.app.normalizing import NormalizeOutcome, Target, fingerprint, normalize_target
 from syncer.app.settings import Settings
 from syncer.db.facts_store import (
+    REPORT_BATCH_CUSTOMERS,
     Labels,
+    customer_keys,
     first_mrr_instant,
     iter_customer_facts,
     iter_revenue_lines,
     last_normalization,
     load_plans,
 )
-from syncer.db.meta import StripeAccount
 from syncer.db.raw_loader import stream_rows
 from syncer.db.store import Store, table
 from syncer.errors import ConfigError, GiveUp, NrrError
@@ -58,10 +68,6 @@ from syncer.normalize.model import NormalizeSettings
 
 # Signup cohorts shown by ``nrr report --cohorts``: a year of them.
 COHORT_MONTHS = 12
-
-
-class NoData(GiveUp):
-    """Nothing synced or normalized yet for what was asked."""
 
 
 def as_nrr_error(exc: ReportError) -> NrrError:
@@ -78,26 +84,6 @@ def checked_month(text: str) -> str:
         raise as_nrr_error(exc) from None
 
 
-@dataclass(frozen=True)
-class AccountRef:
-    account: str
-    livemode: bool
-    name: str | None
-    default_currency: str | None
-
-
-def platform_account(store: Store) -> AccountRef:
-    """The key's own account (the one reports are about)."""
-    at = StripeAccount.__table__  # type: ignore[attr-defined]
-    with store.reading() as conn:
-        row = conn.execute(
-            select(at).order_by(at.c.is_platform.desc(), at.c.livemode.desc()).limit(1)
-        ).mappings().first()
-    if row is None:
-        raise NoData("nothing has been synced yet; run `nrr sync` first")
-    return AccountRef(row["account"], bool(row["livemode"]), row["name"], row["default_currency"])
-
-
 def normalize_settings(settings: Settings) -> NormalizeSettings:
     return NormalizeSettings(
         discount_mode=settings.discount_mode,
@@ -112,10 +98,11 @@ def data_as_of(store: Store) -> int | None:
     return int(last["finished_at"]) if last else None
 
 
-def normalize_account(settings: Settings, store: Store, *, now: int, full: bool = False) -> NormalizeOutcome:
-    """Bring the facts of the platform account up to date with its synced rows:
-    incrementally, or all of them with ``full`` (``syncer.app.normalizing``)."""
-    ref = platform_account(store)
+def normalize_account(settings: Settings, store: Store, *, now: int, full: bool = False,
+                      ref: AccountRef | None = None) -> NormalizeOutcome:
+    """Bring the facts of one account (the platform's by default) up to date with its
+    synced rows: incrementally, or all of them with ``full`` (``syncer.app.normalizing``)."""
+    ref = ref or platform_account(store)
     with store.reading() as conn:
         currency = ref.default_currency or _guess_currency(conn, ref)
     return normalize_target(store, Target(ref.account, ref.livemode, currency, ref.name),
@@ -142,12 +129,13 @@ def _guess_currency(conn: Connection, ref: AccountRef) -> str:
     return str(found) if found else "usd"
 
 
-def fx_table(settings: Settings, store: Store, ref: AccountRef, currency: str) -> FxTable:
-    """Explicit ``FX_RATES`` first, else the exchange rates of the account's own charges."""
+def fx_table(settings: Settings, store: Store, refs: Sequence[AccountRef], currency: str) -> FxTable:
+    """Explicit ``FX_RATES`` first, else the exchange rates of the accounts' own charges."""
     ch = table("charges")
     with store.reading() as conn:
         observed = [
             (cur, at, Decimal(str(rate)))
+            for ref in refs
             for cur, at, rate in stream_rows(
                 conn, select(ch.c.currency, ch.c.created, ch.c.exchange_rate).where(
                     ch.c.account == ref.account, ch.c.livemode == ref.livemode,
@@ -170,27 +158,36 @@ def report_calendar(settings: Settings, year: int) -> tuple[Due, frozenset[date]
 
 
 def report_month(settings: Settings, store: Store, month: str | None, *, now: int,
-                 segments: bool = False) -> MonthReport:
+                 segments: bool = False, account: str | None = None) -> MonthReport:
     """The month's report from the normalized facts (normalizing first if never done)."""
-    return report_months(settings, store, month, now=now, count=1, segments=segments)[-1]
+    return report_months(settings, store, month, now=now, count=1, segments=segments, account=account)[-1]
 
 
 @dataclass(frozen=True)
 class _Asked:
-    """What a report of a month reads: the account, the metric settings, the month (a
+    """What a report of a month reads: the accounts, the metric settings, the month (a
     past or current one), the exchange rates and the data's instant."""
 
-    ref: AccountRef
+    scope: Scope
     metrics: MetricSettings
     month: str
     fx: FxTable
     as_of: int
+    match_key: str
+
+    @property
+    def account_name(self) -> str | None:
+        name = self.scope.first.name
+        return f"{name or 'Every account'} (all {len(self.scope.accounts)} accounts)" if self.scope.consolidated \
+            else name
 
 
-def _asked(settings: Settings, store: Store, month: str | None, *, now: int) -> _Asked:
-    """The month asked (default: the last complete one), checked, with facts brought up
-    to date with the last successful sync."""
-    ref = platform_account(store)
+def _asked(settings: Settings, store: Store, month: str | None, *, now: int, account: str | None = None) -> _Asked:
+    """The month asked (default: the last complete one) of the accounts asked (default:
+    ``REPORT_ACCOUNT``), checked, with facts brought up to date with the last successful
+    sync."""
+    scope = scope_of(settings, store, account)
+    ref = scope.first
     as_of = data_as_of(store)
     if as_of is None:
         # Rows from failed syncs may be partial (a resource never listed): numbers from
@@ -208,18 +205,41 @@ def _asked(settings: Settings, store: Store, month: str | None, *, now: int) -> 
         # A month not begun has no data of its own: its "report" would be today's MRR
         # carried forward and labelled with a month that has not happened.
         raise BadMonth(f"--month {wanted} has not begun; the latest month is {current} (in progress)")
-    if not facts_current(settings, store, ref):
-        # Facts never older than the last successful sync, nor derived under other
-        # settings: bringing them up to date costs what changed since.
-        normalize_account(settings, store, now=now)
-    return _Asked(ref, metric_settings, wanted, fx_table(settings, store, ref, currency), as_of)
+    for each in scope.accounts:
+        if not facts_current(settings, store, each):
+            # Facts never older than the last successful sync, nor derived under other
+            # settings: bringing them up to date costs what changed since.
+            normalize_account(settings, store, now=now, ref=each)
+    return _Asked(scope, metric_settings, wanted, fx_table(settings, store, scope.accounts, currency), as_of,
+                  settings.account_match_key)
+
+
+def _customer_facts(conn: Connection, asked: _Asked, labels: Labels | None = None) -> Iterable[CustomerFacts]:
+    """The facts of the accounts asked a batch of customers at a time: one account's as
+    stored, several consolidated (customers matched by ``ACCOUNT_MATCH_KEY``)."""
+    if not asked.scope.consolidated:
+        ref = asked.scope.first
+        return iter_customer_facts(conn, ref.account, ref.livemode, labels=labels)
+    return consolidate([AccountFacts(ref.account, iter_customer_facts(conn, ref.account, ref.livemode, labels=labels),
+                                     customer_keys(conn, ref.account, ref.livemode, asked.match_key))
+                        for ref in asked.scope.accounts], REPORT_BATCH_CUSTOMERS)
+
+
+def _revenue_lines(conn: Connection, asked: _Asked, bounds: Sequence[tuple[int, int]]) -> Iterator[RevenueLine]:
+    for ref in asked.scope.accounts:
+        yield from iter_revenue_lines(conn, ref.account, ref.livemode, bounds, asked.fx.currency)
+
+
+def _plans(conn: Connection, asked: _Asked) -> list[Plan]:
+    return [p for ref in asked.scope.accounts for p in load_plans(conn, ref.account, ref.livemode)]
 
 
 def _months_with_data(conn: Connection, asked: _Asked, count: int) -> list[str]:
     """The ``count`` months ending with the month asked, without those before the
     account's first MRR (the month asked is kept, or it is an error)."""
     tz = asked.metrics.timezone
-    first = first_mrr_instant(conn, asked.ref.account, asked.ref.livemode)
+    firsts = [f for ref in asked.scope.accounts if (f := first_mrr_instant(conn, ref.account, ref.livemode)) is not None]
+    first = min(firsts, default=None)
     if first is None:
         raise NoData("no subscription has ever had MRR in the synced data; nothing to report")
     if month_bounds(asked.month, tz)[1] <= first:
@@ -229,16 +249,17 @@ def _months_with_data(conn: Connection, asked: _Asked, count: int) -> list[str]:
 
 def report_months(
     settings: Settings, store: Store, month: str | None, *, now: int, count: int, full: bool = False,
-    segments: bool = False,
+    segments: bool = False, account: str | None = None,
 ) -> list[MonthReport]:
-    """The ``count`` months ending with ``month`` (a trend), oldest first; months before
-    the account's first MRR are left out, the asked month never. With ``segments`` the
-    last report holds its segments (``SEGMENT_BY``); with ``full``, everything the email
-    shows: its segments, the signup cohorts of the year to it and, for the last month of a
-    quarter, the quarter."""
+    """The ``count`` months ending with ``month`` (a trend), oldest first, of ``account``
+    (``platform``, ``all`` or an account id; default ``REPORT_ACCOUNT``); months before the
+    first MRR are left out, the asked month never. With ``segments`` the last report holds
+    its segments (``SEGMENT_BY``); with ``full``, everything the email shows: its
+    segments, the signup cohorts of the year to it and, for the last month of a quarter,
+    the quarter."""
     try:
-        return _month_reports(settings, store, _asked(settings, store, month, now=now), count, full=full,
-                              segments=segments or full)
+        return _month_reports(settings, store, _asked(settings, store, month, now=now, account=account), count,
+                              full=full, segments=segments or full)
     except ReportError as exc:
         raise as_nrr_error(exc) from None
 
@@ -254,7 +275,7 @@ def segmenting(settings: Settings, currency: str) -> tuple[SegmentSpec, Labels]:
 def _month_reports(settings: Settings, store: Store, asked: _Asked, count: int, *, full: bool = False,
                    segments: bool = False, tallies: Sequence[BatchTally] = ()) -> list[MonthReport]:
     """``report_months`` of the month asked; ``tallies`` are given the same batches of facts."""
-    ref, wanted = asked.ref, asked.month
+    wanted = asked.month
     due, holidays = report_calendar(settings, int(wanted[:4]))
     status = report_status(wanted, asked.as_of, due, settings.report_timezone, holidays)
     with store.snapshot() as conn:
@@ -271,9 +292,9 @@ def _month_reports(settings: Settings, store: Store, asked: _Asked, count: int, 
         # The facts come a batch of customers at a time and the revenue lines streamed:
         # a report holds one batch of facts, never the whole account's.
         reports = compute_months(
-            iter_customer_facts(conn, ref.account, ref.livemode, labels=labels), statuses, asked.metrics, asked.fx,
-            revenue=iter_revenue_lines(conn, ref.account, ref.livemode, bounds, asked.fx.currency),
-            plans=load_plans(conn, ref.account, ref.livemode), account_name=ref.name, data_as_of=asked.as_of,
+            _customer_facts(conn, asked, labels), statuses, asked.metrics, asked.fx,
+            revenue=_revenue_lines(conn, asked, bounds), plans=_plans(conn, asked), account_name=asked.account_name,
+            data_as_of=asked.as_of,
             tallies=[*tallies, *(t for t in (signups, quarter) if t is not None)], segments=spec,
         )
     if signups is not None:
@@ -296,7 +317,8 @@ def _quarter_closed(asked: _Asked, months: Sequence[str]) -> tuple[str, list[str
     return name, with_data
 
 
-def report_quarter(settings: Settings, store: Store, quarter: str, *, now: int) -> QuarterReport:
+def report_quarter(settings: Settings, store: Store, quarter: str, *, now: int,
+                   account: str | None = None) -> QuarterReport:
     """The quarter ``YYYY-Qn``: its months' roll-forward added up, the retention of the
     customers who had MRR at its start, and the year-over-year figures at its end. A
     quarter under way is reported to its current month (preliminary)."""
@@ -306,7 +328,7 @@ def report_quarter(settings: Settings, store: Store, quarter: str, *, now: int) 
         begun = [m for m in months if m <= current]
         if not begun:
             raise BadMonth(f"--quarter {name} has not begun; the latest month is {current} (in progress)")
-        asked = _asked(settings, store, begun[-1], now=now)
+        asked = _asked(settings, store, begun[-1], now=now, account=account)
         tz = settings.report_timezone
         period = PeriodRetention(month_bounds(months[0], tz)[0] - 1, month_bounds(begun[-1], tz)[1] - 1, asked.fx)
         reports = _month_reports(settings, store, asked, len(begun), tallies=[period])
@@ -316,14 +338,14 @@ def report_quarter(settings: Settings, store: Store, quarter: str, *, now: int) 
 
 
 def report_cohorts(settings: Settings, store: Store, month: str | None, *, now: int,
-                   count: int = COHORT_MONTHS) -> CohortTable:
+                   count: int = COHORT_MONTHS, account: str | None = None) -> CohortTable:
     """The signup cohorts of the ``count`` months ending with ``month`` (those before the
     account's first MRR left out), followed to its end."""
     try:
-        asked = _asked(settings, store, month, now=now)
+        asked = _asked(settings, store, month, now=now, account=account)
         with store.snapshot() as conn:
             months = _months_with_data(conn, asked, count)
-            return signup_cohorts(iter_customer_facts(conn, asked.ref.account, asked.ref.livemode), months,
+            return signup_cohorts(_customer_facts(conn, asked), months,
                                   asked.fx, asked.metrics.timezone)
     except ReportError as exc:
         raise as_nrr_error(exc) from None

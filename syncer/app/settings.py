@@ -257,6 +257,10 @@ class _SyncAndReportSettings(BaseModel):
     # Segments (METRICS.md §6): the dimensions, and the ARR bands in reporting major units.
     segment_by: Annotated[tuple[str, ...], NoDecode] = DEFAULT_SEGMENT_BY
     segment_arr_bands: Annotated[tuple[int, ...], NoDecode] = DEFAULT_ARR_BANDS
+    # Several accounts (STRIPE_ACCOUNTS): whose report is delivered (platform, all or an
+    # account id), and how a customer is recognised across accounts.
+    report_account: str = "platform"
+    account_match_key: str = "email"
 
     # Metrics (METRICS.md)
     discount_mode: DiscountMode = DiscountMode.ALL_ACTIVE
@@ -405,6 +409,27 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
     def _check_arr_bands(cls, value: Any) -> Any:
         return parse_arr_bands(value) if isinstance(value, str) else value
 
+    @field_validator("report_account")
+    @classmethod
+    def _check_report_account(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() in ("platform", "all"):
+            return value.lower()
+        if not re.fullmatch(r"acct_[A-Za-z0-9]+", value):
+            raise ValueError(f"{_show(value)} is not platform, all or a Stripe account id (acct_…)")
+        return value
+
+    @field_validator("account_match_key")
+    @classmethod
+    def _check_match_key(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() in ("email", "none"):
+            return value.lower()
+        key = value.removeprefix("metadata.")
+        if not value.startswith("metadata.") or not key or '"' in key or len(key) > 40:
+            raise ValueError(f"{_show(value)} is not email, none or metadata.KEY (a customer metadata key)")
+        return value
+
     @field_validator("report_schedule", mode="before")
     @classmethod
     def _check_schedule(cls, value: Any) -> Any:
@@ -428,6 +453,9 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
             raise ValueError(
                 f"FX_RATES: {cur} is the reporting currency; its rate must be 1 or omitted"
             )
+        if self.report_account.startswith("acct_") and self.report_account not in self.stripe_accounts:
+            raise ValueError(f"REPORT_ACCOUNT: {self.report_account} is not in STRIPE_ACCOUNTS; add it there "
+                             "or use platform or all")
         self._register_secrets()
         return self
 

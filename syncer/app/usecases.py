@@ -83,10 +83,16 @@ def log_sync(log: Any, outcome: SyncOutcome, **extra: Any) -> None:
 
 
 def normalize_logged(settings: Settings, store: Store, *, now: int, log: Any, full: bool = False) -> None:
-    """Bring the facts up to date (all of them with ``full``) and log how long it took,
-    how many customers it re-derived and how many facts the account has."""
+    """Bring the facts of every account synced up to date (all of them with ``full``) and
+    log, per account, how long it took, how many customers it re-derived and how many
+    facts the account has."""
+    from syncer.app.accounts import synced_accounts
     from syncer.app.reporting import normalize_account
 
-    started = time.monotonic()
-    outcome = normalize_account(settings, store, now=now, full=full)
-    log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), **outcome.log_fields())
+    accounts = synced_accounts(settings, store)
+    for ref in accounts:
+        started = time.monotonic()
+        outcome = normalize_account(settings, store, now=now, full=full, ref=ref)
+        # The account is named only when there are several: one account's line stays as it was.
+        named = {"account": ref.account} if len(accounts) > 1 else {}
+        log.info("normalize.finished", seconds=round(time.monotonic() - started, 2), **named, **outcome.log_fields())

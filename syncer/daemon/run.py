@@ -327,7 +327,8 @@ class Daemon:
 
     def deliver_due(self) -> list[tuple[str, Outcome]]:
         """Deliver the due report to every configured target the ledger says is unsent."""
-        from syncer.app.reporting import NoData, platform_account, report_months
+        from syncer.app.accounts import NoData, platform_account
+        from syncer.app.reporting import report_months
 
         now = int(self.clock())
         due = self.due_edition(now)

@@ -329,6 +329,21 @@ def _customer_facts(conn: Connection, account: str, livemode: bool, rng: Custome
     return CustomerFacts(customers, spans, churns, failures, subscriptions)
 
 
+def customer_keys(conn: Connection, account: str, livemode: bool, match_key: str) -> dict[str, str]:
+    """Each customer's key for matching it across accounts (``ACCOUNT_MATCH_KEY``): its
+    e-mail address (trimmed, lower case), the value of a metadata key, or none."""
+    customers = table("customers")
+    if match_key == "email":
+        value = func.lower(func.trim(customers.c.email))
+    elif match_key.startswith("metadata."):
+        value = _json_text(conn, customers.c.raw, "metadata", match_key.removeprefix("metadata."))
+    else:
+        return {}
+    rows = stream_rows(conn, select(customers.c.id, value).where(
+        customers.c.account == account, customers.c.livemode == livemode))
+    return {cid: str(key) for cid, key in rows if key not in (None, "")}
+
+
 def _subscription_labels(conn: Connection, where: Callable[[Table, Any], Select[Any]],
                          keys: tuple[str, ...]) -> tuple[SubscriptionLabels, ...]:
     """The values of the metadata ``keys`` of the subscriptions ``where`` selects that have some."""

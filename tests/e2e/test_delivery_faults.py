@@ -31,8 +31,9 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
+from syncer.app.accounts import platform_account
 from syncer.app.cli import app
-from syncer.app.reporting import normalize_account, platform_account
+from syncer.app.reporting import normalize_account
 from syncer.app.settings import Settings
 from syncer.daemon.run import Daemon
 from syncer.db.deliveries import FAILED, SENDING, SENT, Delivery, list_deliveries

@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
+from syncer.app.accounts import platform_account
 from syncer.app.cli import app
-from syncer.app.reporting import normalize_account, platform_account
+from syncer.app.reporting import normalize_account
 from syncer.db.deliveries import SENDING, SENT, Delivery
 from syncer.db.engine import database_error
 from syncer.db.store import Store

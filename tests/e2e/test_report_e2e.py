@@ -13,7 +13,8 @@ import pytest
 
 from reports.metrics import mrr_by_customer
 from reports.month import month_bounds, month_range
-from syncer.app.reporting import normalize_account, platform_account
+from syncer.app.accounts import platform_account
+from syncer.app.reporting import normalize_account
 from syncer.db.store import Store
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account, truth_mrr_all
@@ -72,7 +73,7 @@ def test_a_trend_sums_revenue_in_the_database_to_the_same_cents_as_line_by_line(
 
     ref = platform_account(store)
     lines = load_facts(store, ref.account, ref.livemode, default_currency="usd", account_name=None).revenue
-    fx = fx_table(settings, store, ref, "usd")  # type: ignore[arg-type]
+    fx = fx_table(settings, store, [ref], "usd")  # type: ignore[arg-type]
     assert {line.currency for line in lines} - {"usd"}, "the account bills in more than one currency"
     reports = report_months(settings, store, LAST_MONTH, now=NOW, count=12)  # type: ignore[arg-type]
     assert [r.month for r in reports] == month_range(LAST_MONTH, 12)
@@ -107,7 +108,7 @@ def test_a_report_read_a_few_customers_at_a_time_equals_one_from_every_fact_at_o
     months = month_range(LAST_MONTH, 13)
     facts = facts_store.load_facts(store, ref.account, ref.livemode, default_currency="usd", account_name=ref.name,
                                    revenue_months=[month_bounds(m, "UTC") for m in months], revenue_summed_in="usd")
-    fx = fx_table(settings, store, ref, "usd")  # type: ignore[arg-type]
+    fx = fx_table(settings, store, [ref], "usd")  # type: ignore[arg-type]
     ms = MetricSettings(timezone="UTC")
     last = streamed[-1]
     whole = [*history(facts, months[:-1], ms, fx, data_as_of=last.data_as_of),

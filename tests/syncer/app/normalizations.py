@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from syncer.app.accounts import AccountRef
 from syncer.app.normalizing import Target
-from syncer.app.reporting import AccountRef
 from syncer.db.engine import create_db_engine
 from syncer.db.facts_store import CHURNS, FAILURES, REVENUE, SPANS
 from syncer.db.store import Store

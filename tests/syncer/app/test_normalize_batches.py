@@ -17,7 +17,8 @@ from structlog.testing import capture_logs
 
 from reports.facts import Facts
 from syncer.app import batch_normalize
-from syncer.app.reporting import AccountRef, normalize_account, normalize_settings, platform_account
+from syncer.app.accounts import AccountRef, platform_account
+from syncer.app.reporting import normalize_account, normalize_settings
 from syncer.app.settings import Settings
 from syncer.db import raw_loader
 from syncer.db.facts_store import (

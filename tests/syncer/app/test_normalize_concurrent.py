@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from syncer.app.accounts import platform_account
 from syncer.app.normalizing import Target
-from syncer.app.reporting import normalize_account, normalize_settings, platform_account
+from syncer.app.reporting import normalize_account, normalize_settings
 from syncer.app.settings import Settings
 from syncer.db.facts_store import last_normalization
 from syncer.db.store import Store

@@ -222,6 +222,14 @@ SECRET = "hunter2hunter2xyz"
             {"stripe_accounts": "acct_1,cus_123"},
             "STRIPE_ACCOUNTS: 'cus_123' is not a Stripe account id",
         ),
+        ({"report_account": "cus_123"}, "REPORT_ACCOUNT: 'cus_123' is not platform, all or a Stripe account id"),
+        (
+            {"report_account": "acct_1Other", "stripe_accounts": "acct_1Mine"},
+            "REPORT_ACCOUNT: acct_1Other is not in STRIPE_ACCOUNTS; add it there or use platform or all",
+        ),
+        ({"account_match_key": "phone"}, "ACCOUNT_MATCH_KEY: 'phone' is not email, none or metadata.KEY"),
+        ({"segment_by": "plan,tier"}, "SEGMENT_BY: 'tier' is not a dimension"),
+        ({"segment_arr_bands": "10,5"}, "SEGMENT_ARR_BANDS: the bounds are not increasing amounts above 0"),
         (
             {"stripe_api_version": "latest"},
             "STRIPE_API_VERSION: 'latest' is not a Stripe API version",
