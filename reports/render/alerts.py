@@ -87,8 +87,8 @@ def render_digest_slack(d: Digest) -> dict[str, Any]:
     fields = [{"type": "mrkdwn", "text": _total_line(d, kind)} for kind in KIND_LABELS]
     fields.append({"type": "mrkdwn", "text": f"*Net*\n{signed(d.net, d.currency)}"})
     largest = "\n".join(_largest_line(m, d) for m in d.largest) or "no movements this week"
-    nrr = (f"*NRR {month_title(d.month)} so far: {pct1(d.nrr_month_to_date)}* ({ESTIMATE}: the customers who had "
-           "MRR at the month's start, their MRR now over then; the month's report gives the final figure)")
+    nrr = (f"*NRR {month_title(d.month)} so far: {pct1(d.nrr_month_to_date)}* — {ESTIMATE} (the customers who "
+           "had MRR at the month's start, their MRR now over then; the month's report gives the final figure)")
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": _clip(title, MAX_HEADER), "emoji": False}},
         _section(escape(f"Movements from {span}")),
