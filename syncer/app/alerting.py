@@ -24,6 +24,7 @@ inside that window is still sent, once.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
@@ -47,6 +48,7 @@ from reports.metrics.mrr import convert
 from reports.month import month_of
 from reports.render.alerts import render_alert_slack, render_digest_slack
 from reports.render.email_text import company
+from syncer.app.logging import get_logger
 from syncer.app.reporting import (
     AccountRef,
     as_nrr_error,
@@ -71,6 +73,8 @@ from syncer.deliver.ledger import (
     skip_reason,
 )
 from syncer.deliver.slack import SLACK
+
+log = get_logger("nrr.daemon")
 
 SINCE_KEY = "alerts/since"
 # Alerts never reach further back than this (a daemon down for a month does not post the
@@ -188,13 +192,25 @@ def _uncertain(exc: SendUncertain) -> str:
     return f"{exc}; not posted again (check the channel)"
 
 
-def send_alerts(settings: Settings, store: Store, *, now: int, backoff_since: int | None = None,
-                **options: Any) -> list[Sent]:
-    """Post every unsent alert due at ``now`` to the report's Slack target, in order; stop
-    at the first that fails or waits its backoff (the next tick goes on from there)."""
+def _target(settings: Settings, what: str) -> str | None:
+    """The Slack target, or None with a warning saying what to set."""
     target = slack_channel_target(settings)
-    if not settings.alerts or target is None:
+    if target is None:
+        log.warning(f"{what}.no_channel", fix=f"set {SLACK.needs}, or SLACK_WEBHOOK_URL")
+    return target
+
+
+def send_alerts(settings: Settings, store: Store, *, now: int, backoff_since: int | None = None,
+                options: Mapping[str, dict[str, Any]] | None = None) -> list[Sent]:
+    """Post every unsent alert due at ``now`` to the report's Slack target, in order; stop
+    at the first that fails or waits its backoff (the next tick goes on from there).
+    ``options``: per channel name, what its send takes (tests: a sleep)."""
+    if not settings.alerts:
         return []
+    target = _target(settings, "alerts")
+    if target is None:
+        return []
+    send_options = (options or {}).get(SLACK.name, {})
     ref = platform_account(store)
     since = alerts_since(store, account=ref.account, target=target, now=now)
     # Strictly after the watermark: a change the enabling tick's sync learnt of with nothing
@@ -216,7 +232,7 @@ def send_alerts(settings: Settings, store: Store, *, now: int, backoff_since: in
                 store, account=ref.account, month=move.key, channel=SLACK.name, target=target, now=now))))
             break
         outcome = send_claimed(SLACK, settings, store, got, now=now, report_month=move.key,
-                               explain_uncertain=_uncertain, **options)
+                               explain_uncertain=_uncertain, **send_options)
         sent.append(Sent(move.key, outcome))
         row = delivery_status(store, account=ref.account, month=move.key, channel=SLACK.name, target=target)
         if row is not None and row.state == FAILED:
@@ -246,12 +262,15 @@ def render_digest(settings: Settings, store: Store, ref: AccountRef, week: Diges
 
 
 def send_digest(settings: Settings, store: Store, *, now: int, backoff_since: int | None = None,
-                **options: Any) -> list[Sent]:
+                options: Mapping[str, dict[str, Any]] | None = None) -> list[Sent]:
     """Post the due weekly digest to the report's Slack target unless the ledger says it
     went out; it waits for a successful sync that ended after its due time, for at most
     ``DIGEST_LATE_SECONDS``."""
-    target, week = slack_channel_target(settings), due_digest(settings, now)
-    if target is None or week is None or now >= week.due + DIGEST_LATE_SECONDS:
+    week = due_digest(settings, now)
+    if week is None or now >= week.due + DIGEST_LATE_SECONDS:
+        return []
+    target = _target(settings, "digest")
+    if target is None:
         return []
     ref = platform_account(store)
     if _is_settled(delivery_status(store, account=ref.account, month=week.key, channel=SLACK.name, target=target)):
@@ -270,4 +289,4 @@ def send_digest(settings: Settings, store: Store, *, now: int, backoff_since: in
         return [Sent(week.key, Outcome(target, "skipped", skip_reason(
             store, account=ref.account, month=week.key, channel=SLACK.name, target=target, now=now)))]
     return [Sent(week.key, send_claimed(SLACK, settings, store, got, now=now, report_month=week.key,
-                                        explain_uncertain=_uncertain, **options))]
+                                        explain_uncertain=_uncertain, **(options or {}).get(SLACK.name, {})))]

@@ -412,29 +412,19 @@ class Daemon:
 
     def deliver_alerts(self) -> list[Sent]:
         """Post the movement alerts the ledger says are unsent, in order (ALERTS=on)."""
-        from syncer.app.alerting import send_alerts, slack_channel_target
+        from syncer.app.alerting import send_alerts
 
-        if not self.settings.alerts:
-            return []
-        if slack_channel_target(self.settings) is None:
-            log.warning("alerts.no_channel", fix="set SLACK_BOT_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL")
-            return []
         sent = send_alerts(self.settings, self.store, now=int(self.clock()), backoff_since=self.started_at,
-                           **self.deliver_options.get("slack", {}))
+                           options=self.deliver_options)
         self._log_sent("alert", sent)
         return sent
 
     def deliver_digest(self) -> list[Sent]:
         """Post the weekly digest when it is due and the ledger says it is unsent."""
-        from syncer.app.alerting import send_digest, slack_channel_target
+        from syncer.app.alerting import send_digest
 
-        if self.settings.digest_weekly is None:
-            return []
-        if slack_channel_target(self.settings) is None:
-            log.warning("digest.no_channel", fix="set SLACK_BOT_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL")
-            return []
         sent = send_digest(self.settings, self.store, now=int(self.clock()), backoff_since=self.started_at,
-                           **self.deliver_options.get("slack", {}))
+                           options=self.deliver_options)
         self._log_sent("digest", sent)
         return sent
 
