@@ -25,6 +25,22 @@ from reports.facts import (
     SubscriptionLabels,
 )
 
+BY_EMAIL, NO_MATCH, BY_METADATA = "email", "none", "metadata."
+DEFAULT_MATCH_KEY = BY_EMAIL
+
+
+def parse_match_key(text: str) -> str:
+    """``ACCOUNT_MATCH_KEY``: ``email``, ``none`` or ``metadata.KEY`` (a customer metadata
+    key, looked up in a JSON path: no double quote), else ``ValueError`` saying so."""
+    value = text.strip()
+    if value.lower() in (BY_EMAIL, NO_MATCH):
+        return value.lower()
+    key = value.removeprefix(BY_METADATA)
+    if not value.startswith(BY_METADATA) or not key or '"' in key or len(key) > 40:
+        shown = value if len(value) <= 40 else value[:40] + "…"
+        raise ValueError(f"{shown!r} is not email, none or metadata.KEY (a customer metadata key)")
+    return value
+
 
 @dataclass(frozen=True)
 class AccountFacts:

@@ -59,9 +59,14 @@ def _field(label: str, value: str) -> dict[str, str]:
 
 
 def _who(m: Mover) -> str:
-    """The customer's name, or its id when there is none or it is an email address."""
-    name = m.name if m.name and not _EMAIL.search(m.name) else None
-    return escape(f"{name} ({m.customer})" if name else m.customer)
+    return who(m.customer, m.name)
+
+
+def who(customer: str, name: str | None) -> str:
+    """The customer's name and id, or its id alone when there is no name or it is an email
+    address (escaped for mrkdwn)."""
+    shown = name if name and not _EMAIL.search(name) else None
+    return escape(f"{shown} ({customer})" if shown else customer)
 
 
 def _with_change(value: str, change: str) -> str:

@@ -35,6 +35,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from reports import fx
+from reports.alerts import WeeklyDue, parse_weekly
+from reports.consolidate import DEFAULT_MATCH_KEY, parse_match_key
 from reports.errors import BadSetting
 from reports.metrics.segments import (
     DEFAULT_ARR_BANDS,
@@ -58,6 +60,7 @@ __all__ = [
     "parse_database_url",
     "parse_fx_rates",
     "parse_report_schedule",
+    "parse_digest_weekly",
     "parse_stripe_key",
 ]
 
@@ -179,6 +182,13 @@ def parse_report_schedule(text: str) -> ReportSchedule:
     return ReportSchedule(day, hour, minute)
 
 
+def parse_digest_weekly(text: str) -> WeeklyDue | None:
+    """``"mon 09:00"`` → ``WeeklyDue(0, 09:00)``; ``"off"`` → None (no digest)."""
+    if text.strip().lower() in ("off", "no", "none", "false", "0"):
+        return None
+    return parse_weekly(text)
+
+
 _DB_DRIVERS = {
     "sqlite": "sqlite",
     "sqlite+pysqlite": "sqlite",
@@ -260,7 +270,7 @@ class _SyncAndReportSettings(BaseModel):
     # Several accounts (STRIPE_ACCOUNTS): whose report is delivered (platform, all or an
     # account id), and how a customer is recognised across accounts.
     report_account: str = "platform"
-    account_match_key: str = "email"
+    account_match_key: str = DEFAULT_MATCH_KEY
 
     # Metrics (METRICS.md)
     discount_mode: DiscountMode = DiscountMode.ALL_ACTIVE
@@ -277,6 +287,12 @@ class _DaemonSettings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     health_port: int | None = Field(default=None, ge=0, le=65535)  # 0 = any free port
     healthcheck_url: str | None = None
+
+    # Movement alerts and the weekly digest (docs/ALERTS.md), posted to the report's Slack
+    alerts: bool = False  # ALERTS=on|off
+    alert_min_mrr_share_pct: Decimal = Field(default=Decimal("0.5"), ge=0, le=100)  # of the month-start MRR
+    alert_min_mrr: Decimal = Field(default=Decimal(50), ge=0)  # major units of the reporting currency
+    digest_weekly: Annotated[WeeklyDue | None, NoDecode] = None  # "mon 09:00" in REPORT_TIMEZONE; off
 
 
 if TYPE_CHECKING:
@@ -422,18 +438,17 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
     @field_validator("account_match_key")
     @classmethod
     def _check_match_key(cls, value: str) -> str:
-        value = value.strip()
-        if value.lower() in ("email", "none"):
-            return value.lower()
-        key = value.removeprefix("metadata.")
-        if not value.startswith("metadata.") or not key or '"' in key or len(key) > 40:
-            raise ValueError(f"{_show(value)} is not email, none or metadata.KEY (a customer metadata key)")
-        return value
+        return parse_match_key(value)
 
     @field_validator("report_schedule", mode="before")
     @classmethod
     def _check_schedule(cls, value: Any) -> Any:
         return parse_report_schedule(value) if isinstance(value, str) else value
+
+    @field_validator("digest_weekly", mode="before")
+    @classmethod
+    def _check_digest(cls, value: Any) -> Any:
+        return parse_digest_weekly(value) if isinstance(value, str) else value
 
     @field_validator("report_holidays_country")
     @classmethod
@@ -539,7 +554,7 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
                 shown = {k: str(v) for k, v in value.items()}
             elif isinstance(value, tuple):
                 shown = list(value)
-            elif isinstance(value, ReportSchedule):
+            elif isinstance(value, (ReportSchedule, WeeklyDue, Decimal)):
                 shown = str(value)
             else:
                 shown = value

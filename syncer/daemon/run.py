@@ -21,6 +21,9 @@ Shape of it:
   after its due time, so it is computed from settled data.
 - Times that matter to users (which month is due, when) come from ``clock`` and the pure
   ``reports.schedule``; APScheduler only decides when to wake up.
+- After a tick whose sync and normalization succeeded, the movement alerts (ALERTS=on)
+  go out, and the weekly digest (DIGEST_WEEKLY) when it is due, with a job of its own
+  to wake up for it: ``syncer.app.alerting``, through the same ledger.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -38,6 +41,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from reports.alerts import next_digest_after
 from reports.schedule import FINAL, PRELIMINARY, Due, month_due, next_due_after
 from syncer.app.logging import get_logger, redact
 from syncer.app.settings import Settings
@@ -48,6 +52,9 @@ from syncer.deliver import registry
 from syncer.deliver.channel import Channel, Outcome
 from syncer.deliver.ledger import delivery_key, send_report, unsent_targets
 from syncer.errors import AnotherSyncRunning, NrrError
+
+if TYPE_CHECKING:
+    from syncer.app.alerting import Sent
 
 log = get_logger("nrr.daemon")
 
@@ -197,6 +204,7 @@ class Daemon:
                           name="reconcile", kwargs={**kwargs, "kind": "reconcile"}, replace_existing=True,
                           next_run_time=self._next_reconcile(now))
         self._schedule_report(scheduler)
+        self._schedule_digest(scheduler)
         # The leadership check is this process's own business, not a persisted job, and
         # must run even while a long sync holds the job thread.
         threading.Thread(target=self._watch_leadership, name="nrr-leader-watch", daemon=True).start()
@@ -213,6 +221,19 @@ class Daemon:
         at = self._next_report_time()
         scheduler.add_job(JOB_FUNC, DateTrigger(run_date=datetime.fromtimestamp(at, UTC)), id="report",
                           name="report", kwargs={"db": self.db_key, "kind": "report"}, replace_existing=True)
+
+    def _schedule_digest(self, scheduler: BlockingScheduler) -> None:
+        at = self._next_digest_time()
+        if at is None:  # DIGEST_WEEKLY is off: a job persisted when it was on goes
+            if scheduler.get_job("digest") is not None:
+                scheduler.remove_job("digest")
+            return
+        scheduler.add_job(JOB_FUNC, DateTrigger(run_date=datetime.fromtimestamp(at, UTC)), id="digest",
+                          name="digest", kwargs={"db": self.db_key, "kind": "digest"}, replace_existing=True)
+
+    def _next_digest_time(self) -> int | None:
+        due = self.settings.digest_weekly
+        return None if due is None else next_digest_after(int(self.clock()), due, self.settings.report_timezone)
 
     def _next_report_time(self) -> int:
         now = int(self.clock())
@@ -257,16 +278,25 @@ class Daemon:
             self._syncing.clear()
         if self._lead_stop.is_set():
             return
-        try:
-            self.deliver_due()
-        except NrrError as exc:  # data or settings: say what to fix; the next tick retries
-            log.error("report.failed", error=redact(str(exc)))
-        except Exception:
-            log.exception("report.crashed")
-        if kind == "report" or synced:
-            scheduler = self._scheduler
-            if scheduler is not None and scheduler.running:
+        self._guarded("report", self.deliver_due)
+        if synced:  # alerts read facts just brought up to date
+            self._guarded("alerts", self.deliver_alerts)
+        self._guarded("digest", self.deliver_digest)
+        scheduler = self._scheduler
+        if scheduler is not None and scheduler.running:
+            if kind == "report" or synced:
                 self._schedule_report(scheduler)
+            if kind == "digest" or synced:
+                self._schedule_digest(scheduler)
+
+    def _guarded(self, what: str, deliver: Callable[[], object]) -> None:
+        """One delivery step; its failure is logged and leaves the others to run."""
+        try:
+            deliver()
+        except NrrError as exc:  # data or settings: say what to fix; the next tick retries
+            log.error(f"{what}.failed", error=redact(str(exc)))
+        except Exception:
+            log.exception(f"{what}.crashed")
 
     def _sync(self, *, full: bool) -> bool:
         from syncer.app.usecases import log_sync, normalize_logged, sync_stripe
@@ -378,3 +408,29 @@ class Daemon:
                          seconds=round(time.monotonic() - started, 2))
                 sent.append((channel.name, o))
         return sent
+
+    # ------------------------------------------------------------------ alerts and digest
+
+    def deliver_alerts(self) -> list[Sent]:
+        """Post the movement alerts the ledger says are unsent, in order (ALERTS=on)."""
+        from syncer.app.alerting import send_alerts
+
+        sent = send_alerts(self.settings, self.store, now=int(self.clock()), backoff_since=self.started_at,
+                           options=self.deliver_options)
+        self._log_sent("alert", sent)
+        return sent
+
+    def deliver_digest(self) -> list[Sent]:
+        """Post the weekly digest when it is due and the ledger says it is unsent."""
+        from syncer.app.alerting import send_digest
+
+        sent = send_digest(self.settings, self.store, now=int(self.clock()), backoff_since=self.started_at,
+                           options=self.deliver_options)
+        self._log_sent("digest", sent)
+        return sent
+
+    def _log_sent(self, what: str, sent: Sequence[Sent]) -> None:
+        for s in sent:
+            level = log.warning if s.outcome.status == "failed" else log.info
+            level(f"{what}.delivery", key=s.key, target=s.outcome.target, status=s.outcome.status,
+                  detail=redact(s.outcome.detail))

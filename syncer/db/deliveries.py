@@ -33,7 +33,10 @@ class Delivery(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     account: str
-    month: str  # YYYY-MM
+    # What was sent: a report's YYYY-MM (YYYY-MM/preliminary), or a movement alert
+    # (alert/<customer>/<instant>), a weekly digest (digest/YYYY-Www) or the instant
+    # alerts were enabled (alerts/since): syncer.app.alerting
+    month: str
     channel: str  # email | slack
     target: str  # an email address, a Slack channel
     state: str  # pending | sending | sent | failed
@@ -59,13 +62,17 @@ def get_delivery(conn: Connection, *, account: str, month: str, channel: str, ta
     return Delivery(**row) if row else None
 
 
-def list_deliveries(conn: Connection, *, account: str | None = None, month: str | None = None) -> list[Delivery]:
+def list_deliveries(
+    conn: Connection, *, account: str | None = None, month: str | None = None, month_prefix: str | None = None,
+) -> list[Delivery]:
     t = deliveries_table()
     q = select(t).order_by(t.c.month, t.c.channel, t.c.target)
     if account is not None:
         q = q.where(t.c.account == account)
     if month is not None:
         q = q.where(t.c.month == month)
+    if month_prefix is not None:
+        q = q.where(t.c.month.startswith(month_prefix, autoescape=True))
     return [Delivery(**r) for r in conn.execute(q).mappings()]
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Select, Table, case, cast, delete, func, null, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
+from reports.consolidate import BY_EMAIL, BY_METADATA
 from reports.facts import (
     Cause,
     ChurnEvent,
@@ -333,10 +334,10 @@ def customer_keys(conn: Connection, account: str, livemode: bool, match_key: str
     """Each customer's key for matching it across accounts (``ACCOUNT_MATCH_KEY``): its
     e-mail address (trimmed, lower case), the value of a metadata key, or none."""
     customers = table("customers")
-    if match_key == "email":
+    if match_key == BY_EMAIL:
         value = func.lower(func.trim(customers.c.email))
-    elif match_key.startswith("metadata."):
-        value = _json_text(conn, customers.c.raw, "metadata", match_key.removeprefix("metadata."))
+    elif match_key.startswith(BY_METADATA):
+        value = _json_text(conn, customers.c.raw, "metadata", match_key.removeprefix(BY_METADATA))
     else:
         return {}
     rows = stream_rows(conn, select(customers.c.id, value).where(

@@ -33,7 +33,7 @@ marked sent, failed or "may have been sent" is decided here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -258,6 +258,10 @@ def send_report(
     channel.require(settings)
     month = delivery_key(reports[-1].month, edition)
     fresh = channel.render(settings, reports)
+
+    def explain(exc: SendUncertain) -> str:
+        return uncertain_detail(exc, month=reports[-1].month, channel=channel.name, edition=edition)
+
     outcomes = []
     uncertain: DeliveryUncertain | None = None
     for target in channel.targets(settings):
@@ -276,16 +280,19 @@ def send_report(
             outcomes.append(Outcome(target, "skipped", skip_reason(
                 store, account=account, month=month, channel=channel.name, target=target, now=now)))
             continue
-        outcomes.append(_send_claimed(channel, settings, store, got, reports[-1].month, edition, now, options))
+        outcomes.append(send_claimed(channel, settings, store, got, now=now, report_month=reports[-1].month,
+                                     explain_uncertain=explain, **options))
     if uncertain is not None:
         raise uncertain
     return outcomes
 
 
-def _send_claimed(
-    channel: Channel, settings: Any, store: Store, got: Claim, report_month: str, edition: str, now: int,
-    options: dict[str, Any],
+def send_claimed(
+    channel: Channel, settings: Any, store: Store, got: Claim, *, now: int, report_month: str,
+    explain_uncertain: Callable[[SendUncertain], str], **options: Any,
 ) -> Outcome:
+    """Send what ``got`` claimed through ``channel`` and record how it went (the send and
+    mark halves of claim → send → mark, for any snapshot a channel can send)."""
     try:
         incomplete = channel.send(settings, got, report_month=report_month, **options)
     except SendUncertain as exc:
@@ -293,8 +300,7 @@ def _send_claimed(
         # been delivered. The row stays ``sending``, the "may have been sent" state:
         # skipped while fresh, then DeliveryUncertain until --force.
         mark_uncertain(store, got, exc)
-        return Outcome(got.target, "failed", uncertain_detail(
-            exc, month=report_month, channel=channel.name, edition=edition))
+        return Outcome(got.target, "failed", explain_uncertain(exc))
     except NrrError as exc:
         mark_failed(store, got, exc, now=now)
         return Outcome(got.target, "failed", str(exc))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from reports.alerts import WeeklyDue
 from syncer.app import logging as nrr_logging
 from syncer.app.settings import (
     MAX_BUSINESS_DAY,
@@ -78,6 +80,7 @@ def test_defaults_without_env_or_file() -> None:
     assert s.reconcile_interval_days == 7
     assert (s.health_port, s.healthcheck_url, s.report_holidays_country) == (None, None, None)
     assert s.report_preliminary is False
+    assert (s.alerts, s.alert_min_mrr_share_pct, s.alert_min_mrr, s.digest_weekly) == (False, Decimal("0.5"), 50, None)
 
 
 def test_reads_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -205,6 +208,13 @@ SECRET = "hunter2hunter2xyz"
         ),
         ({"report_schedule": "0 09:00"}, "REPORT_SCHEDULE: business day 0 is out of range"),
         ({"report_schedule": "3 24:00"}, "REPORT_SCHEDULE: 24:00 is not a time of day"),
+        ({"digest_weekly": "monday"}, "DIGEST_WEEKLY: 'monday' is not 'DAY HH:MM'; write a weekday and a 24-hour "
+                                      "time such as 'mon 09:00', or 'off'"),
+        ({"digest_weekly": "funday 09:00"}, "DIGEST_WEEKLY: 'funday' is not a weekday"),
+        ({"digest_weekly": "mon 9:60"}, "DIGEST_WEEKLY: 09:60 is not a time of day"),
+        ({"alert_min_mrr_share_pct": "101"}, "ALERT_MIN_MRR_SHARE_PCT: input should be less than or equal to 100"),
+        ({"alert_min_mrr": "-5"}, "ALERT_MIN_MRR: input should be greater than or equal to 0"),
+        ({"alerts": "sometimes"}, "ALERTS: input should be a valid boolean"),
         (
             {"database_url": f"mysql://root:{SECRET}@db/nrr"},
             "DATABASE_URL: unsupported database driver 'mysql'",
@@ -626,3 +636,14 @@ def test_fuzz_report_schedule_parser(text: str) -> None:
         load_settings(_env_file=None, report_schedule=text)
     except ConfigError as exc:
         assert str(exc).startswith("REPORT_SCHEDULE: ")
+
+
+def test_alert_and_digest_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"ALERTS": "on", "ALERT_MIN_MRR_SHARE_PCT": "1.5", "ALERT_MIN_MRR": "20",
+                        "DIGEST_WEEKLY": "Friday 16:30"}.items():
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    assert (s.alerts, s.alert_min_mrr_share_pct, s.alert_min_mrr) == (True, Decimal("1.5"), 20)
+    assert s.digest_weekly == WeeklyDue(4, time(16, 30)) and s.redacted()["DIGEST_WEEKLY"] == "fri 16:30"
+    monkeypatch.setenv("DIGEST_WEEKLY", "off")
+    assert load_settings().digest_weekly is None
