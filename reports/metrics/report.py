@@ -256,3 +256,6 @@ class MonthReport:
     segments: tuple[SegmentDimension, ...] | None = None
     # The quarter the month closes (March, June, …), when asked: what the email shows.
     quarter: QuarterReport | None = None
+    # Set for a report of other accounts than the key's own: a connected account's id, or
+    # ``all`` (every account consolidated); its subject then names it.
+    scope: str | None = None

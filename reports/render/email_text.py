@@ -209,8 +209,10 @@ def settings_line(report: MonthReport) -> str:
 
 
 def render_subject(report: MonthReport) -> str:
-    """``Revenue retention for October 2026: NRR 100.6% (final)``."""
-    return f"Revenue retention for {month_title(report.month)}: NRR {pct1(report.retention.nrr)} ({report.status})"
+    """``Revenue retention for October 2026: NRR 100.6% (final)``; the report of a connected
+    account, or of every account, names it: ``… (final), Acme EU``."""
+    subject = f"Revenue retention for {month_title(report.month)}: NRR {pct1(report.retention.nrr)} ({report.status})"
+    return f"{subject}, {company(report)}" if report.scope else subject
 
 
 # --------------------------------------------------------------------------- plain text

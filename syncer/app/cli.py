@@ -283,8 +283,10 @@ def report(
         ledger_account = scope_of(settings, store, account).name
         failed = 0
         for channel in channels:
+            # An account with its own recipients (REPORT_EMAIL_TO_BY_ACCOUNT) gets its report there.
+            own = registry.channel_named(channel).targets_by_account(settings).get(account or "")
             outcomes = send_report(registry.channel_named(channel), settings, store, ledger_account, reports, now=now,
-                                   force=force, dry_run=dry_run)
+                                   force=force, dry_run=dry_run, targets=own)
             for outcome in outcomes:
                 detail = f" ({outcome.detail})" if outcome.detail else ""
                 print(f"{channel} {outcome.target}: {outcome.status}{detail}")

@@ -297,6 +297,8 @@ def _month_reports(settings: Settings, store: Store, asked: _Asked, count: int, 
             data_as_of=asked.as_of,
             tallies=[*tallies, *(t for t in (signups, quarter) if t is not None)], segments=spec,
         )
+    if asked.scope.name != platform_account(store).account:
+        reports = [replace(r, scope=asked.scope.name) for r in reports]
     if signups is not None:
         reports[-1] = replace(reports[-1], cohorts=signups.table())
     if closed is not None and quarter is not None:

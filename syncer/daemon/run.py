@@ -355,37 +355,58 @@ class Daemon:
         routes = (Route(channel, channel.targets(self.settings)) for channel in registry.CHANNELS)
         return [route for route in routes if route.targets]
 
+    def routes_by_account(self) -> dict[str | None, list[Route]]:
+        """Where each account's report goes: REPORT_ACCOUNT's (key None) to every channel's
+        targets, another account's to the targets set for it (REPORT_EMAIL_TO_BY_ACCOUNT)."""
+        default = self.channels()
+        plan: dict[str | None, list[Route]] = {None: default} if default else {}
+        for channel in registry.CHANNELS:
+            for account, targets in channel.targets_by_account(self.settings).items():
+                plan.setdefault(account, []).append(Route(channel, targets))
+        return plan
+
     def deliver_due(self) -> list[tuple[str, Outcome]]:
-        """Deliver the due report to every configured target the ledger says is unsent."""
-        from syncer.app.accounts import NoData, platform_account
-        from syncer.app.reporting import report_months
+        """Deliver the due report of each account to every target the ledger says is unsent."""
+        from syncer.app.accounts import NoData, scope_of
 
         now = int(self.clock())
         due = self.due_edition(now)
         if due is None:
             return []
         month, edition = due
-        channels = self.channels()
-        if not channels:
+        plan = self.routes_by_account()
+        if not plan:
             log.warning("report.no_channel", month=month,
                         fix="set " + ", or ".join(channel.needs for channel in registry.CHANNELS))
             return []
-        try:
-            account = platform_account(self.store).account
-        except NoData:
-            return []
+        sent: list[tuple[str, Outcome]] = []
+        for account, routes in plan.items():
+            try:
+                scope = scope_of(self.settings, self.store, account)
+            except NoData:
+                return []
+            except NrrError as exc:  # an account of REPORT_EMAIL_TO_BY_ACCOUNT not synced
+                log.error("report.failed", account=account, month=month, error=redact(str(exc)))
+                continue
+            sent += self._deliver_account(scope.name, account, routes, month, edition, now)
+        return sent
+
+    def _deliver_account(self, ledger_account: str, account: str | None, routes: Sequence[Route], month: str,
+                         edition: str, now: int) -> list[tuple[str, Outcome]]:
+        from syncer.app.reporting import report_months
+
         key = delivery_key(month, edition)
-        pending = [c for c in channels if unsent_targets(self.store, account=account, month=key, channel=c.name,
-                                                         targets=c.targets)]
+        pending = [r for r in routes if unsent_targets(self.store, account=ledger_account, month=key,
+                                                       channel=r.channel.name, targets=r.targets)]
         if not pending:
             return []
-        reports = report_months(self.settings, self.store, month, now=now, count=REPORT_TREND_MONTHS,
-                                full=True)
+        reports = report_months(self.settings, self.store, month, now=now, count=REPORT_TREND_MONTHS, full=True,
+                                account=account)
         if edition == FINAL and reports[-1].status != FINAL:
             # The data predates the due time: wait for a sync that ends after it.
             log.info("report.waiting", month=month, reason="no successful sync since the report was due")
             return []
-        return self._send(pending, account, reports, edition, now)
+        return self._send(pending, ledger_account, reports, edition, now)
 
     def _send(self, channels: Sequence[Route], account: str, reports: Sequence[Any], edition: str,
               now: int) -> list[tuple[str, Outcome]]:
@@ -396,14 +417,15 @@ class Daemon:
                 # A target that failed since this daemon started waits its backoff
                 # (syncer.deliver.ledger.retry_wait); one from before is retried now.
                 outcomes = send_report(channel.channel, self.settings, self.store, account, reports, now=now,
-                                       edition=edition, backoff_since=self.started_at,
+                                       edition=edition, backoff_since=self.started_at, targets=channel.targets,
                                        **self.deliver_options.get(channel.name, {}))
             except NrrError as exc:  # a setting, or a send of unknown outcome: a person decides
-                log.error("report.failed", channel=channel.name, month=reports[-1].month, edition=edition,
-                          error=redact(str(exc)))
+                log.error("report.failed", channel=channel.name, account=account, month=reports[-1].month,
+                          edition=edition, error=redact(str(exc)))
                 continue
             for o in outcomes:
-                log.info("report.delivery", channel=channel.name, target=o.target, month=reports[-1].month,
+                log.info("report.delivery", channel=channel.name, account=account, target=o.target,
+                         month=reports[-1].month,
                          edition=edition, status=o.status, detail=redact(o.detail),
                          seconds=round(time.monotonic() - started, 2))
                 sent.append((channel.name, o))

@@ -73,3 +73,6 @@ class Channel:
     # Shapes of its credentials, redacted wherever they appear (whoever set them): group 1
     # is kept, to tell which kind of secret it was, the rest is replaced.
     secret_shapes: tuple[re.Pattern[str], ...] = ()
+    # Targets of the report of other accounts than REPORT_ACCOUNT's (``platform``, ``all``
+    # or an account id → where that account's report goes); none unless it has such a setting.
+    targets_by_account: Callable[[Any], Mapping[str, tuple[str, ...]]] = field(default=lambda _settings: {})

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import smtplib
 import socket
 import ssl
@@ -30,9 +31,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from syncer.app.checks import Check
 from syncer.app.logging import redact
@@ -104,6 +106,8 @@ class EmailSettings(BaseModel):
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
     report_email_from: str | None = None
     report_email_to: CommaList = ()
+    # ``acct_1=ann@x.com,acct_1=bob@y.com,all=cfo@x.com``: each account's own recipients.
+    report_email_to_by_account: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
 
     @field_validator("smtp_security", mode="before")
     @classmethod
@@ -130,6 +134,22 @@ class EmailSettings(BaseModel):
             return tuple(_parse_address(str(v)) for v in value)
         return value
 
+    @field_validator("report_email_to_by_account", mode="before")
+    @classmethod
+    def _email_check_by_account(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        pairs = []
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            account, eq, address = part.partition("=")
+            account = account.strip()
+            if not eq or not (account in ("platform", "all") or re.fullmatch(r"acct_[A-Za-z0-9]+", account)):
+                raise ValueError(f"{show_input(part)} is not ACCOUNT=ADDRESS (ACCOUNT: platform, all or acct_…)")
+            pairs.append((account, _parse_address(address.strip())))
+        return tuple(dict.fromkeys(pairs))
+
     @field_validator("smtp_host", "smtp_username")
     @classmethod
     def _email_strip(cls, value: str | None) -> str | None:
@@ -151,10 +171,18 @@ def email_targets(settings: EmailSettings) -> tuple[str, ...]:
     return tuple(settings.report_email_to) if settings.smtp_host else ()
 
 
+def email_targets_by_account(settings: EmailSettings) -> dict[str, tuple[str, ...]]:
+    """REPORT_EMAIL_TO_BY_ACCOUNT's recipients of each account's report, once there is a server."""
+    out: dict[str, tuple[str, ...]] = {}
+    for account, address in settings.report_email_to_by_account if settings.smtp_host else ():
+        out[account] = (*out.get(account, ()), address)
+    return out
+
+
 def require_email_settings(settings: EmailSettings) -> None:
     missing = [name for name, value in (
         ("SMTP_HOST", settings.smtp_host), ("REPORT_EMAIL_FROM", settings.report_email_from),
-        ("REPORT_EMAIL_TO", settings.report_email_to),
+        ("REPORT_EMAIL_TO", settings.report_email_to or settings.report_email_to_by_account),
     ) if not value]
     if missing:
         raise ConfigError(f"email delivery needs {', '.join(missing)}; set them in .env (see .env.example)")
@@ -479,4 +507,5 @@ EMAIL = Channel(
     preview=render_preview,
     formats={"html": render_html},
     secret_settings=("smtp_password",),
+    targets_by_account=email_targets_by_account,
 )

@@ -250,11 +250,12 @@ def delivery_status(store: Store, *, account: str, month: str, channel: str, tar
 def send_report(
     channel: Channel, settings: Any, store: Store, account: str, reports: Sequence[MonthReport], *, now: int,
     force: bool = False, dry_run: bool = False, edition: str = "final", backoff_since: int | None = None,
-    **options: Any,
+    targets: Sequence[str] | None = None, **options: Any,
 ) -> list[Outcome]:
     """Send the last of ``reports`` (the others are its trend) through ``channel`` to each
-    of its targets not already sent to: claim → send → mark (``backoff_since``: the
-    daemon's backoff after a failure; ``options`` go to the channel's ``send``)."""
+    of its targets (or ``targets``: an account's own) not already sent to: claim → send →
+    mark (``backoff_since``: the daemon's backoff after a failure; ``options`` go to the
+    channel's ``send``)."""
     channel.require(settings)
     month = delivery_key(reports[-1].month, edition)
     fresh = channel.render(settings, reports)
@@ -264,7 +265,7 @@ def send_report(
 
     outcomes = []
     uncertain: DeliveryUncertain | None = None
-    for target in channel.targets(settings):
+    for target in channel.targets(settings) if targets is None else targets:
         if dry_run:
             outcomes.append(Outcome(target, "dry-run", "rendered, not sent"))
             continue

@@ -319,3 +319,35 @@ def test_nrr_run_killed_mid_backfill_resumes_and_sends_once(
         assert "success" in statuses
         assert_matches_truth(store, account, server)
         engine.dispose()
+
+
+def test_each_account_reports_to_its_own_recipients_once(
+    account: Account, store: Store, database_url: str, smtp: Smtp
+) -> None:
+    # The platform's report to REPORT_EMAIL_TO, a connected account's and the consolidated
+    # one to the recipients set for them; a second daemon on the same ledger sends nothing.
+    connected = "acct_1ConnectedDaemon01"
+    with FakeStripe(account, api_key=KEY, connected={connected: generate_account(customers=8, seed=5, now=NOW)}
+                    ) as fake:
+        fake.start()
+        settings = email_settings(fake, database_url, smtp, stripe_accounts=connected,
+                                  report_email_to_by_account=f"{connected}=west@example.com,all=board@example.com")
+        assert sync(settings, store, clock=NOW).result.ok
+        clock = Clock(NOW + 3600)
+        sent = Daemon(settings, store, clock=clock, deliver_options=tls(smtp)).deliver_due()
+        assert sorted(o.target for _, o in sent) == sorted([*RECIPIENTS, "west@example.com", "board@example.com"])
+        assert not Daemon(settings, store, clock=clock, deliver_options=tls(smtp)).deliver_due()
+    t = deliveries_table()
+    with store.reading() as conn:
+        rows = sorted((r.account, r.target) for r in conn.execute(select(t)))
+    platform = account.account["id"]
+    assert rows == sorted([(platform, r) for r in RECIPIENTS] + [(connected, "west@example.com"),
+                                                                 ("all", "board@example.com")])
+    subjects = {m["To"]: m["Subject"] for m in (email.message_from_bytes(raw, policy=policy.default)
+                                                for _, raw in smtp.inbox.messages)}
+    # The connected account's and the consolidated report name what they are about.
+    platform_subject = subjects["cfo@example.com"]
+    assert platform_subject == subjects["ops@example.com"] and platform_subject.endswith("(final)")
+    assert subjects["west@example.com"].startswith("Revenue retention for October 2026: NRR ")
+    assert "(final), " in subjects["west@example.com"]
+    assert subjects["board@example.com"].endswith("(all 2 accounts)")

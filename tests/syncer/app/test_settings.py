@@ -237,6 +237,11 @@ SECRET = "hunter2hunter2xyz"
             {"report_account": "acct_1Other", "stripe_accounts": "acct_1Mine"},
             "REPORT_ACCOUNT: acct_1Other is not in STRIPE_ACCOUNTS; add it there or use platform or all",
         ),
+        (
+            {"report_email_to_by_account": "acct_1A:ann@example.com"},
+            "REPORT_EMAIL_TO_BY_ACCOUNT: 'acct_1A:ann@example.com' is not ACCOUNT=ADDRESS",
+        ),
+        ({"report_email_to_by_account": "all=not-an-address"}, "REPORT_EMAIL_TO_BY_ACCOUNT: 'not-an-address' is not"),
         ({"account_match_key": "phone"}, "ACCOUNT_MATCH_KEY: 'phone' is not email, none or metadata.KEY"),
         ({"segment_by": "plan,tier"}, "SEGMENT_BY: 'tier' is not a dimension"),
         ({"segment_arr_bands": "10,5"}, "SEGMENT_ARR_BANDS: the bounds are not increasing amounts above 0"),

@@ -134,7 +134,8 @@ def test_settings_are_composed_of_each_channels_settings() -> None:
         assert set(channel.secret_settings) <= _SECRET_FIELDS
     assert set(owners) == {
         "smtp_host", "smtp_port", "smtp_username", "smtp_password", "smtp_security", "report_email_from",
-        "report_email_to", "slack_bot_token", "slack_channel", "slack_webhook_url", "slack_api_base",
+        "report_email_to", "report_email_to_by_account", "slack_bot_token", "slack_channel", "slack_webhook_url",
+        "slack_api_base",
     }
     # The variables stay where they were: the channels' between the report's and the daemon's.
     fields = list(Settings.model_fields)
