@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import RowMapping, select
 
 from syncer.app.settings import Settings
 from syncer.db.meta import StripeAccount
@@ -90,6 +90,5 @@ def scope_of(settings: Settings, store: Store, account: str | None) -> Scope:
     raise ConfigError(f"account {wanted!r} is not synced{hint}; use one of {known}")
 
 
-def _ref(row: object) -> AccountRef:
-    r = dict(row)  # type: ignore[call-overload]
-    return AccountRef(r["account"], bool(r["livemode"]), r["name"], r["default_currency"])
+def _ref(row: RowMapping) -> AccountRef:
+    return AccountRef(row["account"], bool(row["livemode"]), row["name"], row["default_currency"])

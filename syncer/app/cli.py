@@ -295,7 +295,17 @@ def report(
             raise typer.Exit(1)
 
 
-COHORT_FORMATS = ("text", "json", "csv")
+# The views printed instead of a month (--cohorts, --segments, --quarter): each in these.
+VIEW_FORMATS = ("text", "json", "csv")
+
+
+def _check_view(flag: str, prints: str, format: str, *, sending: bool) -> None:
+    """What every view refuses: a --send (a view is printed, never delivered) and a format
+    of the month's own (html, slack)."""
+    if sending:
+        raise ConfigError(f"{flag} prints {prints} and sends nothing; leave out --send")
+    if format not in VIEW_FORMATS:
+        raise ConfigError(f"{flag} --format {format!r} is not known; use {', '.join(VIEW_FORMATS)}")
 
 
 def _print_cohorts(month: str | None, format: str, account: str | None, *, sending: bool) -> None:
@@ -303,18 +313,12 @@ def _print_cohorts(month: str | None, format: str, account: str | None, *, sendi
     from syncer.app.reporting import checked_month, report_cohorts
     from syncer.app.wiring import open_store
 
-    if sending:
-        raise ConfigError("--cohorts prints the signup cohorts and sends nothing; leave out --send")
-    if format not in COHORT_FORMATS:
-        raise ConfigError(f"--cohorts --format {format!r} is not known; use {', '.join(COHORT_FORMATS)}")
+    _check_view("--cohorts", "the signup cohorts", format, sending=sending)
     wanted = checked_month(month) if month is not None else None
     settings = _settings()
     table = report_cohorts(settings, open_store(settings), wanted, now=int(time.time()), account=account)
     render = {"text": render_cohorts_text, "json": render_cohorts_json, "csv": render_cohorts_csv}[format]
     sys.stdout.write(render(table))
-
-
-SEGMENT_FORMATS = ("text", "json", "csv")
 
 
 def _print_segments(month: str | None, format: str, account: str | None, *, sending: bool) -> None:
@@ -326,10 +330,7 @@ def _print_segments(month: str | None, format: str, account: str | None, *, send
     from syncer.app.reporting import checked_month, report_month
     from syncer.app.wiring import open_store
 
-    if sending:
-        raise ConfigError("--segments prints the month's segments and sends nothing; leave out --send")
-    if format not in SEGMENT_FORMATS:
-        raise ConfigError(f"--segments --format {format!r} is not known; use {', '.join(SEGMENT_FORMATS)}")
+    _check_view("--segments", "the month's segments", format, sending=sending)
     wanted = checked_month(month) if month is not None else None
     settings = _settings()
     if not settings.segment_by:
@@ -340,9 +341,6 @@ def _print_segments(month: str | None, format: str, account: str | None, *, send
     sys.stdout.write(render(report))
 
 
-QUARTER_FORMATS = ("text", "json", "csv")
-
-
 def _print_quarter(quarter: str, format: str, account: str | None, *, others: list[str]) -> None:
     from reports.render.quarter import render_quarter_csv, render_quarter_json, render_quarter_text
     from syncer.app.reporting import report_quarter
@@ -350,8 +348,7 @@ def _print_quarter(quarter: str, format: str, account: str | None, *, others: li
 
     if others:
         raise ConfigError(f"--quarter prints a quarter and goes with none of {', '.join(others)}; leave them out")
-    if format not in QUARTER_FORMATS:
-        raise ConfigError(f"--quarter --format {format!r} is not known; use {', '.join(QUARTER_FORMATS)}")
+    _check_view("--quarter", "a quarter", format, sending=False)
     settings = _settings()
     report = report_quarter(settings, open_store(settings), quarter, now=int(time.time()), account=account)
     render = {"text": render_quarter_text, "json": render_quarter_json, "csv": render_quarter_csv}[format]

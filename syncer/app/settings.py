@@ -17,6 +17,7 @@ call them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
@@ -28,6 +29,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -46,7 +48,7 @@ from reports.metrics.segments import (
 )
 from reports.options import ChurnRecognition, DiscountMode, UsageInMrr
 from syncer.app.logging import redact, register_secret
-from syncer.app.values import CommaList
+from syncer.app.values import CommaList, is_account_id, is_report_account
 from syncer.app.values import parse_http_url as _parse_http_url
 from syncer.app.values import show_input as _show
 from syncer.deliver import registry
@@ -235,6 +237,13 @@ def _split_list(value: Any) -> Any:
 _CHANNEL_SECRET_FIELDS = tuple(name for channel in registry.CHANNELS for name in channel.secret_settings)
 
 
+# The settings written as one line of text, and what reads each.
+_TEXT_PARSERS: dict[str, Callable[[str], Any]] = {
+    "fx_rates": parse_fx_rates, "segment_by": parse_segment_by, "segment_arr_bands": parse_arr_bands,
+    "report_schedule": parse_report_schedule, "digest_weekly": parse_digest_weekly,
+}
+
+
 class _SyncAndReportSettings(BaseModel):
     """The sync's and the report's fields (``Settings`` validates them)."""
 
@@ -371,7 +380,7 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
         if isinstance(value, (tuple, list)):
             seen: dict[str, None] = {}
             for item in value:
-                if not isinstance(item, str) or not re.fullmatch(r"acct_[A-Za-z0-9]+", item):
+                if not isinstance(item, str) or not is_account_id(item):
                     raise ValueError(f"{_show(str(item))} is not a Stripe account id (acct_…)")
                 seen.setdefault(item, None)
             return tuple(seen)
@@ -410,28 +419,18 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
             ) from None
         return name
 
-    @field_validator("fx_rates", mode="before")
+    @field_validator(*_TEXT_PARSERS, mode="before")
     @classmethod
-    def _check_fx(cls, value: Any) -> Any:
-        return parse_fx_rates(value) if isinstance(value, str) else value
-
-    @field_validator("segment_by", mode="before")
-    @classmethod
-    def _check_segment_by(cls, value: Any) -> Any:
-        return parse_segment_by(value) if isinstance(value, str) else value
-
-    @field_validator("segment_arr_bands", mode="before")
-    @classmethod
-    def _check_arr_bands(cls, value: Any) -> Any:
-        return parse_arr_bands(value) if isinstance(value, str) else value
+    def _parse_text(cls, value: Any, info: ValidationInfo) -> Any:
+        # Settings written as one line of text (FX_RATES=eur=1.08,…), each with its parser.
+        return _TEXT_PARSERS[str(info.field_name)](value) if isinstance(value, str) else value
 
     @field_validator("report_account")
     @classmethod
     def _check_report_account(cls, value: str) -> str:
         value = value.strip()
-        if value.lower() in ("platform", "all"):
-            return value.lower()
-        if not re.fullmatch(r"acct_[A-Za-z0-9]+", value):
+        value = value.lower() if value.lower() in ("platform", "all") else value
+        if not is_report_account(value):
             raise ValueError(f"{_show(value)} is not platform, all or a Stripe account id (acct_…)")
         return value
 
@@ -439,16 +438,6 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
     @classmethod
     def _check_match_key(cls, value: str) -> str:
         return parse_match_key(value)
-
-    @field_validator("report_schedule", mode="before")
-    @classmethod
-    def _check_schedule(cls, value: Any) -> Any:
-        return parse_report_schedule(value) if isinstance(value, str) else value
-
-    @field_validator("digest_weekly", mode="before")
-    @classmethod
-    def _check_digest(cls, value: Any) -> Any:
-        return parse_digest_weekly(value) if isinstance(value, str) else value
 
     @field_validator("report_holidays_country")
     @classmethod

@@ -3,6 +3,7 @@ settings each delivery channel declares with itself (``syncer.deliver.channel``)
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -25,3 +26,13 @@ def parse_http_url(text: str, *, trailing_slash: bool) -> str:
         raise ValueError(f"{show_input(url)} is not an http(s) URL")
     url = url.rstrip("/")
     return url + "/" if trailing_slash else url
+
+
+def is_account_id(text: str) -> bool:
+    """Whether ``text`` looks like a Stripe account id (``acct_…``)."""
+    return re.fullmatch(r"acct_[A-Za-z0-9]+", text) is not None
+
+
+def is_report_account(text: str) -> bool:
+    """Whether ``text`` names whose report it is: ``platform``, ``all`` or an account id."""
+    return text in ("platform", "all") or is_account_id(text)

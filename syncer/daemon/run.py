@@ -383,12 +383,11 @@ class Daemon:
         for account, routes in plan.items():
             try:
                 scope = scope_of(self.settings, self.store, account)
+                sent += self._deliver_account(scope.name, account, routes, month, edition, now)
             except NoData:
-                return []
-            except NrrError as exc:  # an account of REPORT_EMAIL_TO_BY_ACCOUNT not synced
+                return sent
+            except NrrError as exc:  # an account not synced, or whose report fails: the others still go
                 log.error("report.failed", account=account, month=month, error=redact(str(exc)))
-                continue
-            sent += self._deliver_account(scope.name, account, routes, month, edition, now)
         return sent
 
     def _deliver_account(self, ledger_account: str, account: str | None, routes: Sequence[Route], month: str,

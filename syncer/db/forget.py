@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, delete, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from reports.alerts import ALERT_KEY_PREFIX
+from syncer.db.deliveries import deliveries_table
 from syncer.db.store import Store, table
 from syncer.stripe.resources import ANY_TABLE, EVENTS, OWNED_TABLES, OWNERS, Link
 
@@ -101,6 +103,11 @@ def forget_customer(store: Store, customer: str) -> dict[str, int]:
         for name in DERIVED_TABLES:
             t = table(name)
             counts[name] = conn.execute(delete(t).where(t.c.customer == customer)).rowcount or 0
+        # The movement alerts sent about them: each row is named after the customer and
+        # keeps their name. (Their facts are gone, so no alert of theirs is due again.)
+        ledger = deliveries_table()
+        counts["deliveries"] = conn.execute(delete(ledger).where(
+            ledger.c.month.startswith(f"{ALERT_KEY_PREFIX}{customer}/", autoescape=True))).rowcount or 0
     return counts
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 import smtplib
 import socket
 import ssl
@@ -38,7 +37,7 @@ from pydantic_settings import NoDecode
 
 from syncer.app.checks import Check
 from syncer.app.logging import redact
-from syncer.app.values import CommaList, show_input
+from syncer.app.values import CommaList, is_report_account, show_input
 from syncer.deliver.channel import Channel, SendUncertain
 from syncer.errors import ConfigError, GiveUp, RetryLater
 
@@ -145,7 +144,7 @@ class EmailSettings(BaseModel):
                 continue
             account, eq, address = part.partition("=")
             account = account.strip()
-            if not eq or not (account in ("platform", "all") or re.fullmatch(r"acct_[A-Za-z0-9]+", account)):
+            if not eq or not is_report_account(account):
                 raise ValueError(f"{show_input(part)} is not ACCOUNT=ADDRESS (ACCOUNT: platform, all or acct_…)")
             pairs.append((account, _parse_address(address.strip())))
         return tuple(dict.fromkeys(pairs))

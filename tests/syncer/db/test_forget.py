@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from reports.month import month_range
 from syncer.app.cli import app
 from syncer.app.reporting import normalize_account, report_month
+from syncer.db.deliveries import insert_sending, list_deliveries
 from syncer.db.forget import DERIVED_TABLES, forget_customer, mentions_anywhere
 from syncer.db.objects import OBJECT_TABLES
 from syncer.db.store import Store, table
@@ -54,10 +55,18 @@ def synced(store: Store, database_url: str) -> tuple[Store, Any]:
 def test_forget_removes_only_that_customer_and_reports_still_reconcile(synced: tuple[Store, Any]) -> None:
     store, settings = synced
     customer = _richest_customer(store)
+    # A movement alert sent about them (named after them), and one about someone else.
+    with store.transaction() as conn:
+        for who in (customer, f"{customer}x"):
+            insert_sending(conn, account="acct_1", month=f"alert/{who}/1790000000", channel="slack", target="#rev",
+                           snapshot_json='{"name": "Ada"}', now=NOW, forced=False)
     before = _counts(store)
     assert mentions_anywhere(store, customer).keys() >= {"customers", "invoices", "mrr_spans", "events"}
 
     counts = forget_customer(store, customer)
+    assert counts["deliveries"] == 1
+    with store.reading() as conn:
+        assert [d.month for d in list_deliveries(conn)] == [f"alert/{customer}x/1790000000"]
 
     assert mentions_anywhere(store, customer) == {}
     after = _counts(store)
