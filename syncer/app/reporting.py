@@ -220,6 +220,8 @@ def _customer_facts(conn: Connection, asked: _Asked, labels: Labels | None = Non
     if not asked.scope.consolidated:
         ref = asked.scope.first
         return iter_customer_facts(conn, ref.account, ref.livemode, labels=labels)
+    # Consolidating holds every account's facts at once (a matched customer may sit
+    # anywhere in each account's order), where one account's report holds one batch.
     return consolidate([AccountFacts(ref.account, iter_customer_facts(conn, ref.account, ref.livemode, labels=labels),
                                      customer_keys(conn, ref.account, ref.livemode, asked.match_key))
                         for ref in asked.scope.accounts], REPORT_BATCH_CUSTOMERS)

@@ -16,6 +16,8 @@ from syncer.sandbox.generator import generate_account
 from tests.e2e.harness import KEY, NOW
 
 runner = CliRunner()
+# The in-process CLI points logging at CliRunner's stderr: undone after each test.
+pytestmark = pytest.mark.usefixtures("cli_logging_undone")
 CONNECTED = "acct_1ConnectedNrr0001"
 MONTH = "2026-10"
 
