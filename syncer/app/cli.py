@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+web_app = typer.Typer(help="The dashboard's password.", no_args_is_help=True)
+app.add_typer(web_app, name="web")
 
 err_console = Console(stderr=True)
 log = get_logger("nrr")
@@ -414,6 +416,46 @@ def run() -> None:
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option("--port", help="Default: WEB_PORT.")] = None,
+) -> None:
+    """The read-only dashboard on WEB_HOST:WEB_PORT (127.0.0.1 by default), until SIGINT."""
+    import uvicorn
+
+    from syncer.app.wiring import open_store
+    from syncer.web.app import build_app
+
+    with user_errors():
+        settings = _settings()
+        chosen = port if port is not None else settings.web_port
+        if chosen is None:
+            raise ConfigError("the dashboard is off: set WEB_PORT (or give --port)")
+        require_web_login(settings)
+        log.info("web.serving", host=settings.web_host, port=chosen)
+        uvicorn.run(build_app(settings, open_store(settings)), host=settings.web_host, port=chosen,
+                    log_config=None, access_log=False, server_header=False)
+
+
+def require_web_login(settings: Any) -> None:
+    """Every page needs a login: a password hash, or a trusted SSO proxy's header."""
+    if settings.web_password_hash is None and not (settings.web_auth_header and settings.web_trusted_proxies):
+        raise ConfigError("the dashboard needs a login: set WEB_PASSWORD_HASH (from `nrr web hash-password`) "
+                          "or WEB_AUTH_HEADER with WEB_TRUSTED_PROXIES")
+
+
+@web_app.command("hash-password")
+def hash_password() -> None:
+    """Ask for a password twice and print its argon2 hash, for WEB_PASSWORD_HASH."""
+    from syncer.web.security import hash_password as make_hash
+
+    with user_errors():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        if len(password) < 12:
+            raise ConfigError("use a password of at least 12 characters")
+        print(make_hash(password))
 
 
 @app.command()

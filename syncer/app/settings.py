@@ -297,6 +297,13 @@ class _DaemonSettings(BaseModel):
     health_port: int | None = Field(default=None, ge=0, le=65535)  # 0 = any free port
     healthcheck_url: str | None = None
 
+    # The dashboard (nrr serve): off unless WEB_PORT is set; every page needs a login.
+    web_port: int | None = Field(default=None, ge=0, le=65535)
+    web_host: str = "127.0.0.1"
+    web_password_hash: SecretStr | None = None  # argon2, from `nrr web hash-password`
+    web_auth_header: str | None = None  # a user name set by an SSO proxy …
+    web_trusted_proxies: CommaList = ()  # … accepted only from these addresses
+
     # Movement alerts and the weekly digest (docs/ALERTS.md), posted to the report's Slack
     alerts: bool = False  # ALERTS=on|off
     alert_min_mrr_share_pct: Decimal = Field(default=Decimal("0.5"), ge=0, le=100)  # of the month-start MRR
@@ -425,6 +432,13 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
         # Settings written as one line of text (FX_RATES=eur=1.08,…), each with its parser.
         return _TEXT_PARSERS[str(info.field_name)](value) if isinstance(value, str) else value
 
+    @field_validator("web_password_hash")
+    @classmethod
+    def _check_password_hash(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("$argon2"):
+            raise ValueError("is not an argon2 hash; make one with `nrr web hash-password`")
+        return value
+
     @field_validator("report_account")
     @classmethod
     def _check_report_account(cls, value: str) -> str:
@@ -466,7 +480,7 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
     def _register_secrets(self) -> None:
         """Teach the log redactor every secret value we hold (see syncer.app.logging)."""
         channel_secrets = [getattr(self, name) for name in _CHANNEL_SECRET_FIELDS]
-        for secret in (self.stripe_api_key, *channel_secrets):
+        for secret in (self.stripe_api_key, self.web_password_hash, *channel_secrets):
             if secret is not None:
                 register_secret(secret.get_secret_value() if isinstance(secret, SecretStr) else str(secret))
         from sqlalchemy.engine import make_url
@@ -560,6 +574,7 @@ _SECRET_FIELDS = frozenset(
         *_CHANNEL_SECRET_FIELDS,
         "database_url",
         "healthcheck_url",
+        "web_password_hash",
     }
 )
 
