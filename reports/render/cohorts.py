@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from decimal import Decimal
 from typing import Any
 
 from reports.fx import to_major
 from reports.metrics import CohortTable, SignupCohort
 from reports.render.jsonout import percent_number
-from reports.render.text import money, month_title
+from reports.render.text import money, month_title, short_percent
 
 FOOTER = ("Cell k: the cohort's MRR at the end of the k-th month after its first, over its MRR at the end of "
           "its first month (its new MRR). A customer who left and came back counts again: reactivation is a "
@@ -37,7 +36,7 @@ def render_cohorts_text(table: CohortTable) -> str:
     lines = [f"Signup cohorts to {month_title(table.months[-1])}: net MRR retention "
              f"({table.currency.upper()})", "", head]
     for c in table.cohorts:
-        cells = "".join(f"{_short(v):>{width}}" for v in c.net_retention)
+        cells = "".join(f"{short_percent(v):>{width}}" for v in c.net_retention)
         lines.append(f"{_label(c):<9}{c.customers:>10}{money(c.new_mrr, table.currency):>16}  {cells}")
     lines += ["", "MRR at the end of each month", f"{'cohort':<9}" + "".join(f"{m:>14}" for m in table.months)]
     for c in (table.earlier, *table.cohorts):
@@ -45,10 +44,6 @@ def render_cohorts_text(table: CohortTable) -> str:
         lines.append(f"{_label(c):<9}{pad}" + "".join(f"{money(v, table.currency):>14}" for v in c.mrr))
     lines.append(f"{'total':<9}" + "".join(f"{money(v, table.currency):>14}" for v in table.total_mrr))
     return "\n".join([*lines, "", FOOTER]) + "\n"
-
-
-def _short(value: Decimal | None) -> str:
-    return "–" if value is None else f"{value:.1f}%"
 
 
 def cohorts_dict(table: CohortTable) -> dict[str, Any]:

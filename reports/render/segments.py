@@ -14,7 +14,7 @@ from reports.metrics import MonthReport
 from reports.metrics.report import Segment, SegmentDimension
 from reports.render.csvout import safe_text
 from reports.render.jsonout import segments_list
-from reports.render.text import money, month_title
+from reports.render.text import money, month_title, short_percent
 
 FOOTER = ("Each customer counts in its segment at the month's start (a new customer: at its end). Customers, "
           "NRR, GRR and logo retention: the segment's customers with MRR at the start; points: the segment's share "
@@ -119,11 +119,7 @@ def render_segments_text(report: MonthReport) -> str:
 def _text_row(s: Segment, cur: str) -> str:
     value = s.value if len(s.value) <= 23 else s.value[:22] + "…"
     return (f"  {value:<24}{s.customers_start:>10}{money(s.mrr.start, cur):>15}{money(s.mrr.end, cur):>15}"
-            f"{_pct(s.nrr):>9}{_pct(s.grr):>9}{_pct(s.logo_retention):>9}{signed_points(s.nrr_points):>9}")
-
-
-def _pct(value: Decimal | None) -> str:
-    return "–" if value is None else f"{value:.1f}%"
+            f"{short_percent(s.nrr):>9}{short_percent(s.grr):>9}{short_percent(s.logo_retention):>9}{signed_points(s.nrr_points):>9}")
 
 
 def signed_points(value: Decimal | None) -> str:

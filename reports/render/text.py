@@ -22,6 +22,11 @@ def percent(value: Decimal | None) -> str:
     return "n/a" if value is None else f"{value}%"
 
 
+def short_percent(value: Decimal | None) -> str:
+    """A percentage in a narrow table cell: ``104.2%``, ``–`` without one."""
+    return "–" if value is None else f"{value:.1f}%"
+
+
 def month_title(month: str) -> str:
     year, mm = month.split("-")
     return f"{_MONTHS[int(mm) - 1]} {year}"

@@ -50,11 +50,11 @@ from reports.render.alerts import render_alert_slack, render_digest_slack
 from reports.render.email_text import company
 from syncer.app.accounts import AccountRef, platform_account
 from syncer.app.logging import get_logger
-from syncer.app.reporting import as_nrr_error, data_as_of, fx_table, report_month
+from syncer.app.reporting import as_nrr_error, data_as_of, fx_table, report_currency, report_month
 from syncer.app.settings import Settings
-from syncer.db.alert_facts import customer_facts, customers_moving, mrr_total_at
+from syncer.db.alert_facts import customers_moving, mrr_total_at
 from syncer.db.deliveries import FAILED, SENDING, SENT, Delivery, list_deliveries
-from syncer.db.facts_store import load_plans
+from syncer.db.facts_store import customer_facts, load_plans
 from syncer.db.store import Store
 from syncer.deliver.channel import Outcome, SendUncertain
 from syncer.deliver.ledger import (
@@ -91,11 +91,6 @@ def slack_channel_target(settings: Settings) -> str | None:
     """Where the monthly report's Slack message goes (its ledger target), None without Slack."""
     targets = SLACK.targets(settings)
     return targets[0] if targets else None
-
-
-def report_currency(settings: Settings, ref: AccountRef) -> str:
-    """The reporting currency, as the report picks it."""
-    return (settings.report_currency or ref.default_currency or "usd").lower()
 
 
 def alert_rule(settings: Settings, currency: str) -> AlertRule:

@@ -150,6 +150,11 @@ def fx_table(settings: Settings, store: Store, refs: Sequence[AccountRef], curre
     return FxTable(currency, dict(settings.fx_rates), observed)
 
 
+def report_currency(settings: Settings, ref: AccountRef) -> str:
+    """``REPORT_CURRENCY``, else the account's default currency, else usd."""
+    return (settings.report_currency or ref.default_currency or "usd").lower()
+
+
 def report_calendar(settings: Settings, year: int) -> tuple[Due, frozenset[date]]:
     """REPORT_SCHEDULE and the REPORT_HOLIDAYS_COUNTRY holidays around ``year``."""
     schedule = settings.report_schedule
@@ -193,7 +198,7 @@ def _asked(settings: Settings, store: Store, month: str | None, *, now: int, acc
         # Rows from failed syncs may be partial (a resource never listed): numbers from
         # them would look real and be wrong.
         raise NoData("no sync has completed successfully yet; run `nrr sync` and fix what it reports")
-    currency = (settings.report_currency or ref.default_currency or "usd").lower()
+    currency = report_currency(settings, ref)
     metric_settings = MetricSettings(
         discount_mode=settings.discount_mode, churn_recognition=settings.churn_recognition,
         past_due_grace_days=settings.past_due_grace_days, usage_in_mrr=settings.usage_in_mrr,

@@ -32,12 +32,11 @@ from reports.metrics.report import MOVEMENT_ORDER
 from reports.month import parse_month
 from reports.render.chart import render_chart_png
 from reports.render.csvout import render_csv
-from reports.render.email_text import cash, company, pct1
+from reports.render.email_text import as_of, cash, company, pct1
 from reports.render.text import month_title
 from syncer.app.accounts import platform_account
 from syncer.app.settings import Settings
-from syncer.db.alert_facts import customer_facts
-from syncer.db.facts_store import load_plans
+from syncer.db.facts_store import customer_facts, load_plans
 from syncer.db.store import Store
 from syncer.errors import NrrError
 from syncer.web.security import (
@@ -143,7 +142,7 @@ class _Pages:
             {"month": r.month, "title": month_title(r.month), "mrr": cash(r.mrr.end, r.currency),
              "arr": cash(r.arr.end, r.currency), "nrr": pct1(r.retention.nrr), "grr": pct1(r.retention.grr),
              "nrr_12m": pct1(r.retention.nrr_12m), "grr_12m": pct1(r.retention.grr_12m), "status": r.status}
-            for r in reversed(reports)], last_sync=_day(int(run["finished_at"])) if run else "never")
+            for r in reversed(reports)], last_sync=as_of(int(run["finished_at"])) if run else "never")
 
     async def chart(self, request: Request) -> Response:
         reports = self._reports(None, 13)
@@ -191,10 +190,10 @@ class _Pages:
         if not facts.customers and not facts.spans:
             return self._page("error.html.j2", request, status=404, message="No such customer in the synced data.")
         name = facts.customers[0].label if facts.customers else None
-        spans = [{"start": _day(s.start), "end": _day(s.end) if s.end else "now", "item": s.item,
+        spans = [{"start": as_of(s.start), "end": as_of(s.end) if s.end else "now", "item": s.item,
                   "price": plans.get(s.price, s.price) if s.price else "", "mrr": cash(s.mrr, s.currency), "cause": str(s.cause),
                   "subscription": s.subscription} for s in sorted(facts.spans, key=lambda s: (s.start, s.item))]
-        churns = [{"at": _day(e.at), "kind": str(e.kind), "rule": e.rule, "subscription": e.subscription}
+        churns = [{"at": as_of(e.at), "kind": str(e.kind), "rule": e.rule, "subscription": e.subscription}
                   for e in sorted(facts.churns, key=lambda e: e.at)]
         stripe = "https://dashboard.stripe.com" + ("" if ref.livemode else "/test")
         return self._page("customer.html.j2", request, customer=cid, name=name or cid, spans=spans, churns=churns,
@@ -225,8 +224,3 @@ def _csv(report: MonthReport, movements: list[Movement], filename: str) -> Respo
     """The movements as ``nrr report --format csv`` writes them."""
     return Response(render_csv(replace(report, movements=tuple(movements))), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
-def _day(at: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at))
-
