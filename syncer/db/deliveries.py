@@ -62,6 +62,12 @@ def get_delivery(conn: Connection, *, account: str, month: str, channel: str, ta
     return Delivery(**row) if row else None
 
 
+def delivery_by_id(conn: Connection, row_id: int) -> Delivery | None:
+    t = deliveries_table()
+    row = conn.execute(select(t).where(t.c.id == row_id)).mappings().first()
+    return Delivery(**row) if row else None
+
+
 def list_deliveries(
     conn: Connection, *, account: str | None = None, month: str | None = None, month_prefix: str | None = None,
 ) -> list[Delivery]:

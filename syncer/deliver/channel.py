@@ -13,6 +13,7 @@ settings model: a channel reads only the fields it declared.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,24 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class SnapshotView:
+    """A frozen snapshot as its reader saw it (the dashboard's deliveries page)."""
+
+    text: str  # the plain-text version
+    html: str | None = None  # the HTML version, its images referenced by their names in ``images``
+    images: Mapping[str, bytes] = field(default_factory=dict)  # name (``chart.png``) → PNG
+
+
+def raw_view(snapshot_json: str) -> SnapshotView:
+    """Any snapshot: its JSON, indented (a channel without a view of its own, or a
+    snapshot that is not a report, such as the instant alerts were enabled)."""
+    try:
+        return SnapshotView(json.dumps(json.loads(snapshot_json), indent=2, ensure_ascii=False))
+    except ValueError:
+        return SnapshotView(snapshot_json)
+
+
+@dataclass(frozen=True)
 class Channel:
     """One delivery channel, declared once in its module.
 
@@ -76,3 +95,5 @@ class Channel:
     # Targets of the report of other accounts than REPORT_ACCOUNT's (``platform``, ``all``
     # or an account id → where that account's report goes); none unless it has such a setting.
     targets_by_account: Callable[[Any], Mapping[str, tuple[str, ...]]] = field(default=lambda _settings: {})
+    # A frozen snapshot (``render``'s, or an alert's) as its reader saw it.
+    view: Callable[[str], SnapshotView] = raw_view

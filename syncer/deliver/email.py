@@ -38,7 +38,7 @@ from pydantic_settings import NoDecode
 from syncer.app.checks import Check
 from syncer.app.logging import redact
 from syncer.app.values import CommaList, is_report_account, show_input
-from syncer.deliver.channel import Channel, SendUncertain
+from syncer.deliver.channel import Channel, SendUncertain, SnapshotView, raw_view
 from syncer.errors import ConfigError, GiveUp, RetryLater
 
 # The renderers (matplotlib among them) and the ledger (SQLAlchemy) are imported where they
@@ -205,6 +205,19 @@ def render_snapshot(_settings: object, reports: Sequence[MonthReport]) -> str:
         "cohorts_png": base64.b64encode(_cohorts_png(report)).decode() if report.cohorts else None,
         "csv": render_csv(report),
     })
+
+
+def view_snapshot(snapshot_json: str) -> SnapshotView:
+    """The frozen email as its reader saw it: text, HTML with its images named as files."""
+    parts = json.loads(snapshot_json)
+    if not isinstance(parts, dict) or "text" not in parts:
+        return raw_view(snapshot_json)
+    images = {name: base64.b64decode(parts[key]) for name, key in (("chart.png", "chart_png"),
+                                                                  ("cohorts.png", "cohorts_png")) if parts.get(key)}
+    html = parts.get("html")
+    if html:
+        html = html.replace(f"cid:{CHART_CID}", "chart.png").replace(f"cid:{COHORTS_CID}", "cohorts.png")
+    return SnapshotView(f"Subject: {parts.get('subject', '')}\n\n{parts['text']}", html, images)
 
 
 def _cohorts_png(report: MonthReport) -> bytes:
@@ -507,4 +520,5 @@ EMAIL = Channel(
     formats={"html": render_html},
     secret_settings=("smtp_password",),
     targets_by_account=email_targets_by_account,
+    view=view_snapshot,
 )

@@ -9,7 +9,7 @@ preview's files.
 
 from __future__ import annotations
 
-from syncer.deliver.channel import Channel
+from syncer.deliver.channel import Channel, SnapshotView, raw_view
 from syncer.deliver.email import EMAIL
 from syncer.deliver.slack import SLACK
 
@@ -23,3 +23,10 @@ def channel_names() -> tuple[str, ...]:
 def channel_named(name: str) -> Channel:
     """The channel called ``name`` (``KeyError`` if there is none: check ``channel_names``)."""
     return {channel.name: channel for channel in CHANNELS}[name]
+
+
+def channel_view(name: str, snapshot_json: str) -> SnapshotView:
+    """A ledger row's snapshot as its channel's reader saw it (its JSON for a channel no
+    longer listed)."""
+    channel = {channel.name: channel for channel in CHANNELS}.get(name)
+    return channel.view(snapshot_json) if channel else raw_view(snapshot_json)

@@ -56,7 +56,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from syncer.app.checks import Check
 from syncer.app.logging import get_logger, redact
 from syncer.app.values import parse_http_url
-from syncer.deliver.channel import Channel, SendUncertain
+from syncer.deliver.channel import Channel, SendUncertain, SnapshotView, raw_view
 from syncer.errors import ConfigError, GiveUp, RetryLater
 
 # The renderers (matplotlib among them) and the ledger (SQLAlchemy) are imported where they
@@ -227,6 +227,35 @@ def render_snapshot(settings: SlackSettings, reports: Sequence[MonthReport]) -> 
         "chart_png": base64.b64encode(render_chart_png(reports, report.month)).decode() if with_chart else None,
     }
     return json.dumps(doc)
+
+
+def view_snapshot(snapshot_json: str) -> SnapshotView:
+    """The frozen post (a report, an alert, a digest) as the channel shows it: the
+    message's blocks as text, then the thread reply's; the chart as a file."""
+    parts = json.loads(snapshot_json)
+    if not isinstance(parts, dict) or not isinstance(parts.get("message"), dict):
+        return raw_view(snapshot_json)
+    text = _blocks_text(parts["message"])
+    if parts.get("thread"):
+        text += "\n\nIn the thread:\n" + _blocks_text(parts["thread"])
+    images = {"chart.png": base64.b64decode(parts["chart_png"])} if parts.get("chart_png") else {}
+    return SnapshotView(text, None, images)
+
+
+def _blocks_text(message: dict[str, Any]) -> str:
+    lines: list[str] = []
+    for block in message.get("blocks") or ():
+        kind = block.get("type")
+        if kind in ("header", "section") and block.get("text"):
+            lines.append(block["text"].get("text", ""))
+        if kind == "section":
+            lines += [f.get("text", "") for f in block.get("fields") or ()]
+        if kind == "context":
+            lines.append(" · ".join(e.get("text", "") for e in block.get("elements") or () if "text" in e))
+    if not lines:
+        lines.append(message.get("text", ""))
+    # Slack's mrkdwn escapes these three; the page escapes again for HTML.
+    return "\n".join(lines).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def send_claimed(
@@ -617,4 +646,5 @@ SLACK = Channel(
     formats={"slack": render_slack_json},
     secret_settings=("slack_bot_token", "slack_webhook_url"),
     secret_shapes=(_TOKEN_SHAPE, _HOOK_SHAPE),
+    view=view_snapshot,
 )

@@ -2,9 +2,15 @@
 computation as the email, so a page and the email of a month can never disagree.
 
 Pages: the overview (24 months of MRR, NRR and GRR, the movements chart, the last sync),
-a month (the report; each movement opens its customers, as a page or a CSV) and a
-customer (its MRR history with each change's cause, its churn events). Every page needs
-a login (``syncer.web.security``); no page changes anything.
+a month (the report; each movement opens its customers, as a page or a CSV; its segments
+and signup cohorts), a customer (its MRR history with each change's cause, its churn
+events), the deliveries (each report, alert and digest sent, with the snapshot as sent)
+and the sync (runs, cursors, counts). ``?account=`` shows a connected account's (or
+``all``'s) report. Every page needs a login (``syncer.web.security``); no page changes
+anything.
+
+Pages are plain functions: Starlette runs them in its thread pool, so a report being
+computed never holds up another request (nor, in ``nrr run``, the health probe).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +36,27 @@ from starlette.staticfiles import StaticFiles
 from reports.errors import ReportError
 from reports.metrics import MonthReport, Movement
 from reports.metrics.report import MOVEMENT_ORDER
-from reports.month import parse_month
+from reports.month import last_complete_month, parse_month
 from reports.render.chart import render_chart_png
+from reports.render.cohort_chart import render_cohort_heatmap_png
+from reports.render.cohorts import FOOTER as COHORTS_FOOTER
+from reports.render.cohorts import render_cohorts_csv
 from reports.render.csvout import render_csv
 from reports.render.email_text import as_of, cash, company, pct1
-from reports.render.text import month_title
-from syncer.app.accounts import platform_account
+from reports.render.segments import FOOTER as SEGMENTS_FOOTER
+from reports.render.segments import dimension_title, render_segments_csv, segmented, signed_points
+from reports.render.text import month_title, short_percent
+from syncer.app.accounts import platform_account, scope_of
 from syncer.app.settings import Settings
+from syncer.app.status import collect_status
+from syncer.app.values import is_report_account
+from syncer.db.deliveries import Delivery, delivery_by_id, list_deliveries
 from syncer.db.facts_store import customer_facts, load_plans
 from syncer.db.store import Store
-from syncer.errors import NrrError
+from syncer.deliver.channel import SnapshotView
+from syncer.deliver.registry import channel_view
+from syncer.errors import ConfigError, NrrError
+from syncer.web.cache import ReportCache, data_state
 from syncer.web.security import (
     SECURITY_HEADERS,
     SESSION_SECONDS,
@@ -48,6 +66,12 @@ from syncer.web.security import (
 )
 
 TREND_MONTHS = 24
+CHART_MONTHS = 13  # as in the email
+DELIVERIES_SHOWN = 200
+SYNC_RUNS_SHOWN = 20
+# The e-mail as sent carries inline styles (mail clients need them); it is shown on a page
+# of its own with this policy: no script at all, images from the dashboard only.
+SNAPSHOT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'; sandbox"
 _MOVEMENT_TITLES = {"new": "+ New", "reactivation": "+ Reactivation", "expansion": "+ Expansion",
                     "contraction": "− Contraction", "churn": "− Churn",
                     "same_month_start_and_cancel": "Started and cancelled in the month"}
@@ -65,7 +89,16 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], float] = 
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/", pages.overview),
         Route("/chart.png", pages.chart),
+        Route("/cohorts", pages.cohorts),
+        Route("/deliveries", pages.deliveries),
+        Route("/deliveries/{delivery:int}", pages.delivery),
+        Route("/deliveries/{delivery:int}/email.html", pages.delivery_html),
+        Route("/deliveries/{delivery:int}/{image:str}", pages.delivery_image),
+        Route("/sync", pages.sync),
         Route("/month/{month}", pages.month),
+        Route("/month/{month}/segments", pages.segments),
+        Route("/month/{month}/cohorts", pages.cohorts),
+        Route("/month/{month}/cohorts.png", pages.cohorts_png),
         Route("/month/{month}/{movement}", pages.movement),
         Route("/customer/{customer}", pages.customer),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
@@ -77,19 +110,26 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], float] = 
         Middleware(BaseHTTPMiddleware, dispatch=pages.require_login),
     ]
     return Starlette(routes=routes, middleware=middleware,
-                     exception_handlers={ReportError: pages.failed, NrrError: pages.failed})
+                     exception_handlers={ReportError: pages.failed, NrrError: pages.failed, NotFound: pages.failed})
 
 
 async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
     response = await call_next(request)
-    response.headers.update(SECURITY_HEADERS)
+    for name, value in SECURITY_HEADERS.items():
+        # A page with a stricter policy of its own (the e-mail as sent) keeps it.
+        response.headers.setdefault(name, value)
     return response
+
+
+class NotFound(Exception):
+    """What the address asks for is not there: a 404 with this one-line message."""
 
 
 class _Pages:
     def __init__(self, settings: Settings, store: Store, clock: Callable[[], float]) -> None:
         self.settings, self.store, self.clock = settings, store, clock
         self.throttle = LoginThrottle()
+        self.cache = ReportCache()
         self.templates = Environment(loader=PackageLoader("syncer.web", "templates"),
                                      autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
 
@@ -134,8 +174,8 @@ class _Pages:
 
     # ------------------------------------------------------------------ pages
 
-    async def overview(self, request: Request) -> Response:
-        reports = self._reports(None, TREND_MONTHS)
+    def overview(self, request: Request) -> Response:
+        reports = self._trend(request)
         last = reports[-1]
         run = self.store.last_successful_run()
         return self._page("overview.html.j2", request, company=company(last), last=last, rows=[
@@ -144,12 +184,13 @@ class _Pages:
              "nrr_12m": pct1(r.retention.nrr_12m), "grr_12m": pct1(r.retention.grr_12m), "status": r.status}
             for r in reversed(reports)], last_sync=as_of(int(run["finished_at"])) if run else "never")
 
-    async def chart(self, request: Request) -> Response:
-        reports = self._reports(None, 13)
-        png = render_chart_png(reports, reports[-1].month)
+    def chart(self, request: Request) -> Response:
+        reports = self._trend(request)[-CHART_MONTHS:]
+        png = self.cache.get(self._key(request, "chart.png", reports[-1].month),
+                             lambda: render_chart_png(reports, reports[-1].month))
         return Response(png, media_type="image/png")
 
-    async def month(self, request: Request) -> Response:
+    def month(self, request: Request) -> Response:
         report = self._month_report(request)
         m, c = report.mrr, report.customers
         lines = [
@@ -166,7 +207,7 @@ class _Pages:
                           company=company(report), nrr=pct1(report.retention.nrr), grr=pct1(report.retention.grr),
                           logo=pct1(report.retention.logo_retention))
 
-    async def movement(self, request: Request) -> Response:
+    def movement(self, request: Request) -> Response:
         report = self._month_report(request)
         kind = request.path_params["movement"]
         if kind not in MOVEMENT_ORDER:
@@ -181,7 +222,7 @@ class _Pages:
                           kind=kind, heading=_MOVEMENT_TITLES[kind], rows=rows,
                           total=cash(sum(mv.delta for mv in movements), report.currency))
 
-    async def customer(self, request: Request) -> Response:
+    def customer(self, request: Request) -> Response:
         cid = request.path_params["customer"]
         ref = platform_account(self.store)
         with self.store.reading() as conn:
@@ -199,28 +240,182 @@ class _Pages:
         return self._page("customer.html.j2", request, customer=cid, name=name or cid, spans=spans, churns=churns,
                           stripe_url=f"{stripe}/customers/{cid}")
 
-    async def failed(self, request: Request, exc: Exception) -> Response:
+    def segments(self, request: Request) -> Response:
+        report = self._month_report(request)
+        if request.query_params.get("format") == "csv":
+            return _download(render_segments_csv(report), "text/csv", f"{report.month}-segments.csv")
+        cur = report.currency
+        dimensions = [{
+            "title": dimension_title(d.dimension), "moved": d.moved,
+            "rows": [{"value": s.value, "start": cash(s.mrr.start, cur), "new": cash(s.mrr.new + s.mrr.reactivation, cur),
+                      "expansion": cash(s.mrr.expansion, cur), "contraction": cash(s.mrr.contraction, cur),
+                      "churn": cash(s.mrr.churn, cur), "end": cash(s.mrr.end, cur), "customers": s.customers_start,
+                      "customers_end": s.customers_end, "nrr": pct1(s.nrr), "grr": pct1(s.grr),
+                      "points": signed_points(s.nrr_points)} for s in d.segments],
+        } for d in segmented(report)]
+        return self._page("segments.html.j2", request, report=report, title=month_title(report.month),
+                          dimensions=dimensions, note=SEGMENTS_FOOTER)
+
+    def cohorts(self, request: Request) -> Response:
+        report = self._month_report(request)
+        table = report.cohorts
+        if table is None:
+            return self._page("error.html.j2", request, status=404,
+                              message=f"{report.month} has no signup cohorts (no month with MRR before it).")
+        if request.query_params.get("format") == "csv":
+            return _download(render_cohorts_csv(table), "text/csv", f"{report.month}-cohorts.csv")
+        rows = [{"label": c.month or "earlier", "customers": c.customers, "new_mrr": cash(c.new_mrr, table.currency),
+                 "cells": [(short_percent(v), _heat(v)) for v in c.net_retention]} for c in table.cohorts]
+        return self._page("cohorts.html.j2", request, report=report, title=month_title(report.month),
+                          months=range(len(table.months)), rows=rows, note=COHORTS_FOOTER)
+
+    def cohorts_png(self, request: Request) -> Response:
+        report = self._month_report(request)
+        if report.cohorts is None:
+            return Response(status_code=404)
+        table = report.cohorts
+        return Response(self.cache.get(self._key(request, "cohorts.png", report.month),
+                                       lambda: render_cohort_heatmap_png(table)), media_type="image/png")
+
+    def deliveries(self, request: Request) -> Response:
+        with self.store.reading() as conn:
+            rows = sorted(list_deliveries(conn), key=lambda d: (d.updated_at, d.id or 0), reverse=True)
+        shown = [{"id": d.id, "account": d.account, "what": _what_was_sent(d.month), "channel": d.channel,
+                  "target": d.target, "state": d.state, "attempts": d.attempts, "generation": d.generation,
+                  "forced": d.forced, "when": as_of(d.sent_at or d.updated_at), "error": d.last_error}
+                 for d in rows[:DELIVERIES_SHOWN]]
+        return self._page("deliveries.html.j2", request, rows=shown, more=max(0, len(rows) - DELIVERIES_SHOWN))
+
+    def delivery(self, request: Request) -> Response:
+        d, view = self._delivery(request)
+        return self._page("delivery.html.j2", request, d=d, what=_what_was_sent(d.month), view=view,
+                          sent=as_of(d.sent_at) if d.sent_at else None, updated=as_of(d.updated_at),
+                          images=sorted(view.images))
+
+    def delivery_html(self, request: Request) -> Response:
+        """The HTML as sent, on its own page: inline styles, as mail clients need them, so
+        it gets its own policy: no script of any kind, images from here only."""
+        _, view = self._delivery(request)
+        if view.html is None:
+            return Response("This delivery has no HTML version.", status_code=404, media_type="text/plain")
+        return HTMLResponse(view.html, headers={"Content-Security-Policy": SNAPSHOT_POLICY})
+
+    def delivery_image(self, request: Request) -> Response:
+        _, view = self._delivery(request)
+        image = view.images.get(request.path_params["image"])
+        if image is None:
+            return Response("No such image in this delivery.", status_code=404, media_type="text/plain")
+        return Response(image, media_type="image/png")
+
+    def sync(self, request: Request) -> Response:
+        now = int(self.clock())
+        status = collect_status(self.store, now, runs=SYNC_RUNS_SHOWN)
+        resources = [{"name": name, **entry} for name, entry in status["resources"].items()]
+        cursors = [{**c, "age": _age(c["age_seconds"])} for c in status["event_cursors"]]
+        runs = [{"started": r["started_at"], "finished": r["finished_at"], "kind": r["kind"], "status": r["status"],
+                 "objects": sum((r["counts"] or {}).values()), "requests": r["requests"], "retries": r["retries"],
+                 "rate_limited": r["rate_limited"], "errors": "; ".join(r["errors"] or ())} for r in status["runs"]]
+        return self._page("sync.html.j2", request, state=status, resources=resources, cursors=cursors, runs=runs)
+
+    def failed(self, request: Request, exc: Exception) -> Response:
         """A month that is not one, not begun, or without data: the one-line reason."""
-        status = 404 if getattr(exc, "exit_code", 1) in (2, 75) else 500
+        status = 404 if isinstance(exc, NotFound) or getattr(exc, "exit_code", 1) in (2, 75) else 500
         return self._page("error.html.j2", request, status=status, message=str(exc))
 
     # ------------------------------------------------------------------ helpers
 
-    def _reports(self, month: str | None, count: int) -> list[MonthReport]:
+    def _reports(self, request: Request, month: str, count: int, *, full: bool = False) -> list[MonthReport]:
+        """``report_months`` as the report command computes them, once per state of the data."""
         from syncer.app.reporting import report_months
 
-        return report_months(self.settings, self.store, month, now=int(self.clock()), count=count)
+        now = int(self.clock())
+        return self.cache.get(self._key(request, "reports", month, count, full),
+                              lambda: report_months(self.settings, self.store, month, now=now, count=count,
+                                                    full=full, account=self._account(request)))
+
+    def _key(self, request: Request, *parts: object) -> tuple[object, ...]:
+        """A cache key: ``parts``, the account asked and the state of the data."""
+        from syncer.app.reporting import data_as_of
+
+        return (*parts, self._account(request), data_state(data_as_of(self.store), self.clock()))
+
+    def _trend(self, request: Request) -> list[MonthReport]:
+        """The overview's months, to the last complete one."""
+        return self._reports(request, last_complete_month(int(self.clock()), self.settings.report_timezone),
+                             TREND_MONTHS)
 
     def _month_report(self, request: Request) -> MonthReport:
-        month = parse_month(request.path_params["month"])
-        return self._reports(month, 1)[-1]
+        """The month asked (``/cohorts``: the last complete one) with everything the email
+        shows: its segments, signup cohorts and quarter (the same computation)."""
+        asked = request.path_params.get("month")
+        month = parse_month(asked) if asked else last_complete_month(int(self.clock()), self.settings.report_timezone)
+        return self._reports(request, month, 1, full=True)[-1]
+
+    def _delivery(self, request: Request) -> tuple[Delivery, SnapshotView]:
+        with self.store.reading() as conn:
+            d = delivery_by_id(conn, request.path_params["delivery"])
+        if d is None:
+            raise NotFound("no such delivery")
+        return d, channel_view(d.channel, d.snapshot)
+
+    def _account(self, request: Request) -> str | None:
+        """``?account=``: ``platform``, ``all`` or a synced account id (default ``REPORT_ACCOUNT``)."""
+        asked = request.query_params.get("account")
+        if asked is None:
+            return None
+        if not is_report_account(asked):
+            raise NotFound(f"?account={asked[:40]!r} is not platform, all or an account id (acct_…)")
+        try:
+            scope_of(self.settings, self.store, asked)
+        except ConfigError as exc:
+            raise NotFound(str(exc)) from None
+        return asked
 
     def _page(self, template: str, request: Request, *, status: int = 200, **context: Any) -> Response:
-        html = self.templates.get_template(template).render(user=self._user(request), **context)
+        account = self._account(request) if status == 200 else None  # an error page links nowhere by it
+        html = self.templates.get_template(template).render(
+            user=self._user(request), account=account, q=f"?account={account}" if account else "",
+            qa=f"&account={account}" if account else "", **context)
         return HTMLResponse(html, status_code=status)
+
+
+
+
+def _what_was_sent(key: str) -> str:
+    """The ledger's key as words: ``2026-10`` → "October 2026", an alert, a digest."""
+    kind, _, rest = key.partition("/")
+    if kind == "alert":
+        return f"movement alert: {rest.split('/')[0]}"
+    if kind == "digest":
+        return f"weekly digest {rest}"
+    if kind == "alerts":
+        return "alerts enabled"
+    try:
+        return month_title(parse_month(kind)) + (" (preliminary)" if rest == "preliminary" else "")
+    except ReportError:
+        return key
+
+
+def _heat(value: Decimal | None) -> str:
+    """The cohort cell's shade class: ``heat-0`` (none kept) … ``heat-5`` (100 % or more)."""
+    if value is None:
+        return ""
+    return f"heat-{max(0, min(5, int(value // 20)))}"
+
+
+def _age(seconds: int | None) -> str:
+    if seconds is None:
+        return "–"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _download(text: str, media_type: str, filename: str) -> Response:
+    return Response(text, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def _csv(report: MonthReport, movements: list[Movement], filename: str) -> Response:
     """The movements as ``nrr report --format csv`` writes them."""
-    return Response(render_csv(replace(report, movements=tuple(movements))), media_type="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return _download(render_csv(replace(report, movements=tuple(movements))), "text/csv", filename)

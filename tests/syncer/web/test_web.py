@@ -4,7 +4,6 @@ month's page shows the numbers ``nrr report --format json`` gives for that month
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,54 +17,17 @@ from reports.render.jsonout import report_dict
 from syncer.app.cli import app
 from syncer.app.reporting import report_month
 from syncer.db.store import Store
-from syncer.sandbox.fake_stripe import FakeStripe
-from syncer.sandbox.generator import Account, generate_account
 from syncer.web.app import build_app
 from syncer.web.security import (
     MAX_FAILURES,
     SECURITY_HEADERS,
     SESSION_SECONDS,
-    hash_password,
     password_matches,
 )
-from tests.e2e.harness import NOW, settings_for, sync
+from tests.e2e.harness import NOW
+from tests.syncer.web.dashboard import HASH, PASSWORD, SECRET, Clock, cells, dollars, login
 
-PASSWORD = "correct horse battery staple"
-HASH = hash_password(PASSWORD)
-SECRET = "a-test-session-secret"
 MONTH = "2026-10"
-
-
-@pytest.fixture(scope="module")
-def account() -> Account:
-    return generate_account(customers=15, seed=3, now=NOW)
-
-
-class Clock:
-    def __init__(self, at: float) -> None:
-        self.at = at
-
-    def __call__(self) -> float:
-        return self.at
-
-
-@pytest.fixture
-def synced(fake: FakeStripe, store: Store, database_url: str) -> tuple[Any, Store]:
-    settings = settings_for(fake, database_url, web_password_hash=HASH)
-    assert sync(settings, store, clock=NOW).result.ok
-    return settings, store
-
-
-@pytest.fixture
-def web(synced: tuple[Any, Store]) -> Iterator[tuple[TestClient, Clock]]:
-    settings, store = synced
-    clock = Clock(NOW)
-    with TestClient(build_app(settings, store, clock=clock, session_secret=SECRET), follow_redirects=False) as client:
-        yield client, clock
-
-
-def _login(client: TestClient, password: str = PASSWORD) -> Any:
-    return client.post("/login", data={"password": password})
 
 
 def test_every_page_needs_a_login_and_every_answer_its_headers(web: tuple[TestClient, Clock]) -> None:
@@ -84,21 +46,21 @@ def test_every_page_needs_a_login_and_every_answer_its_headers(web: tuple[TestCl
 
 def test_a_wrong_password_is_refused_and_repeated_failures_wait(web: tuple[TestClient, Clock]) -> None:
     client, clock = web
-    wrong = _login(client, "guess")
+    wrong = login(client, "guess")
     assert wrong.status_code == 401 and "Wrong password." in wrong.text and "set-cookie" not in wrong.headers
     for _ in range(MAX_FAILURES - 1):
-        _login(client, "guess")
+        login(client, "guess")
     # Throttled now, even with the right password …
-    blocked = _login(client)
+    blocked = login(client)
     assert blocked.status_code == 429 and "Too many failed attempts" in blocked.text
     # … until the failures are a minute old.
     clock.at += 61
-    assert _login(client).status_code == 303
+    assert login(client).status_code == 303
 
 
 def test_the_password_opens_a_session_with_a_safe_cookie_and_logout_ends_it(web: tuple[TestClient, Clock]) -> None:
     client, _ = web
-    ok = _login(client)
+    ok = login(client)
     assert ok.status_code == 303 and ok.headers["location"] == "/"
     cookie = ok.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
@@ -112,7 +74,7 @@ def test_the_password_opens_a_session_with_a_safe_cookie_and_logout_ends_it(web:
 def test_an_expired_session_asks_for_the_password_again(web: tuple[TestClient, Clock],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     client, _ = web
-    _login(client)
+    login(client)
     assert client.get("/").status_code == 200
     later = TimestampSigner.get_timestamp
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: later(self) + SESSION_SECONDS + 1)
@@ -131,29 +93,17 @@ def test_a_proxy_header_counts_only_from_a_trusted_address(synced: tuple[Any, St
         assert stranger.get("/", headers={"X-Forwarded-User": "ann"}).status_code == 303
 
 
-def _cells(html: str, table: str) -> list[list[str]]:
-    body = re.search(rf'<table class="grid" id="{table}">(.*?)</table>', html, re.S)
-    assert body, table
-    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body.group(1), re.S)
-    cells = [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows]
-    return [c for c in cells if c]  # not the header
-
-
-def _dollars(text: str) -> float:
-    return float(text.replace("$", "").replace(",", "").replace("−", "-"))
-
-
 def test_a_month_shows_the_reports_numbers_and_opens_down_to_customers(web: tuple[TestClient, Clock],
                                                                        synced: tuple[Any, Store]) -> None:
     client, _ = web
     settings, store = synced
-    _login(client)
+    login(client)
     # The latest month with expansions (the one whose "+ Expansion" has customers to open).
     month, expected = next((m, d) for m in reversed(month_range(MONTH, 12))
                            if (d := report_dict(report_month(settings, store, m, now=NOW)))["customers"]["expanded"])
     page = client.get(f"/month/{month}")
     assert page.status_code == 200
-    amounts = {row[0]: _dollars(row[1]) for row in _cells(page.text, "rollforward")}
+    amounts = {row[0]: dollars(row[1]) for row in cells(page.text, "rollforward")}
     m = expected["mrr"]
     assert (amounts["Start"], amounts["+ New"], amounts["+ Expansion"], amounts["− Churn"], amounts["End"]) == (
         m["start"], m["new"], m["expansion"], m["churn"], m["end"])
@@ -161,13 +111,13 @@ def test_a_month_shows_the_reports_numbers_and_opens_down_to_customers(web: tupl
     # "+ Expansion" opens its customers, each opens its history.
     assert f'href="/month/{month}/expansion"' in page.text
     drill = client.get(f"/month/{month}/expansion")
-    rows = _cells(drill.text, "customers")
+    rows = cells(drill.text, "customers")
     assert len(rows) == expected["customers"]["expanded"] > 0
-    assert round(sum(_dollars(r[3]) for r in rows), 2) == m["expansion"]
+    assert round(sum(dollars(r[3]) for r in rows), 2) == m["expansion"]
     customer = re.search(r'href="/customer/([^"]+)"', drill.text)
     assert customer
     history = client.get(f"/customer/{customer.group(1)}")
-    assert history.status_code == 200 and _cells(history.text, "spans")
+    assert history.status_code == 200 and cells(history.text, "spans")
     assert "dashboard.stripe.com/test/customers/" in history.text
     csv_rows = client.get(f"/month/{month}/expansion?format=csv").text.splitlines()
     assert csv_rows[0] == "customer,name,movement,from,to,delta,churn_kind,reason" and len(csv_rows) == len(rows) + 1
@@ -175,24 +125,24 @@ def test_a_month_shows_the_reports_numbers_and_opens_down_to_customers(web: tupl
 
 def test_the_overview_and_its_chart(web: tuple[TestClient, Clock]) -> None:
     client, _ = web
-    _login(client)
+    login(client)
     page = client.get("/")
     assert page.status_code == 200 and 'src="/chart.png"' in page.text
-    assert len(_cells(page.text, "months")) >= 12
+    assert len(cells(page.text, "months")) >= 12
     chart = client.get("/chart.png")
     assert chart.status_code == 200 and chart.content.startswith(b"\x89PNG")
 
 
 def test_what_is_not_there_is_a_page_saying_so(web: tuple[TestClient, Clock]) -> None:
     client, _ = web
-    _login(client)
+    login(client)
     assert client.get("/month/2026-13").status_code == 404
     assert "has not begun" in client.get("/month/2027-05").text
     assert client.get(f"/month/{MONTH}/upgrades").status_code == 404
     assert client.get("/customer/cus_nobody").status_code == 404
 
 
-def test_serve_refuses_to_start_off_or_without_a_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_refuses_to_start_off_or_without_alogin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     off = CliRunner().invoke(app, ["serve"])
     assert off.exit_code == 78 and "the dashboard is off: set WEB_PORT" in off.output

@@ -1,0 +1,54 @@
+"""The dashboard's reports, computed once per state of the data.
+
+A month's report depends only on the facts (derived from the last successful sync), the
+settings (fixed for the process) and, for its final/preliminary status, the time. So a
+report is kept until a newer sync succeeds or the hour turns, and every page of that
+state (the overview's 24 months, a month, its movements, its segments) is served from
+it: at size M the overview costs seconds to compute and milliseconds to serve.
+
+One computation runs at a time: two people opening the overview after a sync wait for
+one computation instead of running two, and a SQLite file never sees two report readers
+bringing facts up to date at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+ENTRIES = 64  # a month page for each of 24 months, its trends, a few accounts
+HOUR = 3600
+
+
+class ReportCache:
+    """``get(key, compute)``: ``compute()``'s value for ``key``, computed once; the
+    least recently used entries are dropped beyond ``entries``."""
+
+    def __init__(self, entries: int = ENTRIES) -> None:
+        self._entries = entries
+        self._values: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]  # type: ignore[return-value]
+            value = compute()  # errors are not kept: the next request tries again
+            self._values[key] = value
+            while len(self._values) > self._entries:
+                self._values.popitem(last=False)
+            return value
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def data_state(data_as_of: int | None, now: float) -> tuple[int | None, int]:
+    """What a cached report depends on besides its arguments: the last successful sync
+    (newer data, new facts) and the hour (a month turns final at its due hour)."""
+    return data_as_of, int(now) // HOUR
