@@ -38,7 +38,6 @@ from reports.metrics import MonthReport, Movement
 from reports.metrics.report import MOVEMENT_ORDER
 from reports.month import last_complete_month, parse_month
 from reports.render.chart import render_chart_png
-from reports.render.cohort_chart import render_cohort_heatmap_png
 from reports.render.cohorts import FOOTER as COHORTS_FOOTER
 from reports.render.cohorts import render_cohorts_csv
 from reports.render.csvout import render_csv
@@ -98,7 +97,6 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], float] = 
         Route("/month/{month}", pages.month),
         Route("/month/{month}/segments", pages.segments),
         Route("/month/{month}/cohorts", pages.cohorts),
-        Route("/month/{month}/cohorts.png", pages.cohorts_png),
         Route("/month/{month}/{movement}", pages.movement),
         Route("/customer/{customer}", pages.customer),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
@@ -269,14 +267,6 @@ class _Pages:
         return self._page("cohorts.html.j2", request, report=report, title=month_title(report.month),
                           months=range(len(table.months)), rows=rows, note=COHORTS_FOOTER)
 
-    def cohorts_png(self, request: Request) -> Response:
-        report = self._month_report(request)
-        if report.cohorts is None:
-            return Response(status_code=404)
-        table = report.cohorts
-        return Response(self.cache.get(self._key(request, "cohorts.png", report.month),
-                                       lambda: render_cohort_heatmap_png(table)), media_type="image/png")
-
     def deliveries(self, request: Request) -> Response:
         with self.store.reading() as conn:
             rows = sorted(list_deliveries(conn), key=lambda d: (d.updated_at, d.id or 0), reverse=True)
@@ -396,11 +386,16 @@ def _what_was_sent(key: str) -> str:
         return key
 
 
+# A cohort cell's shade, as the email's heatmap colours it: red below 100 %, neutral at
+# 100 % (kept exactly), green above.
+_HEAT = ((Decimal(70), "heat-0"), (Decimal(90), "heat-1"), (Decimal("99.95"), "heat-2"), (Decimal("100.05"), "heat-3"),
+         (Decimal(110), "heat-4"))
+
+
 def _heat(value: Decimal | None) -> str:
-    """The cohort cell's shade class: ``heat-0`` (none kept) … ``heat-5`` (100 % or more)."""
     if value is None:
         return ""
-    return f"heat-{max(0, min(5, int(value // 20)))}"
+    return next((shade for bound, shade in _HEAT if value < bound), "heat-5")
 
 
 def _age(seconds: int | None) -> str:
