@@ -78,22 +78,23 @@ def customer_page(conn: Connection, found: Sequence[Holder]) -> dict[str, Any] |
     spans, churns = [], []
     for h, facts in parts:
         plans = {p.price: p.name for p in load_plans(conn, h.ref.account, h.ref.livemode)}
-        spans += [{"at": s.start, "start": as_of(s.start), "end": as_of(s.end) if s.end else "now", "item": s.item,
+        spans += [{"sort": (s.start, s.item), "start": as_of(s.start), "end": as_of(s.end) if s.end else "now", "item": s.item,
                    "price": plans.get(s.price, s.price) if s.price else "", "mrr": cash(s.mrr, s.currency),
                    "cause": str(s.cause), "subscription": s.subscription,
                    "subscription_url": _link(h, "subscriptions", s.subscription)} for s in facts.spans]
-        churns += [{"at_": e.at, "at": as_of(e.at), "kind": str(e.kind), "rule": e.rule,
+        churns += [{"sort": e.at, "at": as_of(e.at), "kind": str(e.kind), "rule": e.rule,
                     "subscription": e.subscription, "subscription_url": _link(h, "subscriptions", e.subscription)}
                    for e in facts.churns]
-    docs = [(h, customer_documents(conn, h.ref.account, h.ref.livemode, h.customer)) for h, _ in parts]
+    docs = [(h, customer_documents(conn, h.ref.account, h.ref.livemode, h.customer, DOCUMENTS_SHOWN))
+            for h, _ in parts]
     first = parts[0][0]
     return {
         "customer": first.customer, "name": names[0] if names else first.customer,
         "stripe_url": _link(first, "customers", first.customer),
         "elsewhere": [{"account": h.ref.account, "customer": h.customer, "url": _link(h, "customers", h.customer)}
                       for h, _ in parts[1:]],
-        "spans": sorted(spans, key=lambda s: (s["at"], s["item"])),
-        "churns": sorted(churns, key=lambda e: e["at_"]),
+        "spans": sorted(spans, key=lambda s: s["sort"]),
+        "churns": sorted(churns, key=lambda e: e["sort"]),
         "invoices": _newest([_invoice_rows(h, d) for h, d in docs], [d.invoices for _, d in docs]),
         "payments": _newest([_payment_rows(h, d) for h, d in docs], [d.payments for _, d in docs]),
         "credit_notes": _newest([_credit_note_rows(h, d) for h, d in docs], [d.credit_notes for _, d in docs]),
