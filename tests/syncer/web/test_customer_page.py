@@ -20,6 +20,7 @@ from syncer.db.documents import customer_documents
 from syncer.db.store import Store, table
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
+from syncer.web import customer
 from syncer.web.app import build_app
 from syncer.web.security import hash_password
 from tests.e2e.harness import KEY, NOW, settings_for, sync
@@ -203,6 +204,21 @@ def test_a_connected_accounts_movements_open_their_customers_there(synced: tuple
         link = f'href="/customer/{mv.customer}?account={CONNECTED}"'
         assert link in page.text
         assert web.get(f"/customer/{mv.customer}?account={CONNECTED}").status_code == 200
+
+
+def test_a_page_shows_the_newest_documents_and_says_how_many_more_there_are(
+        client: TestClient, synced: tuple[Settings, Store], monkeypatch: pytest.MonkeyPatch) -> None:
+    _, store = synced
+    platform = _platform(store)
+    cid = _customer_with_failed_payment(store, platform)
+    invoices = _rows(store, "invoices", platform, cid)
+    assert len(invoices) > 2
+    monkeypatch.setattr(customer, "DOCUMENTS_SHOWN", 2)
+    page = client.get(f"/customer/{cid}").text
+    assert len(_cells(page, "invoices")) == 2
+    assert f"The 2 most recent of {len(invoices)} invoices; the others are in Stripe." in page
+    newest = max(invoices, key=lambda i: (i["created"], i["id"]))
+    assert f"/test/invoices/{newest['id']}" in page
 
 
 def test_documents_are_the_newest_with_a_count_of_all(synced: tuple[Settings, Store]) -> None:
