@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from reports.facts import CustomerFacts
 from reports.render.email_text import as_of, cash
 from syncer.app.accounts import AccountRef, platform_account, scope_of, synced_accounts
 from syncer.app.settings import Settings
@@ -44,7 +45,7 @@ class Holder:
 def holders(settings: Settings, store: Store, conn: Connection, customer: str, account: str | None) -> list[Holder]:
     """Where to read ``customer``: the account asked (``platform``, ``all`` or an id;
     raises ``ConfigError`` for an account not synced), else the one account holding it,
-    else the platform's. Empty when no account asked holds it."""
+    else the platform's. With ``all``, every matched customer (none when no account holds it)."""
     platform = platform_account(store)
     scope = scope_of(settings, store, account) if account else None
     refs = scope.accounts if scope else synced_accounts(settings, store)
@@ -75,16 +76,8 @@ def customer_page(conn: Connection, found: Sequence[Holder]) -> dict[str, Any] |
     if not parts:
         return None
     names = [c.label for _, f in parts for c in f.customers if c.label]
-    spans, churns = [], []
-    for h, facts in parts:
-        plans = {p.price: p.name for p in load_plans(conn, h.ref.account, h.ref.livemode)}
-        spans += [{"sort": (s.start, s.item), "start": as_of(s.start), "end": as_of(s.end) if s.end else "now", "item": s.item,
-                   "price": plans.get(s.price, s.price) if s.price else "", "mrr": cash(s.mrr, s.currency),
-                   "cause": str(s.cause), "subscription": s.subscription,
-                   "subscription_url": _link(h, "subscriptions", s.subscription)} for s in facts.spans]
-        churns += [{"sort": e.at, "at": as_of(e.at), "kind": str(e.kind), "rule": e.rule,
-                    "subscription": e.subscription, "subscription_url": _link(h, "subscriptions", e.subscription)}
-                   for e in facts.churns]
+    spans = [row for h, facts in parts for row in _span_rows(conn, h, facts)]
+    churns = [row for h, facts in parts for row in _churn_rows(h, facts)]
     docs = [(h, customer_documents(conn, h.ref.account, h.ref.livemode, h.customer, DOCUMENTS_SHOWN))
             for h, _ in parts]
     first = parts[0][0]
@@ -99,6 +92,19 @@ def customer_page(conn: Connection, found: Sequence[Holder]) -> dict[str, Any] |
         "payments": _newest([_payment_rows(h, d) for h, d in docs], [d.payments for _, d in docs]),
         "credit_notes": _newest([_credit_note_rows(h, d) for h, d in docs], [d.credit_notes for _, d in docs]),
     }
+
+
+def _span_rows(conn: Connection, h: Holder, facts: CustomerFacts) -> list[dict[str, Any]]:
+    plans = {p.price: p.name for p in load_plans(conn, h.ref.account, h.ref.livemode)}
+    return [{"sort": (s.start, s.item), "start": as_of(s.start), "end": as_of(s.end) if s.end else "now",
+             "item": s.item, "price": plans.get(s.price, s.price) if s.price else "", "mrr": cash(s.mrr, s.currency),
+             "cause": str(s.cause), "subscription": s.subscription,
+             "subscription_url": _link(h, "subscriptions", s.subscription)} for s in facts.spans]
+
+
+def _churn_rows(h: Holder, facts: CustomerFacts) -> list[dict[str, Any]]:
+    return [{"sort": e.at, "at": as_of(e.at), "kind": str(e.kind), "rule": e.rule, "subscription": e.subscription,
+             "subscription_url": _link(h, "subscriptions", e.subscription)} for e in facts.churns]
 
 
 def _link(h: Holder, kind: str, object_id: str | None) -> str | None:
