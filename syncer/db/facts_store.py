@@ -301,8 +301,8 @@ def _customer_facts(conn: Connection, account: str, livemode: bool, rng: Custome
     labels = labels or Labels()
     customers_t = table("customers")
     raw = customers_t.c.raw
-    country = (func.coalesce(_json_text(conn, raw, "address", "country"),
-                             _json_text(conn, raw, "shipping", "address", "country"))
+    country = (func.coalesce(json_text(conn, raw, "address", "country"),
+                             json_text(conn, raw, "shipping", "address", "country"))
                if labels.country else null())
     keys = labels.customer_keys
     customers = tuple(
@@ -311,7 +311,7 @@ def _customer_facts(conn: Connection, account: str, livemode: bool, rng: Custome
         for cid, name, currency, deleted_at, country, *values in stream_rows(
             conn, where(customers_t, customers_t.c.id)
             .with_only_columns(customers_t.c.id, customers_t.c.name, customers_t.c.currency, customers_t.c.deleted_at,
-                               country, *(_json_text(conn, raw, "metadata", k) for k in keys))
+                               country, *(json_text(conn, raw, "metadata", k) for k in keys))
         )
     )
     subscriptions = _subscription_labels(conn, where, labels.subscription_keys)
@@ -347,15 +347,42 @@ def customer_keys(conn: Connection, account: str, livemode: bool, match_key: str
     """Each customer's key for matching it across accounts (``ACCOUNT_MATCH_KEY``): its
     e-mail address (trimmed, lower case), the value of a metadata key, or none."""
     customers = table("customers")
-    if match_key == BY_EMAIL:
-        value = func.lower(func.trim(customers.c.email))
-    elif match_key.startswith(BY_METADATA):
-        value = _json_text(conn, customers.c.raw, "metadata", match_key.removeprefix(BY_METADATA))
-    else:
+    value = _match_value(conn, customers, match_key)
+    if value is None:
         return {}
     rows = stream_rows(conn, select(customers.c.id, value).where(
         customers.c.account == account, customers.c.livemode == livemode))
     return {cid: str(key) for cid, key in rows if key not in (None, "")}
+
+
+def matched_customers(conn: Connection, accounts: Sequence[str], livemode: bool, customer: str,
+                      match_key: str) -> list[tuple[str, str]]:
+    """(account, customer id) of ``customer`` and of each customer of ``accounts`` sharing
+    its key, in the accounts' order then by id: the customers a consolidated report counts
+    as one (under the first one's id). Empty when no account lists ``customer``."""
+    customers = table("customers")
+    c = customers.c
+    value = _match_value(conn, customers, match_key)
+    listed = conn.execute(select(c.account, value if value is not None else null())
+                          .where(c.id == customer, c.livemode == livemode, c.account.in_(accounts))).first()
+    if listed is None:
+        return []
+    holder, key = listed
+    if key in (None, ""):
+        return [(str(holder), customer)]
+    assert value is not None  # a key was read through it
+    rows = conn.execute(select(c.account, c.id).where(c.livemode == livemode, c.account.in_(accounts), value == key))
+    order = {a: n for n, a in enumerate(accounts)}
+    return sorted(((str(a), str(i)) for a, i in rows), key=lambda row: (order[row[0]], row[1]))
+
+
+def _match_value(conn: Connection, customers: Table, match_key: str) -> Any | None:
+    """The SQL value of a customer's match key, None when customers are not matched."""
+    if match_key == BY_EMAIL:
+        return func.lower(func.trim(customers.c.email))
+    if match_key.startswith(BY_METADATA):
+        return json_text(conn, customers.c.raw, "metadata", match_key.removeprefix(BY_METADATA))
+    return None
 
 
 def _subscription_labels(conn: Connection, where: Callable[[Table, Any], Select[Any]],
@@ -366,7 +393,7 @@ def _subscription_labels(conn: Connection, where: Callable[[Table, Any], Select[
     subs = table("subscriptions")
     found = []
     for sid, customer, *values in stream_rows(conn, where(subs, subs.c.customer).with_only_columns(
-            subs.c.id, subs.c.customer, *(_json_text(conn, subs.c.raw, "metadata", k) for k in keys))):
+            subs.c.id, subs.c.customer, *(json_text(conn, subs.c.raw, "metadata", k) for k in keys))):
         metadata = _present(keys, values)
         if metadata and customer:
             found.append(SubscriptionLabels(customer, sid, metadata))
@@ -378,7 +405,7 @@ def _present(keys: tuple[str, ...], values: Sequence[Any]) -> tuple[tuple[str, s
     return tuple((k, str(v)) for k, v in zip(keys, values, strict=True) if v not in (None, ""))
 
 
-def _json_text(conn: Connection, column: Any, *path: str) -> Any:
+def json_text(conn: Connection, column: Any, *path: str) -> Any:
     """The text at ``path`` in a JSON text column, NULL when absent: read by the database,
     so a report does not parse whole objects for one field."""
     if conn.dialect.name == "postgresql":

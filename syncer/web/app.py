@@ -45,17 +45,17 @@ from reports.render.email_text import as_of, cash, company, pct1
 from reports.render.segments import FOOTER as SEGMENTS_FOOTER
 from reports.render.segments import dimension_title, render_segments_csv, segmented, signed_points
 from reports.render.text import month_title, short_percent
-from syncer.app.accounts import platform_account, scope_of
+from syncer.app.accounts import scope_of
 from syncer.app.settings import Settings
 from syncer.app.status import collect_status
 from syncer.app.values import is_report_account
 from syncer.db.deliveries import Delivery, delivery_by_id, list_deliveries
-from syncer.db.facts_store import customer_facts, load_plans
 from syncer.db.store import Store
 from syncer.deliver.channel import SnapshotView
 from syncer.deliver.registry import channel_view
 from syncer.errors import ConfigError, NrrError
 from syncer.web.cache import ReportCache, data_state
+from syncer.web.customer import customer_page, holders
 from syncer.web.security import (
     SECURITY_HEADERS,
     SESSION_SECONDS,
@@ -221,22 +221,18 @@ class _Pages:
                           total=cash(sum(mv.delta for mv in movements), report.currency))
 
     def customer(self, request: Request) -> Response:
+        """A customer's history and documents in the account ``?account=`` names (default:
+        the synced account holding the id), or in all of them consolidated (``all``)."""
         cid = request.path_params["customer"]
-        ref = platform_account(self.store)
         with self.store.reading() as conn:
-            facts = customer_facts(conn, ref.account, ref.livemode, [cid])
-            plans = {p.price: p.name for p in load_plans(conn, ref.account, ref.livemode)}
-        if not facts.customers and not facts.spans:
+            try:
+                found = holders(self.settings, self.store, conn, cid, request.query_params.get("account"))
+            except ConfigError as exc:  # an account not synced: nothing there, not a failure
+                return self._page("error.html.j2", request, status=404, message=str(exc))
+            page = customer_page(conn, found)
+        if page is None:
             return self._page("error.html.j2", request, status=404, message="No such customer in the synced data.")
-        name = facts.customers[0].label if facts.customers else None
-        spans = [{"start": as_of(s.start), "end": as_of(s.end) if s.end else "now", "item": s.item,
-                  "price": plans.get(s.price, s.price) if s.price else "", "mrr": cash(s.mrr, s.currency), "cause": str(s.cause),
-                  "subscription": s.subscription} for s in sorted(facts.spans, key=lambda s: (s.start, s.item))]
-        churns = [{"at": as_of(e.at), "kind": str(e.kind), "rule": e.rule, "subscription": e.subscription}
-                  for e in sorted(facts.churns, key=lambda e: e.at)]
-        stripe = "https://dashboard.stripe.com" + ("" if ref.livemode else "/test")
-        return self._page("customer.html.j2", request, customer=cid, name=name or cid, spans=spans, churns=churns,
-                          stripe_url=f"{stripe}/customers/{cid}")
+        return self._page("customer.html.j2", request, **page)
 
     def segments(self, request: Request) -> Response:
         report = self._month_report(request)
