@@ -173,7 +173,7 @@ class _Pages:
     # ------------------------------------------------------------------ pages
 
     def overview(self, request: Request) -> Response:
-        reports = self._trend(request)
+        reports = self._trend(self._account(request))
         last = reports[-1]
         run = self.store.last_successful_run()
         return self._page("overview.html.j2", request, company=company(last), last=last, rows=[
@@ -183,8 +183,9 @@ class _Pages:
             for r in reversed(reports)], last_sync=as_of(int(run["finished_at"])) if run else "never")
 
     def chart(self, request: Request) -> Response:
-        reports = self._trend(request)[-CHART_MONTHS:]
-        png = self.cache.get(self._key(request, "chart.png", reports[-1].month),
+        account = self._account(request)
+        reports = self._trend(account)[-CHART_MONTHS:]
+        png = self.cache.get(self._key(account, "chart.png", reports[-1].month),
                              lambda: render_chart_png(reports, reports[-1].month))
         return Response(png, media_type="image/png")
 
@@ -310,32 +311,40 @@ class _Pages:
 
     # ------------------------------------------------------------------ helpers
 
-    def _reports(self, request: Request, month: str, count: int, *, full: bool = False) -> list[MonthReport]:
+    def warm(self) -> None:
+        """Compute what the overview and the last month's pages show before anyone asks
+        (after each sync, in ``nrr serve`` and ``nrr run``): nobody waits for a computation."""
+        self._trend(None)
+        self._reports(None, self._last_month(), 1, full=True)
+
+    def _reports(self, account: str | None, month: str, count: int, *, full: bool = False) -> list[MonthReport]:
         """``report_months`` as the report command computes them, once per state of the data."""
         from syncer.app.reporting import report_months
 
         now = int(self.clock())
-        return self.cache.get(self._key(request, "reports", month, count, full),
+        return self.cache.get(self._key(account, "reports", month, count, full),
                               lambda: report_months(self.settings, self.store, month, now=now, count=count,
-                                                    full=full, account=self._account(request)))
+                                                    full=full, account=account))
 
-    def _key(self, request: Request, *parts: object) -> tuple[object, ...]:
+    def _key(self, account: str | None, *parts: object) -> tuple[object, ...]:
         """A cache key: ``parts``, the account asked and the state of the data."""
         from syncer.app.reporting import data_as_of
 
-        return (*parts, self._account(request), data_state(data_as_of(self.store), self.clock()))
+        return (*parts, account, data_state(data_as_of(self.store), self.clock()))
 
-    def _trend(self, request: Request) -> list[MonthReport]:
+    def _last_month(self) -> str:
+        return last_complete_month(int(self.clock()), self.settings.report_timezone)
+
+    def _trend(self, account: str | None) -> list[MonthReport]:
         """The overview's months, to the last complete one."""
-        return self._reports(request, last_complete_month(int(self.clock()), self.settings.report_timezone),
-                             TREND_MONTHS)
+        return self._reports(account, self._last_month(), TREND_MONTHS)
 
     def _month_report(self, request: Request) -> MonthReport:
         """The month asked (``/cohorts``: the last complete one) with everything the email
         shows: its segments, signup cohorts and quarter (the same computation)."""
         asked = request.path_params.get("month")
-        month = parse_month(asked) if asked else last_complete_month(int(self.clock()), self.settings.report_timezone)
-        return self._reports(request, month, 1, full=True)[-1]
+        month = parse_month(asked) if asked else self._last_month()
+        return self._reports(self._account(request), month, 1, full=True)[-1]
 
     def _delivery(self, request: Request) -> tuple[Delivery, SnapshotView]:
         with self.store.reading() as conn:
