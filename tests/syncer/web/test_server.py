@@ -195,3 +195,11 @@ def test_an_untrusted_address_saying_https_does_not(store: Store, database_url: 
     with (_serving(settings, store) as server,
           httpx.Client(base_url=f"http://127.0.0.1:{server.port}", follow_redirects=False, timeout=10) as client):
         assert not _secure_cookie(_login(client, **{"X-Forwarded-Proto": "https"}))
+
+
+def test_a_certificate_that_does_not_load_is_one_line(store: Store, database_url: str, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("not a certificate\n"), key.write_text("not a key\n")
+    settings = _web_settings(database_url, web_tls_cert_file=cert, web_tls_key_file=key)
+    with pytest.raises(ConfigError, match=r"^WEB_TLS_CERT_FILE, WEB_TLS_KEY_FILE: cannot load them \(.+\); give"):
+        DashboardThread(settings, store, 0)
