@@ -41,6 +41,7 @@ SECRET_SETTINGS = {
     "SMTP_PASSWORD",
     "SLACK_BOT_TOKEN",
     "SLACK_WEBHOOK_URL",
+    "WEB_PASSWORD_HASH",
 }
 SETTING_LINE = re.compile(r"^#?[ \t]*([A-Z][A-Z0-9_]*)=", re.MULTILINE)
 
@@ -455,6 +456,13 @@ def test_compose_app_healthcheck_calls_healthz_on_the_health_port(
     assert _run(argv, env) != 0
 
 
+def test_compose_publishes_the_dashboard_on_the_hosts_loopback() -> None:
+    app = _compose()["services"]["stripe-nrr"]
+    assert app["environment"]["WEB_HOST"] == "0.0.0.0"  # inside the container, for the published port
+    published = [p for p in app["ports"] if "WEB_PORT" in p]
+    assert published == ["127.0.0.1:${WEB_PORT:-8000}:${WEB_PORT:-8000}"]
+
+
 def test_compose_postgres_16_with_required_password_healthcheck_and_volume() -> None:
     compose = _compose()
     pg = compose["services"]["postgres"]
@@ -491,7 +499,7 @@ def test_kustomization_lists_every_manifest() -> None:
     assert (
         set(kustomization["resources"])
         == manifests
-        == {"deployment.yaml", "configmap.yaml", "secret.yaml"}
+        == {"deployment.yaml", "configmap.yaml", "secret.yaml", "service.yaml"}
     )
     image_names = {image["name"] for image in kustomization["images"]}
     assert _container()["image"].split(":")[0] in image_names
@@ -517,7 +525,7 @@ def test_deployment_probes_call_healthz_on_the_container_port() -> None:
     ports = {p["containerPort"] for p in container["ports"]}
     names = {p["name"]: p["containerPort"] for p in container["ports"] if "name" in p}
     config = _k8s("configmap.yaml")["data"]
-    assert ports == {int(config["HEALTH_PORT"])}
+    assert ports == {int(config["HEALTH_PORT"]), int(config["WEB_PORT"])}
     assert {"livenessProbe", "readinessProbe"} <= set(container)
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         if probe not in container:
@@ -530,6 +538,19 @@ def test_deployment_probes_call_healthz_on_the_container_port() -> None:
     # Liveness gives a stuck process minutes, not seconds, before a restart.
     liveness = container["livenessProbe"]
     assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60
+
+
+def test_the_service_reaches_the_dashboard_port_of_the_pods() -> None:
+    service = _k8s("service.yaml")
+    assert service["kind"] == "Service" and service["spec"]["type"] == "ClusterIP"
+    labels = _k8s("deployment.yaml")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    names = {p["name"]: p["containerPort"] for p in _container()["ports"]}
+    config = _k8s("configmap.yaml")["data"]
+    [port] = service["spec"]["ports"]
+    assert names.get(port["targetPort"], port["targetPort"]) == int(config["WEB_PORT"])
+    # Reachable through the Service only if the dashboard listens beyond the pod's loopback.
+    assert config["WEB_HOST"] == "0.0.0.0"
 
 
 def test_deployment_security_context() -> None:

@@ -423,27 +423,18 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", help="Default: WEB_PORT.")] = None,
 ) -> None:
     """The read-only dashboard on WEB_HOST:WEB_PORT (127.0.0.1 by default), until SIGINT."""
-    import uvicorn
-
     from syncer.app.wiring import open_store
-    from syncer.web.app import build_app
+    from syncer.web.server import require_login
+    from syncer.web.server import serve as serve_dashboard
 
     with user_errors():
         settings = _settings()
         chosen = port if port is not None else settings.web_port
         if chosen is None:
             raise ConfigError("the dashboard is off: set WEB_PORT (or give --port)")
-        require_web_login(settings)
-        log.info("web.serving", host=settings.web_host, port=chosen)
-        uvicorn.run(build_app(settings, open_store(settings)), host=settings.web_host, port=chosen,
-                    log_config=None, access_log=False, server_header=False)
-
-
-def require_web_login(settings: Any) -> None:
-    """Every page needs a login: a password hash, or a trusted SSO proxy's header."""
-    if settings.web_password_hash is None and not (settings.web_auth_header and settings.web_trusted_proxies):
-        raise ConfigError("the dashboard needs a login: set WEB_PASSWORD_HASH (from `nrr web hash-password`) "
-                          "or WEB_AUTH_HEADER with WEB_TRUSTED_PROXIES")
+        require_login(settings)  # before the database: the first thing to fix
+        log.info("web.serving", host=settings.web_host, port=chosen, tls=settings.web_tls_cert_file is not None)
+        serve_dashboard(settings, open_store(settings), chosen)
 
 
 @web_app.command("hash-password")

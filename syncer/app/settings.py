@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -303,6 +304,9 @@ class _DaemonSettings(BaseModel):
     web_password_hash: SecretStr | None = None  # argon2, from `nrr web hash-password`
     web_auth_header: str | None = None  # a user name set by an SSO proxy …
     web_trusted_proxies: CommaList = ()  # … accepted only from these addresses
+    # TLS served by the dashboard itself (PEM files); a TLS proxy in front needs neither.
+    web_tls_cert_file: Path | None = None
+    web_tls_key_file: Path | None = None
 
     # Movement alerts and the weekly digest (docs/ALERTS.md), posted to the report's Slack
     alerts: bool = False  # ALERTS=on|off
@@ -439,6 +443,13 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
             raise ValueError("is not an argon2 hash; make one with `nrr web hash-password`")
         return value
 
+    @field_validator("web_tls_cert_file", "web_tls_key_file")
+    @classmethod
+    def _check_tls_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{_show(str(value))} is not a file; give the path of a PEM file")
+        return value
+
     @field_validator("report_account")
     @classmethod
     def _check_report_account(cls, value: str) -> str:
@@ -474,6 +485,10 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
         if self.report_account.startswith("acct_") and self.report_account not in self.stripe_accounts:
             raise ValueError(f"REPORT_ACCOUNT: {self.report_account} is not in STRIPE_ACCOUNTS; add it there "
                              "or use platform or all")
+        if (self.web_tls_cert_file is None) != (self.web_tls_key_file is None):
+            # uvicorn would take a certificate file holding its key too, but a half-set
+            # pair is far more often a forgotten line than that.
+            raise ValueError("WEB_TLS_CERT_FILE and WEB_TLS_KEY_FILE go together: set both, or neither")
         self._register_secrets()
         return self
 
@@ -557,7 +572,7 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
                 shown = {k: str(v) for k, v in value.items()}
             elif isinstance(value, tuple):
                 shown = list(value)
-            elif isinstance(value, (ReportSchedule, WeeklyDue, Decimal)):
+            elif isinstance(value, (ReportSchedule, WeeklyDue, Decimal, Path)):
                 shown = str(value)
             else:
                 shown = value

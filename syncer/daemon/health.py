@@ -103,13 +103,17 @@ def serve_health(port: int, status: Status, host: str = "0.0.0.0") -> HealthServ
     try:
         server = _Server((host, port), _handler_for(status))
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(f"HEALTH_PORT {port} is in use; pick another port") from None
-        raise ConfigError(
-            f"HEALTH_PORT {port}: cannot listen on {host} ({exc.strerror or type(exc).__name__}); "
-            "pick another port or host"
-        ) from None
+        raise listen_error("HEALTH_PORT", port, host, exc) from None
     return HealthServer(server)
+
+
+def listen_error(setting: str, port: int, host: str, exc: OSError) -> ConfigError:
+    """The one line for a port that cannot be listened on (the health server's and the
+    dashboard's alike): what to change, not a traceback."""
+    if exc.errno == errno.EADDRINUSE:
+        return ConfigError(f"{setting} {port} is in use; pick another port")
+    return ConfigError(f"{setting} {port}: cannot listen on {host} ({exc.strerror or type(exc).__name__}); "
+                       "pick another port or host")
 
 
 def _handler_for(status: Status) -> type[BaseHTTPRequestHandler]:
@@ -121,16 +125,10 @@ def _handler_for(status: Status) -> type[BaseHTTPRequestHandler]:
             if self.path.split("?", 1)[0] not in HEALTH_PATHS:
                 self._answer(404, {"status": "not found", "error": "use GET /healthz"})
                 return
-            try:
-                code, body = status()
-            except Exception as exc:  # noqa: BLE001 (a probe gets an answer, never a traceback)
-                reason = _one_line(exc)
-                log.warning("health.status_failed", error=reason)
-                code, body = 503, {"status": "error", "error": reason}
-            self._answer(code, body)
+            self._answer(*probe(status))
 
         def _answer(self, code: int, body: Mapping[str, Any]) -> None:
-            data = json.dumps(body, sort_keys=True).encode()
+            data = health_json(body)
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -143,6 +141,22 @@ def _handler_for(status: Status) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def probe(status: Status) -> tuple[int, dict[str, Any]]:
+    """``status()``, or 503 with a one-line reason if it fails: a probe gets an answer,
+    never a traceback (the health server and the dashboard's ``/healthz`` both answer this)."""
+    try:
+        return status()
+    except Exception as exc:  # noqa: BLE001
+        reason = _one_line(exc)
+        log.warning("health.status_failed", error=reason)
+        return 503, {"status": "error", "error": reason}
+
+
+def health_json(body: Mapping[str, Any]) -> bytes:
+    """The body as both endpoints write it (sorted keys: stable for people diffing probes)."""
+    return json.dumps(body, sort_keys=True).encode()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -55,6 +55,7 @@ from syncer.errors import AnotherSyncRunning, NrrError
 
 if TYPE_CHECKING:
     from syncer.app.alerting import Sent
+    from syncer.web.server import DashboardThread
 
 log = get_logger("nrr.daemon")
 
@@ -118,6 +119,7 @@ class Daemon:
         self._scheduler: BlockingScheduler | None = None
         self._syncing = threading.Event()
         self._health: HealthServer | None = None
+        self._web: DashboardThread | None = None
         self.ticks = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -125,9 +127,7 @@ class Daemon:
     def run(self) -> None:
         """Lead or wait to lead until ``stop()``; returns once the current unit of work
         has checkpointed."""
-        if self.settings.health_port is not None:
-            self._health = serve_health(self.settings.health_port, self.health)
-            log.info("daemon.health", port=self._health.port)
+        self._serve_http()
         log.info("daemon.started", interval_seconds=self.interval, lock=self.lock.description)
         try:
             while not self._stop.is_set():
@@ -139,9 +139,35 @@ class Daemon:
                 else:
                     self._stop.wait(self.leader_poll)
         finally:
-            if self._health is not None:
-                self._health.close()
+            self._close_http()
             log.info("daemon.stopped")
+
+    def _serve_http(self) -> None:
+        """The dashboard (WEB_PORT, with /healthz) and the health endpoint (HEALTH_PORT),
+        whether or not this process leads: both read the same database. One port for
+        both is the dashboard's, which answers /healthz without a login."""
+        web_port, health_port = self.settings.web_port, self.settings.health_port
+        try:
+            if web_port is not None:
+                from syncer.web.server import DashboardThread  # the web stack only when asked for
+
+                self._web = DashboardThread(self.settings, self.store, web_port, health=self.health)
+                log.info("daemon.web", host=self.settings.web_host, port=self._web.port,
+                         tls=self.settings.web_tls_cert_file is not None)
+            if health_port is not None and health_port != web_port:
+                self._health = serve_health(health_port, self.health)
+                log.info("daemon.health", port=self._health.port)
+        except BaseException:
+            self._close_http()  # a busy HEALTH_PORT must not leave the dashboard running
+            raise
+
+    def _close_http(self) -> None:
+        if self._web is not None:
+            self._web.close()
+            self._web = None
+        if self._health is not None:
+            self._health.close()
+            self._health = None
 
     def _try_lead(self) -> bool:
         try:
@@ -157,7 +183,15 @@ class Daemon:
 
     @property
     def health_port(self) -> int | None:
-        return self._health.port if self._health else None
+        """Where /healthz answers: the health server's port, or the dashboard's when they share one."""
+        if self._health is not None:
+            return self._health.port
+        shared = self._web is not None and self.settings.health_port == self.settings.web_port
+        return self.web_port if shared else None
+
+    @property
+    def web_port(self) -> int | None:
+        return self._web.port if self._web else None
 
     def _end_leadership(self) -> None:
         self._lead_stop.set()

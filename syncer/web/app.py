@@ -27,7 +27,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -49,6 +48,7 @@ from syncer.app.accounts import scope_of
 from syncer.app.settings import Settings
 from syncer.app.status import collect_status
 from syncer.app.values import is_report_account
+from syncer.daemon.health import Status, health_json, probe
 from syncer.db.deliveries import Delivery, delivery_by_id, list_deliveries
 from syncer.db.store import Store
 from syncer.deliver.channel import SnapshotView
@@ -63,6 +63,7 @@ from syncer.web.security import (
     password_matches,
     trusted,
 )
+from syncer.web.sessions import TlsSessions
 
 TREND_MONTHS = 24
 CHART_MONTHS = 13  # as in the email
@@ -74,15 +75,19 @@ SNAPSHOT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'
 _MOVEMENT_TITLES = {"new": "+ New", "reactivation": "+ Reactivation", "expansion": "+ Expansion",
                     "contraction": "− Contraction", "churn": "− Churn",
                     "same_month_start_and_cancel": "Started and cancelled in the month"}
-_PUBLIC = ("/login", "/static/")
+# A probe has no login: /healthz (nrr run's health; 404 without it) says nothing secret.
+_HEALTH = "/healthz"
+_PUBLIC = ("/login", "/static/", _HEALTH)
 
 
 def build_app(settings: Settings, store: Store, *, clock: Callable[[], float] = time.time,
-              session_secret: str | None = None) -> Starlette:
+              session_secret: str | None = None, health: Status | None = None) -> Starlette:
     """The dashboard for ``settings`` and ``store``; ``session_secret`` signs the session
-    cookie (a fresh one per process by default: a restart asks for the password again)."""
+    cookie (a fresh one per process by default: a restart asks for the password again);
+    ``health`` (``nrr run``'s status) answers ``GET /healthz`` on the same port."""
     pages = _Pages(settings, store, clock)
     routes = [
+        *([Route(_HEALTH, _health_endpoint(health), methods=["GET"])] if health else []),
         Route("/login", pages.login_form, methods=["GET"]),
         Route("/login", pages.login, methods=["POST"]),
         Route("/logout", pages.logout, methods=["POST"]),
@@ -103,12 +108,21 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], float] = 
     ]
     middleware = [
         Middleware(BaseHTTPMiddleware, dispatch=_security_headers),
-        Middleware(SessionMiddleware, secret_key=session_secret or secrets.token_urlsafe(32), max_age=SESSION_SECONDS,
-                   same_site="strict", https_only=False, session_cookie="nrr_session"),
+        Middleware(TlsSessions, session_secret or secrets.token_urlsafe(32), max_age=SESSION_SECONDS,
+                   same_site="strict", session_cookie="nrr_session", trusted_proxies=settings.web_trusted_proxies),
         Middleware(BaseHTTPMiddleware, dispatch=pages.require_login),
     ]
     return Starlette(routes=routes, middleware=middleware,
                      exception_handlers={ReportError: pages.failed, NrrError: pages.failed, NotFound: pages.failed})
+
+
+def _health_endpoint(status: Status) -> Callable[[Request], Response]:
+    # Not async: the status reads the database, which must not block the event loop.
+    def healthz(request: Request) -> Response:
+        code, body = probe(status)
+        return Response(health_json(body), status_code=code, media_type="application/json")
+
+    return healthz
 
 
 async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -652,3 +652,19 @@ def test_alert_and_digest_settings_read_from_the_environment(monkeypatch: pytest
     assert s.digest_weekly == WeeklyDue(4, time(16, 30)) and s.redacted()["DIGEST_WEEKLY"] == "fri 16:30"
     monkeypatch.setenv("DIGEST_WEEKLY", "off")
     assert load_settings().digest_weekly is None
+
+
+# ------------------------------------------------------------------ the dashboard's TLS
+
+
+def test_the_dashboard_tls_files_go_together_and_must_exist(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("pem"), key.write_text("pem")
+    both = load_settings(web_tls_cert_file=str(cert), web_tls_key_file=str(key))
+    assert (both.web_tls_cert_file, both.web_tls_key_file) == (cert, key)
+    assert both.redacted()["WEB_TLS_CERT_FILE"] == str(cert)
+    assert load_settings().web_tls_cert_file is None
+    assert config_error(web_tls_cert_file=str(cert)) == (
+        "WEB_TLS_CERT_FILE and WEB_TLS_KEY_FILE go together: set both, or neither")
+    missing = config_error(web_tls_cert_file=str(cert), web_tls_key_file=str(tmp_path / "nope.pem"))
+    assert missing.startswith("WEB_TLS_KEY_FILE: ") and "is not a file; give the path of a PEM file" in missing
