@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -54,12 +55,13 @@ from syncer.db.store import Store
 from syncer.deliver.channel import SnapshotView
 from syncer.deliver.registry import channel_view
 from syncer.errors import ConfigError, NrrError
-from syncer.web.cache import ReportCache, data_state
+from syncer.web.cache import ReportCache, Warmer, data_state
 from syncer.web.customer import customer_page, holders
 from syncer.web.security import (
     SECURITY_HEADERS,
     SESSION_SECONDS,
     LoginThrottle,
+    client_address,
     password_matches,
     trusted,
 )
@@ -81,10 +83,13 @@ _PUBLIC = ("/login", "/static/", _HEALTH)
 
 
 def build_app(settings: Settings, store: Store, *, clock: Callable[[], float] = time.time,
-              session_secret: str | None = None, health: Status | None = None) -> Starlette:
+              session_secret: str | None = None, health: Status | None = None,
+              warm_every: float | None = None) -> Starlette:
     """The dashboard for ``settings`` and ``store``; ``session_secret`` signs the session
     cookie (a fresh one per process by default: a restart asks for the password again);
-    ``health`` (``nrr run``'s status) answers ``GET /healthz`` on the same port."""
+    ``health`` (``nrr run``'s status) answers ``GET /healthz`` on the same port; with
+    ``warm_every``, the reports the overview and the last month show are computed while
+    the server runs, every ``warm_every`` seconds (``syncer.web.cache.Warmer``)."""
     pages = _Pages(settings, store, clock)
     routes = [
         *([Route(_HEALTH, _health_endpoint(health), methods=["GET"])] if health else []),
@@ -112,8 +117,23 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], float] = 
                    same_site="strict", session_cookie="nrr_session", trusted_proxies=settings.web_trusted_proxies),
         Middleware(BaseHTTPMiddleware, dispatch=pages.require_login),
     ]
-    return Starlette(routes=routes, middleware=middleware,
+    return Starlette(routes=routes, middleware=middleware, lifespan=_warming(pages, warm_every),
                      exception_handlers={ReportError: pages.failed, NrrError: pages.failed, NotFound: pages.failed})
+
+
+def _warming(pages: _Pages, every: float | None) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        warmer = Warmer(pages.warm, every) if every else None
+        if warmer:
+            warmer.start()
+        try:
+            yield
+        finally:
+            if warmer:
+                warmer.stop()
+
+    return lifespan
 
 
 def _health_endpoint(status: Status) -> Callable[[Request], Response]:
@@ -164,7 +184,8 @@ class _Pages:
         return self._page("login.html.j2", request, error=None)
 
     async def login(self, request: Request) -> Response:
-        address = request.client.host if request.client else "?"
+        address = client_address(request.client.host if request.client else None,
+                                 request.headers.get("x-forwarded-for"), self.settings.web_trusted_proxies)
         now = self.clock()
         if self.throttle.blocked(address, now):
             return self._page("login.html.j2", request, status=429,

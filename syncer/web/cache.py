@@ -18,7 +18,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
+from syncer.app.logging import get_logger, redact
+from syncer.errors import NrrError
+
+log = get_logger(__name__)
 T = TypeVar("T")
+WARM_EVERY_SECONDS = 60.0
 
 ENTRIES = 64  # a month page for each of 24 months, its trends, a few accounts
 HOUR = 3600
@@ -52,3 +57,31 @@ def data_state(data_as_of: int | None, now: float) -> tuple[int | None, int]:
     """What a cached report depends on besides its arguments: the last successful sync
     (newer data, new facts) and the hour (a month turns final at its due hour)."""
     return data_as_of, int(now) // HOUR
+
+
+class Warmer:
+    """Runs ``warm`` at once and then every ``every`` seconds in a thread until ``stop()``:
+    after a sync, the first person to open the dashboard finds its reports computed. A
+    warm-up finding them current costs a cache lookup."""
+
+    def __init__(self, warm: Callable[[], None], every: float = WARM_EVERY_SECONDS) -> None:
+        self._warm, self._every = warm, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="nrr-web-warm", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)  # a computation under way ends with the process (a daemon thread)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._warm()
+            except NrrError as exc:  # no sync yet, a database down: the pages will say so
+                log.info("web.warm_skipped", reason=redact(str(exc)))
+            except Exception as exc:  # noqa: BLE001 (a warm-up never stops the dashboard)
+                log.warning("web.warm_failed", error=type(exc).__name__)
+            self._stop.wait(self._every)

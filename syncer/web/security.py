@@ -69,6 +69,16 @@ def trusted(address: str | None, proxies: Sequence[str]) -> bool:
     return False
 
 
+def client_address(peer: str | None, forwarded_for: str | None, proxies: Sequence[str]) -> str:
+    """Who is logging in: the connecting address, or, when that is a trusted proxy, the
+    address the proxy received the request from (the last of ``X-Forwarded-For``). Behind a
+    proxy every login comes from the proxy: counted by it, one person's failures would make
+    everyone wait."""
+    if forwarded_for and trusted(peer, proxies):
+        return forwarded_for.split(",")[-1].strip() or (peer or "?")
+    return peer or "?"
+
+
 class LoginThrottle:
     """Failed logins per client address over the last ``FAILURE_WINDOW_SECONDS``."""
 

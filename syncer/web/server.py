@@ -22,6 +22,7 @@ import uvicorn
 from syncer.app.settings import Settings
 from syncer.daemon.health import Status, listen_error
 from syncer.errors import ConfigError
+from syncer.web.cache import WARM_EVERY_SECONDS
 
 if TYPE_CHECKING:
     from syncer.db.store import Store
@@ -60,7 +61,7 @@ def build_server(settings: Settings, store: Store, *, health: Status | None = No
     require_login(settings)
     tls = settings.web_tls_cert_file, settings.web_tls_key_file
     config = uvicorn.Config(
-        build_app(settings, store, health=health),
+        build_app(settings, store, health=health, warm_every=WARM_EVERY_SECONDS),
         host=settings.web_host,
         log_config=None,  # the daemon's own logging (syncer.app.logging) already holds the root
         access_log=False,

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ from syncer.deliver.ledger import claim, mark_failed, send_report
 from syncer.deliver.slack import SLACK
 from syncer.sandbox.fake_stripe import FakeStripe
 from syncer.sandbox.generator import Account, generate_account
-from syncer.web.app import SNAPSHOT_POLICY
+from syncer.web.app import SNAPSHOT_POLICY, build_app
 from tests.e2e.harness import KEY, NOW, sync
 from tests.syncer.deliver.fake_slack import TOKEN, FakeSlack
 from tests.syncer.web.dashboard import Clock, cells, dollars, login
@@ -213,3 +214,28 @@ def test_reports_are_computed_once_per_state_of_the_data(web: tuple[TestClient, 
     assert sync(settings, store, clock=clock.at).result.ok  # newer data
     client.get(f"/month/{MONTH}")
     assert len(computed) == 4
+
+
+def test_a_served_dashboard_computes_the_overview_and_last_month_before_anyone_asks(
+    synced: tuple[Any, Store], monkeypatch: Any,
+) -> None:
+    settings, store = synced
+    computed: list[tuple[str | None, int]] = []
+    real = reporting.report_months
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        computed.append((args[2], kw["count"]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(reporting, "report_months", counting)
+    clock = Clock(NOW)
+    app = build_app(settings, store, clock=clock, session_secret="s", warm_every=0.05)
+    with TestClient(app, follow_redirects=False) as client:
+        deadline = time.monotonic() + 60
+        while len(computed) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # several more warm-ups: each finds the reports current
+        assert computed == [(MONTH, 24), (MONTH, 1)]
+        login(client)
+        assert client.get("/").status_code == 200 and client.get(f"/month/{MONTH}").status_code == 200
+        assert len(computed) == 2  # both pages served from the warm-up

@@ -165,3 +165,22 @@ def test_hash_password_prints_a_hash_that_opens_the_dashboard(tmp_path: Path,
     printed = made.stdout.strip().splitlines()[-1]
     assert printed.startswith("$argon2id$") and password_matches(PASSWORD, printed)
     assert not password_matches("another password", printed)
+
+
+def test_behind_a_trusted_proxy_failed_logins_count_per_person_not_per_proxy(synced: tuple[Any, Store]) -> None:
+    settings, store = synced
+    behind = settings.model_copy(update={"web_trusted_proxies": ("10.0.0.0/8",)})
+    app = build_app(behind, store, clock=Clock(NOW), session_secret=SECRET)
+    with TestClient(app, follow_redirects=False, client=("10.1.2.3", 5000)) as proxy:
+        for _ in range(MAX_FAILURES):
+            proxy.post("/login", data={"password": "guess"}, headers={"X-Forwarded-For": "198.51.100.9"})
+        guesser = proxy.post("/login", data={"password": PASSWORD}, headers={"X-Forwarded-For": "198.51.100.9"})
+        assert guesser.status_code == 429
+        # Someone else behind the same proxy logs in.
+        other = proxy.post("/login", data={"password": PASSWORD}, headers={"X-Forwarded-For": "203.0.113.4"})
+        assert other.status_code == 303
+    # From an address that is not a proxy, the header is the client's to invent: ignored.
+    with TestClient(app, follow_redirects=False, client=("192.0.2.7", 5000)) as stranger:
+        for n in range(MAX_FAILURES):
+            stranger.post("/login", data={"password": "guess"}, headers={"X-Forwarded-For": f"203.0.113.{n}"})
+        assert stranger.post("/login", data={"password": PASSWORD}).status_code == 429
