@@ -249,7 +249,8 @@ def _blocks_text(message: dict[str, Any]) -> str:
         if kind in ("header", "section") and block.get("text"):
             lines.append(block["text"].get("text", ""))
         if kind == "section":
-            lines += [f.get("text", "") for f in block.get("fields") or ()]
+            # A field is a label over its value in the channel: one line here.
+            lines += [f.get("text", "").replace("\n", " ") for f in block.get("fields") or ()]
         if kind == "context":
             lines.append(" · ".join(e.get("text", "") for e in block.get("elements") or () if "text" in e))
     if not lines:

@@ -283,3 +283,27 @@ def test_a_failed_send_is_recorded_and_a_maybe_sent_one_is_left_to_a_person(
     assert _row(store, "loft-a") == (FAILED, 1, 1)
     assert _row(store, "loft-b") == (SENDING, 1, 1)
     assert loft.sent == []
+
+
+# ------------------------------------------------------------------ the snapshot as sent
+
+
+@pytest.mark.parametrize("channel", [EMAIL, SLACK], ids=lambda c: c.name)
+def test_each_channel_shows_its_frozen_snapshot_as_its_reader_saw_it(channel: Channel,
+                                                                     reports: list[MonthReport]) -> None:
+    settings = _settings(slack_bot_token="xoxb-1-2-abc", slack_channel="#finance")
+    view = registry.channel_view(channel.name, channel.render(settings, reports))
+    assert "October 2026" in view.text and "Acme Analytics" in view.text
+    assert set(view.images) == {"chart.png"} and view.images["chart.png"].startswith(b"\x89PNG")
+    if channel is EMAIL:
+        assert view.html is not None and "cid:" not in view.html and 'src="chart.png"' in view.html
+        assert view.text.startswith("Subject: ")
+    else:
+        assert view.html is None and "In the thread:" in view.text
+        assert "&amp;" not in view.text and "&lt;" not in view.text  # Slack's escapes undone
+
+
+def test_a_snapshot_that_is_not_a_report_shows_as_its_json() -> None:
+    since = registry.channel_view("slack", '{"since": 1790000000}')
+    assert since.text == '{\n  "since": 1790000000\n}' and since.html is None and not since.images
+    assert registry.channel_view("carrier-pigeon", "not json").text == "not json"
