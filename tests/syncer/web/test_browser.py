@@ -5,7 +5,11 @@ json`` gives; no console error on the way."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +20,6 @@ import pytest
 import uvicorn
 
 from reports.month import month_range
-from reports.render.jsonout import report_dict
 from syncer.app.reporting import report_month
 from syncer.db.store import Store
 from syncer.sandbox.fake_stripe import FakeStripe
@@ -82,8 +85,9 @@ def test_log_in_and_follow_expansion_to_a_customer(served: tuple[str, Any, Store
     from selenium.webdriver.common.by import By
 
     base, settings, store = served
-    month, expected = next((m, d) for m in reversed(month_range("2026-10", 12))
-                           if (d := report_dict(report_month(settings, store, m, now=NOW)))["customers"]["expanded"])
+    month = next(m for m in reversed(month_range("2026-10", 12))
+                 if report_month(settings, store, m, now=NOW).customers.expanded)
+    expected = _nrr_report_json(settings, month)
     browser.get(base + "/")
     assert browser.current_url.endswith("/login")
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
@@ -106,5 +110,39 @@ def test_log_in_and_follow_expansion_to_a_customer(served: tuple[str, Any, Store
 
     rows[0].find_element(By.TAG_NAME, "a").click()
     assert browser.find_elements(By.CSS_SELECTOR, "#spans tbody tr")
+    assert browser.find_elements(By.CSS_SELECTOR, "#invoices tbody tr")
     browser.save_screenshot(str(tmp_path / "customer.png"))
     assert _console_errors(browser) == []
+
+
+def test_every_page_of_the_menu_opens_without_a_console_error(served: tuple[str, Any, Store], browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    base, settings, _ = served
+    browser.get(base + "/login")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+    browser.find_element(By.CSS_SELECTOR, 'a[href="/month/2026-10"]').click()
+    browser.find_element(By.LINK_TEXT, "segments").click()
+    expected = _nrr_report_json(settings, "2026-10")
+    plan = next(d for d in expected["segments"] if d["dimension"] == "plan")
+    assert browser.find_element(By.TAG_NAME, "h2").text.startswith("By Plan")
+    shown = browser.find_elements(By.CSS_SELECTOR, "table.segments")[0].find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert [r.find_elements(By.TAG_NAME, "td")[0].text for r in shown] == [s["segment"] for s in plan["segments"]]
+    for link, heading in (("Cohorts", "Signup cohorts"), ("Deliveries", "Deliveries"), ("Sync", "Sync"),
+                          ("Overview", "")):
+        browser.find_element(By.LINK_TEXT, link).click()
+        assert browser.find_element(By.TAG_NAME, "h1").text.startswith(heading), link
+    assert _console_errors(browser) == []
+
+
+def _nrr_report_json(settings: Any, month: str) -> dict[str, Any]:
+    """What ``nrr report --format json`` prints for ``month``, run as a user runs it."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+           "DATABASE_URL": settings.database_url, "STRIPE_API_KEY": settings.stripe_api_key.get_secret_value(),
+           "STRIPE_API_BASE": settings.stripe_api_base}
+    nrr = Path(sys.executable).parent / "nrr"
+    done = subprocess.run([str(nrr), "report", "--month", month, "--format", "json"], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
