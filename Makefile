@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint typecheck audit clean
+.PHONY: demo test bench screenshots lint typecheck audit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(if $(SIZE),--size $(SIZE),) $(if $(LATENCY_MS),--latency-ms $(LATENCY_MS),) \
 	  $(if $(STEPS),--steps $(STEPS),)
+
+# Each page of the dashboard (nrr serve) on a fresh demo account as a PNG in screenshots/ (OUT=DIR),
+# through Debian's headless Chromium (apt-get install chromium chromium-driver); README_IMAGE=1
+# also rewrites docs/img/dashboard.png, the README's screenshot.
+screenshots: $(STAMP)
+	$(BIN)/python -m bench.screenshots $(if $(OUT),--out $(OUT),) $(if $(README_IMAGE),--readme-image docs/img/dashboard.png,)
 
 # Known vulnerabilities in the pinned runtime dependencies (requirements.lock; README: Development).
 # pip-audit first; the pins it could not look up (a network that reaches only PyPI's project
