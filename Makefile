@@ -33,10 +33,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check syncer reports tests
 
 # Measures sizes XS, S (default), M or L at a latency (LATENCY_MS, 150 by default); writes
-# bench/results.json and the tables of docs/BENCHMARK.md. STEPS=backfill,idle runs only those.
+# bench/results.json and the tables of docs/BENCHMARK.md. STEPS=backfill,idle runs only those
+# (and the steps they need) and writes nothing; MERGE=1 writes their figures into that size's entry.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(if $(SIZE),--size $(SIZE),) $(if $(LATENCY_MS),--latency-ms $(LATENCY_MS),) \
-	  $(if $(STEPS),--steps $(STEPS),)
+	  $(if $(STEPS),--steps $(STEPS),) $(if $(MERGE),--merge,)
 
 # Each page of the dashboard (nrr serve) on a fresh demo account as a PNG in screenshots/ (OUT=DIR),
 # through Debian's headless Chromium (apt-get install chromium chromium-driver); README_IMAGE=1

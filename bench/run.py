@@ -16,7 +16,9 @@ request, about 0.3 s), as a cold `nrr sync` from cron would pay. Its CPU time is
 the process and of the worker processes it waited for, over the same span.
 
 ``--steps`` runs some of the steps (and those they need first); such a partial run is
-printed and compared, not written.
+printed and compared, not written, unless ``--merge`` writes the figures of the steps it
+names (each with the date it ran) into the entry of that size and latency, keeping the
+entry's other figures.
 """
 
 from __future__ import annotations
@@ -554,8 +556,9 @@ def render_pages(r: Mapping[str, Any]) -> str:
     d = r.get("dashboard_pages")
     if not d:
         return ""
+    when = f" Measured {d['when']}." if "when" in d else ""
     lines = [f"Dashboard pages (`nrr serve` over loopback HTTP, logged in): each page's first request, "
-             f"then the median of {d['repeats']} more; the target is {PAGE_TARGET_MS} ms at size {TARGET_SIZE}.",
+             f"then the median of {d['repeats']} more; the target is {PAGE_TARGET_MS} ms at size {TARGET_SIZE}.{when}",
              "", f"| page | path | first request | median of {d['repeats']} | size | |", "|---|---|---|---|---|---|"]
     for name, p in d["pages"].items():
         flag = ("**over the target**" if p["warm_ms"] > PAGE_TARGET_MS
@@ -742,6 +745,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_steps_arg,
                    help=f"run only these (comma-separated, with the steps they need): {','.join(BY_NAME)}; "
                         "the results are printed and compared, not written")
+    p.add_argument("--merge", action="store_true",
+                   help="with --steps: write the figures of the steps named (not of those they needed) into "
+                        "the entry of that size and latency in --out, keeping its other figures")
     p.add_argument("--out", type=Path, default=Path("bench/results.json"))
     p.add_argument("--strict", action="store_true", help="exit 1 when a figure regressed")
     p.add_argument("--doc", type=Path, default=DOC, help="the document whose tables are regenerated")
@@ -790,8 +796,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"({previous.get('when', '?')})")
     failed = 1 if regressions and args.strict else 0
     if len(steps) < len(STEPS):
-        print(f"a partial run ({', '.join(s.name for s in steps)}): {args.out} not written")
-        return failed
+        if not args.merge:
+            print(f"a partial run ({', '.join(s.name for s in steps)}): {args.out} not written")
+            return failed
+        if previous is None:
+            print(f"--merge: no {heading(result)} entry in {args.out} to merge into; not written")
+            return 1
+        result = merged(previous, result, [BY_NAME[name] for name in args.steps])
+        print(f"merged {', '.join(args.steps)} into the {heading(result)} entry of {result.get('when', '?')}")
 
     results[key] = result
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -800,6 +812,15 @@ def main(argv: list[str] | None = None) -> int:
     if _update_doc(args.doc, results):
         return 1
     return failed
+
+
+def merged(entry: Mapping[str, Any], partial: Mapping[str, Any], steps: Iterable[Step]) -> dict[str, Any]:
+    """``entry`` with the figures of ``steps`` from ``partial`` (a partial run of the same
+    size and latency), each dated with the partial run's ``when``."""
+    out = dict(entry)
+    for step in steps:
+        out[step.key] = {**partial[step.key], "when": partial["when"]}
+    return out
 
 
 def _update_doc(doc: Path, results: Mapping[str, Mapping[str, Any]]) -> int:

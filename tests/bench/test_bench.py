@@ -317,3 +317,18 @@ def test_a_dashboard_page_regresses_past_20_percent_and_50_ms_but_not_within_noi
 
 def test_the_dashboard_step_needs_a_normalized_account() -> None:
     assert [s.name for s in plan_steps(["web"])] == ["backfill", "normalize", "web"]
+
+
+def test_a_merged_partial_run_replaces_the_steps_it_names_dated_and_keeps_the_rest() -> None:
+    from bench.run import BY_NAME, merged
+
+    entry = _entry()
+    partial = _with_dashboard({**_at("S"), "when": "2026-12-08T09:00:00Z", "customers": 1001})
+    partial["normalize"]["seconds"] = 99.0  # needed by the step, not named: not merged
+    out = merged(entry, partial, [BY_NAME["web"]])
+    assert out["dashboard_pages"]["when"] == "2026-12-08T09:00:00Z"
+    assert out["dashboard_pages"]["pages"] == partial["dashboard_pages"]["pages"]
+    assert (out["normalize"], out["customers"], out["when"]) == (entry["normalize"], 999, entry["when"])
+    assert "Measured 2026-12-08T09:00:00Z." in render_table(out)
+    assert "dashboard_pages" not in entry
+    assert _parser().parse_args(["--steps", "web", "--merge"]).merge
