@@ -560,7 +560,7 @@ def render_pages(r: Mapping[str, Any]) -> str:
     lines = [f"Dashboard pages (`nrr serve` over loopback HTTP, logged in): each page's first request, "
              f"then the median of {d['repeats']} more; the target is {PAGE_TARGET_MS} ms at size {TARGET_SIZE}.{when}",
              "", f"| page | path | first request | median of {d['repeats']} | size | |", "|---|---|---|---|---|---|"]
-    for name, p in d["pages"].items():
+    for name, p in sorted(d["pages"].items(), key=lambda page: (page[1].get("order", 0), page[0])):
         flag = ("**over the target**" if p["warm_ms"] > PAGE_TARGET_MS
                 else "first request over the target" if p["cold_ms"] > PAGE_TARGET_MS else "")
         lines.append(f"| {name} | `{p['path']}` | {_flagged_ms(p['cold_ms'])} | {_flagged_ms(p['warm_ms'])} | "

@@ -95,7 +95,8 @@ def time_pages(settings: Settings, store: Store, *, now: int, repeats: int = REP
         for _ in range(repeats):
             for name, path in samples:
                 warm[name].append(_get(client, name, path)[0])
-    pages = {name: {"path": path, "cold_ms": round(cold[name], 1),
+    # "order": the sitemap's, which bench/results.json (its keys sorted) does not keep.
+    pages = {name: {"order": order, "path": path, "cold_ms": round(cold[name], 1),
                     "warm_ms": round(statistics.median(warm[name]), 1), "bytes": sizes[name]}
-             for name, path in samples}
+             for order, (name, path) in enumerate(samples, 1)}
     return {"pages": pages, "requests": len(samples) * (1 + repeats), "repeats": repeats}

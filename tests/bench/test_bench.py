@@ -275,9 +275,9 @@ def _with_dashboard(entry: dict[str, Any], overview_ms: float = 250.0, chart_col
     entry["dashboard_pages"] = {
         "seconds": 9.5, "cpu_seconds": 6.1, "requests": 18, "repeats": 5, "peak_rss_mb": 240,
         "pages": {
-            "overview": {"path": "/", "cold_ms": 420.0, "warm_ms": overview_ms, "bytes": 4000},
-            "chart": {"path": "/chart.png", "cold_ms": chart_cold_ms, "warm_ms": 120.0, "bytes": 43200},
-            "month": {"path": "/month/2026-10", "cold_ms": 90.0, "warm_ms": 80.5, "bytes": 2300},
+            "month": {"order": 3, "path": "/month/2026-10", "cold_ms": 90.0, "warm_ms": 80.5, "bytes": 2300},
+            "chart": {"order": 2, "path": "/chart.png", "cold_ms": chart_cold_ms, "warm_ms": 120.0, "bytes": 43200},
+            "overview": {"order": 1, "path": "/", "cold_ms": 420.0, "warm_ms": overview_ms, "bytes": 4000},
         },
     }
     return entry
@@ -292,6 +292,8 @@ def test_the_dashboard_has_a_row_and_a_table_of_its_pages_flagging_those_over_30
     assert "| overview | `/` | **420 ms** | **1,840 ms** | 4.0 kB | **over the target** |" in rows
     assert "| chart | `/chart.png` | **500 ms** | 120 ms | 43.2 kB | first request over the target |" in rows
     assert "| month | `/month/2026-10` | 90 ms | 80 ms | 2.3 kB |  |" in rows
+    pages = [r.split(" | ")[0] for r in rows if r.startswith(("| overview", "| chart", "| month"))]
+    assert pages == ["| overview", "| chart", "| month"]  # the sitemap's order, whatever the keys' order
     assert "median of 5" in table
     assert "| page |" not in render_table(_entry())  # an entry without the dashboard has no such table
 
