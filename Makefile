@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint typecheck audit clean
+.PHONY: demo test bench screenshots lint typecheck audit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check syncer reports tests
 
 # Measures sizes XS, S (default), M or L at a latency (LATENCY_MS, 150 by default); writes
-# bench/results.json and the tables of docs/BENCHMARK.md. STEPS=backfill,idle runs only those.
+# bench/results.json and the tables of docs/BENCHMARK.md. STEPS=backfill,idle runs only those
+# (and the steps they need) and writes nothing; MERGE=1 writes their figures into that size's entry.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(if $(SIZE),--size $(SIZE),) $(if $(LATENCY_MS),--latency-ms $(LATENCY_MS),) \
-	  $(if $(STEPS),--steps $(STEPS),)
+	  $(if $(STEPS),--steps $(STEPS),) $(if $(MERGE),--merge,)
+
+# Each page of the dashboard (nrr serve) on a fresh demo account as a PNG in screenshots/ (OUT=DIR),
+# through Debian's headless Chromium (apt-get install chromium chromium-driver); README_IMAGE=1
+# also rewrites docs/img/dashboard.png, the README's screenshot.
+screenshots: $(STAMP)
+	$(BIN)/python -m bench.screenshots $(if $(OUT),--out $(OUT),) $(if $(README_IMAGE),--readme-image docs/img/dashboard.png,)
 
 # Known vulnerabilities in the pinned runtime dependencies (requirements.lock; README: Development).
 # pip-audit first; the pins it could not look up (a network that reaches only PyPI's project

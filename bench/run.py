@@ -1,5 +1,5 @@
-"""``make bench``: backfill, incremental syncs, normalization, reports and the daemon's
-tick of a generated account, measured.
+"""``make bench``: backfill, incremental syncs, normalization, reports, the daemon's tick
+and the dashboard's pages of a generated account, measured.
 
 Not a test: it prints a table, writes it to ``bench/results.json`` (one entry per size and
 latency), flags every figure more than 20% worse than the previous entry of the same size
@@ -16,7 +16,9 @@ request, about 0.3 s), as a cold `nrr sync` from cron would pay. Its CPU time is
 the process and of the worker processes it waited for, over the same span.
 
 ``--steps`` runs some of the steps (and those they need first); such a partial run is
-printed and compared, not written.
+printed and compared, not written, unless ``--merge`` writes the figures of the steps it
+names (each with the date it ran) into the entry of that size and latency, keeping the
+entry's other figures.
 """
 
 from __future__ import annotations
@@ -48,15 +50,16 @@ THRESHOLD = 0.20  # a figure this much worse than the previous run is a regressi
 # account, status, budget) is context, not compared.
 LOWER_IS_BETTER = frozenset(
     {"seconds", "cpu_seconds", "requests", "rate_limited", "peak_rss_mb", "vs_lower_bound",
-     "requests_vs_minimal"}
+     "requests_vs_minimal", "cold_ms", "warm_ms"}
 )
 HIGHER_IS_BETTER = frozenset({"requests_per_second"})
 # Differences of timings below this are scheduler noise, not a regression (an idle
 # resync of 0.15 s that takes 0.19 s once is not 27% slower code).
 SECONDS_NOISE = 0.05
 TIMINGS = frozenset({"seconds", "cpu_seconds"})
+MS_TIMINGS = frozenset({"cold_ms", "warm_ms"})  # a dashboard page's, in milliseconds
 # Simulated time of each step after the generated "now" (the fake's history ends there).
-IDLE_AT, MUTATE_AT, CHANGED_AT, TICK_AT = 600, 1200, 1800, 2400
+IDLE_AT, MUTATE_AT, CHANGED_AT, TICK_AT, WEB_AT = 600, 1200, 1800, 2400, 3000
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ STEPS = (
     Step("report_1", "report_1_month", ("normalize",), CHANGED_AT),
     Step("report_36", "report_36_months", ("normalize",), CHANGED_AT),
     Step("tick", "daemon_tick_nothing_changed", ("normalize",), TICK_AT),
+    Step("web", "dashboard_pages", ("normalize",), WEB_AT),
 )
 BY_NAME = {s.name: s for s in STEPS}
 SYNC_STEPS = frozenset({"backfill", "idle", "changed"})
@@ -158,6 +162,8 @@ def flatten(entry: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
 def _worse(name: str, previous: float, current: float, threshold: float) -> bool:
     if name in LOWER_IS_BETTER:
         if name in TIMINGS and current - previous < SECONDS_NOISE:
+            return False
+        if name in MS_TIMINGS and current - previous < SECONDS_NOISE * 1000:
             return False
         return current > previous * (1 + threshold) if previous > 0 else current > 0
     if name in HIGHER_IS_BETTER:
@@ -270,6 +276,11 @@ def _call_step(step: str, settings: Any, store: Any, now: int, clock: int) -> di
         # The scheduler's job, without the scheduler: sync, normalize, deliver what is due.
         Daemon(settings, store, clock=lambda: float(clock)).tick("sync")
         return {}
+    if step == "web":
+        from bench.web import time_pages
+
+        # `nrr serve` over loopback HTTP, logged in: each page of the sitemap.
+        return time_pages(settings, store, now=clock)
     raise ValueError(f"unknown step {step!r}")
 
 
@@ -523,6 +534,43 @@ def _rows(r: Mapping[str, Any]) -> Iterator[Row]:
     if t := r.get("daemon_tick_nothing_changed"):
         yield ("daemon tick, nothing changed", f"{t['seconds']:.2f} s", _cpu(t), f"{t['requests']:,}",
                "sync, normalization, then the check for a report due", f"{t['peak_rss_mb']} MB")
+    if d := r.get("dashboard_pages"):
+        pages = _pages(d)
+        name, slowest = max(pages, key=lambda page: page[1]["warm_ms"])
+        over = sum(1 for _, p in pages if p["warm_ms"] > PAGE_TARGET_MS)
+        yield ("dashboard, every page", f"{d['seconds']:.2f} s", _cpu(d), f"{d['requests']:,}",
+               f"{len(pages)} pages over loopback HTTP (below); slowest {name}, {_ms(slowest['warm_ms'])}; "
+               f"{over} over {PAGE_TARGET_MS} ms", f"{d['peak_rss_mb']} MB")
+
+
+def _pages(d: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The dashboard step's pages in the sitemap's order (bench/results.json sorts the keys)."""
+    return sorted(d["pages"].items(), key=lambda page: (page[1].get("order", 0), page[0]))
+
+
+def _ms(ms: float) -> str:
+    return f"{ms:,.0f} ms"
+
+
+def _flagged_ms(ms: float) -> str:
+    return f"**{_ms(ms)}**" if ms > PAGE_TARGET_MS else _ms(ms)
+
+
+def render_pages(r: Mapping[str, Any]) -> str:
+    """The dashboard's pages of one entry, each over the target flagged ("" without them)."""
+    d = r.get("dashboard_pages")
+    if not d:
+        return ""
+    when = f" Measured {d['when']}." if "when" in d else ""
+    lines = [f"Dashboard pages (`nrr serve` over loopback HTTP, logged in): each page's first request, "
+             f"then the median of {d['repeats']} more; the target is {PAGE_TARGET_MS} ms at size {TARGET_SIZE}.{when}",
+             "", f"| page | path | first request | median of {d['repeats']} | size | |", "|---|---|---|---|---|---|"]
+    for name, p in _pages(d):
+        flag = ("**over the target**" if p["warm_ms"] > PAGE_TARGET_MS
+                else "first request over the target" if p["cold_ms"] > PAGE_TARGET_MS else "")
+        lines.append(f"| {name} | `{p['path']}` | {_flagged_ms(p['cold_ms'])} | {_flagged_ms(p['warm_ms'])} | "
+                     f"{p['bytes'] / 1000:,.1f} kB | {flag} |")
+    return "\n".join(lines)
 
 
 def heading(r: Mapping[str, Any]) -> str:
@@ -539,6 +587,8 @@ def render_table(r: Mapping[str, Any]) -> str:
     lines = [head, "", "| step | wall time | CPU time | requests | details | peak memory |",
              "|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(r)]
+    if pages := render_pages(r):
+        lines += ["", pages]
     return "\n".join(lines)
 
 
@@ -607,6 +657,23 @@ def _tick_targets(r: Mapping[str, Any]) -> Iterator[tuple[str, str, bool]]:
                t["cpu_seconds"] <= TICK_CPU_SECONDS)
 
 
+# Every page of the dashboard, at size M (its median request: the first one after a restart
+# is shown beside it).
+PAGE_TARGET_MS = 300
+
+
+def _web_targets(r: Mapping[str, Any]) -> Iterator[tuple[str, str, bool]]:
+    """(target, result, met) for the dashboard's pages of one entry."""
+    if d := r.get("dashboard_pages"):
+        pages = _pages(d)
+        name, slowest = max(pages, key=lambda page: page[1]["warm_ms"])
+        over = [n for n, p in pages if p["warm_ms"] > PAGE_TARGET_MS]
+        result = f"slowest {name}: {_ms(slowest['warm_ms'])} (first request {_ms(slowest['cold_ms'])})"
+        if over:
+            result += f"; {len(over)} of {len(pages)} over: {', '.join(over)}"
+        yield (f"every dashboard page within {PAGE_TARGET_MS} ms (median request)", result, not over)
+
+
 def render_targets(results: Mapping[str, Mapping[str, Any]]) -> str:
     """The targets against the latest results, as a Markdown table."""
     rows: list[tuple[str, str, bool]] = []
@@ -617,6 +684,7 @@ def render_targets(results: Mapping[str, Mapping[str, Any]]) -> str:
             rows += [(f"{what} {where}", result, met) for what, result, met in _backfill_targets(r)]
         if r["size"] == TARGET_SIZE and latency_ms(r) == TARGET_LATENCY_MS:
             rows += [(f"{what} {where}", result, met) for what, result, met in _other_targets(r)]
+            rows += [(f"{what} {where}", result, met) for what, result, met in _web_targets(r)]
         if latency_ms(r) == TARGET_LATENCY_MS:
             rows += [(f"{what} {where}", result, met) for what, result, met in _tick_targets(r)]
     for r in entries:
@@ -682,6 +750,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_steps_arg,
                    help=f"run only these (comma-separated, with the steps they need): {','.join(BY_NAME)}; "
                         "the results are printed and compared, not written")
+    p.add_argument("--merge", action="store_true",
+                   help="with --steps: write the figures of the steps named (not of those they needed) into "
+                        "the entry of that size and latency in --out, keeping its other figures")
     p.add_argument("--out", type=Path, default=Path("bench/results.json"))
     p.add_argument("--strict", action="store_true", help="exit 1 when a figure regressed")
     p.add_argument("--doc", type=Path, default=DOC, help="the document whose tables are regenerated")
@@ -730,8 +801,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"({previous.get('when', '?')})")
     failed = 1 if regressions and args.strict else 0
     if len(steps) < len(STEPS):
-        print(f"a partial run ({', '.join(s.name for s in steps)}): {args.out} not written")
-        return failed
+        if not args.merge:
+            print(f"a partial run ({', '.join(s.name for s in steps)}): {args.out} not written")
+            return failed
+        if previous is None:
+            print(f"--merge: no {heading(result)} entry in {args.out} to merge into; not written")
+            return 1
+        result = merged(previous, result, [BY_NAME[name] for name in args.steps])
+        print(f"merged {', '.join(args.steps)} into the {heading(result)} entry of {result.get('when', '?')}")
 
     results[key] = result
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -740,6 +817,15 @@ def main(argv: list[str] | None = None) -> int:
     if _update_doc(args.doc, results):
         return 1
     return failed
+
+
+def merged(entry: Mapping[str, Any], partial: Mapping[str, Any], steps: Iterable[Step]) -> dict[str, Any]:
+    """``entry`` with the figures of ``steps`` from ``partial`` (a partial run of the same
+    size and latency), each dated with the partial run's ``when``."""
+    out = dict(entry)
+    for step in steps:
+        out[step.key] = {**partial[step.key], "when": partial["when"]}
+    return out
 
 
 def _update_doc(doc: Path, results: Mapping[str, Mapping[str, Any]]) -> int:

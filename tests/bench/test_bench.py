@@ -269,3 +269,68 @@ def test_an_incremental_normalization_says_how_many_customers_it_rederived() -> 
     entry["normalize_after_1pct_changed"].update(customers=9839, customers_updated=120)
     rows = _rows_of(render_table(entry))
     assert any("120 of 9,839 customers re-derived" in r for r in rows)
+
+
+def _with_dashboard(entry: dict[str, Any], overview_ms: float = 250.0, chart_cold_ms: float = 500.0) -> dict[str, Any]:
+    entry["dashboard_pages"] = {
+        "seconds": 9.5, "cpu_seconds": 6.1, "requests": 18, "repeats": 5, "peak_rss_mb": 240,
+        "pages": {
+            "month": {"order": 3, "path": "/month/2026-10", "cold_ms": 90.0, "warm_ms": 80.5, "bytes": 2300},
+            "chart": {"order": 2, "path": "/chart.png", "cold_ms": chart_cold_ms, "warm_ms": 120.0, "bytes": 43200},
+            "overview": {"order": 1, "path": "/", "cold_ms": 420.0, "warm_ms": overview_ms, "bytes": 4000},
+        },
+    }
+    return entry
+
+
+def test_the_dashboard_has_a_row_and_a_table_of_its_pages_flagging_those_over_300_ms() -> None:
+    table = render_table(_with_dashboard(_entry(), overview_ms=1840.0))
+    rows = _rows_of(table)
+    dashboard = next(r for r in rows if r.startswith("| dashboard, every page |"))
+    assert dashboard.split(" | ")[1:4] == ["9.50 s", "6.10 s", "18"]
+    assert "slowest overview, 1,840 ms; 1 over 300 ms" in dashboard
+    assert "| overview | `/` | **420 ms** | **1,840 ms** | 4.0 kB | **over the target** |" in rows
+    assert "| chart | `/chart.png` | **500 ms** | 120 ms | 43.2 kB | first request over the target |" in rows
+    assert "| month | `/month/2026-10` | 90 ms | 80 ms | 2.3 kB |  |" in rows
+    pages = [r.split(" | ")[0] for r in rows if r.startswith(("| overview", "| chart", "| month"))]
+    assert pages == ["| overview", "| chart", "| month"]  # the sitemap's order, whatever the keys' order
+    assert "median of 5" in table
+    assert "| page |" not in render_table(_entry())  # an entry without the dashboard has no such table
+
+
+def test_every_dashboard_page_is_judged_at_m_and_150_ms_on_its_median_request() -> None:
+    results = {"M@150ms": _with_dashboard(_at("M"), overview_ms=310.0), "S@150ms": _with_dashboard(_at("S"))}
+    rows = [r for r in render_targets(results).splitlines() if "dashboard page" in r]
+    assert rows == ["| every dashboard page within 300 ms (median request) (size M, 150 ms) | slowest overview: "
+                    "310 ms (first request 420 ms); 1 of 3 over: overview | **not met** |"]
+    results["M@150ms"] = _with_dashboard(_at("M"))
+    rows = [r for r in render_targets(results).splitlines() if "dashboard page" in r]
+    assert rows == ["| every dashboard page within 300 ms (median request) (size M, 150 ms) | slowest overview: "
+                    "250 ms (first request 420 ms) | met |"]
+
+
+def test_a_dashboard_page_regresses_past_20_percent_and_50_ms_but_not_within_noise() -> None:
+    before = _with_dashboard(_entry(), overview_ms=100.0)
+    noisy = _with_dashboard(_entry(), overview_ms=140.0)  # +40%, but 40 ms
+    assert find_regressions(before, noisy) == []
+    slower = _with_dashboard(_entry(), overview_ms=200.0)
+    assert [r.figure for r in find_regressions(before, slower)] == ["dashboard_pages.pages.overview.warm_ms"]
+
+
+def test_the_dashboard_step_needs_a_normalized_account() -> None:
+    assert [s.name for s in plan_steps(["web"])] == ["backfill", "normalize", "web"]
+
+
+def test_a_merged_partial_run_replaces_the_steps_it_names_dated_and_keeps_the_rest() -> None:
+    from bench.run import BY_NAME, merged
+
+    entry = _entry()
+    partial = _with_dashboard({**_at("S"), "when": "2026-12-08T09:00:00Z", "customers": 1001})
+    partial["normalize"]["seconds"] = 99.0  # needed by the step, not named: not merged
+    out = merged(entry, partial, [BY_NAME["web"]])
+    assert out["dashboard_pages"]["when"] == "2026-12-08T09:00:00Z"
+    assert out["dashboard_pages"]["pages"] == partial["dashboard_pages"]["pages"]
+    assert (out["normalize"], out["customers"], out["when"]) == (entry["normalize"], 999, entry["when"])
+    assert "Measured 2026-12-08T09:00:00Z." in render_table(out)
+    assert "dashboard_pages" not in entry
+    assert _parser().parse_args(["--steps", "web", "--merge"]).merge

@@ -1,0 +1,102 @@
+"""The dashboard (``nrr serve``) on a loopback port, for the bench's ``web`` step and for
+``make screenshots``: served by uvicorn in a thread of this process, as ``nrr serve``
+serves it, and logged in with a throwaway password.
+
+``time_pages`` times each page of the sitemap (``syncer.web.sitemap``) over real HTTP:
+its first request, then the median of ``repeats`` more.
+"""
+
+from __future__ import annotations
+
+import secrets
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from syncer.app.settings import Settings
+from syncer.db.store import Store
+
+# Requests of each page after its first one; their median is its warm time.
+REPEATS = 5
+
+
+def with_throwaway_password(settings: Settings) -> tuple[Settings, str]:
+    """``settings`` whose dashboard login is a fresh random password, and that password."""
+    from syncer.web.security import hash_password
+
+    password = secrets.token_urlsafe(18)
+    return settings.model_copy(update={"web_password_hash": SecretStr(hash_password(password))}), password
+
+
+@contextmanager
+def serving(settings: Settings, store: Store, *, now: int) -> Iterator[str]:
+    """The dashboard of ``store`` at ``now``, on a free loopback port: its base URL."""
+    import uvicorn
+
+    from syncer.web.app import build_app
+
+    app = build_app(settings, store, clock=lambda: float(now))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
+                                           access_log=False, server_header=False))
+    thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the dashboard did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def log_in(client: httpx.Client, password: str) -> None:
+    answer = client.post("/login", data={"password": password})
+    if answer.status_code != 303:
+        raise RuntimeError(f"the dashboard refused the login ({answer.status_code})")
+
+
+def _get(client: httpx.Client, name: str, path: str) -> tuple[float, int]:
+    """Milliseconds to GET ``path`` with its whole body, and the body's bytes."""
+    started = time.perf_counter()
+    answer = client.get(path)
+    body = answer.content
+    took = (time.perf_counter() - started) * 1000
+    if answer.status_code != 200:
+        raise RuntimeError(f"dashboard page {name} ({path}) answered {answer.status_code}")
+    return took, len(body)
+
+
+def time_pages(settings: Settings, store: Store, *, now: int, repeats: int = REPEATS) -> dict[str, Any]:
+    """Each sitemap page's first request (``cold_ms``: after the login, before any other
+    request of that page) and the median of ``repeats`` more (``warm_ms``), the pages
+    taken in turn so that no page is asked twice in a row."""
+    from syncer.web.sitemap import sample_paths
+
+    samples = sample_paths(store, settings, now=now)
+    settings, password = with_throwaway_password(settings)
+    cold: dict[str, float] = {}
+    sizes: dict[str, int] = {}
+    warm: dict[str, list[float]] = {name: [] for name, _ in samples}
+    with serving(settings, store, now=now) as base, \
+            httpx.Client(base_url=base, follow_redirects=False, timeout=300) as client:
+        log_in(client, password)
+        for name, path in samples:
+            cold[name], sizes[name] = _get(client, name, path)
+        for _ in range(repeats):
+            for name, path in samples:
+                warm[name].append(_get(client, name, path)[0])
+    # "order": the sitemap's, which bench/results.json (its keys sorted) does not keep.
+    pages = {name: {"order": order, "path": path, "cold_ms": round(cold[name], 1),
+                    "warm_ms": round(statistics.median(warm[name]), 1), "bytes": sizes[name]}
+             for order, (name, path) in enumerate(samples, 1)}
+    return {"pages": pages, "requests": len(samples) * (1 + repeats), "repeats": repeats}
