@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from bench.web import log_in, serving, with_throwaway_password
+from bench.web import log_in, record_a_delivery, serving, with_throwaway_password
 
 WIDTH, HEIGHT = 1280, 800  # a laptop's browser window
 MAX_HEIGHT = 6000  # a page longer than this is cut there
@@ -127,10 +127,13 @@ def screenshots(out: Path, *, customers: int, readme_image: Path | None = None) 
     with tempfile.TemporaryDirectory(prefix="nrr-screenshots-") as tmp:
         print(f"building the demo account ({customers} customers)…", file=sys.stderr, flush=True)
         run = _demo(Path(tmp), customers)
+        record_a_delivery(run.settings, run.store, now=run.now)
         samples = sample_paths(run.store, run.settings, now=run.now)
         settings, password = with_throwaway_password(run.settings)
-        with serving(settings, run.store, now=run.now) as base, \
-                httpx.Client(base_url=base, follow_redirects=False, timeout=120) as client, chromium() as driver:
+        with serving(settings, run.store, now=run.now) as served, \
+                httpx.Client(base_url=served.base, follow_redirects=False, timeout=120) as client, \
+                chromium() as driver:
+            base = served.base
             log_in(client, password)
             login_page = out / "00-login.png"
             login_page.write_bytes(full_page_png(driver, base + "/login"))

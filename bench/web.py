@@ -3,7 +3,9 @@
 serves it, and logged in with a throwaway password.
 
 ``time_pages`` times each page of the sitemap (``syncer.web.sitemap``) over real HTTP:
-its first request, then the median of ``repeats`` more.
+its first request, then the median of ``repeats`` more, after the server's warm-up (the
+reports it computes in the background after each sync, timed apart) and with a report
+delivered, so that the deliveries' pages have one to show.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -34,14 +37,24 @@ def with_throwaway_password(settings: Settings) -> tuple[Settings, str]:
     return settings.model_copy(update={"web_password_hash": SecretStr(hash_password(password))}), password
 
 
+@dataclass(frozen=True)
+class Served:
+    base: str  # the dashboard's URL
+    warm_up_ms: float  # its warm-up: what ``nrr serve`` computes after each sync before anyone asks
+
+
 @contextmanager
-def serving(settings: Settings, store: Store, *, now: int) -> Iterator[str]:
-    """The dashboard of ``store`` at ``now``, on a free loopback port: its base URL."""
+def serving(settings: Settings, store: Store, *, now: int) -> Iterator[Served]:
+    """The dashboard of ``store`` at ``now``, warmed up as ``nrr serve`` warms it, on a
+    free loopback port."""
     import uvicorn
 
     from syncer.web.app import build_app
 
     app = build_app(settings, store, clock=lambda: float(now))
+    started = time.perf_counter()
+    app.state.warm()
+    warm_up_ms = (time.perf_counter() - started) * 1000
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
                                            access_log=False, server_header=False))
     thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
@@ -53,7 +66,7 @@ def serving(settings: Settings, store: Store, *, now: int) -> Iterator[str]:
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield Served(f"http://127.0.0.1:{port}", warm_up_ms)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -82,13 +95,14 @@ def time_pages(settings: Settings, store: Store, *, now: int, repeats: int = REP
     taken in turn so that no page is asked twice in a row."""
     from syncer.web.sitemap import sample_paths
 
+    record_a_delivery(settings, store, now=now)
     samples = sample_paths(store, settings, now=now)
     settings, password = with_throwaway_password(settings)
     cold: dict[str, float] = {}
     sizes: dict[str, int] = {}
     warm: dict[str, list[float]] = {name: [] for name, _ in samples}
-    with serving(settings, store, now=now) as base, \
-            httpx.Client(base_url=base, follow_redirects=False, timeout=300) as client:
+    with serving(settings, store, now=now) as served, \
+            httpx.Client(base_url=served.base, follow_redirects=False, timeout=300) as client:
         log_in(client, password)
         for name, path in samples:
             cold[name], sizes[name] = _get(client, name, path)
@@ -99,4 +113,22 @@ def time_pages(settings: Settings, store: Store, *, now: int, repeats: int = REP
     pages = {name: {"order": order, "path": path, "cold_ms": round(cold[name], 1),
                     "warm_ms": round(statistics.median(warm[name]), 1), "bytes": sizes[name]}
              for order, (name, path) in enumerate(samples, 1)}
-    return {"pages": pages, "requests": len(samples) * (1 + repeats), "repeats": repeats}
+    return {"pages": pages, "requests": len(samples) * (1 + repeats), "repeats": repeats,
+            "warm_up_ms": round(served.warm_up_ms, 1)}
+
+
+def record_a_delivery(settings: Settings, store: Store, *, now: int) -> None:
+    """The last complete month's report as each channel freezes it, marked sent (to a
+    placeholder target, sending nothing), as the daemon leaves the ledger after a send."""
+    from reports.month import last_complete_month
+    from syncer.app.reporting import report_months
+    from syncer.deliver.ledger import claim, mark_sent
+    from syncer.deliver.registry import CHANNELS
+
+    reports = report_months(settings, store, last_complete_month(now, settings.report_timezone), now=now,
+                            count=13, full=True)
+    for channel in CHANNELS:
+        got = claim(store, account="platform", month=reports[-1].month, channel=channel.name,
+                    target="bench@example.com", snapshot_json=channel.render(settings, reports), now=now)
+        if got is not None:
+            mark_sent(store, got, now=now)

@@ -101,7 +101,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], float] = 
         Route("/cohorts", pages.cohorts),
         Route("/deliveries", pages.deliveries),
         Route("/deliveries/{delivery:int}", pages.delivery),
-        Route("/deliveries/{delivery:int}/email.html", pages.delivery_html),
+        Route("/deliveries/{delivery:int}/sent.html", pages.delivery_html),
         Route("/deliveries/{delivery:int}/{image:str}", pages.delivery_image),
         Route("/sync", pages.sync),
         Route("/month/{month}", pages.month),
@@ -117,8 +117,10 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], float] = 
                    same_site="strict", session_cookie="nrr_session", trusted_proxies=settings.web_trusted_proxies),
         Middleware(BaseHTTPMiddleware, dispatch=pages.require_login),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=_warming(pages, warm_every),
-                     exception_handlers={ReportError: pages.failed, NrrError: pages.failed, NotFound: pages.failed})
+    app = Starlette(routes=routes, middleware=middleware, lifespan=_warming(pages, warm_every),
+                    exception_handlers={ReportError: pages.failed, NrrError: pages.failed, NotFound: pages.failed})
+    app.state.warm = pages.warm  # `make bench` times the warm-up apart from the pages
+    return app
 
 
 def _warming(pages: _Pages, every: float | None) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
@@ -218,14 +220,10 @@ class _Pages:
             for r in reversed(reports)], last_sync=as_of(int(run["finished_at"])) if run else "never")
 
     def chart(self, request: Request) -> Response:
-        account = self._account(request)
-        reports = self._trend(account)[-CHART_MONTHS:]
-        png = self.cache.get(self._key(account, "chart.png", reports[-1].month),
-                             lambda: render_chart_png(reports, reports[-1].month))
-        return Response(png, media_type="image/png")
+        return Response(self._chart(self._account(request)), media_type="image/png")
 
     def month(self, request: Request) -> Response:
-        report = self._month_report(request)
+        report = self._month_figures(request)
         m, c = report.mrr, report.customers
         lines = [
             ("Start", cash(m.start, report.currency), c.start, None),
@@ -242,7 +240,7 @@ class _Pages:
                           logo=pct1(report.retention.logo_retention))
 
     def movement(self, request: Request) -> Response:
-        report = self._month_report(request)
+        report = self._month_figures(request)
         kind = request.path_params["movement"]
         if kind not in MOVEMENT_ORDER:
             return self._page("error.html.j2", request, status=404, message=f"No movement called {kind!r}.")
@@ -349,7 +347,7 @@ class _Pages:
     def warm(self) -> None:
         """Compute what the overview and the last month's pages show before anyone asks
         (after each sync, in ``nrr serve`` and ``nrr run``): nobody waits for a computation."""
-        self._trend(None)
+        self._chart(None)
         self._reports(None, self._last_month(), 1, full=True)
 
     def _reports(self, account: str | None, month: str, count: int, *, full: bool = False) -> list[MonthReport]:
@@ -373,6 +371,27 @@ class _Pages:
     def _trend(self, account: str | None) -> list[MonthReport]:
         """The overview's months, to the last complete one."""
         return self._reports(account, self._last_month(), TREND_MONTHS)
+
+    def _chart(self, account: str | None) -> bytes:
+        """The email's movements chart of the overview's last 13 months."""
+        reports = self._trend(account)[-CHART_MONTHS:]
+        return self.cache.get(self._key(account, "chart.png", reports[-1].month),
+                              lambda: render_chart_png(reports, reports[-1].month))
+
+    def _month_figures(self, request: Request) -> MonthReport:
+        """The month asked, for its roll-forward and movements: taken from a report already
+        computed (the month with everything, or the overview's 24 months: the same
+        computation, so the same figures), else computed alone."""
+        account = self._account(request)
+        month = parse_month(request.path_params["month"])
+        full = self.cache.peek(self._key(account, "reports", month, 1, True))
+        trend = self.cache.peek(self._key(account, "reports", self._last_month(), TREND_MONTHS, False))
+        for reports in (full, trend):
+            found = [r for r in reports if isinstance(r, MonthReport) and r.month == month] \
+                if isinstance(reports, list) else []
+            if found:
+                return found[-1]
+        return self._reports(account, month, 1)[-1]
 
     def _month_report(self, request: Request) -> MonthReport:
         """The month asked (``/cohorts``: the last complete one) with everything the email

@@ -49,6 +49,11 @@ class ReportCache:
                 self._values.popitem(last=False)
             return value
 
+    def peek(self, key: Hashable) -> object | None:
+        """The value kept for ``key``, if any; computes nothing."""
+        with self._lock:
+            return self._values.get(key)
+
     def __len__(self) -> int:
         return len(self._values)
 

@@ -15,7 +15,9 @@ from reports.metrics import MonthReport, Movement
 from reports.month import last_complete_month
 from syncer.app.reporting import report_months
 from syncer.app.settings import Settings
+from syncer.db.deliveries import list_deliveries
 from syncer.db.store import Store
+from syncer.deliver.registry import channel_view
 
 # How far back the customer sample looks for an expansion (see sample_paths).
 LOOK_BACK_MONTHS = 12
@@ -26,7 +28,8 @@ def sample_paths(store: Store, settings: Settings, *, now: int) -> list[tuple[st
     latest complete month, its "+ Expansion" (as a page and as a CSV) and the customer
     with the largest expansion that month (a small account's month may have none: then
     that of the latest month of the year to it with one, else its largest movement; no
-    customer page when the year has no movement at all)."""
+    customer page when the year has no movement at all), the month's segments and
+    cohorts, the deliveries and the sync, and the latest e-mail sent, when there is one."""
     month = last_complete_month(now, settings.report_timezone)
     reports = report_months(settings, store, month, now=now, count=LOOK_BACK_MONTHS)
     samples = [
@@ -38,8 +41,31 @@ def sample_paths(store: Store, settings: Settings, *, now: int) -> list[tuple[st
     ]
     if (customer := telling_customer(reports)) is not None:
         samples.append(("customer", f"/customer/{customer}"))
-    # New pages add their sample here (segments, cohorts, deliveries, sync, …).
+    samples += [
+        ("segments", f"/month/{month}/segments"),
+        ("segments_csv", f"/month/{month}/segments?format=csv"),
+        ("cohorts", "/cohorts"),
+        ("month_cohorts", f"/month/{month}/cohorts"),
+        ("deliveries", "/deliveries"),
+        ("sync", "/sync"),
+    ]
+    samples += delivery_samples(store)
+    # New pages add their sample here.
     return samples
+
+
+def delivery_samples(store: Store) -> list[tuple[str, str]]:
+    """The latest report delivered with an HTML version and an image (an e-mail): its
+    page, its HTML as sent and its chart; none when nothing was sent yet."""
+    with store.reading() as conn:
+        sent = sorted(list_deliveries(conn), key=lambda d: d.id or 0, reverse=True)
+    for d in sent:
+        view = channel_view(d.channel, d.snapshot)
+        if view.html is not None and view.images:
+            image = sorted(view.images)[0]
+            return [("delivery", f"/deliveries/{d.id}"), ("delivery_html", f"/deliveries/{d.id}/sent.html"),
+                    ("delivery_image", f"/deliveries/{d.id}/{image}")]
+    return []
 
 
 def telling_customer(reports: Sequence[MonthReport]) -> str | None:

@@ -47,7 +47,7 @@ def _full(settings: Any, store: Store, month: str = MONTH) -> Any:
 
 def test_every_new_page_needs_a_login(web: tuple[TestClient, Clock]) -> None:
     client, _ = web
-    for path in ("/cohorts", "/sync", "/deliveries", "/deliveries/1", "/deliveries/1/email.html",
+    for path in ("/cohorts", "/sync", "/deliveries", "/deliveries/1", "/deliveries/1/sent.html",
                  "/deliveries/1/chart.png", f"/month/{MONTH}/segments", f"/month/{MONTH}/cohorts",
                  ):
         answer = client.get(path)
@@ -138,7 +138,7 @@ def test_deliveries_list_what_was_sent_and_open_the_snapshot_as_sent(
     snapshot = json.loads(EMAIL.render(settings, reports))
     assert email.status_code == 200 and "SMTP 550: mailbox unavailable" in email.text
     assert snapshot["subject"] in email.text
-    html = client.get(f"/deliveries/{got.id}/email.html")
+    html = client.get(f"/deliveries/{got.id}/sent.html")
     assert html.status_code == 200 and html.headers["content-security-policy"] == SNAPSHOT_POLICY
     assert "cid:" not in html.text and 'src="chart.png"' in html.text
     chart = client.get(f"/deliveries/{got.id}/chart.png")
@@ -146,7 +146,7 @@ def test_deliveries_list_what_was_sent_and_open_the_snapshot_as_sent(
     # The Slack post as sent: its blocks as text, the thread reply after them.
     slack_page = client.get(f"/deliveries/{_id_of(listing.text, 'slack')}")
     assert "revenue retention, October 2026" in slack_page.text and "In the thread:" in slack_page.text
-    assert client.get(f"/deliveries/{_id_of(listing.text, 'slack')}/email.html").status_code == 404
+    assert client.get(f"/deliveries/{_id_of(listing.text, 'slack')}/sent.html").status_code == 404
     assert client.get("/deliveries/999").status_code == 404
     assert client.get(f"/deliveries/{got.id}/nothing.png").status_code == 404
     for page in (listing, email, slack_page):
@@ -202,18 +202,21 @@ def test_reports_are_computed_once_per_state_of_the_data(web: tuple[TestClient, 
         return real(*args, **kw)
 
     monkeypatch.setattr(reporting, "report_months", counting)
-    for path in (f"/month/{MONTH}", f"/month/{MONTH}/expansion", f"/month/{MONTH}/segments", f"/month/{MONTH}/cohorts"):
+    for path in ("/", "/chart.png", f"/month/{MONTH}", f"/month/{MONTH}/expansion"):
         assert client.get(path).status_code == 200
-    assert computed == [MONTH]  # one computation serves the month's pages
-    client.get("/")
-    client.get("/chart.png")
-    assert len(computed) == 2  # the overview's trend, shared by its chart
+    assert computed == [MONTH]  # the overview's 24 months serve its chart and each month's roll-forward
+    for path in (f"/month/{MONTH}/segments", f"/month/{MONTH}/cohorts", f"/month/{MONTH}/segments"):
+        assert client.get(path).status_code == 200
+    assert computed == [MONTH, MONTH]  # the month with everything the email shows, once
+    assert client.get("/month/2025-03").status_code == 200  # in the 24 months: no computation
+    assert len(computed) == 2
     clock.at += 3600  # the hour turns: a month may have turned final
     client.get(f"/month/{MONTH}")
-    assert len(computed) == 3
+    assert len(computed) == 3  # the month alone: nothing kept is of this hour
     assert sync(settings, store, clock=clock.at).result.ok  # newer data
     client.get(f"/month/{MONTH}")
     assert len(computed) == 4
+    assert computed[2:] == [MONTH, MONTH]
 
 
 def test_a_served_dashboard_computes_the_overview_and_last_month_before_anyone_asks(

@@ -11,6 +11,7 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from bench.web import record_a_delivery
 from reports.month import month_range
 from syncer.app.reporting import report_month
 from syncer.db.store import Store
@@ -46,6 +47,7 @@ def _page_routes(app: Any) -> list[Route]:
 
 def test_every_page_of_the_dashboard_has_a_sample_and_each_sample_opens(synced: tuple[Any, Store]) -> None:
     settings, store = synced
+    record_a_delivery(settings, store, now=NOW)  # the deliveries' pages need one to show
     app = build_app(settings, store, clock=lambda: NOW, session_secret="sitemap-test")
     samples = sample_paths(store, settings, now=NOW)
     names = [name for name, _ in samples]
