@@ -23,9 +23,8 @@ def collect_status(store: Store, now: int, runs: int = 5) -> dict[str, Any]:
     resources: dict[str, Any] = {}
     with store.reading() as conn:
         for name in [*(r.name for r in RESOURCES), EVENTS.name, *CHILD_TABLES]:
-            live = sum(store.count_rows(conn, name).values())
-            everything = sum(store.count_rows(conn, name, include_deleted=True).values())
-            entry: dict[str, Any] = {"count": live, "deleted": everything - live}
+            live, deleted = store.count_live_and_deleted(conn, name)
+            entry: dict[str, Any] = {"count": live, "deleted": deleted}
             per_account = states.get(name)
             if per_account:
                 # Listed when listed for every account; as of the oldest of those lists.

@@ -280,6 +280,12 @@ class Store:
             q = q.where(t.c.deleted_at.is_(None))
         return {(a, bool(live)): n for a, live, n in conn.execute(q)}
 
+    def count_live_and_deleted(self, conn: Connection, name: str) -> tuple[int, int]:
+        """Rows of every account not deleted, and deleted, in one pass over the table."""
+        t = table(name)
+        every, deleted = conn.execute(select(func.count(), func.count(t.c.deleted_at))).one()
+        return int(every) - int(deleted), int(deleted)
+
     # ---- backfill state ------------------------------------------------------------
 
     def get_state(self, conn: Connection, account: str, livemode: bool, resource: str) -> SyncState | None:

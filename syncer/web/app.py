@@ -166,6 +166,8 @@ class _Pages:
         self.cache = ReportCache()
         self.templates = Environment(loader=PackageLoader("syncer.web", "templates"),
                                      autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
+        # Codes as words: a movement's reason, a span's cause (``price_change`` → "price change").
+        self.templates.filters["words"] = lambda code: str(code).replace("_", " ")
 
     # ------------------------------------------------------------------ authentication
 
