@@ -66,6 +66,7 @@ from syncer.web.security import (
     trusted,
 )
 from syncer.web.sessions import TlsSessions
+from syncer.web.trend import render_trend_svg
 
 TREND_MONTHS = 24
 CHART_MONTHS = 13  # as in the email
@@ -98,6 +99,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], float] = 
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/", pages.overview),
         Route("/chart.png", pages.chart),
+        Route("/trend.svg", pages.trend),
         Route("/cohorts", pages.cohorts),
         Route("/deliveries", pages.deliveries),
         Route("/deliveries/{delivery:int}", pages.delivery),
@@ -223,6 +225,12 @@ class _Pages:
 
     def chart(self, request: Request) -> Response:
         return Response(self._chart(self._account(request)), media_type="image/png")
+
+    def trend(self, request: Request) -> Response:
+        account = self._account(request)
+        reports = self._trend(account)
+        svg = self.cache.get(self._key(account, "trend.svg", reports[-1].month), lambda: render_trend_svg(reports))
+        return Response(svg, media_type="image/svg+xml")
 
     def month(self, request: Request) -> Response:
         report = self._month_figures(request)

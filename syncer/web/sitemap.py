@@ -35,6 +35,7 @@ def sample_paths(store: Store, settings: Settings, *, now: int) -> list[tuple[st
     samples = [
         ("overview", "/"),
         ("chart", "/chart.png"),
+        ("trend", "/trend.svg"),
         ("month", f"/month/{month}"),
         ("expansion", f"/month/{month}/expansion"),
         ("expansion_csv", f"/month/{month}/expansion?format=csv"),
