@@ -443,7 +443,8 @@ def hash_password() -> None:
     from syncer.web.security import hash_password as make_hash
 
     with user_errors():
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        # The prompts go to stderr: `export WEB_PASSWORD_HASH="$(nrr web hash-password)"` keeps the hash alone.
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
         if len(password) < 12:
             raise ConfigError("use a password of at least 12 characters")
         print(make_hash(password))
@@ -478,6 +479,8 @@ def demo(
         sys.stdout.write(render_text(reports[-1]))
         written = write_preview(reports, out)
         err_console.print(f"Preview written: {', '.join(str(p) for p in written)}")
+        err_console.print(f"To browse it: export WEB_PASSWORD_HASH=\"$(nrr web hash-password)\", then "
+                          f"DATABASE_URL=sqlite:///{run.database.resolve()} nrr serve --port 8000")
 
 
 @db_app.command("upgrade")
