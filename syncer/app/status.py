@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,23 +17,25 @@ def iso(ts: int | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else None
 
 
-def collect_status(store: Store, now: int, runs: int = 5) -> dict[str, Any]:
+def collect_status(store: Store, now: int, runs: int = 5, *,
+                   counts: Mapping[str, tuple[int, int]] | None = None) -> dict[str, Any]:
+    """``nrr status``'s document; ``counts`` are ``row_counts``' if already known (they
+    read every table: the dashboard keeps them per sync run)."""
     states: dict[str, list[Any]] = {}
     for st in store.states():
         states.setdefault(st.resource, []).append(st)
     resources: dict[str, Any] = {}
-    with store.reading() as conn:
-        for name in [*(r.name for r in RESOURCES), EVENTS.name, *CHILD_TABLES]:
-            live, deleted = store.count_live_and_deleted(conn, name)
-            entry: dict[str, Any] = {"count": live, "deleted": deleted}
-            per_account = states.get(name)
-            if per_account:
-                # Listed when listed for every account; as of the oldest of those lists.
-                done = [st.completed_at for st in per_account]
-                entry["listed"] = all(d is not None for d in done)
-                entry["listed_at"] = iso(min(d for d in done if d is not None)) if entry["listed"] else None
-                entry["generation"] = max(st.generation for st in per_account)
-            resources[name] = entry
+    counted = counts if counts is not None else row_counts(store)
+    for name, (live, deleted) in counted.items():
+        entry: dict[str, Any] = {"count": live, "deleted": deleted}
+        per_account = states.get(name)
+        if per_account:
+            # Listed when listed for every account; as of the oldest of those lists.
+            done = [st.completed_at for st in per_account]
+            entry["listed"] = all(d is not None for d in done)
+            entry["listed_at"] = iso(min(d for d in done if d is not None)) if entry["listed"] else None
+            entry["generation"] = max(st.generation for st in per_account)
+        resources[name] = entry
     cursors = [
         {
             "account": c.account,
@@ -54,6 +57,13 @@ def collect_status(store: Store, now: int, runs: int = 5) -> dict[str, Any]:
         "runs": recent,
         "facts": _facts(store),
     }
+
+
+def row_counts(store: Store) -> dict[str, tuple[int, int]]:
+    """Each synced table's rows of every account, (not deleted, deleted), in resource order."""
+    with store.reading() as conn:
+        return {name: store.count_live_and_deleted(conn, name)
+                for name in [*(r.name for r in RESOURCES), EVENTS.name, *CHILD_TABLES]}
 
 
 def _facts(store: Store) -> list[dict[str, Any]]:

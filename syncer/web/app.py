@@ -47,7 +47,7 @@ from reports.render.segments import dimension_title, render_segments_csv, segmen
 from reports.render.text import month_title, short_percent
 from syncer.app.accounts import scope_of
 from syncer.app.settings import Settings
-from syncer.app.status import collect_status
+from syncer.app.status import collect_status, row_counts
 from syncer.app.values import is_report_account
 from syncer.daemon.health import Status, health_json, probe
 from syncer.db.deliveries import Delivery, delivery_by_id, list_deliveries
@@ -339,7 +339,7 @@ class _Pages:
 
     def sync(self, request: Request) -> Response:
         now = int(self.clock())
-        status = collect_status(self.store, now, runs=SYNC_RUNS_SHOWN)
+        status = collect_status(self.store, now, runs=SYNC_RUNS_SHOWN, counts=self._row_counts())
         resources = [{"name": name, **entry} for name, entry in status["resources"].items()]
         cursors = [{**c, "age": _age(c["age_seconds"])} for c in status["event_cursors"]]
         runs = [{"started": r["started_at"], "finished": r["finished_at"], "kind": r["kind"], "status": r["status"],
@@ -359,6 +359,14 @@ class _Pages:
         (after each sync, in ``nrr serve`` and ``nrr run``): nobody waits for a computation."""
         self._chart(None)
         self._reports(None, self._last_month(), 1, full=True)
+        self._row_counts()
+
+    def _row_counts(self) -> dict[str, tuple[int, int]]:
+        """Rows per table, counted once per sync run (counting reads every table: seconds
+        at size L); while a run is under way, as of the one before it."""
+        finished = next((r for r in self.store.recent_runs(SYNC_RUNS_SHOWN) if r["finished_at"] is not None), None)
+        key = ("row counts", finished["id"] if finished else None, finished["finished_at"] if finished else None)
+        return self.cache.get(key, lambda: row_counts(self.store))
 
     def _reports(self, account: str | None, month: str, count: int, *, full: bool = False) -> list[MonthReport]:
         """``report_months`` as the report command computes them, once per state of the data."""
