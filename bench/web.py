@@ -14,7 +14,7 @@ import secrets
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from reports.metrics import MonthReport
 from syncer.app.settings import Settings
 from syncer.db.store import Store
 
@@ -41,6 +42,7 @@ def with_throwaway_password(settings: Settings) -> tuple[Settings, str]:
 class Served:
     base: str  # the dashboard's URL
     warm_up_ms: float  # its warm-up: what ``nrr serve`` computes after each sync before anyone asks
+    last_month_reports: Callable[[], list[MonthReport]]  # the dashboard's, as the email of that month has them
 
 
 @contextmanager
@@ -66,7 +68,7 @@ def serving(settings: Settings, store: Store, *, now: int) -> Iterator[Served]:
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Served(f"http://127.0.0.1:{port}", warm_up_ms)
+        yield Served(f"http://127.0.0.1:{port}", warm_up_ms, app.state.last_month_reports)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -95,14 +97,16 @@ def time_pages(settings: Settings, store: Store, *, now: int, repeats: int = REP
     taken in turn so that no page is asked twice in a row."""
     from syncer.web.sitemap import sample_paths
 
-    record_a_delivery(settings, store, now=now)
-    samples = sample_paths(store, settings, now=now)
     settings, password = with_throwaway_password(settings)
     cold: dict[str, float] = {}
     sizes: dict[str, int] = {}
-    warm: dict[str, list[float]] = {name: [] for name, _ in samples}
     with serving(settings, store, now=now) as served, \
             httpx.Client(base_url=served.base, follow_redirects=False, timeout=300) as client:
+        # From the reports the dashboard keeps: the bench process holds what `nrr serve` holds.
+        reports = served.last_month_reports()
+        record_a_delivery(settings, store, now=now, reports=reports)
+        samples = sample_paths(store, settings, now=now, reports=reports)
+        warm: dict[str, list[float]] = {name: [] for name, _ in samples}
         log_in(client, password)
         for name, path in samples:
             cold[name], sizes[name] = _get(client, name, path)
@@ -117,16 +121,20 @@ def time_pages(settings: Settings, store: Store, *, now: int, repeats: int = REP
             "warm_up_ms": round(served.warm_up_ms, 1)}
 
 
-def record_a_delivery(settings: Settings, store: Store, *, now: int) -> None:
-    """The last complete month's report as each channel freezes it, marked sent (to a
-    placeholder target, sending nothing), as the daemon leaves the ledger after a send."""
+def record_a_delivery(settings: Settings, store: Store, *, now: int,
+                      reports: Sequence[MonthReport] | None = None) -> None:
+    """The last complete month's report (``reports``: it and the months before it, if
+    already computed) as each channel freezes it, marked sent (to a placeholder target,
+    sending nothing), as the daemon leaves the ledger after a send."""
     from reports.month import last_complete_month
     from syncer.app.reporting import report_months
     from syncer.deliver.ledger import claim, mark_sent
     from syncer.deliver.registry import CHANNELS
 
-    reports = report_months(settings, store, last_complete_month(now, settings.report_timezone), now=now,
-                            count=13, full=True)
+    if reports is None:
+        reports = report_months(settings, store, last_complete_month(now, settings.report_timezone), now=now,
+                                count=13, full=True)
+    reports = list(reports[-13:])  # the email's trend
     for channel in CHANNELS:
         got = claim(store, account="platform", month=reports[-1].month, channel=channel.name,
                     target="bench@example.com", snapshot_json=channel.render(settings, reports), now=now)

@@ -91,7 +91,10 @@ def customer_documents(conn: Connection, account: str, livemode: bool, customer:
     in ``account``, each list with the count of all of them."""
     def listed(name: str, columns: Callable[[Table], Sequence[Any]], make: Callable[..., T]) -> Listed[T]:
         t = table(name)
-        where = (t.c.account == account, t.c.livemode == livemode, t.c.customer == customer,
+        # ``account || ''``, not ``account``: SQLite's planner, which has no statistics,
+        # would read the primary key's (account, livemode), every row of the account,
+        # rather than the customer index (seconds at size M, against milliseconds).
+        where = ((t.c.account + "") == account, t.c.livemode == livemode, t.c.customer == customer,
                  t.c.deleted_at.is_(None))
         total = conn.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
         rows = conn.execute(select(*columns(t)).where(*where).order_by(t.c.created.desc(), t.c.id.desc()).limit(limit))

@@ -23,15 +23,19 @@ from syncer.deliver.registry import channel_view
 LOOK_BACK_MONTHS = 12
 
 
-def sample_paths(store: Store, settings: Settings, *, now: int) -> list[tuple[str, str]]:
+def sample_paths(store: Store, settings: Settings, *, now: int,
+                 reports: Sequence[MonthReport] | None = None) -> list[tuple[str, str]]:
     """(name, path) of one page of each kind, at ``now``: the overview, its chart, the
     latest complete month, its "+ Expansion" (as a page and as a CSV) and the customer
     with the largest expansion that month (a small account's month may have none: then
     that of the latest month of the year to it with one, else its largest movement; no
     customer page when the year has no movement at all), the month's segments and
-    cohorts, the deliveries and the sync, and the latest e-mail sent, when there is one."""
+    cohorts, the deliveries and the sync, and the latest e-mail sent, when there is one.
+    ``reports``: the months to that one, if already computed (the dashboard's own)."""
     month = last_complete_month(now, settings.report_timezone)
-    reports = report_months(settings, store, month, now=now, count=LOOK_BACK_MONTHS)
+    if reports is None:
+        reports = report_months(settings, store, month, now=now, count=LOOK_BACK_MONTHS)
+    reports = reports[-LOOK_BACK_MONTHS:]
     samples = [
         ("overview", "/"),
         ("chart", "/chart.png"),
