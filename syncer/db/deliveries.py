@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import BigInteger, Table, Text, UniqueConstraint, select, update
+from sqlalchemy import BigInteger, Table, Text, UniqueConstraint, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
@@ -66,6 +66,16 @@ def delivery_by_id(conn: Connection, row_id: int) -> Delivery | None:
     t = deliveries_table()
     row = conn.execute(select(t).where(t.c.id == row_id)).mappings().first()
     return Delivery(**row) if row else None
+
+
+def recent_deliveries(conn: Connection, limit: int) -> tuple[list[Delivery], int]:
+    """The ``limit`` most recently changed rows without their snapshots (an e-mail's is
+    tens of kB), and how many rows there are in all."""
+    t = deliveries_table()
+    columns = [c for c in t.c if c.name != "snapshot"]
+    rows = conn.execute(select(*columns).order_by(t.c.updated_at.desc(), t.c.id.desc()).limit(limit)).mappings()
+    total = conn.execute(select(func.count()).select_from(t)).scalar_one()
+    return [Delivery(**r) for r in rows], int(total)
 
 
 def list_deliveries(

@@ -15,12 +15,13 @@ from reports.metrics import MonthReport, Movement
 from reports.month import last_complete_month
 from syncer.app.reporting import report_months
 from syncer.app.settings import Settings
-from syncer.db.deliveries import list_deliveries
+from syncer.db.deliveries import delivery_by_id, recent_deliveries
 from syncer.db.store import Store
 from syncer.deliver.registry import channel_view
 
 # How far back the customer sample looks for an expansion (see sample_paths).
 LOOK_BACK_MONTHS = 12
+DELIVERIES_LOOKED_AT = 50  # the latest rows, for one with an HTML version (alerts have none)
 
 
 def sample_paths(store: Store, settings: Settings, *, now: int,
@@ -63,7 +64,8 @@ def delivery_samples(store: Store) -> list[tuple[str, str]]:
     """The latest report delivered with an HTML version and an image (an e-mail): its
     page, its HTML as sent and its chart; none when nothing was sent yet."""
     with store.reading() as conn:
-        sent = sorted(list_deliveries(conn), key=lambda d: d.id or 0, reverse=True)
+        recent, _ = recent_deliveries(conn, DELIVERIES_LOOKED_AT)
+        sent = [d for d in (delivery_by_id(conn, r.id) for r in recent if r.id is not None) if d is not None]
     for d in sent:
         view = channel_view(d.channel, d.snapshot)
         if view.html is not None and view.images:
