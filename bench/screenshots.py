@@ -23,18 +23,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.web import log_in, record_a_delivery, serving, with_throwaway_password
+from bench.web import DashboardClient, log_in, record_a_delivery, serving, with_throwaway_password
 
 WIDTH, HEIGHT = 1280, 800  # a laptop's browser window
 MAX_HEIGHT = 6000  # a page longer than this is cut there
 README_HEIGHT = 900  # the README's screenshot: the top of the overview (its figures and chart)
-EXTENSIONS = {"text/html": "png", "image/png": "png", "text/csv": "csv"}
+EXTENSIONS = {"text/html": "png", "image/png": "png", "image/svg+xml": "svg", "text/csv": "csv"}
 
 
 def _browser_paths() -> tuple[str, str]:
@@ -130,8 +128,7 @@ def screenshots(out: Path, *, customers: int, readme_image: Path | None = None) 
         record_a_delivery(run.settings, run.store, now=run.now)
         samples = sample_paths(run.store, run.settings, now=run.now)
         settings, password = with_throwaway_password(run.settings)
-        with serving(settings, run.store, now=run.now) as served, \
-                httpx.Client(base_url=served.base, follow_redirects=False, timeout=120) as client, \
+        with serving(settings, run.store, now=run.now) as served, closing(DashboardClient(served.base)) as client, \
                 chromium() as driver:
             base = served.base
             log_in(client, password)
@@ -142,15 +139,16 @@ def screenshots(out: Path, *, customers: int, readme_image: Path | None = None) 
             browser_log_in(driver, base, password)
             for number, (name, path) in enumerate(samples, 1):
                 answer = client.get(path)
-                answer.raise_for_status()
-                kind = answer.headers["content-type"].partition(";")[0].strip()
+                if answer.status != 200:
+                    raise SystemExit(f"{path}: the dashboard answered {answer.status}")
+                kind = answer.content_type
                 target = out / f"{number:02d}-{name}.{EXTENSIONS.get(kind, 'bin')}"
                 if kind == "text/html":
                     target.write_bytes(full_page_png(driver, base + path))
                     if errors := console_errors(driver):
                         print(f"{path}: console errors: {errors}", file=sys.stderr)
                 else:
-                    target.write_bytes(answer.content)  # as served: not a page to photograph
+                    target.write_bytes(answer.body)  # as served: not a page to photograph
                 written.append(target)
                 print(f"{target}  ({path})")
                 if name == "overview" and readme_image is not None:

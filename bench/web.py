@@ -10,16 +10,17 @@ delivered, so that the deliveries' pages have one to show.
 
 from __future__ import annotations
 
+import http.client
 import secrets
 import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-import httpx
 from pydantic import SecretStr
 
 from reports.metrics import MonthReport
@@ -74,20 +75,57 @@ def serving(settings: Settings, store: Store, *, now: int) -> Iterator[Served]:
         thread.join(timeout=10)
 
 
-def log_in(client: httpx.Client, password: str) -> None:
-    answer = client.post("/login", data={"password": password})
-    if answer.status_code != 303:
-        raise RuntimeError(f"the dashboard refused the login ({answer.status_code})")
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    content_type: str  # without its parameters
+    body: bytes
 
 
-def _get(client: httpx.Client, name: str, path: str) -> tuple[float, int]:
+class DashboardClient:
+    """The dashboard over loopback HTTP through the standard library's ``http.client``,
+    keeping the session cookie. Not httpx: its transport imports trio where that is
+    installed (the dev dependencies), which forks ldconfig, and a child forked from the
+    process holding the dashboard's reports counts as large as it in the step's memory."""
+
+    def __init__(self, base: str, timeout: float = 300) -> None:
+        url = urlsplit(base)
+        self._connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=timeout)
+        self._cookie = ""
+
+    def request(self, method: str, path: str, form: dict[str, str] | None = None) -> Answer:
+        headers = {"Cookie": self._cookie} if self._cookie else {}
+        body = urlencode(form).encode() if form is not None else None
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self._connection.request(method, path, body=body, headers=headers)
+        response = self._connection.getresponse()
+        content = response.read()
+        if cookie := response.getheader("Set-Cookie"):
+            self._cookie = cookie.partition(";")[0]
+        return Answer(response.status, (response.getheader("Content-Type") or "").partition(";")[0].strip(), content)
+
+    def get(self, path: str) -> Answer:
+        return self.request("GET", path)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def log_in(client: DashboardClient, password: str) -> None:
+    answer = client.request("POST", "/login", {"password": password})
+    if answer.status != 303:
+        raise RuntimeError(f"the dashboard refused the login ({answer.status})")
+
+
+def _get(client: DashboardClient, name: str, path: str) -> tuple[float, int]:
     """Milliseconds to GET ``path`` with its whole body, and the body's bytes."""
     started = time.perf_counter()
     answer = client.get(path)
-    body = answer.content
+    body = answer.body
     took = (time.perf_counter() - started) * 1000
-    if answer.status_code != 200:
-        raise RuntimeError(f"dashboard page {name} ({path}) answered {answer.status_code}")
+    if answer.status != 200:
+        raise RuntimeError(f"dashboard page {name} ({path}) answered {answer.status}")
     return took, len(body)
 
 
@@ -100,8 +138,7 @@ def time_pages(settings: Settings, store: Store, *, now: int, repeats: int = REP
     settings, password = with_throwaway_password(settings)
     cold: dict[str, float] = {}
     sizes: dict[str, int] = {}
-    with serving(settings, store, now=now) as served, \
-            httpx.Client(base_url=served.base, follow_redirects=False, timeout=300) as client:
+    with serving(settings, store, now=now) as served, closing(DashboardClient(served.base)) as client:
         # From the reports the dashboard keeps: the bench process holds what `nrr serve` holds.
         reports = served.last_month_reports()
         record_a_delivery(settings, store, now=now, reports=reports)
