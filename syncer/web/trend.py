@@ -7,6 +7,7 @@ inline style, and this image is served under it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 from xml.sax.saxutils import escape
@@ -41,7 +42,8 @@ def render_trend_svg(reports: Sequence[MonthReport]) -> str:
         parts.append(f'<text x="{LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#57606a">{tick}%</text>')
     for i, r in enumerate(reports):
         if i % 3 == (len(reports) - 1) % 3:  # every third month, ending with the last
-            parts.append(f'<text x="{x(i):.1f}" y="{HEIGHT - 8}" text-anchor="middle" fill="#57606a">'
+            anchor = "end" if i == len(reports) - 1 else "middle"  # the last one inside the picture
+            parts.append(f'<text x="{x(i):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}" fill="#57606a">'
                          f'{escape(r.month)}</text>')
     for n, (name, colour, get) in enumerate(LINES):
         for run in _runs([(i, get(r)) for i, r in enumerate(reports)]):
@@ -56,7 +58,8 @@ def render_trend_svg(reports: Sequence[MonthReport]) -> str:
 def _bounds(values: Sequence[Decimal]) -> tuple[Decimal, Decimal]:
     """The range shown: the values and 100 %, widened to whole steps of 5 points."""
     low, high = min([*values, Decimal(100)]), max([*values, Decimal(100)])
-    low, high = Decimal(int(low // 5) * 5), Decimal(int(-(-high // 5)) * 5)
+    # math's floor and ceil: Decimal's // truncates towards zero.
+    low, high = Decimal(math.floor(low / 5) * 5), Decimal(math.ceil(high / 5) * 5)
     return (low, high) if high > low else (low - 5, high + 5)
 
 

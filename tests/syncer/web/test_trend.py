@@ -9,7 +9,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from syncer.web.trend import HEIGHT, render_trend_svg
+from syncer.web.trend import BOTTOM, HEIGHT, TOP, render_trend_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -39,6 +39,12 @@ def test_each_month_is_a_point_and_a_month_without_a_figure_a_gap() -> None:
     assert ">100%<" in svg and 'stroke="#8c959f"' in svg
     assert "style=" not in svg and "<script" not in svg  # presentation attributes only
     assert re.findall(r">(2026-\d\d)<", svg)[-1] == "2026-04"  # the last month is labelled
+
+
+def test_every_point_is_inside_the_plot_whatever_the_figures() -> None:
+    months = [_month("2026-01", "104.2", "96.1"), _month("2026-02", "131", "77.4"), _month("2026-03", "99.9", "99")]
+    for line in _lines(render_trend_svg(months)):  # type: ignore[arg-type]
+        assert all(TOP <= y <= HEIGHT - BOTTOM for _, y in line), line
 
 
 def test_a_single_month_draws_without_dividing_by_zero() -> None:
