@@ -15,7 +15,6 @@ computed never holds up another request (nor, in ``nrr run``, the health probe).
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -64,6 +63,7 @@ from syncer.web.security import (
     LoginThrottle,
     client_address,
     password_matches,
+    session_key,
     trusted,
 )
 from syncer.web.sessions import TlsSessions
@@ -88,7 +88,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], float] = 
               session_secret: str | None = None, health: Status | None = None,
               warm_every: float | None = None) -> Starlette:
     """The dashboard for ``settings`` and ``store``; ``session_secret`` signs the session
-    cookie (a fresh one per process by default: a restart asks for the password again);
+    cookie (by default a key derived from the password's hash: ``security.session_key``);
     ``health`` (``nrr run``'s status) answers ``GET /healthz`` on the same port; with
     ``warm_every``, the reports the overview and the last month show are computed while
     the server runs, every ``warm_every`` seconds (``syncer.web.cache.Warmer``)."""
@@ -116,7 +116,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], float] = 
     ]
     middleware = [
         Middleware(BaseHTTPMiddleware, dispatch=_security_headers),
-        Middleware(TlsSessions, session_secret or secrets.token_urlsafe(32), max_age=SESSION_SECONDS,
+        Middleware(TlsSessions, session_secret or session_key(_password_hash(settings)), max_age=SESSION_SECONDS,
                    same_site="strict", session_cookie="nrr_session", trusted_proxies=settings.web_trusted_proxies),
         Middleware(BaseHTTPMiddleware, dispatch=pages.require_login),
     ]
@@ -142,6 +142,10 @@ def _warming(pages: _Pages, every: float | None) -> Callable[[Starlette], Abstra
                 warmer.stop()
 
     return lifespan
+
+
+def _password_hash(settings: Settings) -> str | None:
+    return settings.web_password_hash.get_secret_value() if settings.web_password_hash else None
 
 
 def _health_endpoint(status: Status) -> Callable[[Request], Response]:

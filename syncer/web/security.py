@@ -9,7 +9,10 @@ Failed logins are throttled per client address.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
+import secrets
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -67,6 +70,16 @@ def trusted(address: str | None, proxies: Sequence[str]) -> bool:
         except ValueError:
             continue
     return False
+
+
+def session_key(password_hash: str | None) -> str:
+    """What signs the session cookie: derived from the password's hash, so every replica
+    behind one address and every restart accept the same cookies, and a new password
+    ends every session; a random key when there is no password (an SSO proxy's header
+    needs no cookie)."""
+    if password_hash is None:
+        return secrets.token_urlsafe(32)
+    return hmac.new(b"stripe-nrr dashboard session", password_hash.encode(), hashlib.sha256).hexdigest()
 
 
 def client_address(peer: str | None, forwarded_for: str | None, proxies: Sequence[str]) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from itsdangerous import TimestampSigner
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -22,6 +23,7 @@ from syncer.web.security import (
     MAX_FAILURES,
     SECURITY_HEADERS,
     SESSION_SECONDS,
+    hash_password,
     password_matches,
 )
 from tests.e2e.harness import NOW
@@ -184,3 +186,19 @@ def test_behind_a_trusted_proxy_failed_logins_count_per_person_not_per_proxy(syn
         for n in range(MAX_FAILURES):
             stranger.post("/login", data={"password": "guess"}, headers={"X-Forwarded-For": f"203.0.113.{n}"})
         assert stranger.post("/login", data={"password": PASSWORD}).status_code == 429
+
+
+def test_a_session_holds_across_replicas_and_restarts_until_the_password_changes(
+        synced: tuple[Any, Store]) -> None:
+    settings, store = synced
+    with TestClient(build_app(settings, store, clock=Clock(NOW)), follow_redirects=False) as first:
+        assert login(first).status_code == 303
+        cookie = first.cookies["nrr_session"]
+    # Another replica, or the same one restarted: the same password, the same key.
+    with TestClient(build_app(settings, store, clock=Clock(NOW)), follow_redirects=False) as other:
+        other.cookies.set("nrr_session", cookie)
+        assert other.get("/sync").status_code == 200
+    changed = settings.model_copy(update={"web_password_hash": SecretStr(hash_password("another long password"))})
+    with TestClient(build_app(changed, store, clock=Clock(NOW)), follow_redirects=False) as after:
+        after.cookies.set("nrr_session", cookie)
+        assert after.get("/sync").status_code == 303
