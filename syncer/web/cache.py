@@ -6,9 +6,9 @@ report is kept until a newer sync succeeds or the hour turns, and every page of 
 state (the overview's 24 months, a month, its movements, its segments) is served from
 it: at size M the overview costs seconds to compute and milliseconds to serve.
 
-One computation runs at a time: two people opening the overview after a sync wait for
-one computation instead of running two, and a SQLite file never sees two report readers
-bringing facts up to date at once.
+A key is computed once: two people opening the overview after a sync wait for one
+computation instead of running two. Keys are computed apart: a page already kept, or
+another page, never waits for the warm-up's computation.
 """
 
 from __future__ import annotations
@@ -36,18 +36,36 @@ class ReportCache:
     def __init__(self, entries: int = ENTRIES) -> None:
         self._entries = entries
         self._values: OrderedDict[Hashable, object] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held only to read or change the two dicts
+        self._computing: dict[Hashable, threading.Lock] = {}  # one lock per key being computed
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        found, kept = self._kept(key)
+        if found:
+            return kept  # type: ignore[return-value]
         with self._lock:
-            if key in self._values:
-                self._values.move_to_end(key)
-                return self._values[key]  # type: ignore[return-value]
-            value = compute()  # errors are not kept: the next request tries again
-            self._values[key] = value
-            while len(self._values) > self._entries:
-                self._values.popitem(last=False)
+            computing = self._computing.setdefault(key, threading.Lock())
+        with computing:
+            found, kept = self._kept(key)  # computed while this one waited
+            if found:
+                return kept  # type: ignore[return-value]
+            try:
+                value = compute()  # errors are not kept: the next request tries again
+            finally:
+                with self._lock:
+                    self._computing.pop(key, None)
+            with self._lock:
+                self._values[key] = value
+                while len(self._values) > self._entries:
+                    self._values.popitem(last=False)
             return value
+
+    def _kept(self, key: Hashable) -> tuple[bool, object]:
+        with self._lock:
+            if key not in self._values:
+                return False, None
+            self._values.move_to_end(key)
+            return True, self._values[key]
 
     def peek(self, key: Hashable) -> object | None:
         """The value kept for ``key``, if any; computes nothing."""
