@@ -209,7 +209,10 @@ def render_snapshot(_settings: object, reports: Sequence[MonthReport]) -> str:
 
 def view_snapshot(snapshot_json: str) -> SnapshotView:
     """The frozen email as its reader saw it: text, HTML with its images named as files."""
-    parts = json.loads(snapshot_json)
+    try:
+        parts = json.loads(snapshot_json)
+    except ValueError:  # not one of ours: shown as it is
+        return raw_view(snapshot_json)
     if not isinstance(parts, dict) or "text" not in parts:
         return raw_view(snapshot_json)
     images = {name: base64.b64decode(parts[key]) for name, key in (("chart.png", "chart_png"),

@@ -28,5 +28,8 @@ def channel_named(name: str) -> Channel:
 def channel_view(name: str, snapshot_json: str) -> SnapshotView:
     """A ledger row's snapshot as its channel's reader saw it (its JSON for a channel no
     longer listed)."""
-    channel = {channel.name: channel for channel in CHANNELS}.get(name)
-    return channel.view(snapshot_json) if channel else raw_view(snapshot_json)
+    try:
+        channel = channel_named(name)
+    except KeyError:
+        return raw_view(snapshot_json)
+    return channel.view(snapshot_json)

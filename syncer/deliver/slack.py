@@ -232,7 +232,10 @@ def render_snapshot(settings: SlackSettings, reports: Sequence[MonthReport]) -> 
 def view_snapshot(snapshot_json: str) -> SnapshotView:
     """The frozen post (a report, an alert, a digest) as the channel shows it: the
     message's blocks as text, then the thread reply's; the chart as a file."""
-    parts = json.loads(snapshot_json)
+    try:
+        parts = json.loads(snapshot_json)
+    except ValueError:  # not one of ours: shown as it is
+        return raw_view(snapshot_json)
     if not isinstance(parts, dict) or not isinstance(parts.get("message"), dict):
         return raw_view(snapshot_json)
     text = _blocks_text(parts["message"])

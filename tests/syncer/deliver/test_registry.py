@@ -307,3 +307,5 @@ def test_a_snapshot_that_is_not_a_report_shows_as_its_json() -> None:
     since = registry.channel_view("slack", '{"since": 1790000000}')
     assert since.text == '{\n  "since": 1790000000\n}' and since.html is None and not since.images
     assert registry.channel_view("carrier-pigeon", "not json").text == "not json"
+    assert registry.channel_view("email", "not json").text == "not json"
+    assert registry.channel_view("slack", "[1").text == "[1"
