@@ -433,7 +433,6 @@ def serve(
         if chosen is None:
             raise ConfigError("the dashboard is off: set WEB_PORT (or give --port)")
         require_login(settings)  # before the database: the first thing to fix
-        log.info("web.serving", host=settings.web_host, port=chosen, tls=settings.web_tls_cert_file is not None)
         serve_dashboard(settings, open_store(settings), chosen)
 
 

@@ -16,6 +16,7 @@ call them.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -441,6 +442,19 @@ class Settings(_DaemonSettings, _ChannelSettings, _SyncAndReportSettings, BaseSe
     def _check_password_hash(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith("$argon2"):
             raise ValueError("is not an argon2 hash; make one with `nrr web hash-password`")
+        return value
+
+    @field_validator("web_trusted_proxies", mode="before")
+    @classmethod
+    def _check_trusted_proxies(cls, value: Any) -> Any:
+        value = _split_list(value)  # WEB_TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1
+        # A mistyped entry would be ignored without a word: its proxy's header never believed.
+        for proxy in value if isinstance(value, (tuple, list)) else ():
+            try:
+                ipaddress.ip_network(str(proxy), strict=False)
+            except ValueError:
+                raise ValueError(f"{_show(str(proxy))} is not an IP address or network (e.g. 127.0.0.1, "
+                                 "10.0.0.0/8)") from None
         return value
 
     @field_validator("web_tls_cert_file", "web_tls_key_file")

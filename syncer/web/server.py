@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from syncer.app.logging import get_logger
 from syncer.app.settings import Settings
 from syncer.daemon.health import Status, listen_error
 from syncer.errors import ConfigError
@@ -27,6 +28,7 @@ from syncer.web.cache import WARM_EVERY_SECONDS
 if TYPE_CHECKING:
     from syncer.db.store import Store
 
+log = get_logger("nrr")
 START_SECONDS = 10.0
 # A request still running at shutdown gets this long; then the daemon stops regardless.
 GRACEFUL_SECONDS = 5
@@ -83,6 +85,9 @@ def build_server(settings: Settings, store: Store, *, health: Status | None = No
 def serve(settings: Settings, store: Store, port: int) -> None:
     """``nrr serve``: the dashboard in the foreground until SIGINT or SIGTERM."""
     sock = listen(settings.web_host, port)
+    # The port bound, not the one asked: with --port 0 it is the only way to learn it.
+    log.info("web.serving", host=settings.web_host, port=sock.getsockname()[1],
+             tls=settings.web_tls_cert_file is not None)
     try:
         build_server(settings, store).run(sockets=[sock])
     finally:

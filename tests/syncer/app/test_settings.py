@@ -668,3 +668,11 @@ def test_the_dashboard_tls_files_go_together_and_must_exist(tmp_path: Path) -> N
         "WEB_TLS_CERT_FILE and WEB_TLS_KEY_FILE go together: set both, or neither")
     missing = config_error(web_tls_cert_file=str(cert), web_tls_key_file=str(tmp_path / "nope.pem"))
     assert missing.startswith("WEB_TLS_KEY_FILE: ") and "is not a file; give the path of a PEM file" in missing
+
+
+def test_each_trusted_proxy_is_an_address_or_a_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1")
+    assert load_settings().web_trusted_proxies == ("127.0.0.1", "10.0.0.0/8", "::1")
+    monkeypatch.delenv("WEB_TRUSTED_PROXIES")
+    bad = config_error(web_trusted_proxies="10.0.0.0/8,proxy.internal")
+    assert bad.startswith("WEB_TRUSTED_PROXIES: ") and "is not an IP address or network" in bad
