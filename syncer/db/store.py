@@ -273,13 +273,6 @@ class Store:
         found: str | None = conn.execute(q).scalar_one_or_none()
         return found
 
-    def count_rows(self, conn: Connection, name: str, *, include_deleted: bool = False) -> dict[tuple[str, bool], int]:
-        t = table(name)
-        q = select(t.c.account, t.c.livemode, func.count()).group_by(t.c.account, t.c.livemode)
-        if not include_deleted:
-            q = q.where(t.c.deleted_at.is_(None))
-        return {(a, bool(live)): n for a, live, n in conn.execute(q)}
-
     def count_live_and_deleted(self, conn: Connection, name: str) -> tuple[int, int]:
         """Rows of every account not deleted, and deleted, in one pass over the table."""
         t = table(name)

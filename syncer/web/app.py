@@ -33,6 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from reports.alerts import ALERT_KEY_PREFIX, DIGEST_KEY_PREFIX
 from reports.errors import ReportError
 from reports.metrics import MonthReport, Movement
 from reports.metrics.report import MOVEMENT_ORDER
@@ -46,6 +47,7 @@ from reports.render.segments import FOOTER as SEGMENTS_FOOTER
 from reports.render.segments import dimension_title, render_segments_csv, segmented, signed_points
 from reports.render.text import month_title, short_percent
 from syncer.app.accounts import scope_of
+from syncer.app.alerting import SINCE_KEY
 from syncer.app.settings import Settings
 from syncer.app.status import collect_status, row_counts
 from syncer.app.values import is_report_account
@@ -205,10 +207,10 @@ class _Pages:
             return self._page("login.html.j2", request, status=429,
                               error="Too many failed attempts from this address; wait a minute and try again.")
         form = await request.form()
-        stored = self.settings.web_password_hash
+        stored = _password_hash(self.settings)
         password = str(form.get("password") or "")
         # argon2 takes a tenth of a second of CPU by design: in the thread pool, not the event loop.
-        if stored is None or not await run_in_threadpool(password_matches, password, stored.get_secret_value()):
+        if stored is None or not await run_in_threadpool(password_matches, password, stored):
             self.throttle.failed(address, now)
             return self._page("login.html.j2", request, status=401, error="Wrong password.")
         self.throttle.succeeded(address)
@@ -443,14 +445,15 @@ class _Pages:
     def _account(self, request: Request) -> str | None:
         """``?account=``: ``platform``, ``all`` or a synced account id (default ``REPORT_ACCOUNT``)."""
         asked = request.query_params.get("account")
-        if asked is None:
-            return None
+        if asked is None or getattr(request.state, "account_checked", False):
+            return asked
         if not is_report_account(asked):
             raise NotFound(f"?account={asked[:40]!r} is not platform, all or an account id (acct_…)")
         try:
-            scope_of(self.settings, self.store, asked)
+            scope_of(self.settings, self.store, asked)  # reads the synced accounts: once a request
         except ConfigError as exc:
             raise NotFound(str(exc)) from None
+        request.state.account_checked = True
         return asked
 
     def _page(self, template: str, request: Request, *, status: int = 200, **context: Any) -> Response:
@@ -464,16 +467,17 @@ class _Pages:
 
 
 def _what_was_sent(key: str) -> str:
-    """The ledger's key as words: ``2026-10`` → "October 2026", an alert, a digest."""
-    kind, _, rest = key.partition("/")
-    if kind == "alert":
-        return f"movement alert: {rest.split('/')[0]}"
-    if kind == "digest":
-        return f"weekly digest {rest}"
-    if kind == "alerts":
+    """The ledger's key as words: ``2026-10`` → "October 2026", an alert, a digest (the
+    keys of ``ledger.delivery_key`` and ``syncer.app.alerting``)."""
+    if key.startswith(ALERT_KEY_PREFIX):
+        return f"movement alert: {key.removeprefix(ALERT_KEY_PREFIX).split('/')[0]}"
+    if key.startswith(DIGEST_KEY_PREFIX):
+        return f"weekly digest {key.removeprefix(DIGEST_KEY_PREFIX)}"
+    if key == SINCE_KEY:
         return "alerts enabled"
+    month, _, edition = key.partition("/")
     try:
-        return month_title(parse_month(kind)) + (" (preliminary)" if rest == "preliminary" else "")
+        return month_title(parse_month(month)) + (f" ({edition})" if edition else "")
     except ReportError:
         return key
 

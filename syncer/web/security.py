@@ -87,9 +87,16 @@ def client_address(peer: str | None, forwarded_for: str | None, proxies: Sequenc
     address the proxy received the request from (the last of ``X-Forwarded-For``). Behind a
     proxy every login comes from the proxy: counted by it, one person's failures would make
     everyone wait."""
-    if forwarded_for and trusted(peer, proxies):
-        return forwarded_for.split(",")[-1].strip() or (peer or "?")
-    return peer or "?"
+    return proxy_says(peer, forwarded_for, proxies) or peer or "?"
+
+
+def proxy_says(peer: str | None, header: str | None, proxies: Sequence[str]) -> str | None:
+    """What a forwarding header says when the request came from one of ``proxies``: its
+    last entry, the one that proxy added (earlier ones came with the request, from anyone);
+    None from any other address, or without the header."""
+    if not header or not trusted(peer, proxies):
+        return None
+    return header.split(",")[-1].strip() or None
 
 
 class LoginThrottle:

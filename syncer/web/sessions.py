@@ -20,7 +20,7 @@ from typing import Literal
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from syncer.web.security import trusted
+from syncer.web.security import proxy_says
 
 _SCHEMES = frozenset({"http", "https"})
 
@@ -48,11 +48,7 @@ def request_scheme(scope: Scope, trusted_proxies: Sequence[str]) -> str:
     """``http`` or ``https``: the connection's, unless a trusted proxy forwarded another."""
     scheme = str(scope.get("scheme", "http"))
     client = scope.get("client")
-    if not trusted(client[0] if client else None, trusted_proxies):
-        return scheme
-    for name, value in scope.get("headers", ()):
-        if name == b"x-forwarded-proto":
-            # A proxy that appends ("https, http") puts its own word last: the one we trust.
-            forwarded = value.decode("latin-1").split(",")[-1].strip().lower()
-            return forwarded if forwarded in _SCHEMES else scheme
-    return scheme
+    header = next((value.decode("latin-1") for name, value in scope.get("headers", ())
+                   if name == b"x-forwarded-proto"), None)
+    forwarded = (proxy_says(client[0] if client else None, header, trusted_proxies) or "").lower()
+    return forwarded if forwarded in _SCHEMES else scheme

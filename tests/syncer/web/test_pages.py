@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from reports.render.cohorts import cohorts_dict
@@ -21,7 +22,7 @@ from reports.render.jsonout import report_dict
 from reports.render.segments import render_segments_csv
 from syncer.app import reporting
 from syncer.app.reporting import report_months
-from syncer.db.store import Store
+from syncer.db.store import Store, table
 from syncer.deliver.email import EMAIL
 from syncer.deliver.ledger import claim, mark_failed, send_report
 from syncer.deliver.slack import SLACK
@@ -175,8 +176,14 @@ def test_the_sync_page_shows_runs_cursors_and_counts(web: tuple[TestClient, Cloc
     assert cursors and cursors[0][3].endswith("h")
     counts = {r[0]: int(r[1]) for r in cells(page.text, "resources")}
     with store.reading() as conn:
-        assert counts["customers"] == sum(store.count_rows(conn, "customers").values()) > 0
-        assert counts["invoices"] == sum(store.count_rows(conn, "invoices").values())
+        assert counts["customers"] == _live_rows(conn, "customers") > 0
+        assert counts["invoices"] == _live_rows(conn, "invoices")
+
+
+def _live_rows(conn: Any, name: str) -> int:
+    """Rows not deleted, counted here rather than by the page's own reader."""
+    t = table(name)
+    return int(conn.execute(select(func.count()).select_from(t).where(t.c.deleted_at.is_(None))).scalar_one())
 
 
 def test_another_account_is_asked_with_account_and_a_bad_one_is_a_404(web: tuple[TestClient, Clock]) -> None:
